@@ -1,0 +1,498 @@
+"""Clustering, fairness and debiasing metrics as the fair-clustering papers define them.
+
+Every metric is a pure function of integer label arrays (cluster, class, group).
+Labels may be any integers; they are re-coded to 0..n-1, so cluster ids that are
+never used are ignored. Count tables are built once with ``np.bincount`` and
+every number is derived from them, which keeps ``evaluate`` fast on 1e6 samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.special import xlogy
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import mutual_info_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+ERR_NOT_1D = (
+    "{name} must be a 1-D array with one label per sample, got shape {shape}: "
+    "flatten it, or take the argmax of soft assignments first"
+)
+ERR_EMPTY = "{name} is empty: pass at least one sample"
+ERR_NAN = "{name} contains NaN or infinite values: drop or impute those samples first"
+ERR_NOT_INTEGER = (
+    "{name} must hold integer labels, found {found}: map categories to integers "
+    "first, e.g. np.unique(labels, return_inverse=True)[1]"
+)
+ERR_LENGTH = (
+    "{first} and {second} have different lengths ({n_first} vs {n_second}): "
+    "pass one label per sample"
+)
+ERR_SINGLE_GROUP = (
+    "{name} holds a single group ({group}): fairness metrics compare groups, "
+    "so pass at least two distinct group labels"
+)
+ERR_AVERAGE = "average must be 'arithmetic' or 'geometric', got {average!r}"
+ERR_BETA = "beta must be a finite number > 0, got {beta!r}"
+ERR_SCORE = (
+    "{name} must be a score in [0, 1], got {value!r}: pass fractions, not percentages"
+)
+ERR_EMBEDDING_SHAPE = (
+    "embedding must be a 2-D array (n_samples, n_features), got shape {shape}: "
+    "reshape a 1-D feature with embedding[:, None]"
+)
+ERR_TEST_SIZE = "test_size must be in (0, 1), got {test_size!r}"
+ERR_PROBE_GROUP_SIZE = (
+    "group {group} has only 1 sample: a stratified held-out split needs at least "
+    "2 per group; drop or merge rare groups"
+)
+ERR_PROBE_TOO_FEW = (
+    "max_samples={max_samples} and test_size={test_size} leave {n_train} training "
+    "and {n_test} held-out samples for {n_groups} groups: each split needs one "
+    "sample per group; raise max_samples or test_size"
+)
+
+_AVERAGES = ("arithmetic", "geometric")
+
+
+@dataclass(frozen=True)
+class EntropyResult:
+    """Per-group H(C | G=g) (ordered by sorted group label) and their mean."""
+
+    per_group: np.ndarray
+    mean: float
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Held-out accuracy of a group probe beside the held-out majority-group rate."""
+
+    accuracy: float
+    majority_rate: float
+    n_train: int
+    n_test: int
+
+
+METRIC_DEFINITIONS: dict[str, dict] = {
+    "acc": {
+        "label": "ACC",
+        "definition": "share of samples whose cluster is mapped to their class by the "
+        "best one-to-one cluster-to-class matching (Hungarian algorithm); unmatched "
+        "clusters count as wrong; DFC, FCMI, Inv-SENnet",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "nmi": {
+        "label": "NMI (arithmetic)",
+        "definition": "I(Y; C) / ((H(Y) + H(C)) / 2), scikit-learn "
+        "normalized_mutual_info_score with average_method='arithmetic'; DFC, FCMI",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "nmi_geometric": {
+        "label": "NMI (geometric)",
+        "definition": "I(Y; C) / sqrt(H(Y) H(C)), scikit-learn "
+        "normalized_mutual_info_score with average_method='geometric'; SENet, Inv-SENnet",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "ari": {
+        "label": "ARI",
+        "definition": "Rand index over sample pairs, adjusted for chance "
+        "(scikit-learn adjusted_rand_score); 0 = random labelling; Inv-SENnet",
+        "higher_is_better": True,
+        "range": "[-0.5, 1]",
+    },
+    "balance": {
+        "label": "Balance",
+        "definition": "min over clusters of (smallest group count / largest group "
+        "count) in the cluster, raw counts; DFC/FCMI definition; 0 when a cluster "
+        "misses a group, 1 = perfectly balanced, ceiling set by the data's group mix",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "balance_ceiling": {
+        "label": "Balance ceiling",
+        "definition": "smallest group size / largest group size in the data, the "
+        "best Balance any clustering can reach (DFC Table 1 'Max of Bal.'; "
+        "MNIST-USPS 7291/60000 = 0.12)",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "entropy": {
+        "label": "Entropy (mean over groups)",
+        "definition": "mean over groups g of H(C | G=g) = -sum_c p(c|g) ln p(c|g), "
+        "natural log; FCMI definition; maximum ln K when every group spreads evenly "
+        "over K clusters",
+        "higher_is_better": True,
+        "range": "[0, ln K]",
+    },
+    "entropy_per_group": {
+        "label": "Entropy per group",
+        "definition": "H(C | G=g) = -sum_c p(c|g) ln p(c|g) for each group g, "
+        "natural log; DFC definition; maximum ln K",
+        "higher_is_better": True,
+        "range": "[0, ln K]",
+    },
+    "mnce": {
+        "label": "MNCE",
+        "definition": "min over clusters c of H(G | C=c) / H(G) (minimal normalised "
+        "conditional entropy); FCMI; 1 = every cluster mirrors the population's "
+        "group mix, 0 = some cluster holds a single group",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "f_beta": {
+        "label": "F_beta",
+        "definition": "(1 + beta^2) NMI MNCE / (beta^2 NMI + MNCE), beta = 1 by "
+        "default, NMI arithmetic; FCMI's trade-off between cluster quality and fairness",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "probe_acc": {
+        "label": "Bias-probe accuracy",
+        "definition": "held-out accuracy of a freshly trained logistic regression "
+        "predicting the group from the embedding, shown beside the majority-group "
+        "rate (chance); DFC Table 4; lower = the embedding hides the group better",
+        "higher_is_better": False,
+        "range": "[0, 1]; chance = the majority rate",
+    },
+    "avg_acc": {
+        "label": "Average accuracy",
+        "definition": "share of all samples classified correctly, so large groups "
+        "weigh more; ClusterFix, BPA, GroupDRO report it beside the group metrics",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "unbiased_acc": {
+        "label": "Unbiased accuracy",
+        "definition": "mean over the (class y, bias b) groups present of the "
+        "accuracy within the group, every group weighted equally; ClusterFix, BPA",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "worst_group_acc": {
+        "label": "Worst-group accuracy",
+        "definition": "min over the (class y, bias b) groups present of the "
+        "accuracy within the group; ClusterFix, BPA, GroupDRO",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+}
+
+
+def _labels(x, name: str) -> np.ndarray:
+    """Validate one label array and return it as int64."""
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise ValueError(ERR_NOT_1D.format(name=name, shape=arr.shape))
+    if arr.size == 0:
+        raise ValueError(ERR_EMPTY.format(name=name))
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError(ERR_NAN.format(name=name))
+        fractional = arr != np.trunc(arr)
+        if fractional.any():
+            found = f"fractional values such as {arr[fractional][0].item()!r}"
+            raise ValueError(ERR_NOT_INTEGER.format(name=name, found=found))
+    elif arr.dtype.kind not in "biu":
+        found = f"dtype {arr.dtype}"
+        raise ValueError(ERR_NOT_INTEGER.format(name=name, found=found))
+    return arr.astype(np.int64, copy=False)
+
+
+def _check_lengths(first: str, a: np.ndarray, second: str, b) -> None:
+    """Raise ERR_LENGTH unless both arrays hold the same number of samples."""
+    if len(a) != len(b):
+        raise ValueError(
+            ERR_LENGTH.format(first=first, second=second, n_first=len(a), n_second=len(b))
+        )
+
+
+def _codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map int labels to codes 0..n-1 in sorted label order; return (codes, unique labels)."""
+    lo, hi = int(x.min()), int(x.max())
+    # A bincount lookup table beats np.unique's sort when the label range is compact.
+    if hi - lo < 2 * x.size + 1024:
+        shifted = x - lo if lo else x
+        present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+        uniques = np.flatnonzero(present) + lo
+        if present.all():
+            return shifted, uniques
+        return (np.cumsum(present) - 1)[shifted], uniques
+    uniques, codes = np.unique(x, return_inverse=True)
+    return codes, uniques
+
+
+def _table(a: np.ndarray, n_a: int, b: np.ndarray, n_b: int) -> np.ndarray:
+    """Count table n[a, b] from two code arrays, in one bincount pass."""
+    return np.bincount(a * n_b + b, minlength=n_a * n_b).reshape(n_a, n_b)
+
+
+def _pair_table(a, name_a: str, b, name_b: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two label arrays; return their count table and b's unique labels."""
+    a = _labels(a, name_a)
+    b = _labels(b, name_b)
+    _check_lengths(name_a, a, name_b, b)
+    a_codes, a_uniques = _codes(a)
+    b_codes, b_uniques = _codes(b)
+    return _table(a_codes, len(a_uniques), b_codes, len(b_uniques)), b_uniques
+
+
+def _fairness_table(y_pred, groups) -> np.ndarray:
+    """Cluster x group count table over non-empty clusters; needs two groups or more."""
+    table, group_uniques = _pair_table(y_pred, "y_pred", groups, "groups")
+    if len(group_uniques) < 2:
+        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=group_uniques[0]))
+    return table
+
+
+def _label_entropy(counts: np.ndarray) -> float:
+    """Entropy of a labelling from its counts, computed exactly as scikit-learn does."""
+    if counts.size == 1:
+        return 0.0
+    total = counts.sum()
+    return float(-np.sum((counts / total) * (np.log(counts) - math.log(total))))
+
+
+def _accuracy_from_table(table: np.ndarray) -> float:
+    """Hungarian-matched share of samples; rectangular tables leave clusters unmatched."""
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / table.sum())
+
+
+def _nmi_from_table(table: np.ndarray, average: str) -> float:
+    """NMI from a class x cluster table, reproducing normalized_mutual_info_score."""
+    n_classes, n_clusters = table.shape
+    # scikit-learn's convention: two single-label partitions agree perfectly.
+    if n_classes == n_clusters == 1:
+        return 1.0
+    mi = mutual_info_score(None, None, contingency=table)
+    if mi == 0:
+        return 0.0
+    h_true = _label_entropy(table.sum(axis=1))
+    h_pred = _label_entropy(table.sum(axis=0))
+    if average == "arithmetic":
+        normalizer = np.mean([h_true, h_pred])
+    else:
+        normalizer = np.sqrt(h_true * h_pred)
+    return float(mi / normalizer)
+
+
+def _ari_from_table(table: np.ndarray) -> float:
+    """ARI from a class x cluster table via scikit-learn's pair confusion counts."""
+    n = int(table.sum())
+    sum_squares = int((table**2).sum())
+    fp = int((table @ table.sum(axis=0)).sum()) - sum_squares
+    fn = int((table.T @ table.sum(axis=1)).sum()) - sum_squares
+    tp = sum_squares - n
+    tn = n * n - fp - fn - sum_squares
+    if fn == 0 and fp == 0:
+        return 1.0
+    # Python ints: tp * tn reaches 1e24 at 1e6 samples, beyond int64.
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+
+
+def _balance_from_table(table: np.ndarray) -> float:
+    """Balance from a cluster x group table whose rows are all non-empty."""
+    return float((table.min(axis=1) / table.max(axis=1)).min())
+
+
+def _entropy_from_table(table: np.ndarray) -> EntropyResult:
+    """H(C | G=g) per column of a cluster x group table, natural log."""
+    p_c_given_g = table / table.sum(axis=0)
+    per_group = 0.0 - xlogy(p_c_given_g, p_c_given_g).sum(axis=0)  # 0.0 - x, not -x: no -0.0
+    per_group.setflags(write=False)
+    return EntropyResult(per_group=per_group, mean=float(per_group.mean()))
+
+
+def _mnce_from_table(table: np.ndarray) -> float:
+    """min_c H(G | C=c) / H(G) from a cluster x group table with two groups or more."""
+    p_g = table.sum(axis=0) / table.sum()
+    h_g = -xlogy(p_g, p_g).sum()
+    p_g_given_c = table / table.sum(axis=1, keepdims=True)
+    h_g_given_c = -xlogy(p_g_given_c, p_g_given_c).sum(axis=1)
+    return float(h_g_given_c.min() / h_g) + 0.0  # + 0.0 turns the -0.0 of an empty sum into 0.0
+
+
+def _check_beta(beta) -> None:
+    """Raise ERR_BETA unless beta is a finite number > 0."""
+    if not (isinstance(beta, (int, float, np.number)) and math.isfinite(beta) and beta > 0):
+        raise ValueError(ERR_BETA.format(beta=beta))
+
+
+def clustering_accuracy(y_true, y_pred) -> float:
+    """ACC: share of samples matched by the best one-to-one cluster-to-class map (Hungarian; DFC, FCMI)."""
+    table, _ = _pair_table(y_true, "y_true", y_pred, "y_pred")
+    return _accuracy_from_table(table)
+
+
+def nmi(y_true, y_pred, average: str = "arithmetic") -> float:
+    """NMI = I(Y; C) / mean(H(Y), H(C)), arithmetic (DFC, FCMI) or geometric (SENet) mean, as scikit-learn."""
+    if average not in _AVERAGES:
+        raise ValueError(ERR_AVERAGE.format(average=average))
+    table, _ = _pair_table(y_true, "y_true", y_pred, "y_pred")
+    return _nmi_from_table(table, average)
+
+
+def ari(y_true, y_pred) -> float:
+    """ARI: Rand index adjusted for chance, equal to scikit-learn's adjusted_rand_score."""
+    table, _ = _pair_table(y_true, "y_true", y_pred, "y_pred")
+    return _ari_from_table(table)
+
+
+def balance(y_pred, groups) -> float:
+    """Balance = min over non-empty clusters of min_g n_cg / max_g n_cg, raw counts (DFC, FCMI)."""
+    return _balance_from_table(_fairness_table(y_pred, groups))
+
+
+def balance_ceiling(groups) -> float:
+    """Best Balance any clustering can reach: min_g n_g / max_g n_g (DFC Table 1, 'Max of Bal.')."""
+    g = _labels(groups, "groups")
+    codes, uniques = _codes(g)
+    if len(uniques) < 2:
+        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=uniques[0]))
+    sizes = np.bincount(codes)
+    return float(sizes.min() / sizes.max())
+
+
+def entropy(y_pred, groups) -> EntropyResult:
+    """Per-group H(C | G=g) = -sum_c p(c|g) ln p(c|g) (DFC) and their mean (FCMI)."""
+    return _entropy_from_table(_fairness_table(y_pred, groups))
+
+
+def mnce(y_pred, groups) -> float:
+    """MNCE = min over non-empty clusters of H(G | C=c) / H(G) (FCMI)."""
+    return _mnce_from_table(_fairness_table(y_pred, groups))
+
+
+def f_beta(nmi_value: float, mnce_value: float, beta: float = 1.0) -> float:
+    """F_beta = (1 + b^2) NMI MNCE / (b^2 NMI + MNCE), 0 when both are 0 (FCMI)."""
+    _check_beta(beta)
+    for name, value in (("nmi_value", nmi_value), ("mnce_value", mnce_value)):
+        if not (isinstance(value, (int, float, np.number)) and 0 <= value <= 1):
+            raise ValueError(ERR_SCORE.format(name=name, value=value))
+    if nmi_value == 0 and mnce_value == 0:
+        return 0.0
+    b2 = beta * beta
+    return float((1 + b2) * nmi_value * mnce_value / (b2 * nmi_value + mnce_value))
+
+
+def group_accuracies(y_true, y_pred, bias) -> dict[tuple[int, int], float]:
+    """Accuracy within each (class y, bias b) group present (ClusterFix, BPA, GroupDRO), keyed (y, b)."""
+    y = _labels(y_true, "y_true")
+    pred = _labels(y_pred, "y_pred")
+    b = _labels(bias, "bias")
+    _check_lengths("y_true", y, "y_pred", pred)
+    _check_lengths("y_true", y, "bias", b)
+    y_codes, y_uniques = _codes(y)
+    b_codes, b_uniques = _codes(b)
+    cells = y_codes * len(b_uniques) + b_codes
+    size = len(y_uniques) * len(b_uniques)
+    totals = np.bincount(cells, minlength=size)
+    correct = np.bincount(cells, weights=pred == y, minlength=size)
+    return {
+        (int(y_uniques[i // len(b_uniques)]), int(b_uniques[i % len(b_uniques)])): float(
+            correct[i] / totals[i]
+        )
+        for i in np.flatnonzero(totals)
+    }
+
+
+def average_accuracy(y_true, y_pred) -> float:
+    """Average accuracy: share of all samples classified correctly (ClusterFix's 'average')."""
+    y = _labels(y_true, "y_true")
+    pred = _labels(y_pred, "y_pred")
+    _check_lengths("y_true", y, "y_pred", pred)
+    return float(np.mean(pred == y))
+
+
+def unbiased_accuracy(y_true, y_pred, bias) -> float:
+    """Unbiased accuracy: mean over the (y, b) groups present of the group accuracy (ClusterFix, BPA)."""
+    return float(np.mean(list(group_accuracies(y_true, y_pred, bias).values())))
+
+
+def worst_group_accuracy(y_true, y_pred, bias) -> float:
+    """Worst-group accuracy: min over the (y, b) groups present of the group accuracy (GroupDRO)."""
+    return min(group_accuracies(y_true, y_pred, bias).values())
+
+
+def probe_accuracy(
+    embedding, groups, *, test_size: float = 0.3, random_state: int = 0, max_samples: int = 20000
+) -> ProbeResult:
+    """Held-out accuracy of a fresh probe predicting the group from the embedding (DFC Table 4)."""
+    x = np.asarray(embedding, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(ERR_EMBEDDING_SHAPE.format(shape=x.shape))
+    if x.shape[0] == 0:
+        raise ValueError(ERR_EMPTY.format(name="embedding"))
+    if not np.isfinite(x).all():
+        raise ValueError(ERR_NAN.format(name="embedding"))
+    g = _labels(groups, "groups")
+    _check_lengths("embedding", x, "groups", g)
+    if not 0 < test_size < 1:
+        raise ValueError(ERR_TEST_SIZE.format(test_size=test_size))
+    codes, uniques = _codes(g)
+    if len(uniques) < 2:
+        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=uniques[0]))
+    sizes = np.bincount(codes)
+    if sizes.min() < 2:
+        raise ValueError(ERR_PROBE_GROUP_SIZE.format(group=uniques[sizes.argmin()]))
+    # One stratified split both subsamples (for speed) and holds out the test set.
+    n_used = min(len(g), max_samples)
+    n_test = round(n_used * test_size)
+    n_train = n_used - n_test
+    if min(n_train, n_test) < len(uniques):
+        raise ValueError(
+            ERR_PROBE_TOO_FEW.format(
+                max_samples=max_samples, test_size=test_size,
+                n_train=n_train, n_test=n_test, n_groups=len(uniques),
+            )
+        )
+    x_train, x_test, g_train, g_test = train_test_split(
+        x, codes, train_size=n_train, test_size=n_test, stratify=codes, random_state=random_state
+    )
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    probe.fit(x_train, g_train)
+    return ProbeResult(
+        accuracy=float(probe.score(x_test, g_test)),
+        majority_rate=float(np.bincount(g_test).max() / n_test),
+        n_train=n_train,
+        n_test=n_test,
+    )
+
+
+def evaluate(y_pred, y_true=None, groups=None, *, beta: float = 1.0) -> dict[str, float]:
+    """All metrics that apply: acc/nmi/ari need y_true, balance/entropy/mnce two groups, f_beta both."""
+    _check_beta(beta)
+    pred = _labels(y_pred, "y_pred")
+    pred_codes, pred_uniques = _codes(pred)
+    n_clusters = len(pred_uniques)
+    scores: dict[str, float] = {}
+    if y_true is not None:
+        true = _labels(y_true, "y_true")
+        _check_lengths("y_pred", pred, "y_true", true)
+        true_codes, true_uniques = _codes(true)
+        # Class x cluster, scikit-learn's orientation, so NMI sums in the same order.
+        table = _table(true_codes, len(true_uniques), pred_codes, n_clusters)
+        scores["acc"] = _accuracy_from_table(table)
+        scores["nmi"] = _nmi_from_table(table, "arithmetic")
+        scores["ari"] = _ari_from_table(table)
+    if groups is not None:
+        g = _labels(groups, "groups")
+        _check_lengths("y_pred", pred, "groups", g)
+        group_codes, group_uniques = _codes(g)
+        if len(group_uniques) >= 2:
+            table = _table(pred_codes, n_clusters, group_codes, len(group_uniques))
+            scores["balance"] = _balance_from_table(table)
+            scores["entropy"] = _entropy_from_table(table).mean
+            scores["mnce"] = _mnce_from_table(table)
+    if "nmi" in scores and "mnce" in scores:
+        scores["f_beta"] = f_beta(scores["nmi"], scores["mnce"], beta)
+    return scores
