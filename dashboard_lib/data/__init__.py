@@ -1,0 +1,58 @@
+"""Dataset registry: every dataset family registers a DatasetSpec here."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from ..params import resolve_params
+from . import digits
+from .base import BiasedDataset, DatasetInfo, DatasetSpec
+
+DEFAULT_DATASET = digits.DATASET_ID
+DATA_DIR_ENV = "FCLAB_DATA_DIR"
+ERR_UNKNOWN_DATASET = "unknown dataset '{id}'; valid ids: {valid}"
+
+REGISTRY: dict[str, DatasetSpec] = {spec.id: spec for spec in (digits.SPEC,)}
+
+_cache: dict[tuple, BiasedDataset] = {}
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 4  # datasets are large; keep only the last few built
+
+
+def default_data_dir() -> Path | None:
+    """The data folder from the environment (FCLAB_DATA_DIR), if set."""
+    value = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def get_spec(dataset_id: str) -> DatasetSpec:
+    if dataset_id not in REGISTRY:
+        raise ValueError(ERR_UNKNOWN_DATASET.format(id=dataset_id, valid=", ".join(REGISTRY)))
+    return REGISTRY[dataset_id]
+
+
+def resolve_options(dataset_id: str, options: dict | None) -> dict:
+    """Validated options with defaults filled in."""
+    return resolve_params(get_spec(dataset_id).options, options, owner=f"dataset {dataset_id}", what="dataset option")
+
+
+def load_dataset(dataset_id: str, options: dict | None = None, data_dir: str | Path | None = None) -> BiasedDataset:
+    """Build (or reuse from the in-process cache) a dataset with validated options."""
+    spec = get_spec(dataset_id)
+    options = resolve_options(dataset_id, options)
+    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    key = (dataset_id, tuple(sorted(options.items())), str(data_dir))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    data = spec.load(options, data_dir)
+    with _cache_lock:
+        _cache[key] = data
+        while len(_cache) > _CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+    return data
+
+
+__all__ = ["BiasedDataset", "DatasetInfo", "DatasetSpec", "REGISTRY", "DEFAULT_DATASET", "get_spec", "load_dataset",
+           "resolve_options", "default_data_dir"]

@@ -1,0 +1,31 @@
+"""Where the app keeps its files; each location can be moved with an environment variable."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "FCLAB_HOME"  # run store, download cache, saved uploads
+
+
+def home_dir() -> Path:
+    """The app's folder: $FCLAB_HOME, else ~/.fair_clustering_lab."""
+    value = os.environ.get(HOME_ENV, "").strip()
+    path = Path(value).expanduser() if value else Path.home() / ".fair_clustering_lab"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def store_dir() -> Path:
+    return home_dir() / "store"
+
+
+def download_cache_dir() -> Path:
+    path = home_dir() / "downloads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def uploads_dir() -> Path:
+    path = home_dir() / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
