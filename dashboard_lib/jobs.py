@@ -1,0 +1,281 @@
+"""Running methods: one code path for the CLI (in the foreground) and the app (background threads). Knows nothing of Streamlit."""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import random
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+
+import numpy as np
+import torch
+
+from . import metrics
+from .data import BiasedDataset, load_dataset, resolve_options
+from .methods import RunStopped, TrainingDiverged, get_method, resolve_device
+from .params import resolve_params
+from .store import RunRecord, RunStore
+
+FLUSH_SECONDS = 0.5  # how often logged scalars reach the store (the Monitor polls it about once a second)
+PROBE_MAX_SAMPLES = 5000  # the group probe subsamples: a few thousand held-out points estimate its accuracy well
+ERR_DIVERGED = ("{name} became {value} at step {step}: training diverged. Lower the learning rate or the loss weights "
+                "and start again; the metrics of the last evaluation before it are kept.")
+ERR_OUT_OF_MEMORY = "out of memory on {device}: lower the batch size or use a smaller subset (dataset option n), then start again."
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; stored with it, so the same config and seed on the same device gives the same numbers."""
+
+    dataset: str
+    method: str
+    dataset_options: dict = field(default_factory=dict)
+    hparams: dict = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    data_dir: str | None = None
+
+    def resolved(self) -> "RunConfig":
+        """A copy with options and hyperparameters validated and defaults filled in (ValueError naming what is wrong)."""
+        cls = get_method(self.method)
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a whole number ≥ 0, got {self.seed!r}")
+        resolve_device(self.device)
+        return RunConfig(
+            dataset=self.dataset, method=self.method, dataset_options=resolve_options(self.dataset, self.dataset_options),
+            hparams=resolve_params(cls.params, self.hparams, owner=f"method {self.method}"),
+            seed=self.seed, device=self.device, data_dir=self.data_dir,
+        )
+
+
+def environment(device: torch.device) -> dict:
+    """Library versions, threads and machine: recorded with every run for reproducibility."""
+    versions = {}
+    for package in ("torch", "numpy", "scipy", "scikit-learn", "pandas"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    env = {"python": sys.version.split()[0], "platform": platform.platform(), "host": platform.node(),
+           "torch_threads": torch.get_num_threads(), "versions": versions}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Recorder:
+    """The RunContext a method trains with: buffers scalars, writes them to the store in batches, evaluates, stops."""
+
+    def __init__(self, store: RunStore, run_id: str, data: BiasedDataset, device: torch.device, seed: int,
+                 stop_event: threading.Event):
+        self.store, self.run_id, self.data = store, run_id, data
+        self.device, self.seed = device, seed
+        self._stop = stop_event
+        self._buffer: list[tuple[int, str, object, float]] = []
+        self._last_flush = 0.0  # flush the first point at once, so the live view shows it immediately
+        self._progress: tuple[float, str] | None = None
+        self.last_metrics: dict = {}
+
+    def check_stop(self) -> None:
+        if self._stop.is_set():
+            raise RunStopped()
+
+    def log(self, step: int, **scalars) -> None:
+        now = time.time()
+        for name, value in scalars.items():
+            self._buffer.append((int(step), name, value.detach() if torch.is_tensor(value) else value, now))
+        if now - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+        self.check_stop()
+
+    def progress(self, fraction: float, stage: str = "") -> None:
+        self._progress = (float(fraction), stage)
+        if time.time() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered scalars (reading all tensors at once: one device sync per flush), then check them."""
+        self._last_flush = time.time()
+        if self._progress is not None:
+            self.store.set_progress(self.run_id, *self._progress)
+            self._progress = None
+        if not self._buffer:
+            return
+        buffer, self._buffer = self._buffer, []
+        tensors = [v for _, _, v, _ in buffer if torch.is_tensor(v)]
+        values = iter(torch.stack([t.float().reshape(()) for t in tensors]).cpu().tolist()) if tensors else iter(())
+        rows = [(s, n, next(values) if torch.is_tensor(v) else float(v), t) for s, n, v, t in buffer]
+        bad = next((r for r in rows if not math.isfinite(r[2])), None)
+        good = rows if bad is None else [r for r in rows if math.isfinite(r[2])]
+        self.store.add_scalars(self.run_id, good)
+        if bad is not None:
+            raise TrainingDiverged(ERR_DIVERGED.format(name=bad[1], value=bad[2], step=bad[0]))
+
+    def evaluate(self, epoch: int, embedding, assignment, extra: dict | None = None, split: str | None = None) -> dict:
+        """All metrics that apply to assignment (on `split` of the data, or all of it), the group probe on the
+        embedding (the raw features when embedding is None), stored with both arrays for the embedding views."""
+        self.flush()
+        data = self.data.split(split) if split else self.data
+        assignment = _numpy(assignment).astype(np.int64)
+        emb = None if embedding is None else _numpy(embedding).astype(np.float32)
+        result = evaluation_metrics(data, assignment, emb, seed=self.seed)
+        for key, value in (extra or {}).items():
+            result[key] = float(value)
+        arrays = {"assignment": assignment, "g": data.g}
+        if data.y is not None:
+            arrays["y"] = data.y
+        if emb is not None:
+            arrays["embedding"] = emb
+        self.store.add_evaluation(self.run_id, epoch, result, arrays)
+        self.last_metrics = result
+        self.check_stop()
+        return result
+
+
+def _numpy(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
+
+
+def evaluation_metrics(data: BiasedDataset, assignment: np.ndarray, embedding: np.ndarray | None, seed: int = 0) -> dict:
+    """Every clustering and fairness metric that applies, plus the group probe (held-out accuracy and majority rate)."""
+    two_groups = data.n_groups >= 2 and len(np.unique(data.g)) >= 2
+    result = metrics.evaluate(assignment, y_true=data.y, groups=data.g if two_groups else None)
+    if data.y is not None:
+        result["nmi_geometric"] = metrics.nmi(data.y, assignment, average="geometric")
+    if two_groups:
+        result["entropy_per_group"] = [float(v) for v in metrics.entropy(assignment, data.g).per_group]
+        features = embedding if embedding is not None else data.X.flatten(1).numpy()
+        probe = metrics.probe_accuracy(features, data.g, random_state=seed, max_samples=PROBE_MAX_SAMPLES)
+        result["probe_acc"], result["probe_majority"] = probe.accuracy, probe.majority_rate
+    return {k: (float(v) if isinstance(v, (float, np.floating, int, np.integer)) else v) for k, v in result.items()}
+
+
+def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: threading.Event) -> RunRecord:
+    """Train one run to its end, recording everything in the store; returns its final record. Never raises for a run's own failure."""
+    recorder = None
+    try:
+        device = resolve_device(config.device)
+        seed_everything(config.seed)
+        store.set_progress(run_id, 0.0, "loading data")
+        data = load_dataset(config.dataset, config.dataset_options, config.data_dir)
+        store.set_dataset_info(run_id, {**data.info.as_dict(), **data.summary()})
+        method = get_method(config.method)(**config.hparams)
+        method.check_data(data)
+        recorder = Recorder(store, run_id, data, device, config.seed, stop_event)
+        store.set_progress(run_id, 0.0, "training")
+        method.fit(data, recorder)
+        recorder.flush()
+        final = evaluation_metrics(data, method.labels_, method.embedding_, seed=config.seed)
+        store.finish(run_id, "finished", metrics=final)
+    except RunStopped:
+        _safe_flush(recorder)
+        store.finish(run_id, "stopped", metrics=recorder.last_metrics if recorder else None)
+    except TrainingDiverged as exc:
+        store.finish(run_id, "failed", metrics=recorder.last_metrics if recorder else None, error=str(exc))
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        store.finish(run_id, "failed", metrics=recorder.last_metrics if recorder else None,
+                     error=ERR_OUT_OF_MEMORY.format(device=config.device), error_detail=repr(exc))
+    except ValueError as exc:  # a setting this data cannot take (K > N, batch larger than the data, one group…)
+        _safe_flush(recorder)
+        store.finish(run_id, "failed", metrics=recorder.last_metrics if recorder else None, error=str(exc),
+                     error_detail=traceback.format_exc())
+    except Exception as exc:  # a bug: keep the traceback for the report, tell the user what happened
+        _safe_flush(recorder)
+        store.finish(run_id, "failed", metrics=recorder.last_metrics if recorder else None,
+                     error=f"{type(exc).__name__}: {exc}", error_detail=traceback.format_exc())
+    return store.get_run(run_id)
+
+
+def _safe_flush(recorder: Recorder | None) -> None:
+    """Keep what was logged before the run ended, ignoring a second divergence found while flushing."""
+    if recorder is None:
+        return
+    try:
+        recorder.flush()
+    except TrainingDiverged:
+        pass
+
+
+def create_run(store: RunStore, config: RunConfig) -> tuple[str, RunConfig]:
+    """Validate config and record a new run for it (status running)."""
+    config = config.resolved()
+    device = resolve_device(config.device)
+    run_id = store.create_run(dataset=config.dataset, method=config.method, config=asdict(config), seed=config.seed,
+                              device=str(device), environment=environment(device))
+    return run_id, config
+
+
+def training_threads() -> int:
+    """Torch threads for background training: all cores but one, so the UI stays responsive on a small CPU."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class JobRegistry:
+    """Background runs of this process: start, stop, status. Stop is cooperative (checked at every logged step)."""
+
+    def __init__(self, store: RunStore, threads: int | None = None):
+        self.store = store
+        self._jobs: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._lock = threading.Lock()
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.reconcile()
+
+    def reconcile(self) -> list[str]:
+        """Mark runs whose process died (or that this process no longer runs) as interrupted."""
+        return self.store.mark_interrupted(lambda run: self.is_running(run.id))
+
+    def start(self, config: RunConfig) -> str:
+        """Validate config, record the run and train it in a background thread; returns the run id at once."""
+        run_id, config = create_run(self.store, config)
+        stop_event = threading.Event()
+        thread = threading.Thread(target=execute_run, args=(self.store, run_id, config, stop_event),
+                                  name=f"run-{run_id}", daemon=True)
+        with self._lock:
+            self._jobs[run_id] = (thread, stop_event)
+        thread.start()
+        return run_id
+
+    def stop(self, run_id: str) -> bool:
+        """Ask a run of this process to stop; False when this process is not running it."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+        if job is None or not job[0].is_alive():
+            return False
+        job[1].set()
+        return True
+
+    def is_running(self, run_id: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(run_id)
+        return job is not None and job[0].is_alive()
+
+    def running_ids(self) -> list[str]:
+        with self._lock:
+            return [run_id for run_id, (thread, _) in self._jobs.items() if thread.is_alive()]
+
+    def status(self, run_id: str) -> str:
+        return self.store.get_run(run_id).status
+
+    def live(self, run_id: str, names=None):
+        """The run's logged series so far (from the store, so any tab or process sees the same)."""
+        return self.store.scalars(run_id, names)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> bool:
+        """Block until the run's thread ends; True if it ended within timeout."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+        if job is not None:
+            job[0].join(timeout)
+        return not self.is_running(run_id)

@@ -1,0 +1,21 @@
+"""Method registry: every method class registers here under its id."""
+from __future__ import annotations
+
+from .ae_kmeans import AEKMeans
+from .base import Method, RunContext, RunStopped, TrainingDiverged, available_devices, resolve_device
+from .kmeans import KMeans
+
+DEFAULT_METHOD = KMeans.id
+ERR_UNKNOWN_METHOD = "unknown method '{id}'; valid ids: {valid}"
+
+REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans)}
+
+
+def get_method(method_id: str) -> type[Method]:
+    if method_id not in REGISTRY:
+        raise ValueError(ERR_UNKNOWN_METHOD.format(id=method_id, valid=", ".join(REGISTRY)))
+    return REGISTRY[method_id]
+
+
+__all__ = ["Method", "RunContext", "RunStopped", "TrainingDiverged", "REGISTRY", "DEFAULT_METHOD", "get_method",
+           "resolve_device", "available_devices"]

@@ -1,0 +1,70 @@
+"""Autoencoder + k-means: the deep baseline (reconstruction pretraining, then k-means on the embedding)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..data import BiasedDataset
+from ..nn import MLPAutoencoder, embed, minibatches
+from ..params import Param
+from .base import Method, RunContext, n_clusters_param
+from .kmeans import kmeans
+
+
+def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """L_rec = mean squared error between inputs and reconstructions (DEC, FCMI)."""
+    return F.mse_loss(x_hat, x)
+
+
+class AEKMeans(Method):
+    """Train a d-500-500-2000-z autoencoder on reconstruction, then run k-means on its embedding."""
+
+    id = "ae_kmeans"
+    name = "Autoencoder + k-means"
+    summary = ("A feed-forward autoencoder (DEC's d-500-500-2000-z) trained on reconstruction, then k-means on the "
+               "embedding. The deep baseline before any clustering or fairness loss.")
+    paper = "Xie, Girshick & Farhadi 2016 (DEC), autoencoder pretraining stage"
+    params = (
+        n_clusters_param(),
+        Param("latent_dim", 10, kind="int", low=1, high=512, symbol="d_z", help="Embedding size (DEC: 10)."),
+        Param("epochs", 20, kind="int", low=1, high=2000, help="Reconstruction epochs over the whole dataset."),
+        Param("batch_size", 256, kind="int", low=1, high=65536, help="Samples per step (DEC/ClustPy: 256)."),
+        Param("lr", 1e-3, low=0, low_open=True, high=1.0, log=True, symbol="η", help="Adam learning rate (ClustPy: 1e-3)."),
+        Param("eval_every", 5, kind="int", low=0, help="Run k-means and all metrics every this many epochs (0 = only at the end)."),
+        Param("n_init", 10, kind="int", low=1, high=100, help="k-means restarts on the embedding."),
+    )
+    live_signals = ("L_rec",)
+
+    def check_data(self, data: BiasedDataset) -> None:
+        super().check_data(data)
+        if self.hparams["batch_size"] > len(data):
+            raise ValueError(f"{self.name}: batch size {self.hparams['batch_size']} is larger than the {len(data)} samples; lower it")
+
+    def fit(self, data: BiasedDataset, ctx: RunContext) -> "AEKMeans":
+        hp = self.hparams
+        k = self.n_clusters(data)
+        X = data.X.to(ctx.device)
+        model = MLPAutoencoder(data.n_features, hp["latent_dim"]).to(ctx.device)
+        optimiser = torch.optim.Adam(model.parameters(), lr=hp["lr"])
+        generator = torch.Generator().manual_seed(ctx.seed)
+        steps_per_epoch = -(-len(X) // hp["batch_size"])
+        step = 0
+        for epoch in range(1, hp["epochs"] + 1):
+            for index in minibatches(len(X), hp["batch_size"], generator, ctx.device):
+                x = X[index]
+                _, x_hat = model(x)
+                loss = reconstruction_loss(x, x_hat)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                step += 1
+                ctx.log(step, L_rec=loss.detach())
+                ctx.progress(step / (hp["epochs"] * steps_per_epoch), f"epoch {epoch}/{hp['epochs']}")
+            if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
+                z = embed(model, model.encode, X)
+                labels = kmeans(z, k, n_init=hp["n_init"], seed=ctx.seed).labels
+                ctx.evaluate(epoch, z, labels)
+        self.embedding_ = z.cpu().numpy()
+        self.labels_ = labels.cpu().numpy()
+        self.model_ = model
+        return self

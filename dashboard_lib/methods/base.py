@@ -1,0 +1,108 @@
+"""The interface every method implements, and the context a running method talks to."""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+
+from ..data import BiasedDataset
+from ..params import Param, resolve_params
+
+
+class RunStopped(Exception):
+    """Raised inside a method when the user asked the run to stop (checked at every logged step)."""
+
+
+class TrainingDiverged(Exception):
+    """Raised when a logged scalar (a loss, an accuracy) becomes NaN or infinite."""
+
+
+class RunContext(Protocol):
+    """What a method may use while it trains; the runner (jobs.py) provides it.
+
+    device: torch.device to train on. seed: the run's seed (the runner already seeded torch and numpy).
+    log(step, **scalars): record scalars (floats or 0-d tensors; tensors are read in batches, so logging
+      every step costs no host-device sync). Raises RunStopped once stop was asked for.
+    evaluate(epoch, embedding, assignment, extra=None): compute every metric that applies on the
+      assignment, probe the group from the embedding, store both arrays for the embedding views.
+    check_stop(): raise RunStopped if the user asked to stop (for long steps that log rarely).
+    progress(fraction, stage=""): how far the run is (0..1) and what it is doing now.
+    """
+
+    device: torch.device
+    seed: int
+
+    def log(self, step: int, **scalars: Any) -> None: ...
+    def evaluate(self, epoch: int, embedding: np.ndarray | torch.Tensor | None, assignment: np.ndarray | torch.Tensor,
+                 extra: dict | None = None) -> dict: ...
+    def check_stop(self) -> None: ...
+    def progress(self, fraction: float, stage: str = "") -> None: ...
+
+
+class Method:
+    """A clustering (or debiasing) method with declared hyperparameters.
+
+    Subclasses set the class attributes and implement fit(data, ctx). After fit, `labels_` holds the
+    final assignment (one int per sample of the data fitted) and `embedding_` the final embedding (or None).
+    """
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    paper: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    needs_groups: ClassVar[bool] = False  # a fairness method that cannot run with one group
+    live_signals: ClassVar[tuple[str, ...]] = ()  # the scalar names it logs, for the Monitor's legend
+
+    def __init__(self, **hparams: Any):
+        self.hparams = resolve_params(self.params, hparams, owner=f"method {self.id}")
+        self.labels_: np.ndarray | None = None
+        self.embedding_: np.ndarray | None = None
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {"id": cls.id, "name": cls.name, "summary": cls.summary, "paper": cls.paper,
+                "needs_groups": cls.needs_groups, "params": [p.describe() for p in cls.params]}
+
+    def check_data(self, data: BiasedDataset) -> None:
+        """Raise ValueError when this method cannot run on data (checked before the run starts)."""
+        if self.needs_groups and data.n_groups < 2:
+            raise ValueError(f"{self.name} needs at least two groups in the sensitive attribute; {data.id} has {data.n_groups}")
+        k = self.hparams.get("n_clusters", 0) or data.n_clusters
+        if k > len(data):
+            raise ValueError(f"{self.name}: K = {k} clusters is more than the {len(data)} samples")
+
+    def n_clusters(self, data: BiasedDataset) -> int:
+        """K: the n_clusters hyperparameter, or the dataset's default when it is 0."""
+        return int(self.hparams.get("n_clusters", 0) or data.n_clusters)
+
+    def fit(self, data: BiasedDataset, ctx: RunContext) -> "Method":
+        raise NotImplementedError
+
+
+def n_clusters_param() -> Param:
+    return Param("n_clusters", 0, kind="int", low=0, symbol="K", help="Number of clusters; 0 = the dataset's number of classes.")
+
+
+def resolve_device(preference: str = "auto") -> torch.device:
+    """'auto' → CUDA if present, else MPS, else CPU; a named device must exist."""
+    preference = (preference or "auto").lower()
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if preference == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if preference == "cpu" or (preference == "cuda" and cuda) or (preference == "mps" and mps):
+        return torch.device(preference)
+    if preference in ("cuda", "mps"):
+        raise ValueError(f"device '{preference}' is not available on this machine; use auto or cpu (available: {', '.join(available_devices())})")
+    raise ValueError(f"unknown device '{preference}'; valid: auto, cpu, cuda, mps")
+
+
+def available_devices() -> list[str]:
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out.insert(0, "cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        out.insert(0, "mps")
+    return out

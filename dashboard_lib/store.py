@@ -1,0 +1,259 @@
+"""The run store: one SQLite file (WAL) for runs, their scalar series and evaluations, plus a folder per run for arrays."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
+ERR_UNKNOWN_RUN = "no run '{id}' in the run store at {root}"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    ended REAL,
+    dataset TEXT NOT NULL,
+    method TEXT NOT NULL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,          -- JSON: dataset options, hyperparameters, seed, device asked for
+    seed INTEGER NOT NULL,
+    device TEXT NOT NULL,          -- the device actually used
+    environment TEXT NOT NULL,     -- JSON: library versions, threads, host
+    dataset_info TEXT,             -- JSON: provenance and size of the data trained on
+    metrics TEXT,                  -- JSON: final metrics
+    error TEXT,                    -- the message shown to the user when status = failed
+    error_detail TEXT,             -- the traceback, for a bug report
+    progress REAL NOT NULL DEFAULT 0,
+    stage TEXT NOT NULL DEFAULT '',
+    owner_pid INTEGER,
+    owner_host TEXT
+);
+CREATE TABLE IF NOT EXISTS scalars (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scalars_by_run ON scalars (run_id, name, step);
+CREATE TABLE IF NOT EXISTS evaluations (
+    run_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    time REAL NOT NULL,
+    metrics TEXT NOT NULL,         -- JSON
+    has_arrays INTEGER NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+);
+"""
+
+
+@dataclass
+class RunRecord:
+    id: str
+    created: float
+    ended: float | None
+    dataset: str
+    method: str
+    status: str
+    config: dict
+    seed: int
+    device: str
+    environment: dict
+    dataset_info: dict
+    metrics: dict
+    error: str | None
+    error_detail: str | None
+    progress: float
+    stage: str
+    owner_pid: int | None
+    owner_host: str | None
+
+    @property
+    def hparams(self) -> dict:
+        return self.config.get("hparams", {})
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.ended is None else self.ended - self.created
+
+    def label(self) -> str:
+        """A short human label for pickers: method on dataset, status, id."""
+        return f"{self.method} on {self.dataset} · {self.status} · {self.id}"
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    d = dict(row)
+    for key in ("config", "environment", "dataset_info", "metrics"):
+        d[key] = json.loads(d[key]) if d[key] else {}
+    return RunRecord(**d)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class RunStore:
+    """Runs on disk: `root/runs.sqlite` and `root/runs/<run id>/` (epoch arrays as .npz, weights as .pt)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "runs.sqlite"
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # A connection per operation: safe across the app's threads and processes (CLI runs write too).
+        db = sqlite3.connect(self.db_path, timeout=30)
+        db.row_factory = sqlite3.Row
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    # --- writing -------------------------------------------------------------------------------------------------
+    def create_run(self, *, dataset: str, method: str, config: dict, seed: int, device: str, environment: dict) -> str:
+        """Record a new run as running, owned by this process, and make its folder."""
+        now = time.time()
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{method}-{secrets.token_hex(2)}"
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, owner_pid, owner_host)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment), os.getpid(), socket.gethostname()),
+            )
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def _update(self, run_id: str, **fields) -> None:
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        with self._connect() as db:
+            db.execute(f"UPDATE runs SET {columns} WHERE id = ?", (*fields.values(), run_id))
+
+    def set_dataset_info(self, run_id: str, info: dict) -> None:
+        self._update(run_id, dataset_info=json.dumps(info))
+
+    def set_progress(self, run_id: str, fraction: float, stage: str) -> None:
+        self._update(run_id, progress=float(fraction), stage=stage)
+
+    def finish(self, run_id: str, status: str, *, metrics: dict | None = None, error: str | None = None,
+               error_detail: str | None = None) -> None:
+        """Close a run with its final status (and metrics or error)."""
+        if status not in STATUSES or status == "running":
+            raise ValueError(f"a run ends finished, stopped, failed or interrupted, not {status!r}")
+        fields = {"status": status, "ended": time.time(), "error": error, "error_detail": error_detail}
+        if metrics is not None:
+            fields["metrics"] = json.dumps(metrics)
+        if status == "finished":
+            fields["progress"] = 1.0
+        self._update(run_id, **fields)
+
+    def add_scalars(self, run_id: str, rows: Iterable[tuple[int, str, float, float]]) -> None:
+        """Append (step, name, value, time) rows."""
+        with self._connect() as db:
+            db.executemany("INSERT INTO scalars (run_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)",
+                           ((run_id, s, n, v, t) for s, n, v, t in rows))
+
+    def add_evaluation(self, run_id: str, epoch: int, metrics: dict, arrays: dict[str, np.ndarray] | None = None) -> None:
+        """Record one evaluation's metrics, and its arrays (assignment, embedding, labels) in the run's folder."""
+        if arrays:
+            path = self.run_dir(run_id) / f"epoch_{epoch:06d}.npz"
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez_compressed(tmp, **arrays)
+            tmp.replace(path)
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO evaluations (run_id, epoch, time, metrics, has_arrays) VALUES (?, ?, ?, ?, ?)",
+                       (run_id, epoch, time.time(), json.dumps(metrics), int(bool(arrays))))
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run, its series, evaluations and files."""
+        with self._connect() as db:
+            for table, column in (("scalars", "run_id"), ("evaluations", "run_id"), ("runs", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    def mark_interrupted(self, is_live: Callable[[RunRecord], bool]) -> list[str]:
+        """Runs recorded as running whose owner no longer runs them become interrupted; returns their ids.
+
+        A run owned by another live process on this host (a CLI run, say) is left alone; is_live(record)
+        answers for runs owned by this process.
+        """
+        host, pid = socket.gethostname(), os.getpid()
+        stale = []
+        for run in self.list_runs(status="running"):
+            if run.owner_host != host:
+                continue  # another machine's run: we cannot tell
+            if run.owner_pid == pid:
+                if not is_live(run):
+                    stale.append(run.id)
+            elif run.owner_pid is None or not _pid_alive(run.owner_pid):
+                stale.append(run.id)
+        for run_id in stale:
+            self.finish(run_id, "interrupted", error="The process running this run ended before it finished "
+                        "(app restarted or killed). Its logged series and evaluations are kept; start it again to finish.")
+        return stale
+
+    # --- reading -------------------------------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(ERR_UNKNOWN_RUN.format(id=run_id, root=self.root))
+        return _record(row)
+
+    def list_runs(self, *, dataset: str | None = None, method: str | None = None, status: str | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered."""
+        where, args = [], []
+        for column, value in (("dataset", dataset), ("method", method), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created DESC"
+        with self._connect() as db:
+            return [_record(row) for row in db.execute(sql, args)]
+
+    def scalars(self, run_id: str, names: Iterable[str] | None = None) -> pd.DataFrame:
+        """The run's logged series as a long table: step, name, value, time."""
+        sql, args = "SELECT step, name, value, time FROM scalars WHERE run_id = ?", [run_id]
+        if names is not None:
+            names = list(names)
+            sql += f" AND name IN ({', '.join('?' * len(names))})"
+            args += names
+        with self._connect() as db:
+            rows = db.execute(sql + " ORDER BY name, step", args).fetchall()
+        return pd.DataFrame([tuple(r) for r in rows], columns=["step", "name", "value", "time"])
+
+    def evaluations(self, run_id: str) -> list[dict]:
+        """Each evaluation: {'epoch', 'time', 'has_arrays', 'metrics'}, in epoch order."""
+        with self._connect() as db:
+            rows = db.execute("SELECT epoch, time, has_arrays, metrics FROM evaluations WHERE run_id = ? ORDER BY epoch", (run_id,))
+            return [{"epoch": r["epoch"], "time": r["time"], "has_arrays": bool(r["has_arrays"]), "metrics": json.loads(r["metrics"])}
+                    for r in rows]
+
+    def load_arrays(self, run_id: str, epoch: int) -> dict[str, np.ndarray]:
+        with np.load(self.run_dir(run_id) / f"epoch_{epoch:06d}.npz") as f:
+            return {key: f[key] for key in f.files}
