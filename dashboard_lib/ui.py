@@ -1,0 +1,60 @@
+"""Streamlit building blocks the pages share: forms built from Param declarations, status badges, metric rows."""
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from .metrics import METRIC_DEFINITIONS
+from .params import Param
+
+STATUS_COLOURS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red", "interrupted": "gray"}
+HEADLINE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
+
+
+def param_input(param: Param, key: str):
+    """One input for a declared parameter: its symbol and name as label, its help, range and source on hover."""
+    help_text = f"{param.help} Range {param.range_text()}." + (f" Default from {param.source}." if param.source else "")
+    if param.kind == "bool":
+        return st.checkbox(param.label, value=bool(param.default), key=key, help=help_text)
+    if param.kind == "choice":
+        return st.selectbox(param.label, list(param.choices), index=list(param.choices).index(param.default), key=key, help=help_text)
+    low = None if param.low is None or param.low_open else param.low
+    high = None if param.high is None or param.high_open else param.high
+    if param.kind == "int":
+        return st.number_input(param.label, min_value=None if low is None else int(low), max_value=None if high is None else int(high),
+                               value=int(param.default), step=1, key=key, help=help_text)
+    default = float(param.default)
+    step = 10 ** math.floor(math.log10(abs(default))) if default else 0.01
+    return st.number_input(param.label, min_value=None if low is None else float(low), max_value=None if high is None else float(high),
+                           value=default, step=float(step), format="%g", key=key, help=help_text)
+
+
+def param_form_values(params, key_prefix: str) -> dict:
+    """Inputs for every declared parameter, in declaration order; returns {name: value}."""
+    return {p.name: param_input(p, f"{key_prefix}.{p.name}") for p in params}
+
+
+def status_badge(status: str) -> None:
+    st.badge(status, color=STATUS_COLOURS.get(status, "gray"))
+
+
+def metric_help(key: str, metrics: dict | None = None) -> str:
+    """The metric's exact definition (and, for Balance, this data's ceiling) for its hover text."""
+    definition = METRIC_DEFINITIONS.get(key, {})
+    text = f"{definition.get('label', key)}: {definition.get('definition', '')}. Range {definition.get('range', '?')}."
+    if key == "balance" and metrics and "balance_ceiling" in metrics:
+        text += f" Its ceiling on this dataset is {metrics['balance_ceiling']:.3f}."
+    if key == "probe_acc" and metrics and "probe_majority" in metrics:
+        text += f" Chance (majority group) here: {metrics['probe_majority']:.3f}."
+    return text
+
+
+def metric_row(metrics: dict, keys=HEADLINE_METRICS) -> None:
+    """The headline metrics side by side, each with its definition on hover."""
+    shown = [k for k in keys if isinstance(metrics.get(k), (int, float))]
+    if not shown:
+        st.caption("No metrics yet: they appear at the first evaluation.")
+        return
+    for column, key in zip(st.columns(len(shown)), shown):
+        column.metric(METRIC_DEFINITIONS.get(key, {}).get("label", key), f"{metrics[key]:.3f}", help=metric_help(key, metrics))

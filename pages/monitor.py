@@ -1,0 +1,90 @@
+"""Monitor: a run's status, live losses, metrics at evaluation epochs, and its record."""
+import streamlit as st
+
+from dashboard_lib.data import REGISTRY as DATASETS
+from dashboard_lib.methods import REGISTRY as METHODS
+from dashboard_lib.plots import loss_figure, metrics_figure, probe_figure
+from dashboard_lib.state import job_registry, run_store, select_run, selected_run_id
+from dashboard_lib.ui import metric_row, status_badge
+
+REFRESH_SECONDS = 1.0
+CURVE_METRICS = ["acc", "nmi", "balance", "mnce", "f_beta"]
+
+store, registry = run_store(), job_registry()
+registry.reconcile()
+
+st.title("Monitor")
+runs = store.list_runs()
+if not runs:
+    st.info("No runs yet. Start one on the Train page; it appears here while it trains.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+ids = [r.id for r in runs]
+labels = {r.id: r.label() for r in runs}
+wanted = selected_run_id()
+if wanted not in labels:
+    wanted = next((r.id for r in runs if r.status == "running"), ids[0])
+run_id = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key=f"run_picker.{wanted}")
+if run_id != selected_run_id():
+    select_run(run_id)
+
+run = store.get_run(run_id)
+head = st.columns([3, 1])
+with head[0]:
+    method_name = METHODS[run.method].name if run.method in METHODS else run.method
+    dataset_name = DATASETS[run.dataset].name if run.dataset in DATASETS else run.dataset
+    st.subheader(f"{method_name} on {dataset_name}")
+    status_badge(run.status)
+    st.caption(f"Run {run.id} · device {run.device} · seed {run.seed}")
+with head[1]:
+    if run.status == "running":
+        if registry.is_running(run.id):
+            st.button("Stop", key="stop", type="secondary", on_click=registry.stop, args=(run.id,), width="stretch",
+                      help="Ask the run to stop after its current step; what it logged is kept.")
+        else:
+            st.caption(f"Running in another process (pid {run.owner_pid}); stop it there.")
+
+if run.status == "failed":
+    st.error(f"This run failed: {run.error}")
+    if run.error_detail:
+        with st.expander("Technical details"):
+            st.code(run.error_detail)
+elif run.status == "interrupted":
+    st.warning(run.error)
+elif run.status == "stopped":
+    st.info("Stopped by the user. The series and evaluations logged until then are kept.")
+
+
+@st.fragment(run_every=REFRESH_SECONDS if run.status == "running" else None)
+def live_view(run_id: str, status_when_drawn: str) -> None:
+    """Everything that changes while the run trains; redrawn every second while it runs."""
+    run = store.get_run(run_id)
+    if run.status != status_when_drawn:  # it just ended: redraw the whole page (status, stop button, no more polling)
+        st.rerun(scope="app")
+    if run.status == "running":
+        st.progress(min(max(run.progress, 0.0), 1.0), text=f"{run.stage} · {run.progress:.0%}")
+    scalars = store.scalars(run_id)
+    evaluations = store.evaluations(run_id)
+    if scalars.empty:
+        st.caption("Waiting for the first logged step…")
+    else:
+        last = scalars.loc[scalars["step"].idxmax()]
+        st.caption(f"{len(scalars)} points logged · last step {int(last['step'])}", help="Every logged scalar counts as a point.")
+        log_y = st.session_state.get("log_y", False)
+        st.plotly_chart(loss_figure(scalars, log_y=log_y), key="loss_chart")
+    if evaluations:
+        charts = st.columns(2)
+        charts[0].plotly_chart(metrics_figure(evaluations, CURVE_METRICS), key="metrics_chart")
+        if any("probe_acc" in e["metrics"] for e in evaluations):
+            charts[1].plotly_chart(probe_figure(evaluations), key="probe_chart")
+    final = run.metrics or (evaluations[-1]["metrics"] if evaluations else {})
+    st.markdown("**Final metrics**" if run.status == "finished" else "**Latest evaluation**")
+    metric_row(final)
+
+
+st.toggle("Log scale for losses", key="log_y")
+live_view(run.id, run.status)
+
+with st.expander("Run record: configuration, data, environment"):
+    st.json({"config": run.config, "dataset": run.dataset_info, "environment": run.environment}, expanded=False)

@@ -1,0 +1,52 @@
+"""Train: pick a dataset and a method, set its hyperparameters, start a background run."""
+import streamlit as st
+
+from dashboard_lib import data as datasets
+from dashboard_lib import methods
+from dashboard_lib.jobs import RunConfig
+from dashboard_lib.state import job_registry
+from dashboard_lib.ui import param_form_values
+
+st.title("Train a method")
+st.caption("Choose data and a method, tune the hyperparameters each paper defines, and press Train. "
+           "Training runs in the background; the Monitor page shows its losses and metrics live.")
+
+left, right = st.columns([1, 1], gap="large")
+with left:
+    st.subheader("Data")
+    specs = list(datasets.REGISTRY.values())
+    dataset_id = st.selectbox("Dataset", [s.id for s in specs], key="dataset",
+                              format_func=lambda i: datasets.REGISTRY[i].name)
+    spec = datasets.get_spec(dataset_id)
+    st.caption(f"{spec.summary} ({spec.size})")
+    with st.expander("Dataset options", expanded=False):
+        dataset_options = param_form_values(spec.options, f"data.{dataset_id}")
+
+    st.subheader("Method")
+    method_id = st.selectbox("Method", list(methods.REGISTRY), key="method",
+                             format_func=lambda i: methods.REGISTRY[i].name)
+    method_cls = methods.get_method(method_id)
+    st.caption(method_cls.summary)
+    if method_cls.paper:
+        st.caption(f"Reference: {method_cls.paper}")
+
+with right:
+    st.subheader("Hyperparameters")
+    with st.form(f"hparams.{method_id}", border=True):
+        hparams = param_form_values(method_cls.params, f"hp.{method_id}")
+        seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed",
+                               help="The same seed, data and settings on the same device give the same numbers.")
+        device_choices = ["auto", *methods.available_devices()]
+        device = st.selectbox("Device", device_choices, key="device",
+                              help="auto = the GPU if there is one (CUDA, then Apple MPS), else the CPU. Pick cpu to force it.")
+        submitted = st.form_submit_button("Train", type="primary", width="stretch")
+
+if submitted:
+    config = RunConfig(dataset=dataset_id, method=method_id, dataset_options=dataset_options, hparams=hparams,
+                       seed=int(seed), device=device, data_dir=st.session_state.get("data_dir") or None)
+    try:
+        run_id = job_registry().start(config)
+    except ValueError as exc:
+        st.error(f"Could not start: {exc}")
+    else:
+        st.switch_page("pages/monitor.py", query_params={"run": run_id})

@@ -1,0 +1,79 @@
+"""The Train and Monitor pages through Streamlit's AppTest, with the real registry, threads and store."""
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard_lib.methods import REGISTRY as METHODS
+from dashboard_lib.store import RunStore
+from tests.conftest import REPO
+
+TIMEOUT = 60
+
+
+def open_app(page: str | None = None, run_id: str | None = None) -> AppTest:
+    """The whole app (navigation, sidebar), optionally on one page and run (?run=…)."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    if run_id:
+        at.query_params["run"] = run_id
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def app(fclab_home):
+    return open_app()
+
+
+def _number_labels(at):
+    return [n.label for n in at.number_input]
+
+
+def test_form_is_built_from_the_method_declaration(app):
+    app.selectbox(key="method").select("ae_kmeans").run()
+    labels = _number_labels(app)
+    for param in METHODS["ae_kmeans"].params:
+        assert param.label in labels
+    lr = next(n for n in app.number_input if n.label == "η (lr)")
+    assert lr.value == pytest.approx(1e-3) and "Adam learning rate" in lr.help and "Range (0, 1]" in lr.help
+
+
+def test_train_starts_a_background_run_and_monitor_shows_it(app, fclab_home):
+    app.selectbox(key="method").select("ae_kmeans").run()
+    app.number_input(key="hp.ae_kmeans.epochs").set_value(300)
+    app.number_input(key="data.mnist_optdigits.n").set_value(300)
+    app.button[0].click().run()  # the form's Train button
+    store = RunStore(fclab_home / "store")
+    (run,) = store.list_runs()
+    assert run.status == "running" and run.method == "ae_kmeans" and run.config["hparams"]["epochs"] == 300
+    assert run.config["dataset_options"]["n"] == 300
+
+    deadline = time.time() + 30
+    while store.scalars(run.id).empty and time.time() < deadline:
+        time.sleep(0.2)
+    monitor = open_app("pages/monitor.py", run.id)
+    assert monitor.title[0].value == "Monitor"
+    assert any("points logged" in c.value for c in monitor.caption)
+    stop = monitor.button(key="stop")
+    stop.click().run()
+    # The stop button belongs to the app's registry (the same process here): the run ends as stopped.
+    deadline = time.time() + 5
+    while store.get_run(run.id).status == "running" and time.time() < deadline:
+        time.sleep(0.1)
+    assert store.get_run(run.id).status == "stopped"
+
+
+def test_invalid_setting_is_shown_and_nothing_starts(app, fclab_home):
+    app.selectbox(key="method").select("ae_kmeans").run()
+    app.number_input(key="hp.ae_kmeans.lr").set_value(0.0)  # in a form: submitted with the click below
+    app.button[0].click().run()
+    assert any("Could not start" in e.value and "outside its range" in e.value for e in app.error)
+    assert RunStore(fclab_home / "store").list_runs() == []
+
+
+def test_monitor_empty_state(fclab_home):
+    at = open_app("pages/monitor.py")
+    assert "No runs yet" in at.info[0].value

@@ -1,0 +1,48 @@
+"""The main flow in a real browser: start a run on the default data, watch it grow live, stop it, reload."""
+import re
+
+from playwright.sync_api import expect
+
+POINTS = re.compile(r"(\d+) points logged")
+
+
+def _points(page) -> int:
+    text = page.get_by_text(POINTS).first.inner_text()
+    return int(POINTS.search(text).group(1))
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option).click()
+
+
+def test_train_watch_stop_reload(app_server, page, tmp_path):
+    page.goto(app_server.url)
+    expect(page.get_by_role("heading", name="Train a method")).to_be_visible()
+    _choose(page, "Method", "Autoencoder + k-means")
+    epochs = page.get_by_label("epochs", exact=True)
+    epochs.fill("500")  # long enough that it is still running when we stop it
+    epochs.press("Tab")
+    page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
+    page.get_by_role("button", name="Train").click()
+
+    # The Monitor page opens on the new run, and its live chart grows.
+    expect(page.get_by_role("heading", name="Monitor")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]run="))
+    expect(page.get_by_text(POINTS).first).to_be_visible(timeout=20_000)
+    first = _points(page)
+    page.wait_for_timeout(2500)
+    assert _points(page) > first, "the live chart did not grow while the run trained"
+    page.screenshot(path=str(tmp_path / "monitor_running.png"), full_page=True)
+
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("stopped", exact=True).first).to_be_visible(timeout=10_000)
+    run_url = page.url
+
+    # A reload (the same link) shows the same run, still stopped, with its series kept.
+    page.reload()
+    expect(page.get_by_text("stopped", exact=True).first).to_be_visible()
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    assert _points(page) >= first
+    assert page.url == run_url
+    page.screenshot(path=str(tmp_path / "monitor_stopped.png"), full_page=True)

@@ -1,0 +1,74 @@
+"""The headless CLI as a user runs it: a real subprocess, the real run store."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from dashboard_lib.cli import main
+from dashboard_lib.store import RunStore
+from tests.conftest import REPO
+
+
+def cli(home, *args, timeout=120):
+    env = {**os.environ, "FCLAB_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "dashboard_lib", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_listings(tmp_path):
+    datasets = json.loads(cli(tmp_path, "datasets", "--json").stdout)
+    default = next(d for d in datasets if d["id"] == "mnist_optdigits")
+    assert default["available_offline"] is True and {o["name"] for o in default["options"]} >= {"n", "seed"}
+    methods = {m["id"]: m for m in json.loads(cli(tmp_path, "methods", "--json").stdout)}
+    assert {"kmeans", "ae_kmeans"} <= set(methods)
+    lr = next(p for p in methods["ae_kmeans"]["params"] if p["name"] == "lr")
+    assert (lr["default"], lr["symbol"], lr["range"]) == (0.001, "η", "(0, 1]")
+
+
+def test_train_json_on_the_default(tmp_path):
+    out = cli(tmp_path, "train", "--data", "n=500", "--set", "n_init=2", "--seed", "4", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["dataset"] == "mnist_optdigits" and result["method"] == "kmeans" and result["device"] == "cpu"
+    assert result["status"] == "finished" and result["seconds"] > 0
+    for key in ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta"):
+        assert isinstance(result["metrics"][key], float)
+    run = RunStore(tmp_path / "store").get_run(result["run_id"])  # the app reads the same store
+    assert run.status == "finished" and run.seed == 4 and run.metrics == result["metrics"]
+
+
+def test_bad_arguments_exit_non_zero_with_one_line(fclab_home, capsys):
+    cases = [
+        (("train", "--method", "nope"), "error: unknown method 'nope'; valid ids: kmeans, ae_kmeans"),
+        (("train", "--dataset", "nope"), "error: unknown dataset 'nope'; valid ids: mnist_optdigits"),
+        (("train", "--set", "bogus=1"), "error: unknown hyperparameter 'bogus' for method kmeans; valid names: n_clusters, n_init, max_iter, tol"),
+        (("train", "--method", "ae_kmeans", "--set", "lr=-1"), "error: method ae_kmeans: η (lr) = -1 is outside its range (0, 1]"),
+        (("train", "--epochs", "3"), "error: method kmeans does not train in epochs"),
+        (("train", "--data", "n=-5"), "error: dataset mnist_optdigits: n = -5 is outside its range [0, inf)"),
+        (("train", "--set", "n_init"), "error: expected NAME=VALUE, got 'n_init'"),
+    ]
+    for args, message in cases:
+        assert main(list(args)) == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(message), lines
+    assert RunStore(fclab_home / "store").list_runs() == []
+
+
+def test_a_killed_run_shows_as_interrupted(tmp_path):
+    env = {**os.environ, "FCLAB_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard_lib", "train", "--method", "ae_kmeans", "--epochs", "1000",
+                             "--data", "n=300"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = RunStore(tmp_path / "store")
+    deadline = time.time() + 60
+    while not store.list_runs(status="running") and time.time() < deadline:
+        time.sleep(0.2)
+    assert store.list_runs(status="running"), "the CLI run never started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    from dashboard_lib.jobs import JobRegistry
+
+    JobRegistry(store)  # what the app does at start-up
+    (run,) = store.list_runs()
+    assert run.status == "interrupted" and run.ended is not None

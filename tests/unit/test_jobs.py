@@ -1,0 +1,101 @@
+"""The job registry with real background threads, real methods on tiny real data, and the real run store."""
+import time
+
+import numpy as np
+import pytest
+
+from dashboard_lib import methods
+from dashboard_lib.jobs import ERR_DIVERGED, JobRegistry, RunConfig
+from dashboard_lib.methods.base import Method
+from dashboard_lib.store import RunStore
+
+TINY = {"n": 400}
+
+
+@pytest.fixture
+def registry(tmp_path):
+    return JobRegistry(RunStore(tmp_path / "store"))
+
+
+def _wait(registry, run_id, timeout=60):
+    assert registry.wait(run_id, timeout), "run did not end in time"
+    return registry.store.get_run(run_id)
+
+
+def test_kmeans_run_records_everything(registry):
+    run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="kmeans", dataset_options=TINY, seed=3,
+                                      hparams={"n_init": 2}))
+    run = _wait(registry, run_id)
+    assert run.status == "finished", run.error
+    assert set(run.metrics) >= {"acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc", "probe_majority"}
+    assert 0 < run.metrics["acc"] <= 1 and run.metrics["probe_majority"] > 0.5
+    assert run.seed == 3 and run.device == "cpu" and run.environment["versions"]["torch"] == "2.13.0+cpu"
+    assert run.config["hparams"] == {"n_clusters": 0, "n_init": 2, "max_iter": 300, "tol": 1e-4}
+    n = run.dataset_info["n"]
+    assert abs(n - 400) <= 20 and sum(run.dataset_info["group_counts"]) == n
+    assert not registry.store.scalars(run_id, ["inertia"]).empty
+    arrays = registry.store.load_arrays(run_id, 0)
+    assert arrays["assignment"].shape == (n,) and "embedding" not in arrays
+
+
+def test_same_seed_same_numbers(registry):
+    config = RunConfig(dataset="mnist_optdigits", method="ae_kmeans", dataset_options=TINY, seed=1,
+                       hparams={"epochs": 2, "n_init": 2, "batch_size": 128})
+    first, second = (_wait(registry, registry.start(config)) for _ in range(2))
+    assert first.metrics == second.metrics
+    a = registry.store.scalars(first.id, ["L_rec"])["value"].tolist()
+    assert a == registry.store.scalars(second.id, ["L_rec"])["value"].tolist() and len(a) == 8
+
+
+def test_stop_is_quick_and_keeps_the_series(registry):
+    run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="ae_kmeans", dataset_options=TINY,
+                                      hparams={"epochs": 2000, "batch_size": 32}))
+    deadline = time.time() + 30
+    while registry.store.scalars(run_id).empty and time.time() < deadline:
+        time.sleep(0.1)
+    assert registry.is_running(run_id)
+    asked = time.time()
+    assert registry.stop(run_id)
+    run = _wait(registry, run_id, timeout=5)
+    assert time.time() - asked < 1.0, "stop took more than a second"
+    assert run.status == "stopped" and not registry.store.scalars(run_id).empty
+    assert not registry.stop(run_id)  # nothing left to stop
+
+
+def test_impossible_setting_for_the_data_fails_with_its_reason(registry):
+    run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="ae_kmeans", dataset_options={"n": 100},
+                                      hparams={"batch_size": 5000}))
+    run = _wait(registry, run_id)
+    assert run.status == "failed" and "batch size 5000 is larger than the" in run.error
+
+
+def test_invalid_config_is_refused_before_any_run(registry):
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        registry.start(RunConfig(dataset="mnist_optdigits", method="nope"))
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        registry.start(RunConfig(dataset="nope", method="kmeans"))
+    with pytest.raises(ValueError, match="device 'cuda' is not available"):
+        registry.start(RunConfig(dataset="mnist_optdigits", method="kmeans", device="cuda"))
+    assert registry.store.list_runs() == []
+
+
+class _Diverges(Method):
+    """Logs a finite loss, evaluates, then logs NaN: the runner must fail the run and keep the last evaluation."""
+
+    id, name, summary = "diverges", "Diverges", "test method"
+
+    def fit(self, data, ctx):
+        ctx.log(1, L_total=1.0)
+        ctx.evaluate(1, None, np.arange(len(data)) % 2)
+        ctx.log(2, L_total=float("nan"))
+        ctx.flush()
+        raise AssertionError("the NaN should have stopped the run")
+
+
+def test_nan_loss_fails_the_run_and_keeps_last_metrics(registry, monkeypatch):
+    monkeypatch.setitem(methods.REGISTRY, _Diverges.id, _Diverges)
+    run = _wait(registry, registry.start(RunConfig(dataset="mnist_optdigits", method="diverges", dataset_options=TINY)))
+    assert run.status == "failed"
+    assert run.error == ERR_DIVERGED.format(name="L_total", value=float("nan"), step=2)
+    assert "acc" in run.metrics  # the last good evaluation
+    assert registry.store.scalars(run.id)["value"].tolist() == [1.0]

@@ -1,0 +1,43 @@
+import pytest
+
+from dashboard_lib.params import ERR_UNKNOWN_PARAM, Param, parse_assignments, resolve_params
+
+LR = Param("lr", 1e-3, low=0, low_open=True, high=1.0, symbol="η")
+EPOCHS = Param("epochs", 20, kind="int", low=1, high=2000)
+MODE = Param("mode", "a", kind="choice", choices=("a", "b"))
+FLAG = Param("flag", False, kind="bool")
+
+
+def test_defaults_and_coercion_from_strings():
+    values = resolve_params([LR, EPOCHS, MODE, FLAG], {"lr": "0.01", "epochs": "5", "mode": "b", "flag": "yes"}, owner="m")
+    assert values == {"lr": 0.01, "epochs": 5, "mode": "b", "flag": True}
+    assert resolve_params([LR, EPOCHS], None, owner="m") == {"lr": 1e-3, "epochs": 20}
+
+
+@pytest.mark.parametrize("param, value, fragment", [
+    (LR, 0, "η (lr) = 0 is outside its range (0, 1]"),
+    (LR, 2, "outside its range (0, 1]"),
+    (LR, "nan", "must be a finite number"),
+    (LR, "abc", "must be a number"),
+    (EPOCHS, 2.5, "must be a whole number"),
+    (EPOCHS, 0, "outside its range [1, 2000]"),
+    (MODE, "c", "is not one of ['a', 'b']"),
+    (FLAG, "maybe", "must be true or false"),
+])
+def test_invalid_values_name_the_range(param, value, fragment):
+    with pytest.raises(ValueError) as err:
+        param.coerce(value, owner="method m")
+    assert fragment in str(err.value)
+    assert str(err.value).startswith("method m: ")
+
+
+def test_unknown_name_lists_valid_ones():
+    with pytest.raises(ValueError) as err:
+        resolve_params([LR, EPOCHS], {"gamma": 1}, owner="method m")
+    assert str(err.value) == ERR_UNKNOWN_PARAM.format(what="hyperparameter", name="gamma", owner="method m", valid="lr, epochs")
+
+
+def test_parse_assignments():
+    assert parse_assignments(["a=1", " b = x=y "]) == {"a": "1", "b": "x=y"}
+    with pytest.raises(ValueError, match="expected NAME=VALUE"):
+        parse_assignments(["novalue"])

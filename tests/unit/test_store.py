@@ -1,0 +1,68 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dashboard_lib.store import RunStore
+
+
+def _new_run(store, method="kmeans"):
+    return store.create_run(dataset="d", method=method, config={"hparams": {"k": 3}}, seed=7, device="cpu",
+                            environment={"versions": {"torch": "x"}})
+
+
+def test_run_lifecycle_survives_reopening(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = _new_run(store)
+    store.add_scalars(run_id, [(1, "L_rec", 0.5, 1.0), (2, "L_rec", 0.25, 2.0), (1, "acc", 0.1, 1.0)])
+    arrays = {"assignment": np.array([0, 1, 1]), "g": np.array([0, 0, 1]), "embedding": np.ones((3, 2), np.float32)}
+    store.add_evaluation(run_id, 5, {"acc": 0.5}, arrays)
+    store.finish(run_id, "finished", metrics={"acc": 0.75})
+
+    reopened = RunStore(tmp_path)  # a restarted app sees the same history
+    run = reopened.get_run(run_id)
+    assert (run.status, run.seed, run.device, run.metrics, run.hparams) == ("finished", 7, "cpu", {"acc": 0.75}, {"k": 3})
+    assert run.progress == 1.0 and run.seconds >= 0
+    series = reopened.scalars(run_id, ["L_rec"])
+    assert series["value"].tolist() == [0.5, 0.25]
+    assert reopened.evaluations(run_id) == [{"epoch": 5, "time": pytest.approx(reopened.evaluations(run_id)[0]["time"]),
+                                             "has_arrays": True, "metrics": {"acc": 0.5}}]
+    loaded = reopened.load_arrays(run_id, 5)
+    np.testing.assert_array_equal(loaded["assignment"], [0, 1, 1])
+    assert reopened.db_path.exists() and reopened.run_dir(run_id).is_dir()
+
+
+def test_list_filters_and_delete(tmp_path):
+    store = RunStore(tmp_path)
+    a, b = _new_run(store, "kmeans"), _new_run(store, "ae_kmeans")
+    store.finish(a, "failed", error="boom")
+    assert [r.id for r in store.list_runs(method="kmeans")] == [a]
+    assert [r.id for r in store.list_runs(status="running")] == [b]
+    store.delete_run(a)
+    assert [r.id for r in store.list_runs()] == [b]
+    assert not store.run_dir(a).exists()
+    with pytest.raises(KeyError, match="no run"):
+        store.get_run(a)
+
+
+def test_finish_rejects_running_as_an_end(tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(ValueError, match="a run ends finished"):
+        store.finish(_new_run(store), "running")
+
+
+def test_runs_of_dead_processes_become_interrupted(tmp_path):
+    store = RunStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = _new_run(store)
+    store._update(orphan, owner_pid=dead.pid)  # as if a process that has since died had started it
+    own_live, own_stale = _new_run(store), _new_run(store)
+    other_live = _new_run(store)
+    store._update(other_live, owner_pid=os.getppid())  # a live process that is not us (e.g. a CLI run)
+    marked = store.mark_interrupted(lambda run: run.id == own_live)
+    assert set(marked) == {orphan, own_stale}
+    assert store.get_run(orphan).status == "interrupted" and "ended before it finished" in store.get_run(orphan).error
+    assert store.get_run(own_live).status == "running" and store.get_run(other_live).status == "running"
