@@ -1,19 +1,22 @@
 """Dataset registry: every dataset family registers a DatasetSpec here."""
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 from ..params import resolve_params
-from . import digits
+from . import colored, digits, har, imbalanced, mnist_family, mouse_atlas, mtfl, office31, upload
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
+from .catalog import count_table, dataset_catalog, max_balance
+from .download import DATA_DIR_ENV, DataUnavailable, DownloadError, resolve_data_dir
 
 DEFAULT_DATASET = digits.DATASET_ID
-DATA_DIR_ENV = "FCLAB_DATA_DIR"
 ERR_UNKNOWN_DATASET = "unknown dataset '{id}'; valid ids: {valid}"
 
-REGISTRY: dict[str, DatasetSpec] = {spec.id: spec for spec in (digits.SPEC,)}
+REGISTRY: dict[str, DatasetSpec] = {spec.id: spec for spec in (
+    digits.SPEC, *mnist_family.SPECS, *colored.SPECS, *imbalanced.SPECS, har.SPEC, office31.SPEC, mtfl.SPEC,
+    mouse_atlas.SPEC, upload.SPEC,
+)}
 
 _cache: dict[tuple, BiasedDataset] = {}
 _cache_lock = threading.Lock()
@@ -22,8 +25,7 @@ _CACHE_SIZE = 4  # datasets are large; keep only the last few built
 
 def default_data_dir() -> Path | None:
     """The data folder from the environment (FCLAB_DATA_DIR), if set."""
-    value = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(value).expanduser() if value else None
+    return resolve_data_dir(None)
 
 
 def get_spec(dataset_id: str) -> DatasetSpec:
@@ -54,5 +56,13 @@ def load_dataset(dataset_id: str, options: dict | None = None, data_dir: str | P
     return data
 
 
+def forget_cached(dataset_id: str) -> None:
+    """Drop cached builds of dataset_id (e.g. after an upload of that name was replaced)."""
+    with _cache_lock:
+        for key in [k for k in _cache if k[0] == dataset_id]:
+            del _cache[key]
+
+
 __all__ = ["BiasedDataset", "DatasetInfo", "DatasetSpec", "REGISTRY", "DEFAULT_DATASET", "get_spec", "load_dataset",
-           "resolve_options", "default_data_dir"]
+           "resolve_options", "default_data_dir", "forget_cached", "dataset_catalog", "count_table", "max_balance",
+           "DataUnavailable", "DownloadError", "DATA_DIR_ENV"]

@@ -1,0 +1,151 @@
+"""Colored MNIST and Colored Fashion-MNIST, built as Inv-SENnet §4.1 describes (after IRM's Colored MNIST).
+
+Binary label y' = [class ≥ 5], flipped with probability label_flip (0.25). In the biased "train" split the
+colour is y' flipped with probability color_flip (e = 0.4); in the unbiased "test" split it is drawn at
+random, independent of y'. The sensitive attribute g is the colour; the clustering target y is the original
+class (target=digit, the paper's setting) or y' (target=binary, the ClusterFix setting: with label_flip=0
+and color_flip=0.01, 99% of training images are bias-aligned). Every sample also carries the attributes
+"digit", "binary_label", "color" and "bias_aligned" (colour agrees with y').
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from ..params import Param
+from . import sources
+from .base import BiasedDataset, DatasetInfo, DatasetSpec
+from .download import missing_message
+from .mnist_family import DIGITS, npz_available, npz_needs
+from .sources import Images, MNIST_SOURCE_PARAM, n_param, seed_param, subset_index
+
+INV_SENNET_CITATION = "Inv-SENnet (papers/inv-sennet.md), §4.1 Setting 1; Arjovsky et al. 2019, Invariant Risk Minimization"
+PALETTES = {  # (name, RGB) for y' = 0 and y' = 1, as in the paper's Fig. 2
+    "mnist": (("red", (1.0, 0.0, 0.0)), ("green", (0.0, 1.0, 0.0))),
+    "fashion": (("blue", (0.0, 0.0, 1.0)), ("yellow", (1.0, 1.0, 0.0))),
+}
+HELD_OUT = 10_000  # size of the unbiased split when the source has no test set (mnist_usps.npz)
+
+
+def colour_labels(classes: np.ndarray, label_flip: float, color_flip: float, unbiased: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Inv-SENnet §4.1: y' = [class ≥ 5] flipped w.p. label_flip; colour = y' flipped w.p. color_flip (biased) or a fair coin (unbiased)."""
+    n = len(classes)
+    binary = (classes >= 5) ^ (rng.random(n) < label_flip)
+    biased_colour = binary ^ (rng.random(n) < color_flip)
+    random_colour = rng.random(n) < 0.5
+    colour = np.where(unbiased, random_colour, biased_colour)
+    return binary.astype(np.int64), colour.astype(np.int64)
+
+
+def colorize(gray: np.ndarray, colour: np.ndarray, palette) -> torch.Tensor:
+    """uint8 N × 28 × 28 grey images → N × 3 × 28 × 28 in [0, 1]: the grey level times the colour's RGB."""
+    rgb = torch.tensor([c for _, c in palette], dtype=torch.float32)[torch.from_numpy(colour)]
+    x = torch.from_numpy(gray.astype(np.float32) / 255.0).unsqueeze(1)
+    return x * rgb[:, :, None, None]
+
+
+def _train_test(family: str, options: dict, data_dir: Path | None, dataset: str) -> tuple[Images, Images, str]:
+    if family == "fashion":
+        sources.prefetch(dataset, [*sources.FASHION_TRAIN, *sources.FASHION_TEST], data_dir)
+        return sources.fashion("train", data_dir, dataset), sources.fashion("test", data_dir, dataset), "the official test set"
+    if options["source"] == "official":
+        sources.prefetch(dataset, [*sources.MNIST_TRAIN, *sources.MNIST_TEST], data_dir)
+        return sources.mnist_train("official", data_dir, dataset), sources.mnist_test(data_dir, dataset), "the official test set"
+    train = sources.mnist_train("npz", data_dir, dataset)
+    # mnist_usps.npz has no test images: hold out 10,000 training images, stratified by digit.
+    test = np.zeros(len(train.y), bool)
+    test[train_test_split(np.arange(len(train.y)), test_size=HELD_OUT, stratify=train.y, random_state=options["seed"])[1]] = True
+    how = f"{HELD_OUT:,} training images held out (stratified by digit, seed {options['seed']})"
+    return Images(train.x[~test], train.y[~test], train.origin), Images(train.x[test], train.y[test], train.origin), how
+
+
+def _loader(family: str, dataset_id: str):
+    palette = PALETTES[family]
+    class_names = DIGITS if family == "mnist" else sources.FASHION_CLASSES
+
+    def load(options: dict, data_dir: Path | None) -> BiasedDataset:
+        train, test, test_from = _train_test(family, options, data_dir, dataset_id)
+        classes = np.concatenate([train.y, test.y])
+        split = np.repeat([0, 1], [len(train.y), len(test.y)])
+        rng = np.random.default_rng(options["seed"])
+        binary, colour = colour_labels(classes, options["label_flip"], options["color_flip"], split == 1, rng)
+        index = subset_index(options["n"], options["seed"], split, classes, binary, colour)
+        gray = np.concatenate([train.x, test.x])[index]
+        binary_target = options["target"] == "binary"
+        s = split[index]
+        target_text = "y' (binary)" if binary_target else "the original class"
+        (c0, _), (c1, _) = palette
+        subset = f"; stratified subset of {len(index):,} by split × class × y' × colour" if options["n"] else ""
+        return BiasedDataset(
+            id=dataset_id, X=colorize(gray, colour[index], palette), y=(binary if binary_target else classes)[index],
+            g=colour[index], group_names=[c0, c1],
+            class_names=["y'=0 (classes 0–4)", "y'=1 (classes 5–9)"] if binary_target else class_names,
+            n_clusters=2 if binary_target else 10, options=dict(options),
+            splits={"train": np.flatnonzero(s == 0), "test": np.flatnonzero(s == 1)},
+            attributes={"digit": classes[index], "binary_label": binary[index], "color": colour[index],
+                        "bias_aligned": (colour == binary)[index].astype(np.int64)},
+            info=DatasetInfo(
+                name=SPEC_NAMES[family], source=f"{train.origin}; unbiased split from {test_from}",
+                licence=sources.MNIST_LICENCE if family == "mnist" else sources.FASHION_LICENCE,
+                citation=f"{INV_SENNET_CITATION}; " + (sources.MNIST_CITATION if family == "mnist" else sources.FASHION_CITATION),
+                built=(f"binary label y' = [class ≥ 5] flipped with probability {options['label_flip']}; "
+                       f"\"train\" split (biased, {len(train.y):,} images): colour = y' flipped with probability "
+                       f"{options['color_flip']} ({c0} for y'=0, {c1} for y'=1); \"test\" split (unbiased, "
+                       f"{len(test.y):,} images, {test_from}): colour drawn at random, independent of y'; "
+                       f"image = grey level / 255 × the colour's RGB, 3×28×28; y = "
+                       f"{target_text}; g = colour (0 {c0}, 1 {c1}); "
+                       f"flips and colours drawn with numpy default_rng({options['seed']}){subset}"),
+            ),
+        )
+    return load
+
+
+SPEC_NAMES = {"mnist": "Colored MNIST", "fashion": "Colored Fashion-MNIST"}
+
+
+def _options(family: str) -> tuple[Param, ...]:
+    common = (
+        n_param("60,000 (mnist_usps.npz) or 70,000 (official files)" if family == "mnist" else "70,000"),
+        seed_param(what="the label flips, colours, held-out split and subset"),
+        Param("label_flip", 0.25, low=0.0, high=1.0, symbol="p_y",
+              help="Probability of flipping the binary label y' = [class ≥ 5].", source="Inv-SENnet §4.1 (25%)"),
+        Param("color_flip", 0.4, low=0.0, high=1.0, symbol="e",
+              help="Probability that a training image's colour disagrees with y' (0.01 gives 99% bias-aligned images, as "
+                   "ClusterFix-style debiasing needs). The test split's colour is always independent of y'.",
+              source="Inv-SENnet §4.1 (e = 40%)"),
+        Param("target", "digit", kind="choice", choices=("digit", "binary"),
+              help="What y is: the 10 original classes (clustering target, Inv-SENnet) or the binary label y' (ClusterFix)."),
+    )
+    return common + (MNIST_SOURCE_PARAM,) if family == "mnist" else common
+
+
+def _fashion_needs(data_dir: Path | None) -> str:
+    if sources.fashion_available(data_dir):
+        return ""
+    return missing_message("Fashion-MNIST", [*sources.FASHION_TRAIN, *sources.FASHION_TEST], data_dir,
+                           "not in the data folder, the download cache or /usr/share/datasets/fashion-mnist "
+                           "(apt-get install dataset-fashion-mnist)")
+
+
+COLORED_MNIST_SPEC = DatasetSpec(
+    id="colored_mnist", name="Colored MNIST (Inv-SENnet)",
+    summary="MNIST coloured red/green from a noisy binary label: a biased train split (colour agrees with y' 60%) and "
+            "an unbiased test split; y = digit, g = colour.",
+    load=_loader("mnist", "colored_mnist"), options=_options("mnist"),
+    available=npz_available, needs=npz_needs("colored_mnist"), offline=False,
+    size="60,000 images 3×28×28 (50,000 biased train + 10,000 unbiased test from mnist_usps.npz; "
+         "60,000 + 10,000 with source=official), 10 classes, 2 colours",
+)
+COLORED_FASHION_SPEC = DatasetSpec(
+    id="colored_fashion_mnist", name="Colored Fashion-MNIST (Inv-SENnet)",
+    summary="Fashion-MNIST coloured blue/yellow from a noisy binary label: biased train split and unbiased test split; "
+            "y = class, g = colour.",
+    load=_loader("fashion", "colored_fashion_mnist"), options=_options("fashion"),
+    available=sources.fashion_available, needs=_fashion_needs, offline=False,
+    size="70,000 images 3×28×28 (60,000 biased train + 10,000 unbiased test), 10 classes, 2 colours",
+)
+SPECS = (COLORED_MNIST_SPEC, COLORED_FASHION_SPEC)
