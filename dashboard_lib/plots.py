@@ -6,7 +6,9 @@ import plotly.graph_objects as go
 
 from .metrics import METRIC_DEFINITIONS
 
-_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+# Title on the first line, legend on the second, both above the plot area, so neither covers the other.
+_LAYOUT = dict(margin=dict(l=10, r=10, t=95, b=10), height=360, title_y=0.97, title_yanchor="top",
+               legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
 MAX_POINTS_PER_SERIES = 2000  # a browser draws a few thousand points per line smoothly; longer series are thinned
 
 
@@ -27,7 +29,7 @@ def loss_figure(scalars: pd.DataFrame, names: list[str] | None = None, *, log_y:
                 continue
             frame = _thin(frame.sort_values("step"))
             fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=str(name)))
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title="value", **_LAYOUT)
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss", showlegend=True, **_LAYOUT)
     if log_y:
         fig.update_yaxes(type="log")
     return fig
@@ -53,8 +55,161 @@ def probe_figure(evaluations: list[dict]) -> go.Figure:
               if "probe_acc" in e["metrics"]]
     if points:
         epochs, acc, chance = zip(*points)
-        fig.add_trace(go.Scatter(x=epochs, y=acc, mode="lines+markers", name="probe accuracy (predict group from embedding)"))
-        fig.add_trace(go.Scatter(x=epochs, y=chance, mode="lines", name="chance (majority group rate)", line=dict(dash="dash")))
+        fig.add_trace(go.Scatter(x=epochs, y=acc, mode="lines+markers", name="probe accuracy (held out)"))
+        fig.add_trace(go.Scatter(x=epochs, y=chance, mode="lines", name="chance (majority group)", line=dict(dash="dash")))
     fig.update_layout(title="Bias probe: can the group be read from the embedding?", xaxis_title="epoch",
                       yaxis_title="held-out accuracy", yaxis_range=[0, 1.02], **_LAYOUT)
+    return fig
+
+
+# --- Embeddings and Compare views ---------------------------------------------------------------------------------
+# (imports local to this section so that it can be read, and moved, on its own)
+import numpy as _np
+from plotly.colors import qualitative as _qualitative
+
+PALETTES = {
+    "cluster": _qualitative.Dark24,
+    "group": _qualitative.Set1,
+    "class": _qualitative.Plotly,
+}
+
+
+def _colour(palette: str, i: int) -> str:
+    colours = PALETTES.get(palette, _qualitative.Plotly)
+    return colours[i % len(colours)]
+
+
+def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hover: dict | None = None, ids=None,
+                      palette: str = "cluster", legend_title: str = "", uirevision=None, height: int = 420,
+                      marker_size: float | None = None) -> go.Figure:
+    """A 2-D layout coloured by one labelling: one WebGL trace per label value (legend = label names).
+
+    coords: n × 2; labels: n ints; label_names: name per label value (else the value itself);
+    hover: {"cluster": n strings, …} shown on hover, in order; ids: n sample ids (customdata[0], returned by
+    plotly selection events). Axes carry no units (a projection), so they are hidden; x and y share a scale.
+    """
+    coords = _np.asarray(coords, dtype=float)
+    labels = _np.asarray(labels)
+    n = len(labels)
+    ids = _np.arange(n) if ids is None else _np.asarray(ids)
+    hover = hover or {}
+    columns = [ids.astype(object)] + [_np.asarray(v, dtype=object) for v in hover.values()]
+    custom = _np.column_stack(columns) if n else _np.empty((0, len(columns)), dtype=object)
+    template = "<b>sample %{customdata[0]}</b>" + "".join(
+        f"<br>{name}: %{{customdata[{i + 1}]}}" for i, name in enumerate(hover)) + "<extra></extra>"
+    size = marker_size or (6 if n <= 2000 else 4 if n <= 6000 else 3)
+    fig = go.Figure()
+    for value in _np.unique(labels):
+        mask = labels == value
+        name = str(label_names[int(value)]) if label_names is not None and 0 <= int(value) < len(label_names) else str(value)
+        fig.add_trace(go.Scattergl(
+            x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name, customdata=custom[mask],
+            hovertemplate=template, marker=dict(size=size, color=_colour(palette, int(value)), opacity=0.75, line=dict(width=0)),
+        ))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision=uirevision,
+                      legend=dict(title=legend_title, orientation="h", yanchor="top", y=-0.01, x=0, itemsizing="constant"),
+                      dragmode="pan", clickmode="event+select")
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster × group counts", row_title: str = "cluster",
+                  column_title: str = "group", overall_row: bool = True, height: int | None = None) -> go.Figure:
+    """Counts per (cluster, group): colour = the group's share of the cluster's points, text = the count.
+
+    With overall_row, a last row "all data" shows the whole data's group shares: a fair cluster's row looks like it.
+    """
+    counts = _np.asarray(counts, dtype=_np.int64)
+    rows = [str(r) for r in row_labels]
+    if overall_row and counts.size:
+        counts = _np.vstack([counts, counts.sum(0, keepdims=True)])
+        rows = rows + ["all data"]
+    totals = counts.sum(1, keepdims=True)
+    share = _np.divide(counts, totals, out=_np.zeros(counts.shape, dtype=float), where=totals > 0)
+    text = [[f"{c:,}" for c in row] for row in counts]
+    fig = go.Figure(go.Heatmap(
+        z=share, x=[str(c) for c in column_labels], y=rows, text=text, texttemplate="%{text}", customdata=counts,
+        colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share of<br>the row", tickformat=".0%", thickness=12),
+        hovertemplate=f"{row_title} %{{y}} · {column_title} %{{x}}<br>%{{customdata:,}} samples = %{{z:.1%}} of the row<extra></extra>",
+        xgap=1, ygap=1,
+    ))
+    fig.update_layout(title=title, height=height or max(260, 60 + 26 * len(rows)), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_xaxes(title=column_title, side="bottom")
+    fig.update_yaxes(title=row_title, autorange="reversed", type="category")
+    return fig
+
+
+def _metric_label(key: str) -> str:
+    return METRIC_DEFINITIONS.get(key, {}).get("label", key)
+
+
+def metric_bars(values: dict[str, dict[str, float]], metrics: list[str], *, title: str = "Metrics of the selected runs") -> go.Figure:
+    """Grouped bars: one group per metric, one bar (colour) per run. values: {run label: {metric key: value}}."""
+    fig = go.Figure()
+    x = [_metric_label(m) for m in metrics]
+    for i, (run_label, run_metrics) in enumerate(values.items()):
+        y = [run_metrics.get(m) if isinstance(run_metrics.get(m), (int, float)) else None for m in metrics]
+        fig.add_trace(go.Bar(x=x, y=y, name=run_label, marker_color=_colour("class", i),
+                             text=[None if v is None else f"{v:.2f}" for v in y], textposition="outside",
+                             hovertemplate="%{x}: %{y:.3f}<extra>" + run_label.replace("<", "&lt;") + "</extra>"))
+    fig.update_layout(title=title, barmode="group", yaxis_title="value", height=400,
+                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", yanchor="top", y=-0.12, x=0))
+    return fig
+
+
+def pareto_front(points, maximise=(True, True)) -> _np.ndarray:
+    """Indices of the points no other point dominates (as good on both axes, better on one), sorted by x.
+
+    points: n × 2; maximise: per axis, True when higher is better. Points with a NaN are never on the front.
+    """
+    p = _np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(p) == 0:
+        return _np.empty(0, dtype=_np.int64)
+    signed = p * _np.where(_np.asarray(maximise, dtype=bool), 1.0, -1.0)
+    valid = ~_np.isnan(signed).any(1)
+    front = []
+    for i in _np.flatnonzero(valid):
+        others = signed[valid]
+        at_least = (others >= signed[i]).all(1)
+        better = (others > signed[i]).any(1)
+        if not (at_least & better).any():
+            front.append(i)
+    front = _np.asarray(front, dtype=_np.int64)
+    return front[_np.argsort(p[front, 0], kind="stable")]
+
+
+def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise=(True, True), groups=None,
+                   title: str = "Fairness versus quality") -> go.Figure:
+    """Each run a point (x = a quality metric, y = a fairness metric), labelled; the Pareto front is joined and ringed.
+
+    labels: short text drawn by each point; hover: longer text per point; groups: a name per point (the method)
+    that sets its colour and legend entry.
+    """
+    x = _np.asarray(x, dtype=float)
+    y = _np.asarray(y, dtype=float)
+    labels = [str(v) for v in labels]
+    hover = [str(v) for v in (hover if hover is not None else labels)]
+    groups = [str(v) for v in (groups if groups is not None else ["runs"] * len(x))]
+    x_label, y_label = _metric_label(x_key), _metric_label(y_key)
+    fig = go.Figure()
+    for i, name in enumerate(dict.fromkeys(groups)):
+        idx = [j for j, g in enumerate(groups) if g == name]
+        fig.add_trace(go.Scatter(
+            x=x[idx], y=y[idx], mode="markers+text", name=name, text=[labels[j] for j in idx], textposition="top center",
+            textfont=dict(size=10), marker=dict(size=11, color=_colour("class", i)), customdata=[hover[j] for j in idx],
+            hovertemplate=f"%{{customdata}}<br>{x_label}: %{{x:.3f}}<br>{y_label}: %{{y:.3f}}<extra></extra>",
+        ))
+    front = pareto_front(_np.column_stack([x, y]) if len(x) else _np.empty((0, 2)), maximise)
+    if len(front):
+        fig.add_trace(go.Scatter(
+            x=x[front], y=y[front], mode="lines+markers", name="Pareto front (no run is better on both)",
+            line=dict(color="black", dash="dot", width=1.5, shape="linear"),
+            marker=dict(size=19, symbol="circle-open", color="black", line=dict(width=2)), hoverinfo="skip",
+        ))
+    arrow = lambda key, up: "higher is better" if METRIC_DEFINITIONS.get(key, {}).get("higher_is_better", True) == up else ""
+    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis_title=f"{x_label} (quality{', ' + arrow(x_key, True) if arrow(x_key, True) else ''})",
+                      yaxis_title=f"{y_label} (fairness{', ' + arrow(y_key, True) if arrow(y_key, True) else ''})",
+                      legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
     return fig

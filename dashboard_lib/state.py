@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from .data import DEFAULT_DATASET, load_dataset
 from .jobs import JobRegistry, training_threads
@@ -29,6 +30,19 @@ def run_store() -> RunStore:
 def job_registry() -> JobRegistry:
     """One registry per server process and store; creating it marks runs left running by a dead process as interrupted."""
     return _registry_for(str(store_dir()))
+
+
+def ensure_navigation() -> None:
+    """Run every page through app.py's st.navigation (sidebar, page list), even on a fresh server's first request.
+
+    Because the repo has a pages/ folder, Streamlit serves the first request of a new server process in its
+    older "pages directory" mode until some run calls st.navigation; a first request for a deep link such as
+    /monitor?run=… would then run the page alone. Leaving that mode (as st.navigation itself does) and rerunning
+    sends the request through app.py, keeping the URL.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def selected_run_id() -> str | None:

@@ -10,6 +10,7 @@ from .params import Param
 
 STATUS_COLOURS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red", "interrupted": "gray"}
 HEADLINE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
+SHORT_LABELS = {"nmi": "NMI", "nmi_geometric": "NMI (geo.)", "entropy": "Entropy", "probe_acc": "Probe acc."}  # full label on hover
 
 
 def param_input(param: Param, key: str):
@@ -57,4 +58,5 @@ def metric_row(metrics: dict, keys=HEADLINE_METRICS) -> None:
         st.caption("No metrics yet: they appear at the first evaluation.")
         return
     for column, key in zip(st.columns(len(shown)), shown):
-        column.metric(METRIC_DEFINITIONS.get(key, {}).get("label", key), f"{metrics[key]:.3f}", help=metric_help(key, metrics))
+        label = SHORT_LABELS.get(key) or METRIC_DEFINITIONS.get(key, {}).get("label", key)
+        column.metric(label, f"{metrics[key]:.3f}", help=metric_help(key, metrics))

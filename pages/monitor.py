@@ -4,8 +4,10 @@ import streamlit as st
 from dashboard_lib.data import REGISTRY as DATASETS
 from dashboard_lib.methods import REGISTRY as METHODS
 from dashboard_lib.plots import loss_figure, metrics_figure, probe_figure
-from dashboard_lib.state import job_registry, run_store, select_run, selected_run_id
+from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
 from dashboard_lib.ui import metric_row, status_badge
+
+ensure_navigation()
 
 REFRESH_SECONDS = 1.0
 CURVE_METRICS = ["acc", "nmi", "balance", "mnce", "f_beta"]

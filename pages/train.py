@@ -4,8 +4,10 @@ import streamlit as st
 from dashboard_lib import data as datasets
 from dashboard_lib import methods
 from dashboard_lib.jobs import RunConfig
-from dashboard_lib.state import job_registry
+from dashboard_lib.state import ensure_navigation, job_registry
 from dashboard_lib.ui import param_form_values
+
+ensure_navigation()
 
 st.title("Train a method")
 st.caption("Choose data and a method, tune the hyperparameters each paper defines, and press Train. "

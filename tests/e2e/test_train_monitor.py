@@ -33,7 +33,16 @@ def test_train_watch_stop_reload(app_server, page, tmp_path):
     first = _points(page)
     page.wait_for_timeout(2500)
     assert _points(page) > first, "the live chart did not grow while the run trained"
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
     page.screenshot(path=str(tmp_path / "monitor_running.png"), full_page=True)
+
+    # A second tab on the same link shows the same live run.
+    second = page.context.new_page()
+    second.goto(page.url)
+    expect(second.get_by_text("running", exact=True).first).to_be_visible()
+    expect(second.get_by_text(POINTS).first).to_be_visible()
+    assert _points(second) >= first
+    second.close()
 
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_text("stopped", exact=True).first).to_be_visible(timeout=10_000)
@@ -45,4 +54,5 @@ def test_train_watch_stop_reload(app_server, page, tmp_path):
     expect(page.get_by_role("button", name="Stop")).to_have_count(0)
     assert _points(page) >= first
     assert page.url == run_url
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
     page.screenshot(path=str(tmp_path / "monitor_stopped.png"), full_page=True)
