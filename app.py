@@ -5,11 +5,12 @@ import torch
 from dashboard_lib.data import default_data_dir
 from dashboard_lib.methods import available_devices
 from dashboard_lib.settings import store_dir
-from dashboard_lib.state import job_registry, warm_up
+from dashboard_lib.state import app_navigation, job_registry, warm_up
 
 st.set_page_config(page_title="Fair Clustering Lab", page_icon=":material/balance:", layout="wide")
 
 pages = [
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
     st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
 ]
@@ -28,4 +29,5 @@ with st.sidebar:
     st.caption(f"Devices here: {', '.join(available_devices())} · CPU training threads: {torch.get_num_threads()}")
     st.caption(f"Run store: `{store_dir()}`" + (f" · {len(running)} run(s) training" if running else ""))
 
-page.run()
+with app_navigation():
+    page.run()

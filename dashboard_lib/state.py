@@ -1,15 +1,20 @@
 """The only module that imports streamlit: process-wide accessors for the run store and the job registry."""
 from __future__ import annotations
 
+import runpy
 import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from .data import DEFAULT_DATASET, load_dataset
 from .jobs import JobRegistry, training_threads
 from .settings import store_dir
 from .store import RunStore
+
+APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @st.cache_resource
@@ -32,17 +37,31 @@ def job_registry() -> JobRegistry:
     return _registry_for(str(store_dir()))
 
 
-def ensure_navigation() -> None:
-    """Run every page through app.py's st.navigation (sidebar, page list), even on a fresh server's first request.
+_navigation = threading.local()  # per script-run thread: is app.py's page.run() under way?
 
-    Because the repo has a pages/ folder, Streamlit serves the first request of a new server process in its
-    older "pages directory" mode until some run calls st.navigation; a first request for a deep link such as
-    /monitor?run=… would then run the page alone. Leaving that mode (as st.navigation itself does) and rerunning
-    sends the request through app.py, keeping the URL.
+
+@contextmanager
+def app_navigation() -> Iterator[None]:
+    """app.py runs the chosen page inside this block, so a page can tell it was reached through the navigation."""
+    _navigation.active = True
+    try:
+        yield
+    finally:
+        _navigation.active = False
+
+
+def ensure_navigation() -> None:
+    """Run every page through app.py (sidebar, page list, set-up), even on a fresh server's first request.
+
+    Because the repo has a pages/ folder, Streamlit serves a new server process (and every AppTest run) in its
+    older "pages directory" mode until some run calls st.navigation: a request for a page such as
+    /monitor?run=… would run the page alone. Then run app.py here, in this same run (so a pressed button's
+    event is not lost), which draws this page through the navigation, and end the standalone run.
     """
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if getattr(_navigation, "active", False):
+        return
+    runpy.run_path(str(APP_SCRIPT), run_name="__main__")
+    st.stop()
 
 
 def selected_run_id() -> str | None:

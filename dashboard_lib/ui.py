@@ -18,6 +18,8 @@ def param_input(param: Param, key: str):
     help_text = f"{param.help} Range {param.range_text()}." + (f" Default from {param.source}." if param.source else "")
     if param.kind == "bool":
         return st.checkbox(param.label, value=bool(param.default), key=key, help=help_text)
+    if param.kind == "text":
+        return st.text_input(param.label, value=str(param.default), key=key, help=help_text)
     if param.kind == "choice":
         return st.selectbox(param.label, list(param.choices), index=list(param.choices).index(param.default), key=key, help=help_text)
     low = None if param.low is None or param.low_open else param.low

@@ -123,3 +123,11 @@ class DatasetSpec:
     size: str = ""  # e.g. "6,797 images, 2 groups"
     offline: bool = True  # built without any download
     needs: Callable[[Path | None], str] = lambda data_dir: ""
+
+
+def display_image(image) -> np.ndarray:
+    """One image (C × H × W or H × W, values in [0, 1]) as H × W (grey) or H × W × 3 uint8, ready to show."""
+    x = np.asarray(image, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[0] if x.shape[0] == 1 else np.moveaxis(x[:3], 0, -1)
+    return (np.clip(x, 0, 1) * 255).round().astype(np.uint8)

@@ -2,25 +2,9 @@
 import time
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from dashboard_lib.methods import REGISTRY as METHODS
 from dashboard_lib.store import RunStore
-from tests.conftest import REPO
-
-TIMEOUT = 60
-
-
-def open_app(page: str | None = None, run_id: str | None = None) -> AppTest:
-    """The whole app (navigation, sidebar), optionally on one page and run (?run=…)."""
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
-    if run_id:
-        at.query_params["run"] = run_id
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+from tests.app.helpers import open_app
 
 
 @pytest.fixture
@@ -54,7 +38,7 @@ def test_train_starts_a_background_run_and_monitor_shows_it(app, fclab_home):
     deadline = time.time() + 30
     while store.scalars(run.id).empty and time.time() < deadline:
         time.sleep(0.2)
-    monitor = open_app("pages/monitor.py", run.id)
+    monitor = open_app("pages/monitor.py", query={"run": run.id})
     assert monitor.title[0].value == "Monitor"
     assert any("points logged" in c.value for c in monitor.caption)
     stop = monitor.button(key="stop")

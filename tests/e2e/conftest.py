@@ -7,9 +7,11 @@ import time
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import REPO
 
+expect.set_options(timeout=30_000)  # the first page of a fresh server imports torch and builds data: seconds on 2 cores
 CHROMIUM = os.environ.get("FCLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

@@ -56,3 +56,19 @@ def test_train_watch_stop_reload(app_server, page, tmp_path):
     assert page.url == run_url
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     page.screenshot(path=str(tmp_path / "monitor_stopped.png"), full_page=True)
+
+
+def test_a_shared_link_is_the_first_request_of_a_fresh_server(app_server, page):
+    """A deep link opened before anyone visited the app still gets the navigation, the sidebar and the run."""
+    from dashboard_lib.jobs import JobRegistry, RunConfig
+    from dashboard_lib.store import RunStore
+
+    registry = JobRegistry(RunStore(app_server.home / "store"))
+    run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="kmeans", dataset_options={"n": 300},
+                                      hparams={"n_init": 1}))
+    assert registry.wait(run_id, 60)
+    page.goto(f"{app_server.url}/monitor?run={run_id}")
+    expect(page.get_by_role("heading", name="Monitor")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Data folder")).to_be_visible()  # the sidebar from app.py
+    expect(page.get_by_text(run_id).first).to_be_visible()
+    expect(page.get_by_text("finished", exact=True).first).to_be_visible()
