@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
+from pathlib import Path
 
 from . import data as datasets
 from . import methods
+from .data import upload
 from .jobs import JobRegistry, RunConfig
 from .params import parse_assignments
 from .settings import store_dir
@@ -27,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list the datasets and their options")
     p.add_argument("--json", action="store_true")
     p.add_argument("--data-dir", help="folder searched first for downloaded dataset files")
+
+    p = sub.add_parser("upload", help="save a CSV, Parquet or NPZ table as a dataset (dataset id 'upload')")
+    p.add_argument("path", help="the table file")
+    p.add_argument("--features", nargs="+", required=True, metavar="COLUMN", help="numeric feature columns")
+    p.add_argument("--sensitive", required=True, metavar="COLUMN", help="the sensitive attribute (2 or more groups)")
+    p.add_argument("--class", dest="class_column", metavar="COLUMN", help="optional class column, for ACC/NMI")
+    p.add_argument("--name", required=True, help="name to save it under (letters, digits, - _ .)")
+    p.add_argument("--replace", action="store_true", help="replace an upload of the same name")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("methods", help="list the methods and their hyperparameters")
     p.add_argument("--json", action="store_true")
@@ -48,20 +58,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list_datasets(args) -> None:
-    rows = []
-    for spec in datasets.REGISTRY.values():
-        try:
-            available = bool(spec.available(args.data_dir or datasets.default_data_dir()))
-        except Exception:  # an unreadable data folder means: not available now
-            available = False
-        rows.append({"id": spec.id, "name": spec.name, "size": spec.size, "summary": spec.summary,
-                     "available_offline": available, "options": [p.describe() for p in spec.options]})
+    rows = [{"id": c["id"], "name": c["name"], "size": c["size"], "summary": c["summary"], "available_offline": c["available"],
+             "missing": c["missing"], "options": c["options"]} for c in datasets.dataset_catalog(args.data_dir)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     for row in rows:
-        mark = "yes" if row["available_offline"] else "no (download or data folder)"
-        print(f"{row['id']:<24} {row['name']}\n{'':<24} {row['size']}; available now: {mark}")
+        mark = "yes" if row["available_offline"] else f"no ({row['missing'] or 'download or data folder'})"
+        print(f"{row['id']:<26}{row['name']}\n{'':<26}{row['size']}; available now: {mark}")
+
+
+def _upload(args) -> None:
+    meta = upload.build_upload(Path(args.path), args.features, args.sensitive, args.class_column, name=args.name,
+                               overwrite=args.replace)
+    print(json.dumps(meta) if args.json else
+          f"saved upload '{meta['name']}': {meta['n']:,} rows, groups {meta['group_counts']}; "
+          f"train on it with --dataset upload --data name={meta['name']}")
 
 
 def _list_methods(args) -> None:
@@ -132,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             _list_datasets(args)
         elif args.command == "methods":
             _list_methods(args)
+        elif args.command == "upload":
+            _upload(args)
         elif args.command == "runs":
             _list_runs(args)
         elif args.command == "train":

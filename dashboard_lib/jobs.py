@@ -11,6 +11,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -142,6 +143,13 @@ class Recorder:
         self.check_stop()
         return result
 
+    def save_weights(self, state_dict: dict, name: str = "weights.pt") -> Path:
+        """Save a trained model's state_dict in the run's folder; load it with torch.load(path, weights_only=True)."""
+        path = self.store.run_dir(self.run_id) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({key: value.detach().cpu() for key, value in state_dict.items()}, path)
+        return path
+
 
 def _numpy(a) -> np.ndarray:
     return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
@@ -156,8 +164,12 @@ def evaluation_metrics(data: BiasedDataset, assignment: np.ndarray, embedding: n
     if two_groups:
         result["entropy_per_group"] = [float(v) for v in metrics.entropy(assignment, data.g).per_group]
         features = embedding if embedding is not None else data.X.flatten(1).numpy()
-        probe = metrics.probe_accuracy(features, data.g, random_state=seed, max_samples=PROBE_MAX_SAMPLES)
-        result["probe_acc"], result["probe_majority"] = probe.accuracy, probe.majority_rate
+        try:
+            probe = metrics.probe_accuracy(features, data.g, random_state=seed, max_samples=PROBE_MAX_SAMPLES)
+        except ValueError:  # too few samples in some group for a held-out split: no probe, the metrics still stand
+            pass
+        else:
+            result["probe_acc"], result["probe_majority"] = probe.accuracy, probe.majority_rate
     return {k: (float(v) if isinstance(v, (float, np.floating, int, np.integer)) else v) for k, v in result.items()}
 
 
@@ -176,7 +188,9 @@ def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: thr
         store.set_progress(run_id, 0.0, "training")
         method.fit(data, recorder)
         recorder.flush()
-        final = evaluation_metrics(data, method.labels_, method.embedding_, seed=config.seed)
+        # The final metrics are those of the method's last evaluation (on the split it evaluates, with its own extras);
+        # a method that never evaluated is evaluated once here on all the data.
+        final = recorder.last_metrics or evaluation_metrics(data, method.labels_, method.embedding_, seed=config.seed)
         store.finish(run_id, "finished", metrics=final)
     except RunStopped:
         _safe_flush(recorder)

@@ -72,3 +72,16 @@ def test_a_killed_run_shows_as_interrupted(tmp_path):
     JobRegistry(store)  # what the app does at start-up
     (run,) = store.list_runs()
     assert run.status == "interrupted" and run.ended is not None
+
+
+def test_upload_then_train_on_it(fclab_home, tmp_path, capsys):
+    table = tmp_path / "survey.csv"
+    table.write_text("age,income,site,label\n" + "".join(f"{i % 7},{(i * 37) % 11},{'ab'[i % 2]},{i % 3}\n" for i in range(60)))
+    assert main(["upload", str(table), "--features", "age", "income", "--sensitive", "site", "--class", "label",
+                 "--name", "survey"]) == 0
+    assert "saved upload 'survey': 60 rows, groups [30, 30]" in capsys.readouterr().out
+    assert main(["upload", str(table), "--features", "age", "--sensitive", "site", "--name", "survey"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["train", "--dataset", "upload", "--data", "name=survey", "--set", "n_init=2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "finished" and 0 <= result["metrics"]["balance"] <= 1
