@@ -66,7 +66,7 @@ def browser_latency(home: Path) -> tuple[float, float]:
             to_monitor = time.perf_counter() - start
             expect(page.get_by_text("points logged").first).to_be_visible(timeout=60_000)
             latency = time.perf_counter() - start
-            page.get_by_role("button", name="Stop").click()
+            page.get_by_role("button", name="Stop training").click()
             browser.close()
         return to_monitor, latency
     finally:

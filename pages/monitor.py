@@ -42,7 +42,7 @@ with head[0]:
 with head[1]:
     if run.status == "running":
         if registry.is_running(run.id):
-            st.button("Stop", key="stop", type="secondary", on_click=registry.stop, args=(run.id,), width="stretch",
+            st.button("Stop training", key="stop", type="secondary", on_click=registry.stop, args=(run.id,), width="stretch",
                       help="Ask the run to stop after its current step; what it logged is kept.")
         else:
             st.caption(f"Running in another process (pid {run.owner_pid}); stop it there.")

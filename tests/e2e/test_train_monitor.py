@@ -44,14 +44,14 @@ def test_train_watch_stop_reload(app_server, page, tmp_path):
     assert _points(second) >= first
     second.close()
 
-    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Stop training").click()
     expect(page.get_by_text("stopped", exact=True).first).to_be_visible(timeout=10_000)
     run_url = page.url
 
     # A reload (the same link) shows the same run, still stopped, with its series kept.
     page.reload()
     expect(page.get_by_text("stopped", exact=True).first).to_be_visible()
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    expect(page.get_by_role("button", name="Stop training")).to_have_count(0)
     assert _points(page) >= first
     assert page.url == run_url
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
