@@ -86,7 +86,7 @@ def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hove
 
     coords: n × 2; labels: n ints; label_names: name per label value (else the value itself);
     hover: {"cluster": n strings, …} shown on hover, in order; ids: n sample ids (customdata[0], returned by
-    plotly selection events). Axes carry no units (a projection), so they are hidden; x and y share a scale.
+    plotly selection events). Axes carry no units (a projection), so they are hidden.
     """
     coords = _np.asarray(coords, dtype=float)
     labels = _np.asarray(labels)
@@ -110,7 +110,8 @@ def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hove
                       legend=dict(title=legend_title, orientation="h", yanchor="top", y=-0.01, x=0, itemsizing="constant"),
                       dragmode="pan", clickmode="event+select")
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor="x", scaleratio=1)
+    # no equal-scale constraint: a 2-D projection's axes carry no units, and an elongated PCA would draw as a thin line
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
     return fig
 
 
@@ -134,7 +135,8 @@ def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster ×
         hovertemplate=f"{row_title} %{{y}} · {column_title} %{{x}}<br>%{{customdata:,}} samples = %{{z:.1%}} of the row<extra></extra>",
         xgap=1, ygap=1,
     ))
-    fig.update_layout(title=title, height=height or max(260, 60 + 26 * len(rows)), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height or max(260, 60 + 26 * len(rows)),
+                      margin=dict(l=10, r=10, t=50, b=10))
     fig.update_xaxes(title=column_title, side="bottom")
     fig.update_yaxes(title=row_title, autorange="reversed", type="category")
     return fig
@@ -207,9 +209,45 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
             line=dict(color="black", dash="dot", width=1.5, shape="linear"),
             marker=dict(size=19, symbol="circle-open", color="black", line=dict(width=2)), hoverinfo="skip",
         ))
-    arrow = lambda key, up: "higher is better" if METRIC_DEFINITIONS.get(key, {}).get("higher_is_better", True) == up else ""
+    def axis_title(key: str, label: str, role: str) -> str:
+        better = "higher" if METRIC_DEFINITIONS.get(key, {}).get("higher_is_better", True) else "lower"
+        return f"{label} ({role}, {better} is better)"
+
+    def padded(values) -> list[float] | None:  # quality: zoomed on the runs, with room for the labels at the edges
+        finite = values[_np.isfinite(values)]
+        if not len(finite):
+            return None
+        low, high = float(finite.min()), float(finite.max())
+        pad = max(0.05, 0.15 * (high - low))
+        return [low - pad, high + pad]
+
+    def from_zero(values) -> list[float]:  # fairness: from 0 (a cluster misses a group) to at least 1 (perfect)
+        finite = values[_np.isfinite(values)]
+        top = max(1.0, float(finite.max()) if len(finite) else 1.0)
+        return [-0.05 * top, 1.1 * top]
+
     fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis_title=f"{x_label} (quality{', ' + arrow(x_key, True) if arrow(x_key, True) else ''})",
-                      yaxis_title=f"{y_label} (fairness{', ' + arrow(y_key, True) if arrow(y_key, True) else ''})",
+                      xaxis=dict(title=axis_title(x_key, x_label, "quality"), range=padded(x)),
+                      yaxis=dict(title=axis_title(y_key, y_label, "fairness"), range=from_zero(y)),
                       legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
+    return fig
+
+
+def explain_summary_figure(models: dict[str, dict], stroke_area: float | None = None) -> go.Figure:
+    """Per model (name → {"stroke_share", "colour_flip_rate"?}): the share of Grad-CAM mass on the strokes and, where
+    measured, the share of predictions that change when the colour is swapped; the strokes' area share as a dashed line."""
+    names = list(models)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=names, y=[models[n].get("stroke_share") for n in names], name="Grad-CAM mass on the strokes",
+                         text=[f"{models[n].get('stroke_share', float('nan')):.2f}" for n in names], textposition="outside"))
+    flips = [models[n].get("colour_flip_rate") for n in names]
+    if any(v is not None for v in flips):
+        fig.add_trace(go.Bar(x=names, y=flips, name="predictions changed by swapping the colour",
+                             text=[f"{v:.2f}" if v is not None else "" for v in flips], textposition="outside"))
+    if stroke_area is not None:
+        fig.add_hline(y=stroke_area, line_dash="dash", line_color="black")
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color="black"),
+                                 name=f"area of the strokes ({stroke_area:.2f}): a map spread evenly"))
+    fig.update_layout(title="What the models use", yaxis_title="share", yaxis_range=[0, 1.1], barmode="group", **_LAYOUT)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0), height=380)
     return fig

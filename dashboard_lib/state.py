@@ -11,6 +11,7 @@ import streamlit as st
 
 from .data import DEFAULT_DATASET, load_dataset
 from .jobs import JobRegistry, training_threads
+from .projection import warm_up_umap
 from .settings import store_dir
 from .store import RunStore
 
@@ -78,7 +79,9 @@ def select_run(run_id: str | None) -> None:
 
 @st.cache_resource
 def warm_up() -> threading.Thread:
-    """Once per server process, in the background: build the default dataset so the first Train starts at once."""
+    """Once per server process, in the background: build the default dataset so the first Train starts at once,
+    and compile umap-learn's numba code (about 30 s on 2 cores) before anyone opens the Embeddings page."""
     thread = threading.Thread(target=load_dataset, args=(DEFAULT_DATASET,), name="warm-up", daemon=True)
     thread.start()
+    warm_up_umap()
     return thread

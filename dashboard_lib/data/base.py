@@ -102,6 +102,7 @@ class BiasedDataset:
         return {
             "id": self.id, "n": len(self), "shape": list(self.X.shape[1:]), "n_classes": None if self.class_names is None else len(self.class_names),
             "n_groups": self.n_groups, "group_counts": np.bincount(self.g, minlength=self.n_groups).tolist(), "n_clusters": self.n_clusters,
+            "group_names": list(self.group_names), "class_names": None if self.class_names is None else list(self.class_names),
         }
 
 

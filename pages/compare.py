@@ -1,0 +1,273 @@
+"""Compare: every run in one table; the selected runs' metrics side by side, fairness against quality, cluster × group counts."""
+import datetime as dt
+import json
+
+import pandas as pd
+import plotly.io as pio
+import streamlit as st
+
+from dashboard_lib import methods
+from dashboard_lib.metrics import METRIC_DEFINITIONS
+from dashboard_lib.plots import count_heatmap, metric_bars, pareto_scatter
+from dashboard_lib.projection import cluster_group_counts, label_names, projector_for
+from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
+from dashboard_lib.ui import metric_help
+
+TABLE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
+BAR_DEFAULT = ["acc", "nmi", "ari", "balance", "mnce", "f_beta"]
+QUALITY = ("acc", "nmi")
+FAIRNESS = ("balance", "mnce", "entropy")
+DEFAULT_SELECTION = 5
+HEATMAPS_PER_ROW = 3
+SELECTION_KEY = "compare_runs"
+
+ensure_navigation()
+store, registry = run_store(), job_registry()
+
+st.title("Compare runs")
+st.caption("Every run in the store with its settings and final metrics (hover a column's name for its definition). "
+           "Choose runs to put their metrics side by side, see which runs trade quality for fairness best (the "
+           "Pareto front), and compare how their clusters split the groups.")
+
+flash = st.session_state.pop("compare_flash", None)
+if flash:
+    st.success(flash)
+
+runs = store.list_runs()
+if not runs:
+    st.info("No runs yet. Train a few on the Train page (for example k-means and a fair method on the same data), "
+            "then compare them here.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+
+def _final_metrics(run) -> dict:
+    """The run's final metrics; for a run that stopped or failed, those of its last evaluation."""
+    if run.metrics:
+        return run.metrics
+    evaluations = store.evaluations(run.id)
+    return evaluations[-1]["metrics"] if evaluations else {}
+
+
+def _param_help() -> dict[str, str]:
+    helps = {}
+    for cls in methods.REGISTRY.values():
+        for p in cls.params:
+            helps.setdefault(p.name, f"{p.label}: {p.help} ({cls.name})")
+    return helps
+
+
+def runs_frame(runs) -> pd.DataFrame:
+    """One row per run: identity, settings, final metrics (as stored; nothing computed here)."""
+    rows = []
+    for run in runs:
+        final = _final_metrics(run)
+        row = {"run": run.id, "method": run.method, "dataset": run.dataset, "status": run.status,
+               "created": dt.datetime.fromtimestamp(run.created), "seconds": run.seconds, "seed": run.seed,
+               "data options": ", ".join(f"{k}={v}" for k, v in (run.config.get("dataset_options") or {}).items())}
+        row.update({f"hp.{k}": v for k, v in run.hparams.items()})
+        row.update({key: final.get(key) if isinstance(final.get(key), (int, float)) else None for key in TABLE_METRICS})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    hp_columns = sorted(c for c in frame.columns if c.startswith("hp."))
+    fixed = ["run", "method", "dataset", "status", *TABLE_METRICS, "created", "seconds", "seed", "data options"]
+    return frame[fixed + hp_columns]
+
+
+def column_config(frame: pd.DataFrame) -> dict:
+    helps = _param_help()
+    config = {
+        "run": st.column_config.TextColumn("run", help="The run's id: start time, method, and a random suffix.", pinned=True),
+        "status": st.column_config.TextColumn("status", help="running, finished, stopped (by you), failed (see Monitor) "
+                                                             "or interrupted (the app stopped while it trained)."),
+        "created": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
+        "seconds": st.column_config.NumberColumn("time (s)", format="%.0f", help="Wall-clock training time."),
+        "data options": st.column_config.TextColumn("data options", help="The dataset options the run used (n = subset size)."),
+    }
+    for key in TABLE_METRICS:
+        config[key] = st.column_config.NumberColumn(METRIC_DEFINITIONS.get(key, {}).get("label", key), format="%.3f",
+                                                    help=metric_help(key))
+    for column in frame.columns:
+        if column.startswith("hp."):
+            name = column[3:]
+            config[column] = st.column_config.Column(name, help=helps.get(name, "A hyperparameter of the method."))
+    return config
+
+
+def short_label(run, differing: list[str]) -> str:
+    """method · the hyperparameters that differ among the compared runs of that method."""
+    settings = ", ".join(f"{k}={run.hparams[k]:g}" if isinstance(run.hparams[k], float) else f"{k}={run.hparams[k]}"
+                         for k in differing if k in run.hparams)
+    return f"{run.method} · {settings}" if settings else run.method
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def names_for(run_id: str, dataset: str, options_json: str) -> tuple[list[str], list[str] | None]:
+    return label_names(store.get_run(run_id))
+
+
+# --- filters and table ----------------------------------------------------------------------------------------
+filters = st.columns(3)
+chosen = {}
+for column, field in zip(filters, ("dataset", "method", "status")):
+    values = sorted({getattr(r, field) for r in runs})
+    chosen[field] = column.multiselect(field.capitalize(), values, key=f"filter.{field}", placeholder="all")
+shown = [r for r in runs if all(not chosen[f] or getattr(r, f) in chosen[f] for f in chosen)]
+if not shown:
+    st.info("No run matches these filters: clear one of them.")
+    st.stop()
+
+by_id = {r.id: r for r in shown}
+frame = runs_frame(shown)
+shown_ids = list(frame["run"])
+
+
+def _table_selected() -> None:
+    rows = st.session_state["runs_table"].selection.rows
+    st.session_state[SELECTION_KEY] = [shown_ids[i] for i in rows if i < len(shown_ids)]
+
+
+st.dataframe(frame, column_config=column_config(frame), hide_index=True, width="stretch", key="runs_table",
+             on_select=_table_selected, selection_mode="multi-row", height=min(400, 38 + 35 * len(frame)))
+st.caption(f"{len(shown)} of {len(runs)} runs. Tick rows (left edge) or use the box below to choose the runs to compare. "
+           "Metrics are the final ones (a stopped or failed run shows its last evaluation's).")
+
+if SELECTION_KEY not in st.session_state:
+    st.session_state[SELECTION_KEY] = [r.id for r in shown if r.metrics][:DEFAULT_SELECTION] or shown_ids[:DEFAULT_SELECTION]
+st.session_state[SELECTION_KEY] = [i for i in st.session_state[SELECTION_KEY] if i in by_id]
+labels = {r.id: r.label() for r in shown}
+selected_ids = st.multiselect("Runs to compare", shown_ids, key=SELECTION_KEY, format_func=labels.get,
+                              placeholder="choose runs to compare")
+if not selected_ids:
+    st.info("Choose at least one run above (tick its row in the table, or pick it in the box) to compare.")
+    st.stop()
+selected = [by_id[i] for i in selected_ids]
+selected_frame = frame[frame["run"].isin(selected_ids)]
+
+differing = {}  # per method, the hyperparameters that differ among its selected runs: what tells them apart
+for method in {r.method for r in selected}:
+    same = [r for r in selected if r.method == method]
+    names = sorted({k for r in same for k in r.hparams})
+    differing[method] = [k for k in names if len({json.dumps(r.hparams.get(k)) for r in same}) > 1]
+run_labels = {}
+for r in selected:  # unique labels: a suffix when two runs share method and settings
+    label = short_label(r, differing[r.method])
+    run_labels[r.id] = label if label not in run_labels.values() else f"{label} ({r.id[-4:]})"
+finals = {r.id: _final_metrics(r) for r in selected}
+figures = {}
+
+# --- metrics side by side -------------------------------------------------------------------------------------
+st.subheader("Metrics side by side")
+numeric = [k for k in METRIC_DEFINITIONS if any(isinstance(finals[r].get(k), (int, float)) for r in finals)]
+bar_keys = st.multiselect("Metrics", numeric, default=[k for k in BAR_DEFAULT if k in numeric], key="bar_metrics",
+                          format_func=lambda k: METRIC_DEFINITIONS[k]["label"],
+                          help="Each metric's definition is in the table's column header. Entropy ranges up to ln K, "
+                               "the others up to 1.")
+if bar_keys:
+    figures["metrics"] = metric_bars({run_labels[i]: finals[i] for i in selected_ids}, bar_keys)
+    st.plotly_chart(figures["metrics"], key="bars")
+    st.caption("Higher is better for all of them except the bias-probe accuracy (lower = the group is harder to read "
+               "from the embedding; chance is the majority-group rate).")
+
+# --- fairness versus quality ----------------------------------------------------------------------------------
+st.subheader("Fairness versus quality")
+axes = st.columns([1, 1, 2])
+x_key = axes[0].selectbox("Quality (x)", QUALITY, format_func=lambda k: METRIC_DEFINITIONS[k]["label"], key="pareto_x",
+                          help=" ".join(metric_help(k) for k in QUALITY))
+y_key = axes[1].selectbox("Fairness (y)", FAIRNESS, format_func=lambda k: METRIC_DEFINITIONS[k]["label"], key="pareto_y",
+                          help=" ".join(metric_help(k) for k in FAIRNESS))
+axes[2].caption("Up and to the right is better. Runs on the dotted **Pareto front** are the ones no other selected run "
+                "beats on both axes at once: the best trade-offs. Hover a point for its full settings.")
+plotted = [r for r in selected if isinstance(finals[r.id].get(x_key), (int, float)) and isinstance(finals[r.id].get(y_key), (int, float))]
+if plotted:
+    figures["pareto"] = pareto_scatter(
+        [finals[r.id][x_key] for r in plotted], [finals[r.id][y_key] for r in plotted], [run_labels[r.id] for r in plotted],
+        x_key=x_key, y_key=y_key, groups=[r.method for r in plotted],
+        hover=[f"{r.id}<br>" + "<br>".join(f"{k} = {v}" for k, v in r.hparams.items()) for r in plotted])
+    st.plotly_chart(figures["pareto"], key="pareto")
+missing = [run_labels[r.id] for r in selected if r not in plotted]
+if missing:
+    st.caption(f"Not plotted (no {METRIC_DEFINITIONS[x_key]['label']} or {METRIC_DEFINITIONS[y_key]['label']}): "
+               + ", ".join(missing) + ". Data without classes has no ACC or NMI; one group has no fairness metric.")
+
+# --- cluster × group counts -----------------------------------------------------------------------------------
+st.subheader("Cluster × group counts")
+st.caption("At each run's last saved epoch. Colour = each group's share of the cluster: a fair run's rows all look "
+           "like its *all data* row; a 0 cell is a cluster that misses a group (Balance and MNCE are then 0).")
+for start in range(0, len(selected), HEATMAPS_PER_ROW):
+    row = st.columns(HEATMAPS_PER_ROW)
+    for column, run in zip(row, selected[start:start + HEATMAPS_PER_ROW]):
+        with column:
+            saved = [e["epoch"] for e in store.evaluations(run.id) if e["has_arrays"]]
+            if not saved:
+                st.caption(f"**{run_labels[run.id]}**: no saved arrays.")
+                continue
+            arrays = store.load_arrays(run.id, saved[-1])
+            groups, _ = names_for(run.id, run.dataset, json.dumps(run.config.get("dataset_options"), sort_keys=True))
+            clusters, counts = cluster_group_counts(arrays["assignment"], arrays["g"], len(groups))
+            fig = count_heatmap(counts, clusters, groups or range(counts.shape[1]),
+                                title=f"{run_labels[run.id]} · epoch {saved[-1]}")
+            figures[f"counts {run.id}"] = fig
+            st.plotly_chart(fig, key=f"heatmap.{run.id}")
+
+# --- export and delete ----------------------------------------------------------------------------------------
+st.subheader("Export or delete the selection")
+stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
+
+
+def _html() -> str:
+    parts = [f"<h1>Fair Clustering Lab: {len(selected)} runs compared</h1>",
+             "<p>" + "<br>".join(f"{run_labels[r.id]}: {r.id}" for r in selected) + "</p>"]
+    for i, fig in enumerate(figures.values()):
+        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=True if i == 0 else False))  # one inline plotly.js: works offline
+    return "<!doctype html><html><head><meta charset='utf-8'><title>Fair Clustering Lab comparison</title></head><body>" + \
+        "\n".join(parts) + "</body></html>"
+
+
+actions = st.columns(3)
+actions[0].download_button("Download table (CSV)", data=lambda: selected_frame.to_csv(index=False), file_name=f"fclab_runs_{stamp}.csv",
+                           mime="text/csv", on_click="ignore", icon=":material/table_view:", width="stretch",
+                           help="The selected runs' rows: settings and final metrics.")
+actions[1].download_button("Download figures (HTML)", data=_html, file_name=f"fclab_compare_{stamp}.html", mime="text/html",
+                           on_click="ignore", icon=":material/bar_chart:", width="stretch",
+                           help="All the figures above in one interactive page that opens offline. For a PNG of one "
+                                "figure, use the camera icon at its top right.")
+
+
+def _ask_delete() -> None:
+    st.session_state["confirm_delete"] = list(st.session_state.get(SELECTION_KEY, []))
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("confirm_delete", None)
+
+
+def _delete(run_ids: list[str]) -> None:
+    projector = projector_for(store)
+    for run_id in run_ids:
+        projector.forget_run(run_id)
+        store.delete_run(run_id)
+    st.session_state.pop("confirm_delete", None)
+    st.session_state[SELECTION_KEY] = [i for i in st.session_state.get(SELECTION_KEY, []) if i not in run_ids]
+    if selected_run_id() in run_ids:
+        select_run(None)
+    st.session_state["compare_flash"] = f"Deleted {len(run_ids)} run(s) and their files."
+
+
+actions[2].button(f"Delete {len(selected)} selected run(s)…", key="delete", on_click=_ask_delete, icon=":material/delete:",
+                  width="stretch", help="Removes the runs, their series, evaluations and files. You confirm first.")
+pending = [i for i in st.session_state.get("confirm_delete", []) if i in by_id]
+if pending:
+    busy = [i for i in pending if by_id[i].status == "running"]
+    with st.container(border=True):
+        if busy:
+            st.warning(f"{len(busy)} of these runs are still training ({', '.join(busy)}): stop them on the Monitor page "
+                       "first, then delete.")
+            st.button("Cancel", key="delete_cancel", on_click=_cancel_delete)
+        else:
+            st.warning(f"Delete {len(pending)} run(s) for good? Their records, series, evaluations and files "
+                       "(embeddings, weights, cached layouts) are removed; this cannot be undone.\n\n"
+                       + "\n".join(f"- {labels[i]}" for i in pending))
+            confirm = st.columns([1, 1, 3])
+            confirm[0].button(f"Yes, delete {len(pending)}", key="delete_confirm", type="primary", on_click=_delete, args=(pending,))
+            confirm[1].button("Cancel", key="delete_cancel", on_click=_cancel_delete)

@@ -1,0 +1,196 @@
+"""Embeddings: a run's samples in 2-D at a saved epoch, coloured by cluster, by group and by class, beside the cluster × group counts."""
+import numpy as np
+import streamlit as st
+
+from dashboard_lib.plots import count_heatmap, embedding_scatter
+from dashboard_lib.projection import (cluster_group_counts, dataset_for_arrays, label_names, load_epoch_points,
+                                      projector_for, thumbnail, umap_is_warm)
+from dashboard_lib.state import ensure_navigation, run_store, select_run, selected_run_id
+from dashboard_lib.ui import metric_row
+
+POLL_SECONDS = 1.0  # while a UMAP computes (or the run trains), check this often whether there is something new
+EPOCH_METRICS = ("acc", "nmi", "balance", "mnce", "entropy", "probe_acc")
+MAX_THUMBNAILS = 12
+LAYOUTS = {"UMAP": "UMAP keeps each point's neighbours together: clusters and islands show clearly. Computed in the "
+                   "background and cached; the PCA view is shown until it is ready.",
+           "PCA": "The two directions of largest variance: linear, instant, faithful to global distances but crowded."}
+
+ensure_navigation()
+store = run_store()
+projector = projector_for(store)
+
+st.title("Embeddings")
+st.caption("Each dot is one sample, placed by a 2-D projection of the run's embedding at a saved epoch (or of the input "
+           "features, for methods that cluster them directly). The same dots are drawn three times: coloured by the "
+           "cluster the run assigned, by the sensitive group, and by the true class. **What fair looks like:** in the "
+           "*by group* plot the colours interleave everywhere, and in the heatmap every cluster's row has the same "
+           "group shares as the *all data* row. Islands of a single colour in the *by group* plot mean the embedding "
+           "separates the groups, so its clusters will too.")
+
+runs = store.list_runs()
+if not runs:
+    st.info("No runs yet. Train one on the Train page (any method); its embeddings appear here at each evaluation epoch.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+ids = [r.id for r in runs]
+labels = {r.id: r.label() for r in runs}
+wanted = selected_run_id()
+if wanted not in labels:
+    wanted = next((r.id for r in runs if any(e["has_arrays"] for e in store.evaluations(r.id))), ids[0])
+run_id = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key=f"emb_run_picker.{wanted}")
+if run_id != selected_run_id():
+    select_run(run_id)
+    st.query_params.pop("epoch", None)
+run = store.get_run(run_id)
+
+evaluations = [e for e in store.evaluations(run_id) if e["has_arrays"]]
+epochs = [e["epoch"] for e in evaluations]
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def watch(run_id: str, n_epochs: int, umap_epoch: int | None) -> None:
+    """Redraw the page once something it waits for arrives: a new saved epoch, the run's end, or the UMAP."""
+    now = store.get_run(run_id)
+    saved = sum(1 for e in store.evaluations(run_id) if e["has_arrays"])
+    if saved != n_epochs or (umap_epoch is None and now.status != "running"):
+        st.rerun(scope="app")
+    if umap_epoch is not None:
+        status = projector.umap_status(run_id, umap_epoch)
+        if status == "ready" or status.startswith("failed"):
+            st.rerun(scope="app")
+        waiting = "waits for another epoch's layout" if status == "queued" else "is being computed"
+        warming = "" if umap_is_warm() else (" The first UMAP after the app starts also compiles its code once "
+                                             "(half a minute to a couple of minutes on a small CPU).")
+        st.info(f"The UMAP layout {waiting} in the background. Meanwhile the PCA layout is shown below; the page "
+                f"switches to the UMAP by itself when it is ready.{warming}", icon=":material/hourglass_top:")
+
+
+if not epochs:
+    if run.status == "running":
+        st.info("This run has not saved an evaluation yet. Its embedding appears here at its first evaluation epoch "
+                "(the method's *eval_every* setting); this page updates by itself.")
+        watch(run_id, 0, None)
+    else:
+        st.info(f"This run ({run.status}) saved no arrays to draw. Train a new run with evaluations turned on "
+                "(for example *eval_every* > 0), or pick another run above.")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+controls = st.columns([3, 1])
+with controls[0]:
+    try:
+        default_epoch = int(st.query_params.get("epoch", epochs[-1]))
+    except ValueError:
+        default_epoch = epochs[-1]
+    if default_epoch not in epochs:
+        default_epoch = epochs[-1]
+    if len(epochs) > 1:
+        epoch = st.select_slider("Epoch", options=epochs, value=default_epoch, key=f"epoch.{run_id}.{len(epochs)}",
+                                 help="The saved evaluation epochs of this run. Layouts are aligned from epoch to epoch, "
+                                      "so the same sample stays roughly in place and you can watch the groups mix (or not).")
+    else:
+        epoch = epochs[0]
+        st.caption(f"One saved evaluation: epoch {epoch}.")
+    if str(epoch) != st.query_params.get("epoch"):
+        st.query_params["epoch"] = str(epoch)
+with controls[1]:
+    layout_name = st.segmented_control("Layout", list(LAYOUTS), default="UMAP", key="emb_layout",
+                                       help=" ".join(f"{k}: {v}" for k, v in LAYOUTS.items())) or "UMAP"
+
+try:
+    points = load_epoch_points(store, run, epoch, with_features=False)
+    with st.spinner("Computing the PCA layout…"):
+        pca = projector.pca(run_id, epoch)
+except ValueError as exc:
+    st.error(f"Cannot draw this epoch: {exc}")
+    st.stop()
+
+layout, umap_pending = pca, None
+if layout_name == "UMAP":
+    umap = projector.request_umap(run_id, epoch)
+    status = projector.umap_status(run_id, epoch)
+    if umap is not None:
+        layout = umap
+    elif status.startswith("failed"):
+        st.warning(f"UMAP could not be computed ({status[len('failed: '):]}); the PCA layout is shown.")
+    else:
+        umap_pending = epoch
+if umap_pending is not None or run.status == "running":
+    watch(run_id, len(epochs), umap_pending)
+
+group_names, class_names = label_names(run)
+metrics = next(e["metrics"] for e in evaluations if e["epoch"] == epoch)
+n_total = len(points.assignment)
+shown = "UMAP" if layout.method == "umap" else "PCA"
+st.markdown(f"**Epoch {epoch}** · {n_total:,} samples · {shown} of the {points.source}"
+            + (f" · aligned to epoch {layout.aligned_to}" if layout.aligned_to is not None else ""))
+if layout.note:
+    st.caption(layout.note)
+metric_row(metrics, EPOCH_METRICS)
+
+index = layout.index
+a, g = points.assignment[index], points.g[index]
+y = None if points.y is None else points.y[index]
+
+
+def _names(values, names):
+    return np.array([names[v] if names is not None and 0 <= v < len(names) else str(v) for v in range(int(values.max()) + 1)],
+                    dtype=object)[values] if len(values) else np.array([], dtype=object)
+
+
+hover = {"cluster": a, "group": _names(g, group_names)}
+if y is not None:
+    hover["class"] = _names(y, class_names)
+common = dict(hover=hover, ids=index, uirevision=f"{run_id}.{layout.method}")
+views = [("cluster", a, None, "By cluster (the run's assignment)"),
+         ("group", g, group_names, "By sensitive group")]
+if y is not None:
+    views.append(("class", y, class_names, "By true class"))
+
+selected: set[int] = set()
+columns = st.columns(len(views) if y is not None else len(views) + 1)
+for column, (kind, values, names, title) in zip(columns, views):
+    with column:
+        fig = embedding_scatter(layout.coords, values, names, title=title, palette=kind, legend_title=kind, **common)
+        event = st.plotly_chart(fig, key=f"scatter.{kind}", on_select="rerun", selection_mode=("points", "box", "lasso"),
+                                config={"scrollZoom": True, "displaylogo": False})
+        for point in (event.selection.points if event else []):
+            custom = point.get("customdata")
+            if custom:
+                selected.add(int(custom[0]))
+
+clusters, counts = cluster_group_counts(points.assignment, points.g, len(group_names))
+heatmap = count_heatmap(counts, clusters, group_names or range(counts.shape[1]), title=f"Cluster × group counts (all {n_total:,} samples)")
+if y is None:
+    with columns[-1]:
+        st.plotly_chart(heatmap, key="heatmap")
+        st.caption("Colour: each group's share of the cluster. A fair cluster's row matches the *all data* row.")
+    inspector = st.container()
+else:
+    below = st.columns([1, 1])
+    with below[0]:
+        st.plotly_chart(heatmap, key="heatmap")
+        st.caption("Colour: each group's share of the cluster. A fair cluster's row matches the *all data* row; "
+                   "an empty cell (0) is a cluster that misses a group, which sets Balance and MNCE to 0.")
+    inspector = below[1]
+
+with inspector:
+    st.markdown("**Selected samples**")
+    if not selected:
+        st.caption("Click a point (or drag a box or lasso; double-click empty space to clear) in any plot above to "
+                   "see its labels" + (" and its image" if len((run.dataset_info or {}).get("shape", [])) == 3 else "") + " here.")
+    else:
+        chosen = sorted(selected)[:MAX_THUMBNAILS]
+        if len(selected) > MAX_THUMBNAILS:
+            st.caption(f"{len(selected):,} selected; the first {MAX_THUMBNAILS} are shown.")
+        data = dataset_for_arrays(run, n_total) if len((run.dataset_info or {}).get("shape", [])) == 3 else None
+        cells = st.columns(4)
+        for k, i in enumerate(chosen):
+            caption = (f"#{i} · cluster {points.assignment[i]} · {_names(points.g[i:i + 1], group_names)[0]}"
+                       + ("" if points.y is None else f" · class {_names(points.y[i:i + 1], class_names)[0]}"))
+            with cells[k % 4]:
+                if data is not None:
+                    st.image(thumbnail(data.X[i].numpy()), caption=caption, width=96)
+                else:
+                    st.caption(caption)

@@ -1,0 +1,190 @@
+"""The Embeddings and Compare pages through Streamlit's AppTest, on real runs (tiny data) recorded by dashboard_lib.jobs."""
+import json
+import threading
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard_lib import projection
+from dashboard_lib.jobs import RunConfig, create_run, execute_run
+from dashboard_lib.store import RunStore
+from tests.conftest import REPO
+
+TIMEOUT = 120
+
+
+def open_app(page: str, run_id: str | None = None, **params) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    if run_id:
+        at.query_params["run"] = run_id
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _train(store: RunStore, method: str, **hparams) -> str:
+    config = RunConfig(dataset="mnist_optdigits", method=method, dataset_options={"n": 600}, hparams=hparams, device="cpu")
+    run_id, config = create_run(store, config)
+    run = execute_run(store, run_id, config, threading.Event())
+    assert run.status == "finished", run.error
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """An app home holding two real runs: AE + k-means with embeddings at epochs 2 and 4, k-means on the pixels."""
+    home = tmp_path_factory.mktemp("views") / "home"
+    store = RunStore(home / "store")
+    runs = {"ae": _train(store, "ae_kmeans", epochs=4, eval_every=2, n_init=2),
+            "kmeans": _train(store, "kmeans", n_init=2)}
+    return home, runs
+
+
+@pytest.fixture
+def runs(home, monkeypatch):
+    path, runs = home
+    monkeypatch.setenv("FCLAB_HOME", str(path))
+    return runs
+
+
+def _markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def _charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+# --- Embeddings ------------------------------------------------------------------------------------------------
+def test_embeddings_empty_store_says_what_to_do(fclab_home):
+    at = open_app("pages/embeddings.py")
+    assert at.title[0].value == "Embeddings"
+    assert "No runs yet" in at.info[0].value and "Train" in at.info[0].value
+
+
+def test_embeddings_shows_pca_at_once_three_colourings_and_the_counts(runs, home):
+    n = len(RunStore(home[0] / "store").load_arrays(runs["ae"], 4)["assignment"])  # ~600: a stratified subset
+    at = open_app("pages/embeddings.py", runs["ae"])
+    assert at.select_slider[0].options == ["2", "4"] and at.select_slider[0].value == 4
+    text = _markdown(at)
+    assert f"**Epoch 4** · {n:,} samples" in text
+    charts = _charts(at)
+    titles = [c["layout"]["title"]["text"] for c in charts]
+    assert titles[:3] == ["By cluster (the run's assignment)", "By sensitive group", "By true class"]
+    assert titles[3].startswith(f"Cluster × group counts (all {n:,} samples)")
+    groups = [t["name"] for t in charts[1]["data"]]
+    assert groups == ["MNIST sample", "UCI optdigits"]  # names from the dataset, not numbers
+    heat = charts[3]["data"][0]
+    assert heat["y"][-1] == "all data"
+    assert sum(map(int, (c.replace(",", "") for c in heat["text"][-1]))) == n
+    labels = [m.label for m in at.metric]
+    assert "ACC" in labels and "Balance" in labels
+    if "UMAP of the embedding" not in text:  # not cached yet: PCA now, UMAP in the background, said so
+        assert "PCA of the embedding" in text
+        assert any("The UMAP layout" in i.value for i in at.info)
+
+
+def test_embeddings_pca_layout_and_epoch_from_the_url(runs):
+    at = open_app("pages/embeddings.py", runs["ae"], epoch="2")
+    assert at.select_slider[0].value == 2
+    at.button_group(key="emb_layout").set_value("PCA").run()
+    text = _markdown(at)
+    assert "**Epoch 2**" in text and "PCA of the embedding" in text
+    at.select_slider[0].set_value(4).run()
+    assert "**Epoch 4**" in _markdown(at) and "aligned to epoch 2" in _markdown(at)
+    assert at.query_params["epoch"] in ("4", ["4"])
+
+
+def test_embeddings_of_a_method_on_raw_features_projects_the_input(runs):
+    at = open_app("pages/embeddings.py", runs["kmeans"])
+    at.button_group(key="emb_layout").set_value("PCA").run()
+    assert "PCA of the input features" in _markdown(at)
+    assert any("One saved evaluation: epoch 0" in c.value for c in at.caption)
+
+
+def test_embeddings_umap_replaces_pca_when_ready(runs):
+    from dashboard_lib.state import run_store
+
+    projection.warm_up_umap(background=False)  # compiles once per test process (shared with the unit tests)
+    at = open_app("pages/embeddings.py", runs["ae"])
+    assert projection.projector_for(run_store()).wait_idle(TIMEOUT)
+    at.run()
+    text = _markdown(at)
+    assert "UMAP of the embedding" in text
+    assert not any("The UMAP layout" in i.value for i in at.info)
+    at.select_slider[0].set_value(2).run()  # prefetched in the background, and aligned to epoch 4
+    assert "UMAP of the embedding · aligned to epoch 4" in _markdown(at)
+
+
+# --- Compare ---------------------------------------------------------------------------------------------------
+def test_compare_empty_store_says_what_to_do(fclab_home):
+    at = open_app("pages/compare.py")
+    assert at.title[0].value == "Compare runs"
+    assert "No runs yet" in at.info[0].value
+
+
+def test_compare_table_has_settings_metrics_and_definitions(runs):
+    at = open_app("pages/compare.py")
+    table = at.dataframe[0].value
+    assert set(table["run"]) == set(runs.values())
+    assert {"acc", "nmi", "balance", "mnce", "hp.latent_dim", "hp.n_init"} <= set(table.columns)
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["acc"]["label"] == "ACC" and "Hungarian" in config["acc"]["help"]
+    assert "min over clusters" in config["balance"]["help"]
+    assert config["hp.latent_dim"]["label"] == "latent_dim" and "Embedding size" in config["hp.latent_dim"]["help"]
+
+
+def test_compare_filters_select_and_draw(runs):
+    at = open_app("pages/compare.py")
+    assert set(at.multiselect(key="compare_runs").value) == set(runs.values())  # default: the recent finished runs
+    charts = _charts(at)
+    bars = next(c for c in charts if c["layout"]["title"]["text"] == "Metrics of the selected runs")
+    assert {t["name"] for t in bars["data"]} == {"ae_kmeans", "kmeans"}
+    pareto = next(c for c in charts if c["layout"]["title"]["text"] == "Fairness versus quality")
+    assert any(t["name"].startswith("Pareto front") for t in pareto["data"])
+    heatmaps = [c for c in charts if c["data"][0]["type"] == "heatmap"]
+    assert len(heatmaps) == 2
+
+    at.selectbox(key="pareto_y").select("mnce").run()
+    pareto = next(c for c in _charts(at) if c["layout"]["title"]["text"] == "Fairness versus quality")
+    assert pareto["layout"]["yaxis"]["title"]["text"].startswith("MNCE (fairness")
+
+    at.multiselect(key="filter.method").select("kmeans").run()
+    assert list(at.dataframe[0].value["run"]) == [runs["kmeans"]]
+    assert at.multiselect(key="compare_runs").value == [runs["kmeans"]]
+
+    at.multiselect(key="compare_runs").set_value([]).run()
+    assert any("Choose at least one run" in i.value for i in at.info)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == []  # nothing to export without a selection
+
+
+def test_compare_exports_csv_and_html(runs):
+    at = open_app("pages/compare.py")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download table (CSV)", "Download figures (HTML)"]
+
+
+def test_compare_delete_asks_then_removes_the_run_and_its_files(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    store = RunStore(home / "store")
+    keep, doomed = _train(store, "kmeans", n_init=1), _train(store, "kmeans", n_init=2)
+    monkeypatch.setenv("FCLAB_HOME", str(home))
+    at = open_app("pages/compare.py", doomed)
+    at.multiselect(key="compare_runs").set_value([doomed]).run()
+    at.button(key="delete").click().run()
+    assert any("cannot be undone" in w.value for w in at.warning)
+    assert {r.id for r in store.list_runs()} == {keep, doomed}  # nothing deleted before confirming
+
+    at.button(key="delete_cancel").click().run()
+    assert not at.warning
+    at.button(key="delete").click().run()
+    at.button(key="delete_confirm").click().run()
+    assert [r.id for r in store.list_runs()] == [keep]
+    assert not store.run_dir(doomed).exists()
+    assert any("Deleted 1 run" in s.value for s in at.success)
+    assert "run" not in at.query_params  # the deleted run is no longer the selected one
+    assert list(at.dataframe[0].value["run"]) == [keep]
