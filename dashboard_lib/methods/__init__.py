@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from .ae_kmeans import AEKMeans
 from .base import Method, RunContext, RunStopped, TrainingDiverged, available_devices, resolve_device
+from .dec import DEC
+from .dfc import DFC
+from .fcmi import FCMI
 from .kmeans import KMeans
 
 DEFAULT_METHOD = KMeans.id
 ERR_UNKNOWN_METHOD = "unknown method '{id}'; valid ids: {valid}"
 
-REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans)}
+REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans, DEC, DFC, FCMI)}
 
 
 def get_method(method_id: str) -> type[Method]:

@@ -1,0 +1,238 @@
+"""DEC: Deep Embedded Clustering (Xie, Girshick & Farhadi 2016), the deep baseline of DFC and FCMI.
+
+The losses are small pure functions (one per equation); the class only wires them. The method's docstring
+lists every interpretation of the paper and its public code.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..data import BiasedDataset
+from ..nn import DFCAutoencoder, MLPAutoencoder, embed_chunks, minibatches, student_t_assignment
+from ..params import Param
+from .base import Method, RunContext, TrainingDiverged, n_clusters_param
+from .kmeans import kmeans
+
+EPS = 1e-12
+
+
+def dec_soft_assignment(z: torch.Tensor, centers: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Q: Student-t kernel q_ik ∝ (1 + ‖z_i − μ_k‖²/α)^(−(α+1)/2), rows summing to 1 (DEC Eq. 1)."""
+    return student_t_assignment(z, centers, alpha)
+
+
+def dec_target(q: torch.Tensor) -> torch.Tensor:
+    """P: p_ik = (q_ik² / f_k) / Σ_k' (q_ik'² / f_k'), f_k = Σ_i q_ik the soft cluster frequency (DEC Eq. 3)."""
+    weight = q.pow(2) / q.sum(0).clamp_min(EPS)
+    return weight / weight.sum(1, keepdim=True)
+
+
+def dec_clustering_loss(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """L = KL(P ‖ Q) = Σ_k p_ik log(p_ik / q_ik), averaged over the batch (DEC Eq. 2; Keras 'kld')."""
+    return (torch.xlogy(p, p) - p * torch.log(q.clamp_min(EPS))).sum(1).mean()
+
+
+def image_reconstruction_loss(x: torch.Tensor, logits: torch.Tensor, is_image: bool) -> torch.Tensor:
+    """L_rec = MSE between inputs and reconstructions (sigmoid of the logits for images in [0, 1])."""
+    return F.mse_loss(torch.sigmoid(logits) if is_image else logits, x)
+
+
+class DEC(Method):
+    """Deep Embedded Clustering: pretrain an autoencoder, init centroids by k-means, then sharpen with KL(P‖Q).
+
+    Autoencoder pretraining on reconstruction, k-means on the embedding for the initial centroids, then the encoder
+    and the centroids minimise KL(P ‖ Q) between the Student-t soft assignment Q and the sharpened target P.
+
+    Interpretations (the paper and its public code leave these open; each is a declared hyperparameter or noted here):
+    - Architecture. Vectors: DEC's d-500-500-2000-z MLP. Images: DFC's convolutional autoencoder (DFCAutoencoder,
+      non-variational, inputs resized to 32 × 32), because DFC states it runs every compared method, DEC included,
+      with its own encoder; z = 10 as in DEC. `encoder` picks either explicitly.
+    - Pretraining: end-to-end Adam on the MSE (the Keras DEC re-implementation; the paper's layer-wise stacked
+      denoising pretraining is not reproduced). Image reconstructions pass through a sigmoid (pixels in [0, 1]).
+    - The target P is recomputed on the whole dataset every `update_interval` iterations and training stops early
+      when fewer than `tol` of the samples changed cluster between two updates (DEC §3.1.3, §4.3).
+    - Evaluations are indexed by clustering iteration (0 = after pretraining, i.e. autoencoder + k-means).
+    """
+
+    id = "dec"
+    name = "DEC"
+    summary = ("Deep Embedded Clustering: autoencoder pretraining, k-means centroids, then the encoder and centroids "
+               "minimise KL(P‖Q) between the Student-t soft assignment and its sharpened target. No fairness term: "
+               "the unfair deep baseline of DFC and FCMI.")
+    paper = "Xie, Girshick & Farhadi 2016, Unsupervised Deep Embedding for Clustering Analysis (ICML)"
+    params = (
+        n_clusters_param(),
+        Param("encoder", "auto", kind="choice", choices=("auto", "conv", "mlp"),
+              help="auto: DFC's conv autoencoder for images (inputs resized to 32×32), DEC's d-500-500-2000-z MLP for vectors.",
+              source="DEC §4.2 (MLP); DFC §5.1 runs DEC with its own conv encoder"),
+        Param("latent_dim", 10, kind="int", low=1, high=512, symbol="d_z", help="Embedding size z.", source="DEC §4.2: 10"),
+        Param("pretrain_epochs", 300, kind="int", low=0, high=5000,
+              help="Autoencoder epochs on reconstruction before clustering (0 = none: k-means on a random encoder).",
+              source="DEC-keras (Guo) pretrain_epochs = 300 for MNIST"),
+        Param("pretrain_lr", 1e-3, low=0, low_open=True, high=1.0, log=True, symbol="η_pre",
+              help="Adam learning rate of the pretraining.", source="DEC-keras: Adam, Keras default 1e-3"),
+        Param("batch_size", 256, kind="int", low=2, high=65536, symbol="B", help="Samples per step, both stages.",
+              source="DEC §4.3: 256"),
+        Param("lr", 0.01, low=0, low_open=True, high=10.0, log=True, symbol="η",
+              help="SGD learning rate of the clustering stage (minimising Eq. 2).", source="DEC §4.3: 0.01"),
+        Param("momentum", 0.9, low=0, high=1, high_open=True, help="SGD momentum of the clustering stage.",
+              source="DEC §4.3: 0.9"),
+        Param("iterations", 20000, kind="int", low=0, high=10_000_000,
+              help="Clustering iterations at most (mini-batches).", source="DEC-keras maxiter = 2e4"),
+        Param("update_interval", 140, kind="int", low=1, high=1_000_000, symbol="T",
+              help="Recompute the target P (Eq. 3) on the whole dataset every T iterations.",
+              source="DEC-keras update_interval = 140 for MNIST"),
+        Param("tol", 0.001, low=0, high=1, symbol="tol",
+              help="Stop when fewer than this share of samples change cluster between two target updates (0 = never).",
+              source="DEC §4.3: 0.1%"),
+        Param("alpha", 1.0, low=0, low_open=True, high=1000, symbol="α",
+              help="Degrees of freedom of the Student-t kernel (Eq. 1).", source="DEC §3.1.1: 1"),
+        Param("n_init", 20, kind="int", low=1, high=100, help="k-means restarts for the initial centroids.",
+              source="DEC-keras: KMeans(n_init=20)"),
+        Param("eval_every", 1400, kind="int", low=0, high=10_000_000,
+              help="Evaluate every this many clustering iterations (0 = only after pretraining and at the end).",
+              source="ours (DEC-keras evaluates at each target update)"),
+    )
+    live_signals = ("L_rec", "L_clu", "L_total", "changed")
+
+    def check_data(self, data: BiasedDataset) -> None:
+        super().check_data(data)
+        hp = self.hparams
+        if hp["batch_size"] > len(data):
+            raise ValueError(f"{self.name}: batch size {hp['batch_size']} is larger than the {len(data)} samples; lower batch_size")
+        if hp["encoder"] == "conv" and not data.is_image:
+            raise ValueError(f"{self.name}: encoder 'conv' needs images; {data.id} holds vectors (use 'mlp' or 'auto')")
+
+    def _model(self, data: BiasedDataset):
+        hp = self.hparams
+        conv = hp["encoder"] == "conv" or (hp["encoder"] == "auto" and data.is_image)
+        if conv:
+            model = DFCAutoencoder(data.X.shape[1:], hp["latent_dim"], variational=False)
+            return model, model.prepare, (lambda x: model.encode(x)[1]), model.decode, True
+        model = MLPAutoencoder(data.n_features, hp["latent_dim"])
+        flat = lambda x: x.flatten(1)  # noqa: E731
+        return model, flat, model.encoder, model.decoder, False
+
+    def fit(self, data: BiasedDataset, ctx: RunContext) -> "DEC":
+        hp = self.hparams
+        k = self.n_clusters(data)
+        device = ctx.device
+        X = data.X.to(device)
+        model, prepare, encode, decode, is_image = self._model(data)
+        model.to(device)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        steps_per_epoch = -(-len(X) // hp["batch_size"])
+        total = hp["pretrain_epochs"] * steps_per_epoch + hp["iterations"]
+        step = 0
+        t0 = time.perf_counter()
+
+        # Stage 1: autoencoder pretraining on reconstruction.
+        optimiser = torch.optim.Adam(model.parameters(), lr=hp["pretrain_lr"])
+        model.train()
+        for epoch in range(1, hp["pretrain_epochs"] + 1):
+            for index in minibatches(len(X), hp["batch_size"], generator, device):
+                if len(index) < 2:  # BatchNorm cannot train on one sample
+                    continue
+                x = prepare(X[index])
+                loss = image_reconstruction_loss(x, decode(encode(x)), is_image)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                step += 1
+                ctx.log(step, L_rec=loss.detach())
+                ctx.progress(step / max(total, 1), f"pretraining epoch {epoch}/{hp['pretrain_epochs']}")
+        _sync(device)
+        t_pre = time.perf_counter() - t0
+
+        # Stage 2: centroids from k-means on the embedding, then KL(P‖Q).
+        ctx.progress(step / max(total, 1), "k-means on the embedding")
+        z = embed_chunks(lambda x: encode(prepare(x)), X, [model])
+        ensure_finite(ctx, z, step)
+        km = kmeans(z, k, n_init=hp["n_init"], seed=ctx.seed)
+        centers = torch.nn.Parameter(km.centers.clone())
+        ctx.evaluate(0, z, km.labels)
+        last_eval = 0
+        params = list(encoder_params(model, is_image or hp["encoder"] == "conv")) + [centers]
+        optimiser = torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"])
+        labels_last = km.labels
+        labels = km.labels
+        p_all = None
+        order = torch.randperm(len(X), generator=generator).to(device)
+        position = 0
+        t1 = time.perf_counter()
+        iteration = 0
+        for iteration in range(hp["iterations"]):
+            if iteration % hp["update_interval"] == 0:
+                z = embed_chunks(lambda x: encode(prepare(x)), X, [model])
+                ensure_finite(ctx, z, step)
+                q_all = dec_soft_assignment(z, centers.detach(), hp["alpha"])
+                p_all = dec_target(q_all)
+                labels = q_all.argmax(1)
+                if iteration > 0:
+                    changed = float((labels != labels_last).float().mean())  # one sync per target update
+                    ctx.log(step, changed=changed)
+                    labels_last = labels
+                    if changed < hp["tol"]:
+                        break
+            if position + hp["batch_size"] > len(X):
+                order, position = torch.randperm(len(X), generator=generator).to(device), 0
+            index = order[position:position + hp["batch_size"]]
+            position += hp["batch_size"]
+            q = dec_soft_assignment(encode(prepare(X[index])), centers, hp["alpha"])
+            loss = dec_clustering_loss(q, p_all[index])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            step += 1
+            ctx.log(step, L_clu=loss.detach(), L_total=loss.detach())
+            ctx.progress(step / max(total, 1), f"clustering iteration {iteration + 1}/{hp['iterations']}")
+            if hp["eval_every"] and (iteration + 1) % hp["eval_every"] == 0 and iteration + 1 < hp["iterations"]:
+                z = embed_chunks(lambda x: encode(prepare(x)), X, [model])
+                ensure_finite(ctx, z, step)
+                ctx.evaluate(iteration + 1, z, dec_soft_assignment(z, centers.detach(), hp["alpha"]).argmax(1))
+                last_eval = iteration + 1
+        else:
+            iteration = hp["iterations"]
+        _sync(device)
+        t_clu = time.perf_counter() - t1
+        z = embed_chunks(lambda x: encode(prepare(x)), X, [model])
+        ensure_finite(ctx, z, step)
+        labels = dec_soft_assignment(z, centers.detach(), hp["alpha"]).argmax(1)
+        if iteration != last_eval:
+            ctx.evaluate(iteration, z, labels)
+        self.embedding_ = z.cpu().numpy()
+        self.labels_ = labels.cpu().numpy()
+        self.centers_ = centers.detach().cpu().numpy()
+        self.model_ = model
+        self.timings_ = {"pretrain_s": t_pre, "pretrain_epochs": hp["pretrain_epochs"],
+                         "pretrain_s_per_epoch": t_pre / max(hp["pretrain_epochs"], 1),
+                         "train_s": t_clu, "iterations": iteration,
+                         "train_s_per_epoch": t_clu / max(iteration / steps_per_epoch, 1e-9) if iteration else 0.0}
+        return self
+
+
+def encoder_params(model, conv: bool):
+    """The encoder's parameters (the decoder is dropped after pretraining, DEC §3.2)."""
+    if conv:
+        return [p for name, p in model.named_parameters() if not name.startswith("untrunk")]
+    return model.encoder.parameters()
+
+
+def ensure_finite(ctx: RunContext, embedding: torch.Tensor, step: int) -> None:
+    """Before k-means or an evaluation: write the logged losses (the Recorder names a NaN loss there), then make sure
+    the embedding itself is finite, so a divergence reads as one and not as a k-means error. One sync, per evaluation."""
+    flush = getattr(ctx, "flush", None)
+    if flush is not None:
+        flush()
+    if not bool(torch.isfinite(embedding).all()):
+        raise TrainingDiverged(f"the embedding became NaN or infinite by step {step}: training diverged. Lower the "
+                               "learning rate or the loss weights and start again; the metrics of the last evaluation "
+                               "before it are kept.")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
