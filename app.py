@@ -15,6 +15,7 @@ pages = [
     st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/explain.py", title="Explain", icon=":material/visibility:"),
 ]
 page = st.navigation(pages)
 warm_up()

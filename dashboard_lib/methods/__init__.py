@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from .ae_kmeans import AEKMeans
 from .base import Method, RunContext, RunStopped, TrainingDiverged, available_devices, resolve_device
+from .clusterfix import ERM, ClusterFix
 from .dec import DEC
 from .dfc import DFC
 from .fcmi import FCMI
 from .kmeans import KMeans
+from .statdec import IDEC, StatDEC
 
 DEFAULT_METHOD = KMeans.id
 ERR_UNKNOWN_METHOD = "unknown method '{id}'; valid ids: {valid}"
 
-REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans, DEC, DFC, FCMI)}
+REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans, DEC, DFC, FCMI, IDEC, StatDEC, ERM, ClusterFix)}
 
 
 def get_method(method_id: str) -> type[Method]:

@@ -1,0 +1,373 @@
+"""StatDEC (Rezaei et al., papers/statdec.md) and its baseline IDEC (Guo et al. 2017): deep embedded clustering with a
+reconstruction loss, for imbalanced data.
+
+Both share one autoencoder d-500-500-1000-10 (StatDEC §IV-d; the same sizes as the IDEC PyTorch reference), are
+pretrained on reconstruction, get their centroids from k-means on the embedding, and then minimise a weighted sum of
+the clustering loss KL(P ‖ Q) (Student-t Q, α = 1) and the reconstruction MSE. IDEC is StatDEC with both of its
+additions switched off: the plain DEC target and no statistics pooling.
+
+StatDEC has no public code. Each point below is our reading of the paper, and each is a declared hyperparameter
+where it can be:
+- Target (Eq. 4). As printed, the numerator divides by (u_j + v_j) and the denominator by v_k only, so rows of P
+  would not sum to 1. We use p_ij = [q_ij² / (u_j + v_j)] / Σ_k [q_ik² / (u_k + v_k)]: a distribution per sample,
+  and exactly DEC's target when v = 0.
+- Cluster frequency u_j = Σ_i q_ij, taken as a share of the N samples (÷ N) so that u and v are on the same scale;
+  DEC's row normalisation makes the ÷ N irrelevant there, but here the two terms are added.
+- Sample frequency (Eq. 5). As printed it sums over j inside the definition of v_j and takes the square root of a
+  negative number. We read it as a focal-loss mass per cluster: v_j = (1/N) Σ_{i ∈ C_j} √(N / N_j) ·
+  (1 − q_ij)^γ · (−log q_ij), the sum over the samples currently assigned to j (argmax q), N_j their number
+  (the estimated cardinality), the square root over the inverse frequency only, the minus sign outside.
+- Update rule. P is recomputed on the whole dataset every T iterations only if fewer than δ of the samples changed
+  cluster since the previous check ("between two consecutive updates"); otherwise the old P is kept. The first P is
+  computed right after the k-means initialisation. Training runs for `iterations`; the paper's "convergence
+  criterion based on the KL loss" is not specified further, so it is not used.
+- Statistics pooling (Eq. 6) sits on top of the second hidden layer of the decoder (§IV-d). For a batch with
+  decoder features h (B × 500) and soft assignments q (B × K, detached: the pooling conditions the decoder, the
+  assignments are trained by L_c), each cluster k gets its soft cardinality N_k = Σ_i q_ik, mean μ_k = Σ_i q_ik h_i / N_k
+  and variance σ_k = Σ_i q_ik (h_i − μ_k)² / N_k; sample i receives its clusters' statistics weighted by q_i and the
+  next decoder layer reads [h_i, Σ_k q_ik μ_k, Σ_k q_ik σ_k, Σ_k q_ik N_k / B]. During pretraining there are no
+  clusters yet: the whole batch is one cluster.
+- Loss (Eq. 1): L = λ·L_c + (1 − λ)·L_r with λ = 0.1, L_c = KL(P ‖ Q) averaged over the batch, L_r the MSE.
+- Optimiser: Adam (lr 1e-3) for both stages, as the IDEC PyTorch reference, so that StatDEC and IDEC differ only in
+  the method. The paper's "SGD, learning rate 0.01 divided by 10 every 20,000 iterations" is optimizer=sgd, lr=0.01,
+  lr_step=20000. Pretraining is end to end (not the paper's layer-wise pretraining with dropout).
+- Images are flattened (the paper's MLP takes d_x inputs).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from ..data import BiasedDataset
+from ..nn import embed_chunks, minibatches, mlp, student_t_assignment
+from ..params import Param
+from .base import Method, RunContext, n_clusters_param
+from .dec import dec_clustering_loss, dec_target
+from .kmeans import kmeans
+
+EPS = 1e-12
+HIDDEN = (500, 500, 1000)  # StatDEC §IV-d: d-500-500-1000-10, decoder 10-1000-500-500-d
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The maths, as small pure functions.
+# --------------------------------------------------------------------------------------------------------------
+def cluster_frequency(q: torch.Tensor) -> torch.Tensor:
+    """u_j = Σ_i q_ij / N: the soft share of each cluster (StatDEC Eq. 4, as a share of the N samples)."""
+    return q.sum(0) / q.shape[0]
+
+
+def sample_frequency(q: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """v_j = (1/N) Σ_{i∈C_j} √(N/N_j) (1 − q_ij)^γ (−log q_ij), C_j the samples whose argmax is j (StatDEC Eq. 5, our reading)."""
+    n, k = q.shape
+    labels = q.argmax(1)
+    counts = torch.bincount(labels, minlength=k).to(q.dtype)
+    focal = (1.0 - q).pow(gamma) * -torch.log(q.clamp_min(EPS))
+    member_focal = torch.zeros(k, dtype=q.dtype, device=q.device).index_add_(0, labels, focal.gather(1, labels[:, None])[:, 0])
+    return torch.sqrt(n / counts.clamp_min(1.0)) * member_focal / n
+
+
+def statdec_target(q: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """P: p_ij = [q_ij² / (u_j + v_j)] / Σ_k [q_ik² / (u_k + v_k)] (StatDEC Eq. 4, normalised per sample)."""
+    weight = q.pow(2) / (cluster_frequency(q) + sample_frequency(q, gamma)).clamp_min(EPS)
+    return weight / weight.sum(1, keepdim=True)
+
+
+def statistics_pooling(h: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """[h_i, Σ_k q_ik μ_k, Σ_k q_ik σ_k, Σ_k q_ik N_k / B]: per-cluster cardinality, mean and variance (StatDEC Eq. 6).
+
+    h: B × D features, q: B × K soft assignments (rows summing to 1). Returns B × (3D + 1).
+    """
+    n_k = q.sum(0)  # K soft cardinalities
+    weights = q / n_k.clamp_min(EPS)  # each column sums to 1 over the batch
+    mean = weights.T @ h  # K × D
+    var = (weights.T @ h.pow(2) - mean.pow(2)).clamp_min(0.0)
+    cardinality = (q @ (n_k / h.shape[0]))[:, None]
+    return torch.cat([h, q @ mean, q @ var, cardinality], dim=1)
+
+
+def statdec_loss(l_c: torch.Tensor, l_r: torch.Tensor, lam: float) -> torch.Tensor:
+    """L = λ·L_c + (1 − λ)·L_r (StatDEC Eq. 1)."""
+    return lam * l_c + (1.0 - lam) * l_r
+
+
+def idec_loss(l_c: torch.Tensor, l_r: torch.Tensor, gamma: float) -> torch.Tensor:
+    """L = L_r + γ·L_c (IDEC Eq. 3, Guo et al. 2017)."""
+    return l_r + gamma * l_c
+
+
+def label_change(labels: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """Share of samples whose cluster changed between two checks (a 0-d tensor: no host sync)."""
+    return (labels != previous).float().mean()
+
+
+def matched_class_recall(y_true, labels, n_classes: int | None = None) -> np.ndarray:
+    """Per class c, the share of its samples in the cluster matched to c by the Hungarian one-to-one map used for ACC.
+
+    A class left without a cluster (more classes than clusters) has recall 0. Index = class label 0..n_classes-1.
+    """
+    y = np.asarray(y_true, dtype=np.int64)
+    pred = np.asarray(labels, dtype=np.int64)
+    n_classes = int(n_classes if n_classes is not None else y.max() + 1)
+    n_clusters = int(pred.max() + 1) if len(pred) else 0
+    table = np.zeros((n_classes, max(n_clusters, 1)), dtype=np.int64)
+    np.add.at(table, (y, pred), 1)
+    rows, cols = linear_sum_assignment(-table)
+    recall = np.zeros(n_classes)
+    totals = table.sum(1)
+    for r, c in zip(rows, cols):
+        recall[r] = table[r, c] / totals[r] if totals[r] else 0.0
+    return recall
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The network.
+# --------------------------------------------------------------------------------------------------------------
+class StatAutoencoder(nn.Module):
+    """MLP autoencoder d-500-500-1000-z; the decoder z-1000-500-[statistics pooling]-500-d when stat_pool (StatDEC §IV-d)."""
+
+    def __init__(self, n_features: int, latent_dim: int = 10, stat_pool: bool = True, hidden=HIDDEN):
+        super().__init__()
+        self.encoder = mlp([n_features, *hidden, latent_dim])
+        h1, h2, h3 = reversed(hidden)
+        self.stat_pool = stat_pool
+        self.decoder_head = mlp([latent_dim, h1, h2], last_activation=True)
+        self.decoder_tail = mlp([3 * h2 + 1 if stat_pool else h2, h3, n_features])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.flatten(1))
+
+    def decode(self, z: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruction of flattened inputs; q (B × K) feeds the statistics pooling (None: the batch is one cluster)."""
+        h = self.decoder_head(z)
+        if self.stat_pool:
+            h = statistics_pooling(h, z.new_ones(len(z), 1) if q is None else q.detach())
+        return self.decoder_tail(h)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The methods.
+# --------------------------------------------------------------------------------------------------------------
+def _shared_params(update_interval: int, update_source: str) -> tuple[Param, ...]:
+    return (
+        n_clusters_param(),
+        Param("latent_dim", 10, kind="int", low=1, high=512, symbol="d_z", help="Embedding size z.",
+              source="StatDEC §IV-d: 10"),
+        Param("pretrain_epochs", 200, kind="int", low=0, high=5000,
+              help="Autoencoder epochs on reconstruction before clustering (0 = none: k-means on a random encoder).",
+              source="IDEC PyTorch reference: 200 epochs"),
+        Param("pretrain_lr", 1e-3, low=0, low_open=True, high=1.0, log=True, symbol="η_pre",
+              help="Adam learning rate of the pretraining.", source="IDEC PyTorch reference: Adam 1e-3"),
+        Param("batch_size", 256, kind="int", low=2, high=65536, symbol="B", help="Samples per step, both stages.",
+              source="StatDEC §IV-d: 256 for MNIST"),
+        Param("optimizer", "adam", kind="choice", choices=("adam", "sgd"),
+              help="Optimiser of the clustering stage (sgd uses momentum 0.9).",
+              source="IDEC PyTorch reference: Adam; StatDEC §IV-d says SGD"),
+        Param("lr", 1e-3, low=0, low_open=True, high=10.0, log=True, symbol="η",
+              help="Learning rate of the clustering stage.", source="IDEC PyTorch reference: 1e-3 (StatDEC §IV-d: 0.01 with SGD)"),
+        Param("lr_step", 0, kind="int", low=0, high=10_000_000,
+              help="Divide the learning rate by 10 every this many clustering iterations (0 = never).",
+              source="StatDEC §IV-d: every 20,000 iterations"),
+        Param("iterations", 20000, kind="int", low=0, high=10_000_000, help="Clustering iterations at most (mini-batches).",
+              source="DEC-keras maxiter = 2e4"),
+        Param("update_interval", update_interval, kind="int", low=1, high=1_000_000, symbol="T",
+              help="Check the assignments (and possibly recompute the target P on the whole dataset) every T iterations.",
+              source=update_source),
+        Param("alpha", 1.0, low=0, low_open=True, high=1000, symbol="α",
+              help="Degrees of freedom of the Student-t kernel.", source="StatDEC §III-A: 1"),
+        Param("n_init", 20, kind="int", low=1, high=100, help="k-means restarts for the initial centroids.",
+              source="IDEC PyTorch reference: KMeans(n_init=20)"),
+        Param("eval_every", 1000, kind="int", low=0, high=10_000_000,
+              help="Evaluate every this many clustering iterations (0 = only after pretraining and at the end).",
+              source="ours"),
+    )
+
+
+class StatDEC(Method):
+    """StatDEC: IDEC with a target re-weighted by cluster and sample frequency, and statistics pooling in the decoder."""
+
+    id = "statdec"
+    name = "StatDEC"
+    summary = ("Deep embedded clustering for imbalanced data: an autoencoder d-500-500-1000-10 with a statistics "
+               "pooling block (per-cluster cardinality, mean, variance) in the decoder, and a target distribution "
+               "re-weighted by cluster frequency and a focal-style sample frequency, updated only when the "
+               "assignments are stable. L = λ·KL(P‖Q) + (1 − λ)·MSE.")
+    paper = "Rezaei, Dorigatti, Rügamer & Bischl, Joint Debiased Representation Learning and Imbalanced Data Clustering"
+    params = _shared_params(80, "StatDEC §IV-d: 80 for MNIST") + (
+        Param("lam", 0.1, low=0, high=1, symbol="λ", help="Weight of the clustering loss: L = λ·L_c + (1 − λ)·L_r (Eq. 1).",
+              source="StatDEC §III: 0.1"),
+        Param("gamma", 2.0, low=0, high=100, symbol="γ", help="Focal exponent of the sample frequency v_j (Eq. 5).",
+              source="StatDEC §III-A: 2"),
+        Param("delta", 0.001, low=0, high=1, symbol="δ",
+              help="Recompute P only when fewer than this share of samples changed cluster since the previous check.",
+              source="StatDEC §IV-d: 0.001"),
+        Param("weighted_target", True, kind="bool",
+              help="Re-weight the target by cluster and sample frequency (Eq. 4–5); off = DEC's target (ablation StatDEC-3).",
+              source="StatDEC Table IV"),
+        Param("stat_pool", True, kind="bool",
+              help="Statistics pooling block in the decoder (Eq. 6); off = ablation StatDEC-2.", source="StatDEC Table IV"),
+    )
+    live_signals = ("L_rec", "L_clu", "L_total", "changed", "target_updated")
+
+    # What differs between StatDEC and IDEC: the target, when it is recomputed, the loss, the decoder.
+    def _target(self, q: torch.Tensor) -> torch.Tensor:
+        return statdec_target(q, self.hparams["gamma"]) if self.hparams["weighted_target"] else dec_target(q)
+
+    def _loss(self, l_c: torch.Tensor, l_r: torch.Tensor) -> torch.Tensor:
+        return statdec_loss(l_c, l_r, self.hparams["lam"])
+
+    def _uses_stat_pool(self) -> bool:
+        return self.hparams["stat_pool"]
+
+    def _gate(self, changed: float) -> tuple[bool, bool]:
+        """(update P, stop): StatDEC updates P only when fewer than δ changed, and never stops early."""
+        return changed < self.hparams["delta"], False
+
+    def check_data(self, data: BiasedDataset) -> None:
+        super().check_data(data)
+        if self.hparams["batch_size"] > len(data):
+            raise ValueError(f"{self.name}: batch size {self.hparams['batch_size']} is larger than the {len(data)} samples; "
+                             "lower batch_size")
+
+    def fit(self, data: BiasedDataset, ctx: RunContext) -> "StatDEC":
+        hp = self.hparams
+        k = self.n_clusters(data)
+        device = ctx.device
+        X = data.X.flatten(1).to(device)
+        model = StatAutoencoder(X.shape[1], hp["latent_dim"], stat_pool=self._uses_stat_pool()).to(device)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        steps_per_epoch = -(-len(X) // hp["batch_size"])
+        total = max(hp["pretrain_epochs"] * steps_per_epoch + hp["iterations"], 1)
+        step = 0
+        t0 = time.perf_counter()
+
+        # Stage 1: reconstruction pretraining (the statistics pooling sees the batch as one cluster).
+        optimiser = torch.optim.Adam(model.parameters(), lr=hp["pretrain_lr"])
+        for epoch in range(1, hp["pretrain_epochs"] + 1):
+            for index in minibatches(len(X), hp["batch_size"], generator, device):
+                x = X[index]
+                loss = F.mse_loss(model.decode(model.encode(x)), x)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                step += 1
+                ctx.log(step, L_rec=loss.detach())
+                ctx.progress(step / total, f"pretraining epoch {epoch}/{hp['pretrain_epochs']}")
+        t_pre = time.perf_counter() - t0
+
+        # Stage 2: k-means centroids, then λ·KL(P‖Q) + (1 − λ)·MSE.
+        ctx.progress(step / total, "k-means on the embedding")
+        z = embed_chunks(model.encode, X, [model])
+        km = kmeans(z, k, n_init=hp["n_init"], seed=ctx.seed)
+        centers = nn.Parameter(km.centers.clone())
+        self._evaluate(ctx, data, 0, z, km.labels)
+        params = list(model.parameters()) + [centers]
+        optimiser = (torch.optim.Adam(params, lr=hp["lr"]) if hp["optimizer"] == "adam"
+                     else torch.optim.SGD(params, lr=hp["lr"], momentum=0.9))
+        scheduler = torch.optim.lr_scheduler.StepLR(optimiser, hp["lr_step"], 0.1) if hp["lr_step"] else None
+        q_all = student_t_assignment(z, centers.detach(), hp["alpha"])
+        p_all = self._target(q_all)
+        labels_prev = q_all.argmax(1)
+        updates = 1
+        order = torch.randperm(len(X), generator=generator).to(device)
+        position = 0
+        t1 = time.perf_counter()
+        iteration = 0
+        for iteration in range(1, hp["iterations"] + 1):
+            if iteration % hp["update_interval"] == 0:
+                z = embed_chunks(model.encode, X, [model])
+                q_all = student_t_assignment(z, centers.detach(), hp["alpha"])
+                labels = q_all.argmax(1)
+                changed = float(label_change(labels, labels_prev))  # one sync per check, every T iterations
+                labels_prev = labels
+                update, stop = self._gate(changed)
+                if update:
+                    p_all = self._target(q_all)
+                    updates += 1
+                ctx.log(step, changed=changed, target_updated=float(update))
+                if stop:
+                    break
+            if position + hp["batch_size"] > len(X):
+                order, position = torch.randperm(len(X), generator=generator).to(device), 0
+            index = order[position:position + hp["batch_size"]]
+            position += hp["batch_size"]
+            x = X[index]
+            z_b = model.encode(x)
+            q = student_t_assignment(z_b, centers, hp["alpha"])
+            l_c = dec_clustering_loss(q, p_all[index])
+            l_r = F.mse_loss(model.decode(z_b, q), x)
+            loss = self._loss(l_c, l_r)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            ctx.log(step, L_rec=l_r.detach(), L_clu=l_c.detach(), L_total=loss.detach())
+            ctx.progress(step / total, f"clustering iteration {iteration}/{hp['iterations']}")
+            if hp["eval_every"] and iteration % hp["eval_every"] == 0 and iteration < hp["iterations"]:
+                z = embed_chunks(model.encode, X, [model])
+                self._evaluate(ctx, data, iteration, z, student_t_assignment(z, centers.detach(), hp["alpha"]).argmax(1))
+        t_clu = time.perf_counter() - t1
+        z = embed_chunks(model.encode, X, [model])
+        labels = student_t_assignment(z, centers.detach(), hp["alpha"]).argmax(1)
+        if iteration > 0:
+            self._evaluate(ctx, data, iteration, z, labels)
+        self.embedding_ = z.cpu().numpy()
+        self.labels_ = labels.cpu().numpy()
+        self.centers_ = centers.detach().cpu().numpy()
+        self.model_ = model
+        self.target_updates_ = updates
+        self.timings_ = {"pretrain_s": t_pre, "train_s": t_clu, "iterations": iteration}
+        return self
+
+    @staticmethod
+    def _evaluate(ctx: RunContext, data: BiasedDataset, epoch: int, z: torch.Tensor, labels: torch.Tensor) -> dict:
+        """All metrics, plus the matched-cluster recall of the worst class and the mean over the smaller half of classes."""
+        extra = {}
+        if data.y is not None:
+            labels_np = labels.cpu().numpy()
+            n_classes = len(data.class_names) if data.class_names else int(data.y.max()) + 1
+            recall = matched_class_recall(data.y, labels_np, n_classes)
+            sizes = np.bincount(data.y, minlength=n_classes)
+            present = np.flatnonzero(sizes)
+            tail = present[np.argsort(sizes[present], kind="stable")][: max(1, len(present) // 2)]
+            extra = {"min_class_recall": float(recall[present].min()), "tail_recall": float(recall[tail].mean())}
+        return ctx.evaluate(epoch, z, labels, extra=extra)
+
+
+class IDEC(StatDEC):
+    """IDEC: DEC's KL(P‖Q) plus the autoencoder's reconstruction loss, L = L_r + γ·L_c (Guo et al. 2017)."""
+
+    id = "idec"
+    name = "IDEC"
+    summary = ("Improved Deep Embedded Clustering: DEC's KL(P‖Q) with the decoder kept and its reconstruction loss "
+               "added (L = L_r + γ·L_c), preserving the local structure of the embedding. StatDEC's baseline, "
+               "with the same autoencoder d-500-500-1000-10.")
+    paper = "Guo, Gao, Liu & Yin 2017, Improved Deep Embedded Clustering with Local Structure Preservation (IJCAI)"
+    params = _shared_params(140, "IDEC-keras update_interval = 140 for MNIST") + (
+        Param("gamma", 0.1, low=0, high=100, symbol="γ", help="Weight of the clustering loss: L = L_r + γ·L_c (IDEC Eq. 3).",
+              source="IDEC §4: 0.1"),
+        Param("tol", 0.001, low=0, high=1, symbol="tol",
+              help="Stop when fewer than this share of samples change cluster between two target updates (0 = never).",
+              source="IDEC §4: 0.1%"),
+    )
+    live_signals = ("L_rec", "L_clu", "L_total", "changed")
+
+    def _target(self, q: torch.Tensor) -> torch.Tensor:
+        return dec_target(q)
+
+    def _loss(self, l_c: torch.Tensor, l_r: torch.Tensor) -> torch.Tensor:
+        return idec_loss(l_c, l_r, self.hparams["gamma"])
+
+    def _uses_stat_pool(self) -> bool:
+        return False
+
+    def _gate(self, changed: float) -> tuple[bool, bool]:
+        """(update P, stop): IDEC recomputes P at every check and stops once fewer than tol changed."""
+        return True, changed < self.hparams["tol"]

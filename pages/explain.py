@@ -1,0 +1,134 @@
+"""Explain: Grad-CAM maps of a finished ERM run and a finished ClusterFix run on the same test images, side by side."""
+import json
+
+import numpy as np
+import streamlit as st
+
+from dashboard_lib import explain
+from dashboard_lib.data import load_dataset
+from dashboard_lib.plots import explain_summary_figure
+from dashboard_lib.state import ensure_navigation, run_store
+
+BLOCKS = {"last convolution (7×7 maps, standard Grad-CAM)": -1, "second-to-last convolution": -2,
+          "third-to-last convolution (14×14 maps on 28×28 inputs)": -3}
+STROKE_SAMPLE = 300  # test images averaged for the stroke share
+
+ensure_navigation()
+store = run_store()
+st.title("Explain")
+st.caption("Grad-CAM (captum's LayerGradCam: the feature maps of a convolution weighted by the gradient of the true "
+           "class, upsampled to the input and overlaid) for an ERM and a ClusterFix classifier on the same test images. "
+           "A debiased model should look at the digit, not at what carries the bias.")
+
+
+def _data_key(run) -> str:
+    return json.dumps([run.dataset, run.config.get("dataset_options", {}), run.config.get("data_dir")], sort_keys=True)
+
+
+runs = [r for r in store.list_runs(status="finished")
+        if r.method in explain.EXPLAINED_METHODS and explain.weights_path(store, r.id).exists()]
+erm_runs = [r for r in runs if r.method == "erm"]
+cf_runs = [r for r in runs if r.method == "clusterfix"]
+pairs = {r.id for r in cf_runs if any(_data_key(e) == _data_key(r) for e in erm_runs)}
+if not pairs:
+    missing = ("an ERM run and a ClusterFix run" if not erm_runs and not cf_runs
+               else "an ERM run" if not erm_runs else "a ClusterFix run" if not cf_runs
+               else "an ERM run and a ClusterFix run on the same data (same dataset and options)")
+    st.info(f"Nothing to explain yet: this page needs {missing} that finished. On the Train page pick Colored MNIST "
+            "with target = binary, color_flip e = 0.01 (99% of training images bias-aligned) and label_flip = 0, then "
+            "train the method ERM and the method ClusterFix with the same data options. From a shell:\n\n"
+            "`python -m dashboard_lib train --dataset colored_mnist --data target=binary --data color_flip=0.01 "
+            "--data label_flip=0 --method erm` (then `--method clusterfix`).")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+by_id = {r.id: r for r in runs}
+left, right = st.columns(2)
+cf_ids = [r.id for r in cf_runs if r.id in pairs]
+cf_id = left.selectbox("ClusterFix run", cf_ids, format_func=lambda i: by_id[i].label(), key="explain_cf")
+erm_ids = [r.id for r in erm_runs if _data_key(r) == _data_key(by_id[cf_id])]
+erm_id = right.selectbox("ERM run (same data)", erm_ids, format_func=lambda i: by_id[i].label(), key="explain_erm")
+controls = st.columns(3)
+per_group = controls[0].slider("Images per group", 1, 12, 8, key="explain_n",
+                               help="Test images shown from each group, balanced over the classes.")
+seed = controls[1].number_input("Image draw seed", min_value=0, value=0, step=1, key="explain_seed")
+block_label = controls[2].selectbox("Feature maps explained", list(BLOCKS), key="explain_block",
+                                    help="Grad-CAM reads one convolution's maps: the last one is standard; earlier ones "
+                                         "are finer (14×14) and show stroke detail.")
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM…", max_entries=8)
+def explanations(root: str, erm_id: str, cf_id: str, per_group: int, seed: int, block: int) -> dict:
+    """Everything drawn below, for one pair of runs and one draw (cached: the page redraws without recomputing)."""
+    erm_run, cf_run = store.get_run(erm_id), store.get_run(cf_id)
+    try:
+        data = load_dataset(cf_run.dataset, cf_run.config.get("dataset_options"), cf_run.config.get("data_dir"))
+    except (ValueError, OSError, RuntimeError) as exc:  # the data folder moved or a file is gone since the runs trained
+        return {"error": f"Could not load the runs' data ({cf_run.dataset}): {exc}"}
+    groups = explain.pick_images(data, per_group, seed)
+    chosen = np.concatenate(list(groups.values()))
+    sample = explain.stroke_sample(data, STROKE_SAMPLE, seed)
+    out = {"groups": {name: len(ix) for name, ix in groups.items()}, "images": [explain.upscale(explain.to_rgb(data.X[i]))
+                                                                              for i in chosen],
+           "y": data.y[chosen].tolist(), "class_names": data.class_names, "n_sample": int(len(sample)),
+           "stroke_area": explain.stroke_area_share(data.X[sample]), "models": {}}
+    for name, run in (("ERM", erm_run), ("ClusterFix", cf_run)):
+        try:
+            model = explain.load_run_model(store, run)
+            e = explain.explain_model(model, data, chosen, sample, block=block)
+        except explain.ExplainError as exc:
+            out["models"][name] = {"error": str(exc)}
+            continue
+        out["models"][name] = {
+            "overlays": [explain.overlay(data.X[i], cam) for i, cam in zip(chosen, e.cams)],
+            "pred": e.pred.tolist(), "confidence": e.confidence.tolist(), "stroke_share": e.stroke_share,
+            "colour_flip_rate": e.colour_flip_rate,
+            "worst_group_acc": run.metrics.get("worst_group_acc"), "unbiased_acc": run.metrics.get("unbiased_acc"),
+        }
+    return out
+
+
+result = explanations(str(store.root), erm_id, cf_id, per_group, int(seed), BLOCKS[block_label])
+if "error" in result:
+    st.error(result["error"])
+    st.stop()
+for name, model in result["models"].items():
+    if "error" in model:
+        st.error(f"{name}: {model['error']}")
+if any("error" in m for m in result["models"].values()):
+    st.stop()
+
+st.subheader("Measured over test images")
+columns = st.columns([1] * len(result["models"]) + [1.6])
+for column, (name, model) in zip(columns, result["models"].items()):
+    column.metric(f"{name}: CAM mass on strokes", f"{model['stroke_share']:.2f}",
+                  help=f"Share of each map's mass on the digit's stroke pixels (brightest channel > "
+                       f"{explain.STROKE_THRESHOLD}), averaged over {result['n_sample']} test images, half bias-aligned "
+                       f"and half bias-conflicting. The strokes cover {result['stroke_area']:.2f} of the image: a map "
+                       "spread evenly would get that.")
+    if model["colour_flip_rate"] is not None:
+        column.metric(f"{name}: flips when recoloured", f"{model['colour_flip_rate']:.2f}",
+                      help="Each test image repainted in the other colour: the share whose predicted class changes. "
+                           "In Colored MNIST the colour sits on the strokes themselves, so this measures colour reliance "
+                           "where the stroke share cannot.")
+    if isinstance(model.get("worst_group_acc"), float):
+        column.caption(f"worst-group accuracy {model['worst_group_acc']:.3f} · unbiased accuracy {model['unbiased_acc']:.3f}")
+columns[-1].plotly_chart(explain_summary_figure(result["models"], result["stroke_area"]), key="explain_summary")
+
+names = result["class_names"] or []
+st.caption("Each group: the test images (true class), then each model's Grad-CAM of the true class over the image, "
+           "captioned with its predicted class and softmax confidence. Classes: "
+           + "; ".join(f"{i} = {n}" for i, n in enumerate(names)))
+start = 0
+for group, count in result["groups"].items():
+    st.subheader(group.capitalize())
+    if count == 0:
+        st.caption("No test image in this group.")
+        continue
+    part = slice(start, start + count)
+    st.image(result["images"][part], caption=[f"true {y}" for y in result["y"][part]],
+             width=112, output_format="PNG")
+    for name, model in result["models"].items():
+        captions = [f"{name}: {p} ({c:.2f})" for p, c in zip(model["pred"][part], model["confidence"][part])]
+        st.image(model["overlays"][part], caption=captions, width=112, output_format="PNG")
+    start += count
