@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from .metrics import METRIC_DEFINITIONS
 
@@ -20,18 +21,42 @@ def _thin(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame.iloc[::stride], frame.iloc[[-1]]]).drop_duplicates("step")
 
 
-def loss_figure(scalars: pd.DataFrame, names: list[str] | None = None, *, log_y: bool = False, title: str = "Training losses") -> go.Figure:
-    """One line per logged series (long table with step, name, value), x = step."""
-    fig = go.Figure()
-    if not scalars.empty:
-        for name, frame in scalars.groupby("name", sort=True):
-            if names is not None and name not in names:
-                continue
-            frame = _thin(frame.sort_values("step"))
-            fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=str(name)))
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss", showlegend=True, **_LAYOUT)
+def split_signals(names) -> dict[str, list[str]]:
+    """Sort logged series for the Monitor: loss terms (L_…), accuracies (…acc…), their chance rates (…chance…), the rest."""
+    groups = {"losses": [], "accuracies": [], "chance": [], "other": []}
+    for name in sorted(names):
+        key = ("chance" if "chance" in name else "losses" if name.startswith("L_") else
+               "accuracies" if "acc" in name else "other")
+        groups[key].append(name)
+    return groups
+
+
+def signals_figure(scalars: pd.DataFrame, names: list[str], *, log_y: bool = False, title: str = "Loss terms",
+                   columns: int = 2) -> go.Figure:
+    """Small multiples: one panel per series (long table with step, name, value), each on its own y scale, x = step."""
+    names = [n for n in names if n in set(scalars["name"])] if not scalars.empty else []
+    rows = max(1, -(-len(names) // columns))
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=names or None, horizontal_spacing=0.08,
+                        vertical_spacing=min(0.12, 0.5 / rows))
+    for i, name in enumerate(names):
+        frame = _thin(scalars[scalars["name"] == name].sort_values("step"))
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name, showlegend=False),
+                      row=i // columns + 1, col=i % columns + 1)
+    fig.update_layout(title=title, height=110 + 200 * rows, margin=dict(l=10, r=10, t=70, b=10))
+    fig.update_xaxes(title_text="step", row=rows)
     if log_y:
         fig.update_yaxes(type="log")
+    return fig
+
+
+def accuracy_figure(scalars: pd.DataFrame, accuracies: list[str], chance: list[str], *,
+                    title: str = "Classifier accuracy during training (dashed: chance)") -> go.Figure:
+    """Accuracy series on a 0–1 axis with the chance rates as dashed lines: the bias classifiers' decay, live."""
+    fig = go.Figure()
+    for name, dash in [(n, None) for n in accuracies] + [(n, "dash") for n in chance]:
+        frame = _thin(scalars[scalars["name"] == name].sort_values("step"))
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name, line=dict(dash=dash)))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="accuracy", yaxis_range=[0, 1.02], showlegend=True, **_LAYOUT)
     return fig
 
 

@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard_lib.data import REGISTRY as DATASETS
 from dashboard_lib.methods import REGISTRY as METHODS
-from dashboard_lib.plots import loss_figure, metrics_figure, probe_figure
+from dashboard_lib.plots import accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
 from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
 from dashboard_lib.ui import metric_row, status_badge
 
@@ -73,8 +73,18 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
     else:
         last = scalars.loc[scalars["step"].idxmax()]
         st.caption(f"{len(scalars)} points logged · last step {int(last['step'])}", help="Every logged scalar counts as a point.")
+        signals = split_signals(scalars["name"].unique())
         log_y = st.session_state.get("log_y", False)
-        st.plotly_chart(loss_figure(scalars, log_y=log_y), key="loss_chart")
+        main, others = (signals["losses"], signals["other"]) if signals["losses"] else (signals["other"], [])
+        st.plotly_chart(signals_figure(scalars, main, log_y=log_y, title="Loss terms (each on its own scale)"
+                                       if signals["losses"] else "Training signals"), key="loss_chart")
+        if signals["accuracies"]:
+            st.plotly_chart(accuracy_figure(scalars, signals["accuracies"], signals["chance"]), key="accuracy_chart")
+            st.caption("A fair method's bias classifier (DFC's discriminator, Inv-SENnet's key/query classifiers) starts "
+                       "well above chance and should decay towards it as the representation stops carrying the group.")
+        if others:
+            with st.expander("Other training signals"):
+                st.plotly_chart(signals_figure(scalars, others, title="Other training signals"), key="other_chart")
     if evaluations:
         charts = st.columns(2)
         charts[0].plotly_chart(metrics_figure(evaluations, CURVE_METRICS), key="metrics_chart")

@@ -1,0 +1,36 @@
+import pandas as pd
+
+from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, signals_figure, split_signals
+
+
+def _long(series: dict[str, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([(step, name, value, 0.0) for name, values in series.items() for step, value in enumerate(values, 1)],
+                        columns=["step", "name", "value", "time"])
+
+
+def test_split_signals():
+    names = ["L_total", "disc_acc", "disc_chance", "acc_bias_key", "bias_chance", "grl_coeff", "L_c", "inertia"]
+    assert split_signals(names) == {"losses": ["L_c", "L_total"], "accuracies": ["acc_bias_key", "disc_acc"],
+                                    "chance": ["bias_chance", "disc_chance"], "other": ["grl_coeff", "inertia"]}
+
+
+def test_one_panel_per_signal_each_own_scale():
+    scalars = _long({"L_c": [3.0, 2.0, 1.0], "L_f": [0.7, 0.69, 0.68], "L_s": [0.1, 0.1, 0.05]})
+    fig = signals_figure(scalars, ["L_c", "L_f", "L_s"], log_y=True)
+    assert [t.name for t in fig.data] == ["L_c", "L_f", "L_s"]
+    assert [list(t.y) for t in fig.data][0] == [3.0, 2.0, 1.0]
+    assert {t.xaxis for t in fig.data} == {"x", "x2", "x3"}  # three panels
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis3.type == "log"
+
+
+def test_long_series_are_thinned_but_keep_their_last_point():
+    scalars = _long({"L_rec": [float(i) for i in range(10 * MAX_POINTS_PER_SERIES)]})
+    (trace,) = signals_figure(scalars, ["L_rec"]).data
+    assert len(trace.x) <= MAX_POINTS_PER_SERIES + 1 and trace.x[-1] == 10 * MAX_POINTS_PER_SERIES
+
+
+def test_accuracy_with_dashed_chance():
+    scalars = _long({"disc_acc": [0.9, 0.7, 0.55], "disc_chance": [0.5, 0.5, 0.5]})
+    fig = accuracy_figure(scalars, ["disc_acc"], ["disc_chance"])
+    assert [(t.name, t.line.dash) for t in fig.data] == [("disc_acc", None), ("disc_chance", "dash")]
+    assert list(fig.layout.yaxis.range) == [0, 1.02]
