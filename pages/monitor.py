@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard_lib.data import REGISTRY as DATASETS
 from dashboard_lib.methods import REGISTRY as METHODS
-from dashboard_lib.plots import accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
+from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
 from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
 from dashboard_lib.ui import metric_row, status_badge
 
@@ -66,13 +66,15 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
         st.rerun(scope="app")
     if run.status == "running":
         st.progress(min(max(run.progress, 0.0), 1.0), text=f"{run.stage} · {run.progress:.0%}")
-    scalars = store.scalars(run_id)
+    counts = store.scalar_counts(run_id)
+    scalars = store.scalars(run_id, max_points=MAX_POINTS_PER_SERIES)
     evaluations = store.evaluations(run_id)
     if scalars.empty:
         st.caption("Waiting for the first logged step…")
     else:
-        last = scalars.loc[scalars["step"].idxmax()]
-        st.caption(f"{len(scalars)} points logged · last step {int(last['step'])}", help="Every logged scalar counts as a point.")
+        st.caption(f"{sum(c for c, _ in counts.values())} points logged · last step {max(s for _, s in counts.values())}",
+                   help="Every logged scalar counts as a point; long series are drawn thinned to "
+                        f"{MAX_POINTS_PER_SERIES:,} points each.")
         signals = split_signals(scalars["name"].unique())
         log_y = st.session_state.get("log_y", False)
         main, others = (signals["losses"], signals["other"]) if signals["losses"] else (signals["other"], [])

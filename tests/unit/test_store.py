@@ -66,3 +66,14 @@ def test_runs_of_dead_processes_become_interrupted(tmp_path):
     assert set(marked) == {orphan, own_stale}
     assert store.get_run(orphan).status == "interrupted" and "ended before it finished" in store.get_run(orphan).error
     assert store.get_run(own_live).status == "running" and store.get_run(other_live).status == "running"
+
+
+def test_thinned_series_keep_spacing_and_last_point(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = _new_run(store)
+    store.add_scalars(run_id, [(s, "L_a", float(s), 0.0) for s in range(1, 1001)] + [(s, "L_b", 1.0, 0.0) for s in (1, 2, 3)])
+    thinned = store.scalars(run_id, max_points=100)
+    a = thinned[thinned["name"] == "L_a"]["step"].tolist()
+    assert a[:3] == [10, 20, 30] and a[-1] == 1000 and len(a) == 100  # every 10th step, the last included
+    assert thinned[thinned["name"] == "L_b"]["step"].tolist() == [1, 2, 3]  # short series untouched
+    assert store.scalar_counts(run_id) == {"L_a": (1000, 1000), "L_b": (3, 3)}
