@@ -1,8 +1,10 @@
 """Pure figure functions: data in, plotly Figure out (no streamlit, no store access)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .metrics import METRIC_DEFINITIONS
@@ -87,20 +89,16 @@ def probe_figure(evaluations: list[dict]) -> go.Figure:
     return fig
 
 
-# --- Embeddings and Compare views ---------------------------------------------------------------------------------
-# (imports local to this section so that it can be read, and moved, on its own)
-import numpy as _np
-from plotly.colors import qualitative as _qualitative
-
+# --- Embeddings and Compare views
 PALETTES = {
-    "cluster": _qualitative.Dark24,
-    "group": _qualitative.Set1,
-    "class": _qualitative.Plotly,
+    "cluster": qualitative.Dark24,
+    "group": qualitative.Set1,
+    "class": qualitative.Plotly,
 }
 
 
 def _colour(palette: str, i: int) -> str:
-    colours = PALETTES.get(palette, _qualitative.Plotly)
+    colours = PALETTES.get(palette, qualitative.Plotly)
     return colours[i % len(colours)]
 
 
@@ -113,18 +111,18 @@ def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hove
     hover: {"cluster": n strings, …} shown on hover, in order; ids: n sample ids (customdata[0], returned by
     plotly selection events). Axes carry no units (a projection), so they are hidden.
     """
-    coords = _np.asarray(coords, dtype=float)
-    labels = _np.asarray(labels)
+    coords = np.asarray(coords, dtype=float)
+    labels = np.asarray(labels)
     n = len(labels)
-    ids = _np.arange(n) if ids is None else _np.asarray(ids)
+    ids = np.arange(n) if ids is None else np.asarray(ids)
     hover = hover or {}
-    columns = [ids.astype(object)] + [_np.asarray(v, dtype=object) for v in hover.values()]
-    custom = _np.column_stack(columns) if n else _np.empty((0, len(columns)), dtype=object)
+    columns = [ids.astype(object)] + [np.asarray(v, dtype=object) for v in hover.values()]
+    custom = np.column_stack(columns) if n else np.empty((0, len(columns)), dtype=object)
     template = "<b>sample %{customdata[0]}</b>" + "".join(
         f"<br>{name}: %{{customdata[{i + 1}]}}" for i, name in enumerate(hover)) + "<extra></extra>"
     size = marker_size or (6 if n <= 2000 else 4 if n <= 6000 else 3)
     fig = go.Figure()
-    for value in _np.unique(labels):
+    for value in np.unique(labels):
         mask = labels == value
         name = str(label_names[int(value)]) if label_names is not None and 0 <= int(value) < len(label_names) else str(value)
         fig.add_trace(go.Scattergl(
@@ -146,13 +144,13 @@ def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster ×
 
     With overall_row, a last row "all data" shows the whole data's group shares: a fair cluster's row looks like it.
     """
-    counts = _np.asarray(counts, dtype=_np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
     rows = [str(r) for r in row_labels]
     if overall_row and counts.size:
-        counts = _np.vstack([counts, counts.sum(0, keepdims=True)])
+        counts = np.vstack([counts, counts.sum(0, keepdims=True)])
         rows = rows + ["all data"]
     totals = counts.sum(1, keepdims=True)
-    share = _np.divide(counts, totals, out=_np.zeros(counts.shape, dtype=float), where=totals > 0)
+    share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
     text = [[f"{c:,}" for c in row] for row in counts]
     fig = go.Figure(go.Heatmap(
         z=share, x=[str(c) for c in column_labels], y=rows, text=text, texttemplate="%{text}", customdata=counts,
@@ -185,25 +183,25 @@ def metric_bars(values: dict[str, dict[str, float]], metrics: list[str], *, titl
     return fig
 
 
-def pareto_front(points, maximise=(True, True)) -> _np.ndarray:
+def pareto_front(points, maximise=(True, True)) -> np.ndarray:
     """Indices of the points no other point dominates (as good on both axes, better on one), sorted by x.
 
     points: n × 2; maximise: per axis, True when higher is better. Points with a NaN are never on the front.
     """
-    p = _np.asarray(points, dtype=float).reshape(-1, 2)
+    p = np.asarray(points, dtype=float).reshape(-1, 2)
     if len(p) == 0:
-        return _np.empty(0, dtype=_np.int64)
-    signed = p * _np.where(_np.asarray(maximise, dtype=bool), 1.0, -1.0)
-    valid = ~_np.isnan(signed).any(1)
+        return np.empty(0, dtype=np.int64)
+    signed = p * np.where(np.asarray(maximise, dtype=bool), 1.0, -1.0)
+    valid = ~np.isnan(signed).any(1)
     front = []
-    for i in _np.flatnonzero(valid):
+    for i in np.flatnonzero(valid):
         others = signed[valid]
         at_least = (others >= signed[i]).all(1)
         better = (others > signed[i]).any(1)
         if not (at_least & better).any():
             front.append(i)
-    front = _np.asarray(front, dtype=_np.int64)
-    return front[_np.argsort(p[front, 0], kind="stable")]
+    front = np.asarray(front, dtype=np.int64)
+    return front[np.argsort(p[front, 0], kind="stable")]
 
 
 def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise=(True, True), groups=None,
@@ -213,8 +211,8 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
     labels: short text drawn by each point; hover: longer text per point; groups: a name per point (the method)
     that sets its colour and legend entry.
     """
-    x = _np.asarray(x, dtype=float)
-    y = _np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
     labels = [str(v) for v in labels]
     hover = [str(v) for v in (hover if hover is not None else labels)]
     groups = [str(v) for v in (groups if groups is not None else ["runs"] * len(x))]
@@ -227,7 +225,7 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
             textfont=dict(size=10), marker=dict(size=11, color=_colour("class", i)), customdata=[hover[j] for j in idx],
             hovertemplate=f"%{{customdata}}<br>{x_label}: %{{x:.3f}}<br>{y_label}: %{{y:.3f}}<extra></extra>",
         ))
-    front = pareto_front(_np.column_stack([x, y]) if len(x) else _np.empty((0, 2)), maximise)
+    front = pareto_front(np.column_stack([x, y]) if len(x) else np.empty((0, 2)), maximise)
     if len(front):
         fig.add_trace(go.Scatter(
             x=x[front], y=y[front], mode="lines+markers", name="Pareto front (no run is better on both)",
@@ -239,7 +237,7 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
         return f"{label} ({role}, {better} is better)"
 
     def padded(values) -> list[float] | None:  # quality: zoomed on the runs, with room for the labels at the edges
-        finite = values[_np.isfinite(values)]
+        finite = values[np.isfinite(values)]
         if not len(finite):
             return None
         low, high = float(finite.min()), float(finite.max())
@@ -247,7 +245,7 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
         return [low - pad, high + pad]
 
     def from_zero(values) -> list[float]:  # fairness: from 0 (a cluster misses a group) to at least 1 (perfect)
-        finite = values[_np.isfinite(values)]
+        finite = values[np.isfinite(values)]
         top = max(1.0, float(finite.max()) if len(finite) else 1.0)
         return [-0.05 * top, 1.1 * top]
 
