@@ -7,6 +7,7 @@ import streamlit as st
 
 from .metrics import METRIC_DEFINITIONS
 from .params import Param
+from .state import select_run, selected_run_id
 
 STATUS_COLOURS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red", "interrupted": "gray"}
 HEADLINE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
@@ -62,3 +63,16 @@ def metric_row(metrics: dict, keys=HEADLINE_METRICS) -> None:
     for column, key in zip(st.columns(len(shown)), shown):
         label = SHORT_LABELS.get(key) or METRIC_DEFINITIONS.get(key, {}).get("label", key)
         column.metric(label, f"{metrics[key]:.3f}", help=metric_help(key, metrics))
+
+
+def run_picker(runs, *, key: str, default: str | None = None) -> str:
+    """A run selectbox kept in the URL (?run=…): the URL's run when it exists, else `default`, else the newest."""
+    ids = [r.id for r in runs]
+    labels = {r.id: r.label() for r in runs}
+    wanted = selected_run_id()
+    if wanted not in labels:
+        wanted = default if default in labels else ids[0]
+    run_id = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key=f"{key}.{wanted}")
+    if run_id != selected_run_id():
+        select_run(run_id)
+    return run_id

@@ -5,8 +5,8 @@ import streamlit as st
 from dashboard_lib.plots import count_heatmap, embedding_scatter
 from dashboard_lib.projection import (cluster_group_counts, dataset_for_arrays, label_names, load_epoch_points,
                                       projector_for, thumbnail, umap_is_warm)
-from dashboard_lib.state import ensure_navigation, run_store, select_run, selected_run_id
-from dashboard_lib.ui import metric_row
+from dashboard_lib.state import ensure_navigation, run_store, selected_run_id
+from dashboard_lib.ui import metric_row, run_picker
 
 POLL_SECONDS = 1.0  # while a UMAP computes (or the run trains), check this often whether there is something new
 EPOCH_METRICS = ("acc", "nmi", "balance", "mnce", "entropy", "probe_acc")
@@ -33,14 +33,10 @@ if not runs:
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
-ids = [r.id for r in runs]
-labels = {r.id: r.label() for r in runs}
-wanted = selected_run_id()
-if wanted not in labels:
-    wanted = next((r.id for r in runs if any(e["has_arrays"] for e in store.evaluations(r.id))), ids[0])
-run_id = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key=f"emb_run_picker.{wanted}")
-if run_id != selected_run_id():
-    select_run(run_id)
+previous = selected_run_id()
+run_id = run_picker(runs, key="emb_run_picker",
+                    default=next((r.id for r in runs if any(e["has_arrays"] for e in store.evaluations(r.id))), None))
+if run_id != previous:
     st.query_params.pop("epoch", None)
 run = store.get_run(run_id)
 

@@ -4,8 +4,8 @@ import streamlit as st
 from dashboard_lib.data import REGISTRY as DATASETS
 from dashboard_lib.methods import REGISTRY as METHODS
 from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
-from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
-from dashboard_lib.ui import metric_row, status_badge
+from dashboard_lib.state import ensure_navigation, job_registry, run_store
+from dashboard_lib.ui import metric_row, run_picker, status_badge
 
 ensure_navigation()
 
@@ -22,15 +22,7 @@ if not runs:
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
-ids = [r.id for r in runs]
-labels = {r.id: r.label() for r in runs}
-wanted = selected_run_id()
-if wanted not in labels:
-    wanted = next((r.id for r in runs if r.status == "running"), ids[0])
-run_id = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key=f"run_picker.{wanted}")
-if run_id != selected_run_id():
-    select_run(run_id)
-
+run_id = run_picker(runs, key="run_picker", default=next((r.id for r in runs if r.status == "running"), None))
 run = store.get_run(run_id)
 head = st.columns([3, 1])
 with head[0]:
