@@ -14,6 +14,7 @@ from dashboard_lib.ui import metric_help, param_form_values
 ensure_navigation()
 
 SAMPLES_PER_GROUP = 12
+MANY_GROUPS = 30  # HAR has 30 subjects as groups; more than that in an upload is usually a continuous column
 FEATURES_SHOWN = 20
 
 st.title("Data")
@@ -113,7 +114,11 @@ with own:
         st.caption(f"{about['n_rows']:,} rows × {about['n_columns']} columns")
         st.dataframe(table.head(20), width="stretch")
         columns = [c["name"] for c in about["columns"]]
-        group_like = [c["name"] for c in about["columns"] if c["can_be_group"]]
+        # Default to a categorical column with few values (a site, a sex, a source): what "sensitive" usually means.
+        group_like = sorted((c for c in about["columns"] if c["can_be_group"]),
+                            key=lambda c: (c["kind"] != "categorical", c["n_unique"] > MANY_GROUPS, c["n_unique"]))
+        group_like = [c["name"] for c in group_like]
+        unique = {c["name"]: c["n_unique"] for c in about["columns"]}
         with st.form("upload.form"):
             sensitive = st.selectbox("Sensitive column (the group)", columns,
                                      index=columns.index(group_like[0]) if group_like else 0, key="upload.sensitive")
@@ -125,6 +130,10 @@ with own:
             overwrite = st.checkbox("Replace an upload of the same name", key="upload.overwrite")
             saved = st.form_submit_button("Save dataset", type="primary")
         if saved:
+            if unique.get(sensitive, 0) > MANY_GROUPS:
+                st.warning(f"The sensitive column {sensitive!r} has {unique[sensitive]} distinct values: it looks continuous. "
+                           "Fairness metrics treat each value as its own group; pick a categorical column (a site, a sex, "
+                           "a source) unless that is what you want.")
             try:
                 meta = upload.build_upload(table, features, sensitive, None if class_col == "(none)" else class_col,
                                            name=name, filename=file.name, overwrite=overwrite)

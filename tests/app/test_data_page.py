@@ -66,3 +66,15 @@ def test_bad_uploads_are_explained_and_nothing_is_saved(fclab_home, content, sen
         at.button[0].click().run()
         assert at.error and at.error[0].value.startswith("Not saved:") and message in at.error[0].value
     assert upload.list_uploads() == []
+
+
+def test_the_categorical_column_is_offered_as_the_group(fclab_home):
+    rows = "".join(f"{i},{100 + i},{'ab'[i % 2]}\n" for i in range(40))  # 'bp' has 40 values, 'site' 2
+    at = _upload(open_app("pages/data.py"), ("age,bp,site\n" + rows).encode())
+    assert at.selectbox(key="upload.sensitive").value == "site"
+    assert at.multiselect(key="upload.features").value == ["age", "bp"]
+    at.selectbox(key="upload.sensitive").set_value("bp")
+    at.multiselect(key="upload.features").set_value(["age"])
+    at.button[0].click().run()
+    assert "looks continuous" in at.warning[0].value  # saved all the same: it may be what the user wants
+    assert upload.list_uploads() == ["table"]
