@@ -8,12 +8,13 @@ from .dec import DEC
 from .dfc import DFC
 from .fcmi import FCMI
 from .kmeans import KMeans
+from .senet import SENet, InvSENnet
 from .statdec import IDEC, StatDEC
 
 DEFAULT_METHOD = KMeans.id
 ERR_UNKNOWN_METHOD = "unknown method '{id}'; valid ids: {valid}"
 
-REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans, DEC, DFC, FCMI, IDEC, StatDEC, ERM, ClusterFix)}
+REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans, DEC, DFC, FCMI, IDEC, StatDEC, ERM, ClusterFix, SENet, InvSENnet)}
 
 
 def get_method(method_id: str) -> type[Method]:

@@ -1,0 +1,653 @@
+"""SENet and Inv-SENnet: self-expressive subspace clustering, without and with bias invariance.
+
+SENet (Zhang, You, Vidal & Li, CVPR 2021): a query net q and a key net k (MLPs d → 1024 → 1024 → 1024 with ReLU,
+then a linear output of 1024 with tanh, as the public code's MLP) give the self-expression coefficient of sample i
+on dictionary atom j, c_ij = α·T_b(q(x_i)ᵀ k(x_j)), T_b(t) = sign(t)·max(0, |t| − b) with a learned threshold b
+(initial 0) and α = 1/1024 (the public code's `shrink`), c_ii = 0. Both nets minimise the self-expression loss
+
+    L_SE = (1/B) Σ_i [ (γ/2)‖x_i − Σ_{j≠i} c_ij x_j‖² + Σ_{j≠i} (λ_en |c_ij| + (1 − λ_en)/2 · c_ij²) ]
+
+(paper Eq. 6–7; public code: γ = 200, λ_en = 0.9, the sum over the batch divided by its size B). Clustering:
+coefficients of every sample to clustered set, the top-k per row kept (public code: 1,000), rows L2-normalised (public
+code), affinity A = |C| + |Cᵀ|, scikit-learn SpectralClustering(affinity="precomputed").
+
+Inv-SENnet (Singh et al., papers/inv-sennet.md): bias classifiers g(u) on the key embeddings u and g'(v) on the query
+embeddings v (MLPs p → 512 → 256 → M with BatchNorm and ReLU, §4.1) learn to predict the bias label (the group g,
+Colored MNIST's colour) by cross-entropy, Adam 1e-4; the key and query nets (Adam 1e-3) are trained through gradient
+reversal: ∇θ_u = ∂L_SE/∂θ_u − λ ∂L_bias^key/∂θ_u (and alike for θ_v), §3.3, plus the entropy term of Eq. 11–12
+weighted μ, which pushes the bias classifiers' predictive distribution towards uniform.
+
+Input features (the paper and SENet use a scattering transform): `features` is a declared choice, the same for both
+methods and fitted on the training rows only, and recorded in every run's hyperparameters:
+- "scattering" (default): a 2-D Morlet scattering transform of order 2 (J = 3 scales, L = 8 orientations; Bruna &
+  Mallat 2013, Morlet filters built as kymatio builds them, images zero-padded to a multiple of 2^J, output averaged
+  and sampled every 2^J pixels: 217 maps of 4 × 4 = 3,472 numbers for a 28 × 28 image, SENet's MNIST size) of the
+  luminance (the channel mean) and of each colour channel separately (colour scattering networks likewise transform
+  luminance and colour channels apart, e.g. Oyallon & Mallat's YUV), each coefficient scaled to unit standard
+  deviation over the training rows, PCA to `pca_dim` (SENet: 500) fitted on the training rows, rows scaled to unit
+  norm. The colour channels make a red and a green image of one digit far apart (the bias SENet falls for); the
+  luminance part is what they share. No learned weights: fixed, offline, named.
+- "pca": the raw pixels (or vector features), PCA fitted on the training rows, unit-norm rows.
+- "raw": the raw pixels or vector features, unit-norm rows.
+
+Protocols (`protocol`):
+- "ood" (paper Table 1, out-of-distribution): train on the "train" split (biased Colored MNIST), cluster the "test"
+  split (unbiased); evaluations and `labels_` refer to the test split's rows (`eval_split_ = "test"`).
+- "mixed" (paper Table 2, mixed domain): train and cluster every row of a dataset that has both splits (biased and
+  unbiased samples together). The paper uses equal parts; the benchmark builds such a subset (bench/bench_senet.py).
+- "all": train and cluster every row (any dataset). "auto" (default): "ood" when the dataset has "train" and "test"
+  splits, else "all".
+
+Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats the query terms):
+- Direction of the coefficients as in the public code: the query embeds the sample being reconstructed, the keys embed
+  the dictionary atoms (the paper's Eq. 12 writes kᵀq; the product is the same).
+- Scalability: each step reconstructs a mini-batch of B training samples from a dictionary of `dict_size` training
+  samples drawn at random for that step (SENet loops over blocks of the whole training set instead; on CPU a random
+  subset per step keeps the cost fixed). A batch sample that is also in the dictionary gets c_ii = 0 (masked), as the
+  public code subtracts the diagonal term.
+- The key classifier g reads the keys of B of the step's dictionary atoms (keys the coefficients used, labels g of
+  those atoms; B as many as the query classifier reads), the query classifier g' the queries of the batch. Loss of each: mean cross-entropy (L_bias^key,
+  L_bias^query, logged). Gradient reversal of weight λ sits between each embedding and its classifier
+  (dashboard_lib.nn.grad_reverse); the classifiers themselves minimise the cross-entropy.
+- Entropy term: μ · E_x[Σ_b Q(b|u) log Q(b|u)] (the negative entropy of Eq. 11's first expectation) is added to the
+  key/query loss, for both embeddings, with the classifiers' weights held fixed in it (only θ_u, θ_v move), as in
+  Learning Not to Learn (Kim et al. 2019), which the paper follows. Defaults λ = 10 and μ = 10 are ours (the paper
+  gives no values): with λ = 1 the classifiers saturate (cross-entropy ~1e-4), their reversed gradient vanishes and
+  the key/query nets keep the colour; at 10 the classifiers' accuracy falls from ~1 towards chance within a few hundred
+  steps on Colored MNIST. Every weight can be changed.
+- `senet` trains the same two classifiers on detached embeddings (no reversal, no entropy term): monitors only, so the
+  Monitor page shows how much bias SENet's embeddings carry beside Inv-SENnet's. acc_bias_* is the classifier's
+  accuracy on its training batch; bias_chance is the majority-group rate of the training rows.
+- λ and μ ramp up over training as Ganin et al.'s gradient reversal (the paper's [16]) does, 2/(1 + e^(−10t)) − 1
+  (`grl_ramp`, 0 = constant): the classifiers first learn the bias (accuracy near 1), then lose it as the reversal
+  grows (the decay §3.3 describes); logged as lambda_eff = λ × ramp.
+- Learning rates are constant (paper §4.1; the public SENet code anneals them with a cosine schedule).
+- The embedding saved with each evaluation (for the UMAP views and the group probe) is the query embedding v of the
+  clustered samples projected on its `embed_dim` leading principal components (storage: 1,024 floats per sample
+  would not fit tens of thousands of samples per evaluation).
+- Spectral clustering: assign_labels "auto" is k-means for up to 20,000 samples and cluster_qr above; the eigensolver
+  is ARPACK up to 2,000 samples and LOBPCG above (ARPACK's shift-invert mode factorises the graph: 53 s against 2.6 s
+  for 10,000 samples with 1,000 links each). 60,000 samples (top-k 100, width 64) cluster in about 90 s on one
+  CPU thread, most of it computing the coefficients.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import sparse
+from torch import nn
+
+from ..data import BiasedDataset
+from ..nn import grad_reverse, grl_coefficient, mlp
+from ..params import Param
+from .base import Method, RunContext, n_clusters_param
+
+LARGE = 20_000  # above this many samples: cluster_qr labels (k-means below)
+LOBPCG_ABOVE = 2_000  # above this many samples: the LOBPCG eigensolver (ARPACK's shift-invert factorises the graph:
+# 53 s against LOBPCG's 2.6 s for 10,000 samples with 1,000 links each, on one CPU thread)
+ERR_SPECTRAL = ("spectral clustering failed on the {n}-sample affinity ({links} links): {reason}. Try a larger top_k, the "
+                "knn affinity, another assign_labels, or fewer clusters")
+ERR_NAN = ("the self-expression coefficients contain NaN or infinite values: training diverged. Lower the learning rate "
+           "or γ and start again")
+ERR_ALL_ZERO = ("every self-expression coefficient of the {n} samples to cluster is zero (the soft threshold b = {b:.3g} "
+                "removes them all): nothing to cluster. Train longer or lower λ_en (the ℓ1 share of the elastic net)")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Input features: a fixed 2-D Morlet scattering transform (Bruna & Mallat 2013; filters as kymatio builds them).
+# --------------------------------------------------------------------------------------------------------------------
+
+def _gabor_2d(m: int, n: int, sigma: float, theta: float, xi: float, slant: float = 1.0) -> np.ndarray:
+    """A Gabor filter on an m × n periodic grid (kymatio's gabor_2d): Gaussian envelope, carrier of frequency xi along theta."""
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    rot_inv = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
+    curv = rot @ np.diag([1.0, slant * slant]) @ rot_inv / (2 * sigma * sigma)
+    out = np.zeros((m, n), np.complex128)
+    for ex in (-1, 0):
+        for ey in (-1, 0):
+            xx, yy = np.mgrid[ex * m:m + ex * m, ey * n:n + ey * n]
+            arg = (-(curv[0, 0] * xx * xx + (curv[0, 1] + curv[1, 0]) * xx * yy + curv[1, 1] * yy * yy)
+                   + 1j * (xx * np.cos(theta) * xi + yy * np.sin(theta) * xi))
+            out += np.exp(arg)
+    return out / (2 * np.pi * sigma * sigma / slant)
+
+
+def _morlet_2d(m: int, n: int, sigma: float, theta: float, xi: float, slant: float) -> np.ndarray:
+    """A Morlet wavelet: a Gabor filter minus its envelope scaled to give zero mean (kymatio's morlet_2d)."""
+    wave = _gabor_2d(m, n, sigma, theta, xi, slant)
+    envelope = _gabor_2d(m, n, sigma, theta, 0.0, slant)
+    return wave - wave.sum() / envelope.sum() * envelope
+
+
+def _periodize(spectrum: torch.Tensor, k: int) -> torch.Tensor:
+    """The spectrum of the signal sampled every k pixels: the mean of its k × k aliased blocks (kymatio's subsample_fourier)."""
+    if k == 1:
+        return spectrum
+    m, n = spectrum.shape[-2:]
+    return spectrum.reshape(*spectrum.shape[:-2], k, m // k, k, n // k).mean(dim=(-4, -2))
+
+
+class Scattering2D:
+    """Order-2 2-D scattering of single-channel images, in the Fourier domain, as kymatio's scattering2d computes it.
+
+    S0 = x ⋆ φ_J, S1 = |x ⋆ ψ_{j1,θ1}| ⋆ φ_J, S2 = ||x ⋆ ψ_{j1,θ1}| ⋆ ψ_{j2,θ2}| ⋆ φ_J for j2 > j1, each sampled every
+    2^J pixels; |x ⋆ ψ_j| is computed at resolution 2^−j (periodised spectra). Filters (kymatio's filter_bank): ψ with
+    σ = 0.8·2^j, ξ = 3π/4 / 2^j, slant 4/L; φ with σ = 0.8·2^(J−1). Images are zero-padded to a multiple of 2^J
+    (background is 0 in the digit datasets). 1 + JL + L²J(J−1)/2 maps (217 for J = 3, L = 8).
+    """
+
+    def __init__(self, height: int, width: int, J: int = 3, L: int = 8):
+        self.J, self.L = J, L
+        step = 2 ** J
+        self.size = (-(-height // step) * step, -(-width // step) * step)
+        self.pad = ((self.size[0] - height) // 2, (self.size[1] - width) // 2)
+        m, n = self.size
+        psi, scales = [], []
+        for j in range(J):
+            for t in range(L):
+                theta = (int(L - L / 2 - 1) - t) * np.pi / L
+                psi.append(np.real(np.fft.fft2(_morlet_2d(m, n, 0.8 * 2 ** j, theta, 3.0 / 4.0 * np.pi / 2 ** j, 4.0 / L))))
+                scales.append(j)
+        psi = torch.tensor(np.stack(psi), dtype=torch.float32)  # JL × m × n (real in Fourier)
+        phi = torch.tensor(np.real(np.fft.fft2(_gabor_2d(m, n, 0.8 * 2 ** (J - 1), 0.0, 0.0))), dtype=torch.float32)
+        # Filters at each resolution level r (the signal sampled every 2^r pixels): periodised spectra.
+        self.psi = [_periodize(psi, 2 ** r) for r in range(J)]
+        self.phi = [_periodize(phi, 2 ** r) for r in range(J)]
+        self.scales = np.array(scales)
+        self.n_maps = 1 + J * L + L * L * J * (J - 1) // 2
+        self.out_hw = (m // step, n // step)
+
+    @property
+    def n_features(self) -> int:
+        return self.n_maps * self.out_hw[0] * self.out_hw[1]
+
+    def _lowpass(self, spectrum: torch.Tensor, level: int) -> torch.Tensor:
+        """(signal at resolution level ⋆ φ_J) sampled every 2^J pixels of the original grid."""
+        return torch.fft.ifft2(_periodize(spectrum * self.phi[level], 2 ** (self.J - level))).real
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x: B × H × W → B × n_features."""
+        x = F.pad(x, (self.pad[1], self.size[1] - x.shape[-1] - self.pad[1], self.pad[0], self.size[0] - x.shape[-2] - self.pad[0]))
+        spectrum = torch.fft.fft2(x)
+        out = [self._lowpass(spectrum, 0).flatten(1)]
+        for j1 in range(self.J):
+            first = self.scales == j1
+            u1 = torch.fft.fft2(torch.fft.ifft2(_periodize(spectrum[:, None] * self.psi[0][first], 2 ** j1)).abs())
+            out.append(self._lowpass(u1, j1).flatten(1))
+            for j2 in range(j1 + 1, self.J):
+                second = self.psi[j1][self.scales == j2]  # L × (m/2^j1) × (n/2^j1)
+                u2 = torch.fft.ifft2(_periodize(u1[:, :, None] * second, 2 ** (j2 - j1))).abs()
+                out.append(self._lowpass(torch.fft.fft2(u2), j2).flatten(1))
+        return torch.cat(out, 1)
+
+
+@torch.no_grad()
+def scattering_features(X: torch.Tensor, J: int = 3, L: int = 8, batch_size: int = 128, luminance: bool = False,
+                        check_stop=None) -> torch.Tensor:
+    """Per-channel scattering of images N × C × H × W → N × (C · n_features); with luminance and C > 1, the
+    scattering of the channel mean comes first (N × ((C + 1) · n_features)). All-zero channels (Colored MNIST's
+    unused colours) give all-zero features exactly and are skipped."""
+    if luminance and X.shape[1] > 1:
+        X = torch.cat([X.mean(1, keepdim=True), X], 1)
+    n, c, h, w = X.shape
+    scat = Scattering2D(h, w, J, L)
+    flat = X.reshape(n * c, h, w)
+    active = torch.nonzero(flat.flatten(1).abs().amax(1) > 0).flatten()
+    out = torch.zeros(n * c, scat.n_features)
+    for start in range(0, len(active), batch_size):
+        rows = active[start:start + batch_size]
+        out[rows] = scat(flat[rows].float())
+        if check_stop is not None:
+            check_stop()
+    return out.reshape(n, c * scat.n_features)
+
+
+def pca_fit_transform(train: torch.Tensor, rows: torch.Tensor, dim: int, seed: int, whiten: bool = False) -> torch.Tensor:
+    """Project rows on the `dim` leading principal axes of train (centred on train's mean); whiten: divide each
+    component by its standard deviation over train."""
+    dim = min(dim, train.shape[0], train.shape[1])
+    mean = train.mean(0, keepdim=True)
+    centred = train - mean
+    if dim >= min(centred.shape) // 2:
+        _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
+        axes = vh[:dim].T
+    else:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            _, sv, axes = torch.pca_lowrank(centred, q=dim, center=False, niter=4)
+    out = (rows - mean) @ axes[:, :dim]
+    if whiten:
+        out = out / (sv[:dim] / math.sqrt(max(1, len(train) - 1))).clamp_min(1e-8)
+    return out
+
+
+def extract_features(kind: str, X: torch.Tensor, train_rows: np.ndarray, pca_dim: int, seed: int,
+                     whiten: bool = False, check_stop=None) -> torch.Tensor:
+    """The fixed input features of both methods (see the module docstring), unit-norm rows; PCA fitted on train_rows."""
+    if kind == "scattering":
+        if X.dim() != 4:
+            raise ValueError("scattering features need images; this dataset holds vectors: choose features = pca or raw")
+        feats = scattering_features(X, luminance=True, check_stop=check_stop)
+        # Each coefficient scaled to unit standard deviation over the training rows (else the low-pass S0 dominates).
+        feats = feats / feats[torch.from_numpy(train_rows)].std(0, keepdim=True).clamp_min(1e-8)
+    else:
+        feats = X.flatten(1).float()
+    if kind in ("scattering", "pca"):
+        feats = pca_fit_transform(feats[torch.from_numpy(train_rows)], feats, pca_dim, seed, whiten)
+    return F.normalize(feats, dim=1)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The self-expressive network and its losses.
+# --------------------------------------------------------------------------------------------------------------------
+
+def soft_threshold(t: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
+    """T_b(t) = sign(t)·max(0, |t| − b) (SENet Eq. 8)."""
+    return torch.sign(t) * torch.relu(torch.abs(t) - b)
+
+
+def elastic_net(c: torch.Tensor, lambda_en: float) -> torch.Tensor:
+    """r(C) = Σ λ_en|c| + (1 − λ_en)/2 · c² over all entries (public code's regularizer)."""
+    return lambda_en * c.abs().sum() + (1.0 - lambda_en) / 2.0 * c.pow(2).sum()
+
+
+def self_expression_loss(x: torch.Tensor, c: torch.Tensor, dictionary: torch.Tensor, gamma: float,
+                         lambda_en: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L_SE, its reconstruction part) for a batch x (B × d) reconstructed as c @ dictionary (c: B × D, self already 0):
+    L_SE = [ (γ/2) Σ_i ‖x_i − Σ_j c_ij d_j‖² + r(c) ] / B."""
+    rec = 0.5 * gamma * (x - c @ dictionary).pow(2).sum() / len(x)
+    return rec + elastic_net(c, lambda_en) / len(x), rec
+
+
+class KeyQueryNet(nn.Module):
+    """SENet public code's MLP: Linear + ReLU for each hidden width, a linear output layer, tanh (Kaiming-uniform hidden
+    weights, Xavier-uniform output, zero biases)."""
+
+    def __init__(self, n_in: int, hidden: tuple[int, ...], n_out: int):
+        super().__init__()
+        self.hidden = mlp([n_in, *hidden], last_activation=True)
+        self.out = nn.Linear(hidden[-1], n_out)
+        for layer in self.hidden:
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
+        nn.init.xavier_uniform_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.out(self.hidden(x)))
+
+
+class SelfExpressiveNet(nn.Module):
+    """Query and key nets, the learned threshold b and the scale α: c_ij = α·T_b(q(x_i)ᵀ k(x_j))."""
+
+    def __init__(self, n_in: int, width: int = 1024, depth: int = 3, alpha: float | None = None):
+        super().__init__()
+        self.query = KeyQueryNet(n_in, (width,) * depth, width)
+        self.key = KeyQueryNet(n_in, (width,) * depth, width)
+        self.threshold = nn.Parameter(torch.zeros(1))
+        self.alpha = 1.0 / width if alpha is None else alpha
+
+    def coefficients(self, v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """C (queries × keys) = α·T_b(v uᵀ)."""
+        return self.alpha * soft_threshold(v @ u.T, self.threshold)
+
+
+def bias_classifier(width: int, n_groups: int) -> nn.Sequential:
+    """Inv-SENnet §4.1: p → 512 → 256 → M with BatchNorm and ReLU between the layers (logits out)."""
+    return mlp([width, 512, 256, n_groups], batch_norm=True)
+
+
+def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """E_x[Σ_b Q(b|x) log Q(b|x)] of the classifier's softmax (−H: minimising it makes the prediction uniform)."""
+    log_q = F.log_softmax(logits, dim=1)
+    return (log_q.exp() * log_q).sum(1).mean()
+
+
+def frozen_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """module(x) with its parameters held fixed (gradients reach x only)."""
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return torch.func.functional_call(module, params, (x,))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Affinity and spectral clustering.
+# --------------------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def sparse_coefficients(v: torch.Tensor, u: torch.Tensor, threshold: float, alpha: float, top_k: int,
+                        chunk_elements: int = 2 ** 24, check_stop=None) -> sparse.csr_matrix:
+    """C (N × N, c_ii = 0) from query embeddings v and key embeddings u of the same N samples, computed a block of
+    rows at a time, keeping each row's top_k coefficients by magnitude (SENet public code: get_sparse_rep)."""
+    n = len(v)
+    k = max(1, min(top_k, n - 1))
+    rows = max(1, chunk_elements // n)
+    values, columns = [], []
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        c = alpha * soft_threshold(v[start:stop] @ u.T, threshold)
+        c[torch.arange(stop - start), torch.arange(start, stop)] = 0.0
+        if not torch.isfinite(c).all():
+            raise ValueError(ERR_NAN)
+        top = c.abs().topk(k, dim=1).indices
+        values.append(c.gather(1, top).cpu().numpy())
+        columns.append(top.cpu().numpy())
+        if check_stop is not None:
+            check_stop()
+    values, columns = np.concatenate(values).ravel(), np.concatenate(columns).ravel()
+    C = sparse.csr_matrix((values, columns, np.arange(0, n * k + 1, k)), shape=(n, n))
+    C.eliminate_zeros()
+    return C
+
+
+def build_affinity(C: sparse.csr_matrix, kind: str = "symmetric", normalize_rows: bool = True,
+                   n_neighbors: int = 3) -> sparse.csr_matrix:
+    """A = |C| + |Cᵀ| (paper §2.1; rows of C L2-normalised first as the public code does), or the public code's
+    'nearest_neighbor' graph: the n_neighbors nearest rows of the normalised C, symmetrised."""
+    from sklearn.neighbors import kneighbors_graph
+    from sklearn.preprocessing import normalize
+
+    Cn = normalize(C, norm="l2", axis=1) if normalize_rows else C.copy()
+    if kind == "symmetric":
+        A = abs(Cn) + abs(Cn).T
+    elif kind == "knn":
+        G = kneighbors_graph(Cn, min(n_neighbors, C.shape[0] - 1), mode="connectivity", include_self=False)
+        A = 0.5 * (G + G.T)
+    else:
+        raise ValueError(f"unknown affinity '{kind}'; valid: symmetric, knn")
+    return sparse.csr_matrix(A, dtype=np.float64)
+
+
+def spectral_labels(A: sparse.spmatrix, n_clusters: int, assign_labels: str = "auto", seed: int = 0,
+                    eigen_solver: str | None = None) -> np.ndarray:
+    """scikit-learn SpectralClustering on the precomputed affinity; any failure becomes a ValueError that says what to try."""
+    from sklearn.cluster import SpectralClustering
+
+    n = A.shape[0]
+    if A.nnz == 0:
+        raise ValueError(ERR_SPECTRAL.format(n=n, links=0, reason="the affinity has no links"))
+    if not np.isfinite(A.data).all():
+        raise ValueError(ERR_NAN)
+    if n_clusters > n:
+        raise ValueError(f"spectral clustering: K = {n_clusters} clusters is more than the {n} samples")
+    if assign_labels == "auto":
+        assign_labels = "kmeans" if n <= LARGE else "cluster_qr"
+    if eigen_solver is None:
+        eigen_solver = "arpack" if n <= LOBPCG_ABOVE else "lobpcg"
+    model = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", assign_labels=assign_labels,
+                               eigen_solver=eigen_solver, random_state=seed, n_init=10)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Graph is not fully connected")
+            warnings.filterwarnings("ignore", message="Exited")  # LOBPCG a little short of its tolerance: still usable
+            labels = model.fit_predict(A)
+    except Exception as exc:  # ArpackNoConvergence, LinAlgError, a singular factorisation…
+        raise ValueError(ERR_SPECTRAL.format(n=n, links=A.nnz, reason=f"{type(exc).__name__}: {exc}")) from exc
+    return np.asarray(labels, dtype=np.int64)
+
+
+@torch.no_grad()
+def principal_components(z: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
+    """z projected on its dim leading principal components (or z itself when it is already that small)."""
+    if z.shape[1] <= dim:
+        return z
+    return pca_fit_transform(z, z, dim, seed)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The methods.
+# --------------------------------------------------------------------------------------------------------------------
+
+PROTOCOLS = ("auto", "ood", "mixed", "all")
+
+
+def protocol_rows(data: BiasedDataset, protocol: str) -> tuple[str, np.ndarray, np.ndarray, str | None]:
+    """(protocol, training rows, rows to cluster, split the clustered rows are) for a protocol on data."""
+    has_splits = "train" in data.splits and "test" in data.splits
+    if protocol == "auto":
+        protocol = "ood" if has_splits else "all"
+    every = np.arange(len(data))
+    if protocol in ("ood", "mixed") and not has_splits:
+        have = ", ".join(data.splits) or "none"
+        raise ValueError(f"protocol {protocol} needs the dataset's 'train' (biased) and 'test' (unbiased) splits; "
+                         f"{data.id} has splits: {have}. Choose protocol all (or auto)")
+    if protocol == "ood":
+        return protocol, np.asarray(data.splits["train"]), np.asarray(data.splits["test"]), "test"
+    if protocol in ("mixed", "all"):
+        return protocol, every, every, None
+    raise ValueError(f"unknown protocol '{protocol}'; valid: {', '.join(PROTOCOLS)}")
+
+
+def senet_params() -> tuple[Param, ...]:
+    return (
+        n_clusters_param(),
+        Param("protocol", "auto", kind="choice", choices=PROTOCOLS,
+              help="ood: train on the 'train' split, cluster the 'test' split (paper Table 1); mixed: train and cluster "
+                   "both splits together (Table 2); all: every row; auto: ood when the data has both splits, else all.",
+              source="Inv-SENnet §4.2"),
+        Param("features", "scattering", kind="choice", choices=("scattering", "pca", "raw"),
+              help="Fixed input features, fitted on the training rows only: Morlet scattering (J=3, L=8, order 2) of the "
+                   "luminance and of each colour channel + PCA; raw-pixel PCA; or raw. Rows scaled to unit norm.",
+              source="paper §4.1 and SENet: scattering + PCA 500"),
+        Param("pca_dim", 500, kind="int", low=1, high=100_000, symbol="d", help="PCA dimension of the features.",
+              source="SENet public code: 500"),
+        Param("whiten", False, kind="bool",
+              help="Scale each principal component to unit variance (training rows) before the unit-norm rows.",
+              source="ours (SENet: no whitening)"),
+        Param("gamma", 200.0, low=0, low_open=True, high=1e8, symbol="γ",
+              help="Weight of the reconstruction term (γ/2)‖x − Cx‖².", source="SENet public code: 200"),
+        Param("lambda_en", 0.9, low=0, high=1, symbol="λ_en",
+              help="Elastic-net mix: λ_en|c| + (1 − λ_en)/2·c².", source="SENet public code: 0.9"),
+        Param("alpha", 0.0, low=0, high=10, symbol="α",
+              help="Scale of the coefficients c = α·T_b(qᵀk); 0 = 1/width.", source="SENet public code: 1/1024"),
+        Param("width", 1024, kind="int", low=2, high=8192, symbol="p",
+              help="Width of the query/key hidden layers and of their output embedding.", source="Inv-SENnet §4.1: 1024"),
+        Param("depth", 3, kind="int", low=1, high=10, help="Hidden layers of the query/key nets.",
+              source="Inv-SENnet §4.1: three"),
+        Param("lr", 1e-3, low=0, low_open=True, high=1.0, log=True, symbol="η",
+              help="Adam learning rate of the query/key nets and the threshold b (constant).", source="Inv-SENnet §4.1: 1e-3"),
+        Param("lr_bias", 1e-4, low=0, low_open=True, high=1.0, log=True, symbol="η_bias",
+              help="Adam learning rate of the bias classifiers.", source="Inv-SENnet §4.1: 1e-4"),
+        Param("epochs", 20, kind="int", low=1, high=100_000, help="Passes over the training rows."),
+        Param("batch_size", 100, kind="int", low=2, high=65536, symbol="B",
+              help="Samples reconstructed per step.", source="SENet public code: 100"),
+        Param("dict_size", 1000, kind="int", low=2, high=1_000_000, symbol="D",
+              help="Dictionary atoms drawn at random from the training rows for each step (at most all of them).",
+              source="ours (SENet loops over blocks of all samples)"),
+        Param("top_k", 1000, kind="int", low=1, high=1_000_000, help="Coefficients kept per row of C for the affinity.",
+              source="SENet public code non_zeros: 1000"),
+        Param("affinity", "symmetric", kind="choice", choices=("symmetric", "knn"),
+              help="symmetric: A = |C| + |Cᵀ| (rows of C normalised); knn: the n_neighbors nearest rows of C.",
+              source="paper §2.1; public code offers both"),
+        Param("n_neighbors", 3, kind="int", low=1, high=1000, help="Neighbours of the knn affinity.",
+              source="SENet public code: 3"),
+        Param("assign_labels", "auto", kind="choice", choices=("auto", "kmeans", "cluster_qr", "discretize"),
+              help="Spectral clustering's label assignment (auto: kmeans up to 20,000 samples, cluster_qr above)."),
+        Param("eval_every", 5, kind="int", low=0, help="Cluster and evaluate every this many epochs (0 = only at the end)."),
+        Param("log_every", 5, kind="int", low=1, high=100_000, help="Log the live signals every this many steps."),
+        Param("embed_dim", 32, kind="int", low=2, high=1024,
+              help="Principal components of the query embedding saved with each evaluation (UMAP views, group probe)."),
+    )
+
+
+class SENet(Method):
+    """SENet: self-expressive network subspace clustering (see the module docstring)."""
+
+    id = "senet"
+    name = "SENet (self-expressive network)"
+    summary = ("Subspace clustering by self-expression: query and key networks give each sample's coefficients on the "
+               "others (soft-thresholded inner products), trained to reconstruct each sample from the others (γ) with an "
+               "elastic-net penalty (λ_en); affinity |C| + |Cᵀ| and spectral clustering. Bias classifiers watch the "
+               "embeddings (monitors only).")
+    paper = "Zhang, You, Vidal & Li 2021, Learning a Self-Expressive Network for Subspace Clustering (CVPR)"
+    invariant = False
+    params = senet_params() + (
+        Param("monitor_bias", True, kind="bool",
+              help="Train bias classifiers on the detached key/query embeddings to show how much of the group they carry."),
+    )
+    live_signals = ("L_SE", "L_rec", "threshold", "nonzero", "L_bias_key", "L_bias_query", "acc_bias_key",
+                    "acc_bias_query", "bias_chance")
+
+    def uses_bias(self, data: BiasedDataset) -> bool:
+        return self.invariant or (self.hparams.get("monitor_bias", False) and data.n_groups >= 2)
+
+    def check_data(self, data: BiasedDataset) -> None:
+        super().check_data(data)
+        hp = self.hparams
+        _, train, cluster, _ = protocol_rows(data, hp["protocol"])
+        if hp["features"] == "scattering" and not data.is_image:
+            raise ValueError(f"{self.name}: scattering features need images; {data.id} holds vectors: choose features = pca or raw")
+        if hp["batch_size"] > len(train):
+            raise ValueError(f"{self.name}: batch size {hp['batch_size']} is larger than the {len(train)} training samples; lower it")
+        k = self.n_clusters(data)
+        if k > len(cluster):
+            raise ValueError(f"{self.name}: K = {k} clusters is more than the {len(cluster)} samples to cluster")
+        if self.invariant and len(np.unique(data.g[train])) < 2:
+            raise ValueError(f"{self.name} needs at least two groups among its training samples to learn invariance; "
+                             f"the training rows of {data.id} hold one")
+
+    # -- clustering ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def cluster(self, model: SelfExpressiveNet, feats: torch.Tensor, k: int, seed: int, ctx: RunContext | None = None
+                ) -> tuple[np.ndarray, torch.Tensor]:
+        """Labels of the rows feats (spectral clustering of their self-expression affinity) and their query embedding."""
+        hp = self.hparams
+        was = model.training
+        model.eval()
+        v = torch.cat([model.query(feats[i:i + 4096]) for i in range(0, len(feats), 4096)])
+        u = torch.cat([model.key(feats[i:i + 4096]) for i in range(0, len(feats), 4096)])
+        model.train(was)
+        check = ctx.check_stop if ctx is not None else None
+        C = sparse_coefficients(v, u, float(model.threshold), model.alpha, hp["top_k"], check_stop=check)
+        if C.nnz == 0:
+            raise ValueError(ERR_ALL_ZERO.format(n=len(feats), b=float(model.threshold)))
+        A = build_affinity(C, hp["affinity"], True, hp["n_neighbors"])
+        return spectral_labels(A, k, hp["assign_labels"], seed), v
+
+    # -- training -----------------------------------------------------------------------------------------------
+    def fit(self, data: BiasedDataset, ctx: RunContext) -> "SENet":
+        hp = self.hparams
+        device = ctx.device
+        k = self.n_clusters(data)
+        protocol, train, cluster_rows, split = protocol_rows(data, hp["protocol"])
+        self.protocol_, self.eval_split_ = protocol, split
+        self.train_index_, self.cluster_index_ = train, cluster_rows
+        ctx.progress(0.0, f"features: {hp['features']}")
+        rows = np.union1d(train, cluster_rows)
+        position = np.full(len(data), -1)
+        position[rows] = np.arange(len(rows))
+        X = data.X[torch.from_numpy(rows)]
+        feats = extract_features(hp["features"], X, position[train], hp["pca_dim"], ctx.seed, hp["whiten"],
+                                 ctx.check_stop).to(device)
+        f_train, f_cluster = feats[torch.from_numpy(position[train])], feats[torch.from_numpy(position[cluster_rows])]
+        g_train = torch.from_numpy(data.g[train]).to(device)
+        n_train, d = f_train.shape
+
+        width = hp["width"]
+        model = SelfExpressiveNet(d, width, hp["depth"], hp["alpha"] or None).to(device)
+        optimiser = torch.optim.Adam(model.parameters(), lr=hp["lr"])
+        use_bias = self.uses_bias(data)
+        if use_bias:
+            m = data.n_groups
+            head_key, head_query = bias_classifier(width, m).to(device), bias_classifier(width, m).to(device)
+            bias_optimiser = torch.optim.Adam([*head_key.parameters(), *head_query.parameters()], lr=hp["lr_bias"])
+            chance = float(np.bincount(data.g[train], minlength=m).max() / n_train)
+        lam = float(hp.get("lambda_adv", 0.0)) if self.invariant else 0.0
+        mu = float(hp.get("mu", 0.0)) if self.invariant else 0.0
+
+        generator = torch.Generator().manual_seed(ctx.seed)
+        dict_size = min(hp["dict_size"], n_train)
+        B = hp["batch_size"]
+        steps_per_epoch = n_train // B  # the last incomplete batch is dropped (BatchNorm, equal-size steps)
+        total = hp["epochs"] * steps_per_epoch
+        step = 0
+        labels = embedding = None
+        t0 = time.perf_counter()
+        for epoch in range(1, hp["epochs"] + 1):
+            order = torch.randperm(n_train, generator=generator)
+            for s in range(steps_per_epoch):
+                batch = order[s * B:(s + 1) * B]
+                atoms = torch.randperm(n_train, generator=generator)[:dict_size]
+                self_mask = (batch[:, None] == atoms[None, :]).to(device)
+                batch, atoms = batch.to(device), atoms.to(device)
+                x, dictionary = f_train[batch], f_train[atoms]
+                v = model.query(x)
+                u = model.key(dictionary)
+                c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
+                l_se, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
+                loss = l_se
+                if use_bias:
+                    # The key classifier reads the keys of the first B atoms (as many samples as the query classifier).
+                    u_read, g_atoms, g_batch = u[:len(batch)], g_train[atoms[:len(batch)]], g_train[batch]
+                    if self.invariant:
+                        ramp = grl_coefficient(step / total, hp["grl_ramp"]) if hp["grl_ramp"] > 0 else 1.0
+                        logits_k = head_key(grad_reverse(u_read, lam * ramp))
+                        logits_q = head_query(grad_reverse(v, lam * ramp))
+                        if mu > 0:
+                            loss = loss + mu * ramp * (negative_entropy(frozen_forward(head_key, u_read))
+                                                       + negative_entropy(frozen_forward(head_query, v)))
+                    else:
+                        logits_k, logits_q = head_key(u_read.detach()), head_query(v.detach())
+                    l_key, l_query = F.cross_entropy(logits_k, g_atoms), F.cross_entropy(logits_q, g_batch)
+                    loss = loss + l_key + l_query
+                    bias_optimiser.zero_grad(set_to_none=True)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                if use_bias:
+                    bias_optimiser.step()
+                step += 1
+                if step % hp["log_every"] == 0 or step == 1:
+                    scalars = {"L_SE": l_se.detach(), "L_rec": l_rec.detach(), "threshold": model.threshold.detach()[0],
+                               "nonzero": (c.detach() != 0).float().mean()}
+                    if use_bias:
+                        scalars.update(
+                            L_bias_key=l_key.detach(), L_bias_query=l_query.detach(),
+                            acc_bias_key=(logits_k.detach().argmax(1) == g_atoms).float().mean(),
+                            acc_bias_query=(logits_q.detach().argmax(1) == g_batch).float().mean(), bias_chance=chance)
+                        if self.invariant:
+                            scalars["lambda_eff"] = lam * ramp
+                    ctx.log(step, **scalars)
+                ctx.progress(step / total, f"epoch {epoch}/{hp['epochs']}")
+            if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
+                ctx.progress(step / total, f"spectral clustering (epoch {epoch})")
+                labels, v_cluster = self.cluster(model, f_cluster, k, ctx.seed, ctx)
+                embedding = principal_components(v_cluster, hp["embed_dim"], ctx.seed)
+                ctx.evaluate(epoch, embedding, labels, extra={"seconds": time.perf_counter() - t0,
+                                                               "threshold": float(model.threshold.detach())}, split=split)
+        self.labels_ = labels
+        self.embedding_ = embedding.cpu().numpy()
+        self.model_ = model
+        return self
+
+
+class InvSENnet(SENet):
+    """Inv-SENnet: SENet whose key and query embeddings are made invariant to the bias label (see the module docstring)."""
+
+    id = "inv_senet"
+    name = "Inv-SENnet (invariant self-expressive network)"
+    summary = ("SENet plus two bias classifiers reading the key and the query embeddings; through gradient reversal "
+               "(λ) and an entropy term (μ) the key and query networks learn to hide the bias label, so the "
+               "self-expression coefficients, and the clusters, become invariant to it.")
+    paper = ("Singh, Singh, Masoomi, Imbiriba, Learned-Miller & Erdoğmuş, Inv-SENnet: Invariant Self Expression Network "
+             "for Clustering under Biased Data")
+    invariant = True
+    needs_groups = True
+    live_signals = SENet.live_signals + ("lambda_eff",)
+    params = senet_params() + (
+        Param("lambda_adv", 10.0, low=0, high=1e6, symbol="λ",
+              help="Weight of the gradient reversal from the bias classifiers into the key/query nets (Eq. 9, §3.3).",
+              source="ours: the paper gives no value"),
+        Param("mu", 10.0, low=0, high=1e6, symbol="μ",
+              help="Weight of the entropy term that pushes the bias classifiers' predictions towards uniform (Eq. 11–12).",
+              source="ours: the paper gives no value"),
+        Param("grl_ramp", 10.0, low=0, high=1000, symbol="γ_GRL",
+              help="λ and μ ramp up as 2/(1 + e^(−γ_GRL·t)) − 1 over training progress t (0 = constant from the start).",
+              source="Ganin et al. 2016 (the paper's gradient reversal [16]): 10"),
+    )
