@@ -24,7 +24,8 @@ def squared_distances(X: torch.Tensor, centers: torch.Tensor, x_norms: torch.Ten
     """N × K squared Euclidean distances, ‖x‖² − 2x·c + ‖c‖², clamped at 0 against round-off."""
     if x_norms is None:
         x_norms = (X * X).sum(1)
-    return (x_norms[:, None] - 2.0 * X @ centers.T + (centers * centers).sum(1)[None, :]).clamp_(min=0.0)
+    # 2·(X Cᵀ), not (2X) Cᵀ: the latter copies the whole N × D data at every Lloyd step.
+    return (x_norms[:, None] - 2.0 * (X @ centers.T) + (centers * centers).sum(1)[None, :]).clamp_(min=0.0)
 
 
 def kmeans_plus_plus(X: torch.Tensor, k: int, generator: torch.Generator, x_norms: torch.Tensor) -> torch.Tensor:
