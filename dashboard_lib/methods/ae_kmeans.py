@@ -45,7 +45,8 @@ class AEKMeans(Method):
         k = self.n_clusters(data)
         X = data.X.to(ctx.device)
         model = MLPAutoencoder(data.n_features, hp["latent_dim"]).to(ctx.device)
-        optimiser = torch.optim.Adam(model.parameters(), lr=hp["lr"])
+        # fused: one kernel for the whole update, the same Adam maths (~17% less per step on 1 CPU thread, bench/peers.py)
+        optimiser = torch.optim.Adam(model.parameters(), lr=hp["lr"], fused=ctx.device.type in ("cpu", "cuda") or None)
         generator = torch.Generator().manual_seed(ctx.seed)
         steps_per_epoch = -(-len(X) // hp["batch_size"])
         step = 0

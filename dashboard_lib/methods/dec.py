@@ -130,7 +130,8 @@ class DEC(Method):
         t0 = time.perf_counter()
 
         # Stage 1: autoencoder pretraining on reconstruction.
-        optimiser = torch.optim.Adam(model.parameters(), lr=hp["pretrain_lr"])
+        # fused: one kernel for the whole update, the same Adam maths (~17% less per step on 1 CPU thread, bench/peers.py)
+        optimiser = torch.optim.Adam(model.parameters(), lr=hp["pretrain_lr"], fused=device.type in ("cpu", "cuda") or None)
         model.train()
         for epoch in range(1, hp["pretrain_epochs"] + 1):
             for index in minibatches(len(X), hp["batch_size"], generator, device):
