@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import runpy
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -77,11 +78,26 @@ def select_run(run_id: str | None) -> None:
         st.query_params.pop("run", None)
 
 
+UMAP_WARM_UP_IDLE_SECONDS = 10.0
+
+
+def _warm_up_umap_when_idle(registry: JobRegistry) -> None:
+    """Compile UMAP once no run has trained for a while: the compile holds the GIL for tens of seconds and would
+    slow a run that has just started (and its first live points) on a small CPU."""
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < UMAP_WARM_UP_IDLE_SECONDS:
+        time.sleep(1.0)
+        if registry.running_ids():
+            idle_since = time.monotonic()
+    warm_up_umap(background=False)
+
+
 @st.cache_resource
-def warm_up() -> threading.Thread:
+def warm_up() -> list[threading.Thread]:
     """Once per server process, in the background: build the default dataset so the first Train starts at once,
-    and compile umap-learn's numba code (about 30 s on 2 cores) before anyone opens the Embeddings page."""
-    thread = threading.Thread(target=load_dataset, args=(DEFAULT_DATASET,), name="warm-up", daemon=True)
-    thread.start()
-    warm_up_umap()
-    return thread
+    then, when no run is training, compile umap-learn's numba code (about 30 s on 2 cores) before anyone needs it."""
+    threads = [threading.Thread(target=load_dataset, args=(DEFAULT_DATASET,), name="warm-up-data", daemon=True),
+               threading.Thread(target=_warm_up_umap_when_idle, args=(job_registry(),), name="warm-up-umap", daemon=True)]
+    for thread in threads:
+        thread.start()
+    return threads
