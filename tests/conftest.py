@@ -16,3 +16,18 @@ def fclab_home(tmp_path, monkeypatch):
     home = tmp_path / "fclab_home"
     monkeypatch.setenv("FCLAB_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A real job registry over a fresh run store: runs train in background threads, as in the app."""
+    from dashboard_lib.jobs import JobRegistry
+    from dashboard_lib.store import RunStore
+
+    return JobRegistry(RunStore(tmp_path / "store"))
+
+
+def wait_for_run(registry, run_id, timeout=120):
+    """Block until the run ends and return its record (fails the test if it does not end in time)."""
+    assert registry.wait(run_id, timeout), "run did not end in time"
+    return registry.store.get_run(run_id)

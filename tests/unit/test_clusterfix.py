@@ -10,11 +10,10 @@ import torch
 from dashboard_lib import cli
 from dashboard_lib import data as datasets
 from dashboard_lib.data import BiasedDataset, DatasetInfo, DatasetSpec
-from dashboard_lib.jobs import JobRegistry, RunConfig
+from dashboard_lib.jobs import RunConfig
 from dashboard_lib.methods.clusterfix import (ERR_NO_TARGET, WEIGHTS_FILE, ClusterFix, build_classifier, cluster_head_loss,
                                               cluster_weights, clusterfix_objective, group_report, momentum_update,
                                               pseudo_labels, weight_spread, weighted_task_loss)
-from dashboard_lib.store import RunStore
 
 TINY = {"n": 300}
 SHORT = {"ae_epochs": 1, "epochs": 2, "batch_size": 64, "width": 8}
@@ -75,10 +74,6 @@ def test_pseudo_labels_cluster_within_each_class():
     c5 = pseudo_labels(f, y, 5, 2, seed=0)
     assert sorted(c5[4:].tolist()) == [0, 1, 2] and c5.max() < 5
 
-
-@pytest.fixture
-def registry(tmp_path):
-    return JobRegistry(RunStore(tmp_path / "store"))
 
 
 def _finish(registry, method, hparams, options=TINY, seed=0):

@@ -5,27 +5,19 @@ import numpy as np
 import pytest
 
 from dashboard_lib import methods
-from dashboard_lib.jobs import ERR_DIVERGED, JobRegistry, RunConfig
+from dashboard_lib.jobs import ERR_DIVERGED, RunConfig
 from dashboard_lib.methods.base import Method
-from dashboard_lib.store import RunStore
+from tests.conftest import wait_for_run
 
 TINY = {"n": 400}
 
 
-@pytest.fixture
-def registry(tmp_path):
-    return JobRegistry(RunStore(tmp_path / "store"))
-
-
-def _wait(registry, run_id, timeout=60):
-    assert registry.wait(run_id, timeout), "run did not end in time"
-    return registry.store.get_run(run_id)
 
 
 def test_kmeans_run_records_everything(registry):
     run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="kmeans", dataset_options=TINY, seed=3,
                                       hparams={"n_init": 2}))
-    run = _wait(registry, run_id)
+    run = wait_for_run(registry, run_id)
     assert run.status == "finished", run.error
     assert set(run.metrics) >= {"acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc", "probe_majority"}
     assert 0 < run.metrics["acc"] <= 1 and run.metrics["probe_majority"] > 0.5
@@ -41,7 +33,7 @@ def test_kmeans_run_records_everything(registry):
 def test_same_seed_same_numbers(registry):
     config = RunConfig(dataset="mnist_optdigits", method="ae_kmeans", dataset_options=TINY, seed=1,
                        hparams={"epochs": 2, "n_init": 2, "batch_size": 128})
-    first, second = (_wait(registry, registry.start(config)) for _ in range(2))
+    first, second = (wait_for_run(registry, registry.start(config)) for _ in range(2))
     assert first.metrics == second.metrics
     a = registry.store.scalars(first.id, ["L_rec"])["value"].tolist()
     assert a == registry.store.scalars(second.id, ["L_rec"])["value"].tolist() and len(a) == 8
@@ -56,7 +48,7 @@ def test_stop_is_quick_and_keeps_the_series(registry):
     assert registry.is_running(run_id)
     asked = time.time()
     assert registry.stop(run_id)
-    run = _wait(registry, run_id, timeout=5)
+    run = wait_for_run(registry, run_id, timeout=5)
     assert time.time() - asked < 1.0, "stop took more than a second"
     assert run.status == "stopped" and not registry.store.scalars(run_id).empty
     assert not registry.stop(run_id)  # nothing left to stop
@@ -65,7 +57,7 @@ def test_stop_is_quick_and_keeps_the_series(registry):
 def test_impossible_setting_for_the_data_fails_with_its_reason(registry):
     run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="ae_kmeans", dataset_options={"n": 100},
                                       hparams={"batch_size": 5000}))
-    run = _wait(registry, run_id)
+    run = wait_for_run(registry, run_id)
     assert run.status == "failed" and "batch size 5000 is larger than the" in run.error
 
 
@@ -94,7 +86,7 @@ class _Diverges(Method):
 
 def test_nan_loss_fails_the_run_and_keeps_last_metrics(registry, monkeypatch):
     monkeypatch.setitem(methods.REGISTRY, _Diverges.id, _Diverges)
-    run = _wait(registry, registry.start(RunConfig(dataset="mnist_optdigits", method="diverges", dataset_options=TINY)))
+    run = wait_for_run(registry, registry.start(RunConfig(dataset="mnist_optdigits", method="diverges", dataset_options=TINY)))
     assert run.status == "failed"
     assert run.error == ERR_DIVERGED.format(name="L_total", value=float("nan"), step=2)
     assert "acc" in run.metrics  # the last good evaluation

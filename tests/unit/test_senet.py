@@ -6,12 +6,12 @@ import torch
 
 from dashboard_lib import metrics
 from dashboard_lib.data import BiasedDataset, DatasetInfo
-from dashboard_lib.jobs import JobRegistry, RunConfig
+from dashboard_lib.jobs import RunConfig
 from dashboard_lib.methods import get_method
 from dashboard_lib.methods import senet as S
 from dashboard_lib.nn import grad_reverse
-from dashboard_lib.store import RunStore
 from tests.conftest import SHARED_DATA
+from tests.conftest import wait_for_run
 
 HAVE_NPZ = (SHARED_DATA / "mnist_usps.npz").exists()
 TINY_NET = {"width": 32, "depth": 2, "pca_dim": 20, "epochs": 2, "batch_size": 50, "dict_size": 100, "top_k": 30,
@@ -229,20 +229,12 @@ def test_protocols_pick_the_rows():
 
 # --- real runs through the job registry --------------------------------------------------------------------------
 
-@pytest.fixture
-def registry(tmp_path):
-    return JobRegistry(RunStore(tmp_path / "store"))
-
-
-def _wait(registry, run_id, timeout=120):
-    assert registry.wait(run_id, timeout), "run did not end in time"
-    return registry.store.get_run(run_id)
 
 
 def test_senet_run_on_data_without_splits_logs_every_signal(registry):
     run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="senet", dataset_options={"n": 300}, seed=0,
                                       hparams=TINY_NET))
-    run = _wait(registry, run_id)
+    run = wait_for_run(registry, run_id)
     assert run.status == "finished", run.error
     names = set(registry.store.scalars(run_id)["name"])
     assert BIAS_SIGNALS | {"L_rec", "threshold", "nonzero"} <= names
@@ -260,7 +252,7 @@ def test_senet_run_on_data_without_splits_logs_every_signal(registry):
 def test_inv_senet_out_of_distribution_run_trains_on_train_and_clusters_test(registry):
     run_id = registry.start(RunConfig(dataset="colored_mnist", method="inv_senet", dataset_options={"n": 500}, seed=0,
                                       hparams={**TINY_NET, "protocol": "ood"}, data_dir=str(SHARED_DATA)))
-    run = _wait(registry, run_id)
+    run = wait_for_run(registry, run_id)
     series = registry.store.scalars(run_id)
     assert BIAS_SIGNALS <= set(series["name"])
     steps = series[series["name"] == "acc_bias_key"]["step"]
@@ -280,7 +272,7 @@ def test_nan_features_fail_the_run_with_the_divergence_message(registry, monkeyp
     monkeypatch.setattr(S, "extract_features", nan_features)
     run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="senet", dataset_options={"n": 200},
                                       hparams=TINY_NET))
-    run = _wait(registry, run_id)
+    run = wait_for_run(registry, run_id)
     assert run.status == "failed" and "training diverged" in run.error
 
 
@@ -290,6 +282,6 @@ def test_spectral_failure_fails_the_run_with_its_reason(registry, monkeypatch):
     monkeypatch.setattr(S, "spectral_labels", fail)
     run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="senet", dataset_options={"n": 200},
                                       hparams={**TINY_NET, "epochs": 1}))
-    run = _wait(registry, run_id)
+    run = wait_for_run(registry, run_id)
     assert run.status == "failed" and "spectral clustering failed" in run.error
     assert not registry.store.scalars(run_id, ["L_SE"]).empty  # what was logged before is kept

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from dashboard_lib.jobs import JobRegistry, RunConfig
+from dashboard_lib.jobs import RunConfig
 from dashboard_lib.methods.dec import dec_target
 from dashboard_lib.methods.statdec import (StatAutoencoder, cluster_frequency, idec_loss, label_change, matched_class_recall,
                                            sample_frequency, statdec_loss, statdec_target, statistics_pooling)
-from dashboard_lib.store import RunStore
 
 Q = torch.tensor([[0.8, 0.2], [0.6, 0.4], [0.1, 0.9]], dtype=torch.float64)
 
@@ -81,10 +80,6 @@ def test_autoencoder_shapes_and_ablation():
     assert StatAutoencoder(784, 10, stat_pool=False).decoder_tail[0].in_features == 500
     assert [m.out_features for m in model.encoder if hasattr(m, "out_features")] == [500, 500, 1000, 10]
 
-
-@pytest.fixture
-def registry(tmp_path):
-    return JobRegistry(RunStore(tmp_path / "store"))
 
 
 SHORT = {"pretrain_epochs": 2, "iterations": 20, "update_interval": 5, "batch_size": 64, "eval_every": 10, "n_init": 2}
