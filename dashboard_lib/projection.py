@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from .data.base import display_image as thumbnail  # one implementation, shared with the Data page
 
 SUBSAMPLE_LIMIT = 10_000  # points drawn beyond this; a browser draws 10k WebGL points smoothly and UMAP takes seconds
 UMAP_NEIGHBOURS = 15

@@ -2,9 +2,10 @@
 import numpy as np
 import streamlit as st
 
+from dashboard_lib.data.base import display_image
 from dashboard_lib.plots import count_heatmap, embedding_scatter
 from dashboard_lib.projection import (cluster_group_counts, dataset_for_arrays, label_names, load_epoch_points,
-                                      projector_for, thumbnail, umap_is_warm)
+                                      projector_for, umap_is_warm)
 from dashboard_lib.state import ensure_navigation, run_store, selected_run_id
 from dashboard_lib.ui import metric_row, run_picker
 
@@ -187,6 +188,6 @@ with inspector:
                        + ("" if points.y is None else f" · class {_names(points.y[i:i + 1], class_names)[0]}"))
             with cells[k % 4]:
                 if data is not None:
-                    st.image(thumbnail(data.X[i].numpy()), caption=caption, width=96)
+                    st.image(display_image(data.X[i].numpy()), caption=caption, width=96)
                 else:
                     st.caption(caption)

@@ -5,6 +5,7 @@ import pytest
 from dashboard_lib import projection as P
 from dashboard_lib.plots import pareto_front
 from dashboard_lib.store import RunStore
+from dashboard_lib.data.base import display_image
 
 
 # --- pure helpers ----------------------------------------------------------------------------------------------
@@ -72,9 +73,9 @@ def test_reduce_for_umap_keeps_narrow_features_and_reduces_wide_ones():
     assert P.reduce_for_umap(rng.normal(size=(100, 300)), 20).shape == (100, 20)
 
 
-def test_thumbnail_shapes():
-    assert P.thumbnail(np.ones((1, 4, 4))).shape == (4, 4)
-    rgb = P.thumbnail(np.full((3, 4, 5), 0.5))
+def test_display_image_shapes():
+    assert display_image(np.ones((1, 4, 4))).shape == (4, 4)
+    rgb = display_image(np.full((3, 4, 5), 0.5))
     assert rgb.shape == (4, 5, 3) and rgb.dtype == np.uint8 and rgb[0, 0, 0] == 128
 
 
