@@ -279,13 +279,6 @@ class JobRegistry:
         with self._lock:
             return [run_id for run_id, (thread, _) in self._jobs.items() if thread.is_alive()]
 
-    def status(self, run_id: str) -> str:
-        return self.store.get_run(run_id).status
-
-    def live(self, run_id: str, names=None):
-        """The run's logged series so far (from the store, so any tab or process sees the same)."""
-        return self.store.scalars(run_id, names)
-
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Block until the run's thread ends; True if it ended within timeout."""
         with self._lock:

@@ -45,16 +45,6 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator, device: tor
         yield order[start:start + batch_size]
 
 
-@torch.no_grad()
-def embed(model: nn.Module, encode: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """encode(x) for all of X with model in eval mode, batched to bound memory."""
-    was_training = model.training
-    model.eval()
-    out = torch.cat([encode(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
-    model.train(was_training)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Blocks of the fair deep clustering papers (DEC, DFC, FCMI): soft assignments, gradient reversal, the papers'
 # convolutional and MLP autoencoders, and group-sorted mini-batches.

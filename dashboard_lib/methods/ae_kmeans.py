@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset
-from ..nn import MLPAutoencoder, embed, minibatches
+from ..nn import MLPAutoencoder, embed_chunks, minibatches
 from ..params import Param
 from .base import Method, RunContext, n_clusters_param
 from .kmeans import kmeans
@@ -33,7 +33,6 @@ class AEKMeans(Method):
         Param("eval_every", 5, kind="int", low=0, help="Run k-means and all metrics every this many epochs (0 = only at the end)."),
         Param("n_init", 10, kind="int", low=1, high=100, help="k-means restarts on the embedding."),
     )
-    live_signals = ("L_rec",)
 
     def check_data(self, data: BiasedDataset) -> None:
         super().check_data(data)
@@ -62,7 +61,7 @@ class AEKMeans(Method):
                 ctx.log(step, L_rec=loss.detach())
                 ctx.progress(step / (hp["epochs"] * steps_per_epoch), f"epoch {epoch}/{hp['epochs']}")
             if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
-                z = embed(model, model.encode, X)
+                z = embed_chunks(model.encode, X, [model])
                 labels = kmeans(z, k, n_init=hp["n_init"], seed=ctx.seed).labels
                 ctx.evaluate(epoch, z, labels)
         self.embedding_ = z.cpu().numpy()

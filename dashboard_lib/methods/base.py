@@ -53,7 +53,6 @@ class Method:
     paper: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     needs_groups: ClassVar[bool] = False  # a fairness method that cannot run with one group
-    live_signals: ClassVar[tuple[str, ...]] = ()  # the scalar names it logs, for the Monitor's legend
 
     def __init__(self, **hparams: Any):
         self.hparams = resolve_params(self.params, hparams, owner=f"method {self.id}")

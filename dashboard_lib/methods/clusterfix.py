@@ -262,7 +262,6 @@ class ERM(Method):
                "ClusterFix. On Colored MNIST with 99% bias-aligned training images it learns the colour.")
     paper = "Empirical risk minimisation, the baseline of ClusterFix (Capitani et al., WACV 2024) and BPA"
     params = _common_params()
-    live_signals = ("L_rec", "L_task", "L_total")
     uses_clusters = False
 
     def check_data(self, data: BiasedDataset) -> None:
@@ -391,7 +390,6 @@ class ClusterFix(ERM):
                    "L2-normalised and concatenated; code = the autoencoder's bottleneck code.",
               source="ours"),
     ) + _common_params()
-    live_signals = ("L_rec", "L_task", "L_cluster", "L_total", "w_spread")
     uses_clusters = True
 
     def _stage1(self, ae, X_train, y_train, n_classes, ctx):

@@ -96,7 +96,6 @@ class DEC(Method):
               help="Evaluate every this many clustering iterations (0 = only after pretraining and at the end).",
               source="ours (DEC-keras evaluates at each target update)"),
     )
-    live_signals = ("L_rec", "L_clu", "L_total", "changed")
 
     def check_data(self, data: BiasedDataset) -> None:
         super().check_data(data)

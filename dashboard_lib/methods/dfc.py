@@ -161,7 +161,6 @@ class DFC(Method):
         Param("n_init", 10, kind="int", low=1, high=100, help="k-means restarts (all-data and per-group centroids).",
               source="scikit-learn default"),
     )
-    live_signals = ("L_rec", "L_kl", "L_group_dec", "L_c", "L_f", "L_s", "L_total", "disc_acc", "disc_chance", "grl_coeff")
 
     def check_data(self, data: BiasedDataset) -> None:
         super().check_data(data)

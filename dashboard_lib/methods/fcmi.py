@@ -114,7 +114,6 @@ class FCMI(Method):
               help="Evaluate every this many epochs (also at the end of warm-up and at the last epoch; 0 = those only).",
               source="ours (the public code evaluates every epoch)"),
     )
-    live_signals = ("L_rec", "L_clu", "L_fair", "L_total", "H_C", "H_C_given_X")
 
     def check_data(self, data: BiasedDataset) -> None:
         super().check_data(data)

@@ -100,7 +100,6 @@ class KMeans(Method):
         Param("max_iter", 300, kind="int", low=1, high=10000, help="Lloyd iterations per restart at most (scikit-learn default 300)."),
         Param("tol", 1e-4, low=0, help="Stop when centres move less than tol × mean feature variance (scikit-learn's rule)."),
     )
-    live_signals = ("inertia",)
 
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "KMeans":
         X = data.X.flatten(1).to(ctx.device)

@@ -491,8 +491,6 @@ class SENet(Method):
         Param("monitor_bias", True, kind="bool",
               help="Train bias classifiers on the detached key/query embeddings to show how much of the group they carry."),
     )
-    live_signals = ("L_SE", "L_rec", "threshold", "nonzero", "L_bias_key", "L_bias_query", "acc_bias_key",
-                    "acc_bias_query", "bias_chance")
 
     def uses_bias(self, data: BiasedDataset) -> bool:
         return self.invariant or (self.hparams.get("monitor_bias", False) and data.n_groups >= 2)
@@ -639,7 +637,6 @@ class InvSENnet(SENet):
              "for Clustering under Biased Data")
     invariant = True
     needs_groups = True
-    live_signals = SENet.live_signals + ("lambda_eff",)
     params = senet_params() + (
         Param("lambda_adv", 10.0, low=0, high=1e6, symbol="λ",
               help="Weight of the gradient reversal from the bias classifiers into the key/query nets (Eq. 9, §3.3).",

@@ -212,7 +212,6 @@ class StatDEC(Method):
         Param("stat_pool", True, kind="bool",
               help="Statistics pooling block in the decoder (Eq. 6); off = ablation StatDEC-2.", source="StatDEC Table IV"),
     )
-    live_signals = ("L_rec", "L_clu", "L_total", "changed", "target_updated")
 
     # What differs between StatDEC and IDEC: the target, when it is recomputed, the loss, the decoder.
     def _target(self, q: torch.Tensor) -> torch.Tensor:
@@ -357,7 +356,6 @@ class IDEC(StatDEC):
               help="Stop when fewer than this share of samples change cluster between two target updates (0 = never).",
               source="IDEC §4: 0.1%"),
     )
-    live_signals = ("L_rec", "L_clu", "L_total", "changed")
 
     def _target(self, q: torch.Tensor) -> torch.Tensor:
         return dec_target(q)
