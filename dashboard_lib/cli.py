@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=methods.DEFAULT_METHOD)
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
     p.add_argument("--epochs", type=int, help="shorthand for --set epochs=N")
+    p.add_argument("--preset", default="paper", choices=list(methods.PRESETS),
+                   help="schedule: paper (the declared defaults) or quick (a demo in minutes on a CPU); --set wins")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--data-dir", help="folder searched first for downloaded dataset files")
@@ -100,7 +102,7 @@ def _list_runs(args) -> None:
 
 
 def _train(args) -> int:
-    hparams = parse_assignments(args.set)
+    hparams = {**methods.get_method(args.method).preset(args.preset), **parse_assignments(args.set)}
     if args.epochs is not None:
         cls = methods.get_method(args.method)
         if not any(p.name == "epochs" for p in cls.params):

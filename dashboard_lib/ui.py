@@ -14,29 +14,37 @@ HEADLINE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta",
 SHORT_LABELS = {"nmi": "NMI", "nmi_geometric": "NMI (geo.)", "entropy": "Entropy", "probe_acc": "Probe acc."}  # full label on hover
 
 
-def param_input(param: Param, key: str):
-    """One input for a declared parameter: its symbol and name as label, its help, range and source on hover."""
+def param_input(param: Param, key: str, value=None):
+    """One input for a declared parameter: its symbol and name as label, its help, range and source on hover.
+
+    value: the starting value when it differs from the declared default (a schedule preset); the hover says so."""
     help_text = f"{param.help} Range {param.range_text()}." + (f" Default from {param.source}." if param.source else "")
+    if value is None:
+        value = param.default
+    else:
+        help_text += f" Quick-demo value; the paper's default is {param.default:g}." if isinstance(param.default, (int, float)) \
+            else f" Quick-demo value; the paper's default is {param.default}."
     if param.kind == "bool":
-        return st.checkbox(param.label, value=bool(param.default), key=key, help=help_text)
+        return st.checkbox(param.label, value=bool(value), key=key, help=help_text)
     if param.kind == "text":
-        return st.text_input(param.label, value=str(param.default), key=key, help=help_text)
+        return st.text_input(param.label, value=str(value), key=key, help=help_text)
     if param.kind == "choice":
-        return st.selectbox(param.label, list(param.choices), index=list(param.choices).index(param.default), key=key, help=help_text)
+        return st.selectbox(param.label, list(param.choices), index=list(param.choices).index(value), key=key, help=help_text)
     low = None if param.low is None or param.low_open else param.low
     high = None if param.high is None or param.high_open else param.high
     if param.kind == "int":
         return st.number_input(param.label, min_value=None if low is None else int(low), max_value=None if high is None else int(high),
-                               value=int(param.default), step=1, key=key, help=help_text)
-    default = float(param.default)
-    step = 10 ** math.floor(math.log10(abs(default))) if default else 0.01
+                               value=int(value), step=1, key=key, help=help_text)
+    value = float(value)
+    step = 10 ** math.floor(math.log10(abs(value))) if value else 0.01
     return st.number_input(param.label, min_value=None if low is None else float(low), max_value=None if high is None else float(high),
-                           value=default, step=float(step), format="%g", key=key, help=help_text)
+                           value=value, step=float(step), format="%g", key=key, help=help_text)
 
 
-def param_form_values(params, key_prefix: str) -> dict:
-    """Inputs for every declared parameter, in declaration order; returns {name: value}."""
-    return {p.name: param_input(p, f"{key_prefix}.{p.name}") for p in params}
+def param_form_values(params, key_prefix: str, overrides: dict | None = None) -> dict:
+    """Inputs for every declared parameter, in declaration order, starting at overrides where given; returns {name: value}."""
+    overrides = overrides or {}
+    return {p.name: param_input(p, f"{key_prefix}.{p.name}", overrides.get(p.name)) for p in params}
 
 
 def status_badge(status: str) -> None:

@@ -8,6 +8,8 @@ from dashboard_lib.state import ensure_navigation, job_registry
 from dashboard_lib.ui import param_form_values
 
 ensure_navigation()
+PRESET_LABELS = {"quick": "Quick demo (minutes on a CPU)", "paper": "Paper schedule"}
+PRESET_LABELS = {"quick": "Quick demo (minutes on a CPU)", "paper": "Paper schedule"}
 
 st.title("Train a method")
 st.caption("Choose data and a method, tune the hyperparameters each paper defines, and press Train. "
@@ -34,8 +36,21 @@ with left:
 
 with right:
     st.subheader("Hyperparameters")
-    with st.form(f"hparams.{method_id}", border=True):
-        hparams = param_form_values(method_cls.params, f"hp.{method_id}")
+    preset = "paper"
+    if method_cls.quick:
+        preset = st.radio("Schedule", ["quick", "paper"], key=f"preset.{method_id}", horizontal=True,
+                          format_func=PRESET_LABELS.get,
+                          help="Quick demo shortens only the schedule (epochs, iterations, restarts, sizes) so a run on "
+                               "the built-in dataset ends in minutes on a laptop CPU; its numbers stay below the "
+                               "paper's. Paper schedule: the paper's (or its public code's) settings, for reproductions: "
+                               "hours on a CPU, minutes on a GPU.")
+        defaults = {p.name: p.default for p in method_cls.params}
+        changed = ", ".join(f"{name} {value:g} (paper {defaults[name]:g})" for name, value in method_cls.quick.items())
+        st.caption(f"Quick demo sets {changed}; every weight stays the paper's." if preset == "quick"
+                   else "The paper's schedule: expect hours on a CPU.")
+    with st.form(f"hparams.{method_id}.{preset}", border=True):
+        prefix = f"hp.{method_id}" if preset == "paper" else f"hp.{method_id}.{preset}"
+        hparams = param_form_values(method_cls.params, prefix, method_cls.preset(preset))
         seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed",
                                help="The same seed, data and settings on the same device give the same numbers.")
         device_choices = ["auto", *methods.available_devices()]

@@ -10,6 +10,9 @@ from ..data import BiasedDataset
 from ..params import Param, resolve_params
 
 
+PRESETS = ("paper", "quick")
+
+
 class RunStopped(Exception):
     """Raised inside a method when the user asked the run to stop (checked at every logged step)."""
 
@@ -53,6 +56,10 @@ class Method:
     paper: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     needs_groups: ClassVar[bool] = False  # a fairness method that cannot run with one group
+    # The "quick" schedule: values overlaid on the declared (paper) defaults so that a demo on the built-in dataset
+    # ends in minutes on a laptop CPU. Only schedule sizes belong here (epochs, iterations, restarts, widths);
+    # every weight of the method stays the paper's. Empty: the paper's schedule is already short.
+    quick: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **hparams: Any):
         self.hparams = resolve_params(self.params, hparams, owner=f"method {self.id}")
@@ -62,7 +69,14 @@ class Method:
     @classmethod
     def describe(cls) -> dict:
         return {"id": cls.id, "name": cls.name, "summary": cls.summary, "paper": cls.paper,
-                "needs_groups": cls.needs_groups, "params": [p.describe() for p in cls.params]}
+                "needs_groups": cls.needs_groups, "params": [p.describe() for p in cls.params], "quick": dict(cls.quick)}
+
+    @classmethod
+    def preset(cls, name: str) -> dict[str, Any]:
+        """The values a schedule preset sets: {} for "paper" (the declared defaults), the quick overlay for "quick"."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown schedule preset '{name}'; valid: {', '.join(PRESETS)}")
+        return dict(cls.quick) if name == "quick" else {}
 
     def check_data(self, data: BiasedDataset) -> None:
         """Raise ValueError when this method cannot run on data (checked before the run starts)."""

@@ -120,6 +120,8 @@ class DFC(Method):
                "per-group DEC clusterings (α_s); a DEC target computed within each group sharpens them.")
     paper = "Li, Zhao & Liu 2020, Deep Fair Clustering for Visual Learning (CVPR)"
     needs_groups = True
+    quick = {"pretrain_epochs": 3, "group_dec_iterations": 30, "iterations": 300, "eval_every": 100,
+             "batch_per_group": 256, "n_init": 5}
     params = (
         n_clusters_param(),
         Param("alpha_f", 1.0, low=0, high=1e6, symbol="α_f",

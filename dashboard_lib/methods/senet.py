@@ -487,6 +487,7 @@ class SENet(Method):
                "embeddings (monitors only).")
     paper = "Zhang, You, Vidal & Li 2021, Learning a Self-Expressive Network for Subspace Clustering (CVPR)"
     invariant = False
+    quick = {"width": 256, "pca_dim": 200, "epochs": 10, "dict_size": 500, "top_k": 200}
     params = senet_params() + (
         Param("monitor_bias", True, kind="bool",
               help="Train bias classifiers on the detached key/query embeddings to show how much of the group they carry."),

@@ -198,6 +198,7 @@ class StatDEC(Method):
                "re-weighted by cluster frequency and a focal-style sample frequency, updated only when the "
                "assignments are stable. L = λ·KL(P‖Q) + (1 − λ)·MSE.")
     paper = "Rezaei, Dorigatti, Rügamer & Bischl, Joint Debiased Representation Learning and Imbalanced Data Clustering"
+    quick = {"pretrain_epochs": 20, "iterations": 2000, "eval_every": 500, "n_init": 5}
     params = _shared_params(80, "StatDEC §IV-d: 80 for MNIST") + (
         Param("lam", 0.1, low=0, high=1, symbol="λ", help="Weight of the clustering loss: L = λ·L_c + (1 − λ)·L_r (Eq. 1).",
               source="StatDEC §III: 0.1"),

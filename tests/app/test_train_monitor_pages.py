@@ -61,3 +61,14 @@ def test_invalid_setting_is_shown_and_nothing_starts(app, fclab_home):
 def test_monitor_empty_state(fclab_home):
     at = open_app("pages/monitor.py")
     assert "No runs yet" in at.info[0].value
+
+
+def test_quick_demo_is_the_starting_schedule_and_paper_is_one_click_away(app):
+    app.selectbox(key="method").select("dfc").run()
+    assert app.radio(key="preset.dfc").value == "quick"
+    assert app.number_input(key="hp.dfc.quick.iterations").value == 300
+    assert "paper's default is 20000" in app.number_input(key="hp.dfc.quick.iterations").help
+    assert any("Quick demo sets" in c.value and "iterations 300 (paper 20000)" in c.value for c in app.caption)
+    app.radio(key="preset.dfc").set_value("paper").run()
+    assert app.number_input(key="hp.dfc.iterations").value == 20000
+    assert app.number_input(key="hp.dfc.alpha_f").value == 1.0

@@ -85,3 +85,14 @@ def test_upload_then_train_on_it(fclab_home, tmp_path, capsys):
     assert main(["train", "--dataset", "upload", "--data", "name=survey", "--set", "n_init=2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["status"] == "finished" and 0 <= result["metrics"]["balance"] <= 1
+
+
+def test_quick_preset_overlays_the_paper_defaults_and_set_wins(fclab_home, capsys):
+    assert main(["train", "--method", "dec", "--preset", "quick", "--data", "n=300", "--set", "pretrain_epochs=1",
+                 "--set", "iterations=3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    hparams = RunStore(fclab_home / "store").get_run(result["run_id"]).config["hparams"]
+    # From the quick preset: restarts and evaluation period; from --set: the two schedule lengths; the rest: the paper's.
+    assert (hparams["n_init"], hparams["eval_every"]) == (5, 280)
+    assert (hparams["pretrain_epochs"], hparams["iterations"]) == (1, 3)
+    assert (hparams["lr"], hparams["update_interval"]) == (0.01, 140)

@@ -41,3 +41,17 @@ def test_parse_assignments():
     assert parse_assignments(["a=1", " b = x=y "]) == {"a": "1", "b": "x=y"}
     with pytest.raises(ValueError, match="expected NAME=VALUE"):
         parse_assignments(["novalue"])
+
+
+def test_every_quick_preset_names_declared_schedule_settings_within_range():
+    from dashboard_lib.methods import REGISTRY
+
+    weights = {"alpha", "beta", "gamma", "lam", "tau", "alpha_f", "alpha_s", "lambda_adv", "mu", "lr", "lambda_en"}
+    for method_id, cls in REGISTRY.items():
+        assert cls.preset("paper") == {}
+        quick = cls.preset("quick")
+        assert not (weights & set(quick)), f"{method_id}: a quick preset changes a weight of the method"
+        resolved = cls(**quick).hparams  # each value is declared and inside its range
+        assert all(resolved[name] == value for name, value in quick.items())
+    with pytest.raises(ValueError, match="unknown schedule preset 'fast'; valid: paper, quick"):
+        REGISTRY["dfc"].preset("fast")
