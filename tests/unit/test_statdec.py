@@ -87,7 +87,7 @@ SHORT = {"pretrain_epochs": 2, "iterations": 20, "update_interval": 5, "batch_si
 
 @pytest.mark.parametrize("method", ["statdec", "idec"])
 def test_short_real_run(registry, method):
-    hparams = {**SHORT, "tol": 0.0} if method == "idec" else SHORT  # tol 0: IDEC runs all its iterations
+    hparams = {**SHORT, "tol" if method == "idec" else "delta": 0.0}  # 0: no early stop, all iterations run
     run_id = registry.start(RunConfig(dataset="mnist_optdigits", method=method, dataset_options={"n": 300}, hparams=hparams, seed=1))
     assert registry.wait(run_id, 60)
     run = registry.store.get_run(run_id)
@@ -106,6 +106,20 @@ def test_idec_stops_at_tolerance(registry):
                                       hparams={**SHORT, "tol": 1.0, "eval_every": 0}))
     assert registry.wait(run_id, 60)
     assert [e["epoch"] for e in registry.store.evaluations(run_id)] == [0, 5]
+
+
+@pytest.mark.parametrize("rule, delta, updates, last_epoch", [
+    ("interval", 0.0, [1.0, 1.0, 1.0, 1.0], 20),  # P every T = 5 iterations, never converged
+    ("interval", 1.0, [1.0], 5),  # fewer than 100 % always change: converged at the first check
+    ("stable", 0.0, [0.0, 0.0, 0.0, 0.0], 20),  # §III-A literally: P kept unless fewer than δ changed
+])
+def test_statdec_target_update_rules(registry, rule, delta, updates, last_epoch):
+    run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="statdec", dataset_options={"n": 200},
+                                      hparams={**SHORT, "eval_every": 0, "target_update": rule, "delta": delta}))
+    assert registry.wait(run_id, 60)
+    series = registry.store.scalars(run_id, ["target_updated"])
+    assert series["value"].tolist() == updates
+    assert registry.store.evaluations(run_id)[-1]["epoch"] == last_epoch
 
 
 @pytest.mark.parametrize("hparams, message", [
