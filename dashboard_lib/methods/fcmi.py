@@ -75,7 +75,8 @@ class FCMI(Method):
       of the k-means run on the current embedding (the public code's pred is the same rule).
     - Images are resized to 28 × 28 on the device (the public conv net's size) and scaled to [−1, 1]; vectors are used
       as given, with a Tanh decoder output only when every value lies in [−1, 1] (HAR in the public code).
-    - A last mini-batch smaller than 2 samples is dropped (BatchNorm in the vector network).
+    - The last incomplete mini-batch of an epoch is dropped, as the public code's DataLoader(drop_last=True): the
+      estimates of p(c) and p(c, g) from a few samples are noisy, and β weighs them every epoch.
     """
 
     id = "fcmi"
@@ -141,7 +142,7 @@ class FCMI(Method):
         eval_epochs = {epochs, warmup} - {0}
         if hp["eval_every"]:
             eval_epochs |= set(range(hp["eval_every"], epochs + 1, hp["eval_every"]))
-        steps_per_epoch = -(-len(X) // hp["batch_size"])
+        steps_per_epoch = len(X) // hp["batch_size"]
         step = 0
         epoch_times: list[float] = []
         centers = None
@@ -158,7 +159,7 @@ class FCMI(Method):
                     ctx.evaluate(epoch - 1, h_all, fcmi_soft_assignment(h_all, centers, hp["tau"]).argmax(1))
             if epoch > epochs:
                 break
-            order, batches = group_sorted_batches(data.g, hp["batch_size"], rng, m)
+            order, batches = group_sorted_batches(data.g, hp["batch_size"], rng, m, min_batch=hp["batch_size"])
             order = torch.from_numpy(order).to(device)
             net.train()
             for start, end, counts in batches:

@@ -104,6 +104,8 @@ def test_fcmi_fits_colour_images_and_vectors_with_many_groups(shape, n_groups):
     assert method.labels_.shape == (60,) and method.embedding_.shape == (60, 4)
     assert [e for e, _ in ctx.evaluations] == [1, 2, 3]
     assert {"L_rec", "L_clu", "L_fair", "L_total"} <= set(ctx.logged)
+    # 60 samples in batches of 16: three full batches per epoch, the last 12 dropped (public code: drop_last).
+    assert len(ctx.logged["L_rec"]) == 3 * 3
 
 
 def test_fcmi_run_through_jobs(tmp_path):
