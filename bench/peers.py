@@ -1,6 +1,7 @@
 """Ours side by side with the libraries a user would pick instead, in one process, alternating ours and the peer.
 
     /tmp/peers-venv/bin/python bench/peers.py [--n 10000] [--epochs 3] [--cluster-epochs 2] [--device cpu|cuda]
+                                              [--precision fp32,bf16]
                                               [--data-dir ../shared/data] [--only kmeans,deep,umap]
 
 Set-up (a separate virtual environment; the app's requirements stay as they are):
@@ -15,7 +16,8 @@ Pairs, on MNIST-USPS (--n stratified subset, 0 = all 67,291):
      of --epochs epochs, then --cluster-epochs epochs of clustering iterations, tol 0 so it runs the whole budget).
      The clustering stage uses the same optimiser on both sides: DEC's SGD lr 0.01, momentum 0.9 (ours' default;
      ClustPy's default would be Adam 1e-4). ClustPy's DEC labels are its `dec_labels_` (not the k-means re-clustering).
-     We have no IDEC: its row has no "ours".
+     We have no IDEC: its row has no "ours". Ours runs once per --precision: fp32 (the peers' arithmetic) and bf16
+     (our declared mixed-precision option: bfloat16 matrix products under torch.autocast, fp32 weights and losses).
   3. umap-learn with its defaults on the raw pixels  vs  our embedding view's UMAP path (`umap_2d`: PCA to 50, then
      UMAP with the view's settings), on 10,000 points: the first call in a fresh process (numba compiling; each in its
      own subprocess, so neither inherits the other's compilation) and warm (in this process, after both).
@@ -186,7 +188,8 @@ def bench_kmeans(data, device: torch.device, seed: int) -> None:
 # 2. Autoencoder pretraining, DEC and IDEC
 # ----------------------------------------------------------------------------------------------------------------
 
-def bench_deep(data, device: torch.device, seed: int, epochs: int, cluster_epochs: int) -> None:
+def bench_deep(data, device: torch.device, seed: int, epochs: int, cluster_epochs: int,
+               precisions: list[str]) -> None:
     _install_torchvision_stub()
     import clustpy.deep.dec as clustpy_dec
     from clustpy.deep import DEC as PeerDEC, IDEC as PeerIDEC
@@ -222,18 +225,21 @@ def bench_deep(data, device: torch.device, seed: int, epochs: int, cluster_epoch
 
     ae_kmeans_module.kmeans = marked_kmeans
 
-    # --- ours: autoencoder + k-means
-    torch.manual_seed(seed)
-    ctx = Ctx(device, seed)
-    method = AEKMeans(n_clusters=k, latent_dim=10, epochs=epochs, batch_size=batch, lr=1e-3, eval_every=0, n_init=10)
-    with PeakRSS(device) as mem:
-        t = time.perf_counter()
-        method.fit(data, ctx)
-        sync(device)
-        wall = time.perf_counter() - t
-    # the pretraining span starts at fit (model construction included: ~0.1 s) and ends before the embedding/k-means
-    record("AE pretrain", f"ours ae_kmeans ({device.type})", wall=wall, pre=(marks["pretrained"] - t) / epochs,
-           mem=mem, labels=method.labels_, data=data, note="wall = pretraining + embedding + k-means (n_init 10)")
+    # --- ours: autoencoder + k-means, in each precision asked for
+    for precision in precisions:
+        torch.manual_seed(seed)
+        ctx = Ctx(device, seed)
+        method = AEKMeans(n_clusters=k, latent_dim=10, epochs=epochs, batch_size=batch, lr=1e-3, eval_every=0, n_init=10,
+                          precision=precision)
+        with PeakRSS(device) as mem:
+            t = time.perf_counter()
+            method.fit(data, ctx)
+            sync(device)
+            wall = time.perf_counter() - t
+        # the pretraining span starts at fit (model construction included: ~0.1 s) and ends before the embedding/k-means
+        record("AE pretrain", f"ours ae_kmeans ({device.type}, {precision})", wall=wall,
+               pre=(marks["pretrained"] - t) / epochs, mem=mem, labels=method.labels_, data=data,
+               note="wall = pretraining + embedding + k-means (n_init 10)")
 
     # --- peer: ClustPy pretraining, then k-means on the embedding
     torch.manual_seed(seed)
@@ -251,20 +257,21 @@ def bench_deep(data, device: torch.device, seed: int, epochs: int, cluster_epoch
     pretrained = copy.deepcopy(ae)  # ClustPy's DEC/IDEC skip pretraining on a fitted network
 
     # --- ours: DEC (encoder=mlp: the same feed-forward network), same pretraining budget, then clustering
-    torch.manual_seed(seed)
-    ctx = Ctx(device, seed)
-    method = OurDEC(n_clusters=k, encoder="mlp", latent_dim=10, pretrain_epochs=epochs, pretrain_lr=1e-3,
-                    batch_size=batch, lr=0.01, momentum=0.9, iterations=cluster_epochs * steps_per_epoch, tol=0.0,
-                    n_init=10, eval_every=0)
-    with PeakRSS(device) as mem:
-        t = time.perf_counter()
-        method.fit(data, ctx)
-        sync(device)
-        wall = time.perf_counter() - t
-    timings = method.timings_
-    record("DEC", f"ours dec ({device.type})", wall=wall, pre=timings["pretrain_s_per_epoch"],
-           clu=timings["train_s_per_epoch"], mem=mem, labels=method.labels_, data=data,
-           note=f"wall includes its own {epochs}-epoch pretraining")
+    for precision in precisions:
+        torch.manual_seed(seed)
+        ctx = Ctx(device, seed)
+        method = OurDEC(n_clusters=k, encoder="mlp", latent_dim=10, pretrain_epochs=epochs, pretrain_lr=1e-3,
+                        batch_size=batch, lr=0.01, momentum=0.9, iterations=cluster_epochs * steps_per_epoch, tol=0.0,
+                        n_init=10, eval_every=0, precision=precision)
+        with PeakRSS(device) as mem:
+            t = time.perf_counter()
+            method.fit(data, ctx)
+            sync(device)
+            wall = time.perf_counter() - t
+        timings = method.timings_
+        record("DEC", f"ours dec ({device.type}, {precision})", wall=wall, pre=timings["pretrain_s_per_epoch"],
+               clu=timings["train_s_per_epoch"], mem=mem, labels=method.labels_, data=data,
+               note=f"wall includes its own {epochs}-epoch pretraining")
 
     # --- peer: ClustPy DEC on the pretrained network (wall: k-means init + clustering + final predictions)
     # DEC: the same clustering optimiser as ours (DEC's SGD 0.01, momentum 0.9). IDEC (no counterpart of ours; its
@@ -371,10 +378,10 @@ def print_table() -> None:
              ("DEC", "DEC", "pre_s_ep"), ("DEC", "DEC", "clu_s_ep"), ("DEC", "DEC", "wall_s"),
              ("DEC", "IDEC", "clu_s_ep"), ("UMAP first call", "UMAP first call", "wall_s"), ("UMAP warm", "UMAP warm", "wall_s")]
     for ours_task, peer_task, key in pairs:
-        ours = next((r for r in ROWS if r["task"] == ours_task and r["impl"].startswith("ours")), None)
         peer = next((r for r in ROWS if r["task"] == peer_task and not r["impl"].startswith("ours")), None)
-        if ours and peer and ours.get(key) and peer.get(key):
-            print(f"  {ours_task:<15} vs {peer['impl']:<24} {key:<9} {ours[key] / peer[key]:6.2f}")
+        for ours in (r for r in ROWS if r["task"] == ours_task and r["impl"].startswith("ours")):  # one per precision
+            if peer and ours.get(key) and peer.get(key):
+                print(f"  {ours['impl']:<27} vs {peer['impl']:<24} {key:<9} {ours[key] / peer[key]:6.2f}")
     for r in ROWS:
         if r.get("note"):
             print(f"  note · {r['task']} / {r['impl']}: {r['note']}")
@@ -392,6 +399,9 @@ def main() -> None:
                         help="threads for both sides (0 = the libraries' defaults: all cores). The app trains with "
                              "all cores but one (jobs.training_threads); on a loaded 2-core machine 2 OpenMP threads "
                              "stall at every parallel region (measured 10× slower per step than 1 thread)")
+    parser.add_argument("--precision", default="fp32,bf16",
+                        help="our methods' precision hyperparameter, one row each (fp32: the peers' arithmetic; bf16: "
+                             "mixed precision, a declared option of ours)")
     parser.add_argument("--only", default="kmeans,deep,umap", help="comma-separated subset of kmeans,deep,umap")
     parser.add_argument("--umap-cold", choices=("ours", "peer"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -416,7 +426,7 @@ def main() -> None:
     if "kmeans" in only:
         bench_kmeans(data, device, args.seed)
     if "deep" in only:
-        bench_deep(data, device, args.seed, args.epochs, args.cluster_epochs)
+        bench_deep(data, device, args.seed, args.epochs, args.cluster_epochs, args.precision.split(","))
     if "umap" in only:
         bench_umap(data, args.data_dir, args.seed)
     print_table()

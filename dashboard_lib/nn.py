@@ -62,6 +62,12 @@ class _GradientReversal(torch.autograd.Function):
         return -ctx.coeff * grad, None
 
 
+def mixed_precision(device: torch.device, precision: str):
+    """The context a training step's forward pass runs in: bfloat16 autocast for "bf16" (matrix products and
+    convolutions in bf16; weights, gradients' accumulation, optimiser state and the losses stay fp32), else nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def grad_reverse(x: torch.Tensor, coeff: float = 1.0) -> torch.Tensor:
     """Identity forward, gradient multiplied by −coeff backward (Ganin & Lempitsky 2015; DFC's minimax, Eq. 7–8)."""
     return _GradientReversal.apply(x, coeff)

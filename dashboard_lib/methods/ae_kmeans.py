@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset
-from ..nn import MLPAutoencoder, embed_chunks, minibatches
+from ..nn import MLPAutoencoder, embed_chunks, minibatches, mixed_precision
 from ..params import Param
-from .base import Method, RunContext, n_clusters_param
+from .base import Method, RunContext, n_clusters_param, precision_param
 from .kmeans import kmeans
 
 
@@ -32,6 +32,7 @@ class AEKMeans(Method):
         Param("lr", 1e-3, low=0, low_open=True, high=1.0, log=True, symbol="η", help="Adam learning rate (ClustPy: 1e-3)."),
         Param("eval_every", 5, kind="int", low=0, help="Run k-means and all metrics every this many epochs (0 = only at the end)."),
         Param("n_init", 10, kind="int", low=1, high=100, help="k-means restarts on the embedding."),
+        precision_param(),
     )
 
     def check_data(self, data: BiasedDataset) -> None:
@@ -52,8 +53,9 @@ class AEKMeans(Method):
         for epoch in range(1, hp["epochs"] + 1):
             for index in minibatches(len(X), hp["batch_size"], generator, ctx.device):
                 x = X[index]
-                _, x_hat = model(x)
-                loss = reconstruction_loss(x, x_hat)
+                with mixed_precision(ctx.device, hp["precision"]):
+                    _, x_hat = model(x)
+                loss = reconstruction_loss(x, x_hat.float())
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset
-from ..nn import DFCAutoencoder, MLPAutoencoder, embed_chunks, minibatches, student_t_assignment
+from ..nn import DFCAutoencoder, MLPAutoencoder, embed_chunks, minibatches, mixed_precision, student_t_assignment
 from ..params import Param
-from .base import Method, RunContext, TrainingDiverged, n_clusters_param
+from .base import Method, RunContext, TrainingDiverged, n_clusters_param, precision_param
 from .kmeans import kmeans
 
 EPS = 1e-12
@@ -96,6 +96,7 @@ class DEC(Method):
         Param("eval_every", 1400, kind="int", low=0, high=10_000_000,
               help="Evaluate every this many clustering iterations (0 = only after pretraining and at the end).",
               source="ours (DEC-keras evaluates at each target update)"),
+        precision_param(),
     )
 
     def check_data(self, data: BiasedDataset) -> None:
@@ -138,7 +139,9 @@ class DEC(Method):
                 if len(index) < 2:  # BatchNorm cannot train on one sample
                     continue
                 x = prepare(X[index])
-                loss = image_reconstruction_loss(x, decode(encode(x)), is_image)
+                with mixed_precision(device, hp["precision"]):
+                    x_hat = decode(encode(x))
+                loss = image_reconstruction_loss(x, x_hat.float(), is_image)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -182,7 +185,9 @@ class DEC(Method):
                 order, position = torch.randperm(len(X), generator=generator).to(device), 0
             index = order[position:position + hp["batch_size"]]
             position += hp["batch_size"]
-            q = dec_soft_assignment(encode(prepare(X[index])), centers, hp["alpha"])
+            with mixed_precision(device, hp["precision"]):
+                z_batch = encode(prepare(X[index]))
+            q = dec_soft_assignment(z_batch.float(), centers, hp["alpha"])
             loss = dec_clustering_loss(q, p_all[index])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
