@@ -54,7 +54,10 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
   Learning Not to Learn (Kim et al. 2019), which the paper follows. Defaults λ = 10 and μ = 10 are ours (the paper
   gives no values): with λ = 1 the classifiers saturate (cross-entropy ~1e-4), their reversed gradient vanishes and
   the key/query nets keep the colour; at 10 the classifiers' accuracy falls from ~1 towards chance within a few hundred
-  steps on Colored MNIST. Every weight can be changed.
+  steps on Colored MNIST. Every weight can be changed. Known limit, measured (bench/bench_senet.py, n = 3,000): the
+  classifiers are fooled but the colour is not removed: a fresh probe still reads it from the query embedding at
+  1.00 for every λ in 0.3–30, μ in 0–10 and bias learning rate 1e-4 or 1e-3 we tried, and the clusters stay split by
+  colour. The Monitor shows both curves (classifier accuracy, probe), so a user sees which of the two happened.
 - `senet` trains the same two classifiers on detached embeddings (no reversal, no entropy term): monitors only, so the
   Monitor page shows how much bias SENet's embeddings carry beside Inv-SENnet's. acc_bias_* is the classifier's
   accuracy on its training batch; bias_chance is the majority-group rate of the training rows.

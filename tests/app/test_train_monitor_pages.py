@@ -18,7 +18,7 @@ def _number_labels(at):
 
 def test_form_is_built_from_the_method_declaration(app):
     app.selectbox(key="method").select("ae_kmeans").run()
-    labels = _number_labels(app)
+    labels = _number_labels(app) + [s.label for s in app.selectbox]
     for param in METHODS["ae_kmeans"].params:
         assert param.label in labels
     lr = next(n for n in app.number_input if n.label == "η (lr)")

@@ -93,6 +93,6 @@ def test_quick_preset_overlays_the_paper_defaults_and_set_wins(fclab_home, capsy
     result = json.loads(capsys.readouterr().out)
     hparams = RunStore(fclab_home / "store").get_run(result["run_id"]).config["hparams"]
     # From the quick preset: restarts and evaluation period; from --set: the two schedule lengths; the rest: the paper's.
-    assert (hparams["n_init"], hparams["eval_every"]) == (5, 280)
+    assert (hparams["n_init"], hparams["eval_every"]) == (5, 140)
     assert (hparams["pretrain_epochs"], hparams["iterations"]) == (1, 3)
     assert (hparams["lr"], hparams["update_interval"]) == (0.01, 140)
