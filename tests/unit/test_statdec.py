@@ -81,6 +81,19 @@ def test_autoencoder_shapes_and_ablation():
     assert [m.out_features for m in model.encoder if hasattr(m, "out_features")] == [500, 500, 1000, 10]
 
 
+def test_pooling_block_joins_at_the_clustering_stage_without_changing_the_decoder():
+    model = StatAutoencoder(20, 4, hidden=(8, 8, 16))
+    x = torch.rand(5, 20)
+    z = model.encode(x)
+    q = torch.softmax(torch.randn(5, 3), 1)
+    # At the switch (pooling weights still at their zero start) the clusters' statistics change nothing ...
+    assert torch.allclose(model.decode(z, q), model.decode(z))
+    # ... and pretraining (q = None) leaves those weights at zero: their inputs are zero, so is their gradient.
+    torch.nn.functional.mse_loss(model.decode(z), x).backward()
+    assert model.decoder_tail[0].weight.grad[:, 8:].abs().max() == 0
+    assert model.decoder_tail[0].weight.grad[:, :8].abs().max() > 0
+
+
 
 SHORT = {"pretrain_epochs": 2, "iterations": 20, "update_interval": 5, "batch_size": 64, "eval_every": 10, "n_init": 2}
 
