@@ -148,9 +148,15 @@ class StatAutoencoder(nn.Module):
         self.stat_pool = stat_pool
         self.decoder_head = mlp([latent_dim, h1, h2], last_activation=True)
         self.decoder_tail = mlp([3 * h2 + 1 if stat_pool else h2, h3, n_features])
-        if stat_pool:  # the pooled statistics start with no say: the block joins at the clustering stage (docstring)
+        if stat_pool:  # the pooled statistics start with no say: the block joins at the clustering stage (docstring);
+            # the weights reading h start as a plain Linear(h2, h3)'s would (fan-in h2, not 3·h2 + 1), so the
+            # pretraining starts from IDEC's initial distribution
+            plain = nn.Linear(h2, h3)
             with torch.no_grad():
-                self.decoder_tail[0].weight[:, h2:] = 0.0
+                first = self.decoder_tail[0]
+                first.weight.zero_()
+                first.weight[:, :h2] = plain.weight
+                first.bias.copy_(plain.bias)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))
