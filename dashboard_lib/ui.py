@@ -22,8 +22,8 @@ def param_input(param: Param, key: str, value=None):
     if value is None:
         value = param.default
     else:
-        help_text += f" Quick-demo value; the paper's default is {param.default:g}." if isinstance(param.default, (int, float)) \
-            else f" Quick-demo value; the paper's default is {param.default}."
+        shown = f"{param.default:g}" if param.kind in ("int", "float") else param.default
+        help_text += f" Quick-demo value; the paper's default is {shown}."
     if param.kind == "bool":
         return st.checkbox(param.label, value=bool(value), key=key, help=help_text)
     if param.kind == "text":

@@ -9,7 +9,6 @@ from dashboard_lib.ui import param_form_values
 
 ensure_navigation()
 PRESET_LABELS = {"quick": "Quick demo (minutes on a CPU)", "paper": "Paper schedule"}
-PRESET_LABELS = {"quick": "Quick demo (minutes on a CPU)", "paper": "Paper schedule"}
 
 st.title("Train a method")
 st.caption("Choose data and a method, tune the hyperparameters each paper defines, and press Train. "
