@@ -169,8 +169,9 @@ class DEC(Method):
         t1 = time.perf_counter()
         iteration = 0
         for iteration in range(hp["iterations"]):
-            if iteration % hp["update_interval"] == 0:
-                z = embed_chunks(lambda x: encode(prepare(x)), X, [model])
+            if iteration % hp["update_interval"] == 0:  # the target is part of training: in its precision too
+                with mixed_precision(device, hp["precision"]):
+                    z = embed_chunks(lambda x: encode(prepare(x)), X, [model]).float()
                 ensure_finite(ctx, z, step)
                 q_all = dec_soft_assignment(z, centers.detach(), hp["alpha"])
                 p_all = dec_target(q_all)
