@@ -37,8 +37,7 @@ class AEKMeans(Method):
 
     def check_data(self, data: BiasedDataset) -> None:
         super().check_data(data)
-        if self.hparams["batch_size"] > len(data):
-            raise ValueError(f"{self.name}: batch size {self.hparams['batch_size']} is larger than the {len(data)} samples; lower it")
+        self.check_batch_size(len(data))
 
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "AEKMeans":
         hp = self.hparams

@@ -86,6 +86,12 @@ class Method:
         if k > len(data):
             raise ValueError(f"{self.name}: K = {k} clusters is more than the {len(data)} samples")
 
+    def check_batch_size(self, n: int, what: str = "samples") -> None:
+        """Raise ValueError when the batch_size hyperparameter exceeds the n samples its batches are drawn from."""
+        if self.hparams["batch_size"] > n:
+            raise ValueError(f"{self.name}: batch size {self.hparams['batch_size']} is larger than the {n} {what}; "
+                             "lower batch_size")
+
     def n_clusters(self, data: BiasedDataset) -> int:
         """K: the n_clusters hyperparameter, or the dataset's default when it is 0."""
         return int(self.hparams.get("n_clusters", 0) or data.n_clusters)

@@ -53,7 +53,6 @@ WEIGHTS_FILE = "weights.pt"
 ERR_NO_TARGET = ("{name} needs a target label y to classify, and {dataset} has none (an upload without a class column?). "
                  "Pick a dataset with classes, e.g. colored_mnist with target=binary.")
 ERR_ONE_CLASS = "{name} needs at least two target classes in the training data; {dataset} has {n}."
-ERR_BATCH = "{name}: batch size {batch} is larger than the {n} training samples; lower batch_size"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -271,8 +270,7 @@ class ERM(Method):
         n_classes = len(np.unique(data.y[train]))
         if n_classes < 2:
             raise ValueError(ERR_ONE_CLASS.format(name=self.name, dataset=data.id, n=n_classes))
-        if self.hparams["batch_size"] > len(train):
-            raise ValueError(ERR_BATCH.format(name=self.name, batch=self.hparams["batch_size"], n=len(train)))
+        self.check_batch_size(len(train), "training samples")
 
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "ERM":
         hp = self.hparams

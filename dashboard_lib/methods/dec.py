@@ -102,8 +102,7 @@ class DEC(Method):
     def check_data(self, data: BiasedDataset) -> None:
         super().check_data(data)
         hp = self.hparams
-        if hp["batch_size"] > len(data):
-            raise ValueError(f"{self.name}: batch size {hp['batch_size']} is larger than the {len(data)} samples; lower batch_size")
+        self.check_batch_size(len(data))
         if hp["encoder"] == "conv" and not data.is_image:
             raise ValueError(f"{self.name}: encoder 'conv' needs images; {data.id} holds vectors (use 'mlp' or 'auto')")
 

@@ -122,8 +122,7 @@ class FCMI(Method):
         hp = self.hparams
         if self.n_clusters(data) < 2:
             raise ValueError(f"{self.name}: needs K ≥ 2 clusters (the embedding has dimension K)")
-        if hp["batch_size"] > len(data):
-            raise ValueError(f"{self.name}: batch size {hp['batch_size']} is larger than the {len(data)} samples; lower batch_size")
+        self.check_batch_size(len(data))
         if hp["warmup_epochs"] >= hp["epochs"]:
             raise ValueError(f"{self.name}: warm-up epochs ({hp['warmup_epochs']}) must be fewer than epochs "
                              f"({hp['epochs']}), or the clustering and fairness terms never train")

@@ -506,8 +506,7 @@ class SENet(Method):
         _, train, cluster, _ = protocol_rows(data, hp["protocol"])
         if hp["features"] == "scattering" and not data.is_image:
             raise ValueError(f"{self.name}: scattering features need images; {data.id} holds vectors: choose features = pca or raw")
-        if hp["batch_size"] > len(train):
-            raise ValueError(f"{self.name}: batch size {hp['batch_size']} is larger than the {len(train)} training samples; lower it")
+        self.check_batch_size(len(train), "training samples")
         k = self.n_clusters(data)
         if k > len(cluster):
             raise ValueError(f"{self.name}: K = {k} clusters is more than the {len(cluster)} samples to cluster")

@@ -260,9 +260,7 @@ class StatDEC(Method):
 
     def check_data(self, data: BiasedDataset) -> None:
         super().check_data(data)
-        if self.hparams["batch_size"] > len(data):
-            raise ValueError(f"{self.name}: batch size {self.hparams['batch_size']} is larger than the {len(data)} samples; "
-                             "lower batch_size")
+        self.check_batch_size(len(data))
 
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "StatDEC":
         hp = self.hparams
