@@ -102,9 +102,9 @@ def _list_runs(args) -> None:
 
 
 def _train(args) -> int:
-    hparams = {**methods.get_method(args.method).preset(args.preset), **parse_assignments(args.set)}
+    cls = methods.get_method(args.method)
+    hparams = {**cls.preset(args.preset), **parse_assignments(args.set)}
     if args.epochs is not None:
-        cls = methods.get_method(args.method)
         if not any(p.name == "epochs" for p in cls.params):
             raise CLIError(f"method {args.method} does not train in epochs; its hyperparameters: "
                            + ", ".join(p.name for p in cls.params))
