@@ -121,7 +121,8 @@ def run_one(dataset: str, protocol: str, method: str, n: int, hparams: dict, dev
     return {"acc": final["acc"], "nmi": final["nmi_geometric"], "ari": final["ari"], "seconds": seconds, "n_train": n_train,
             "n_cluster": len(model.cluster_index_), "acc_key": decay(ctx.scalars.get("acc_bias_key", [])),
             "acc_query": decay(ctx.scalars.get("acc_bias_query", [])), "chance": ctx.scalars.get("bias_chance", [(0, float("nan"))])[0][1],
-            "probe": final.get("probe_acc", float("nan"))}
+            "probe": final.get("probe_acc", float("nan")), "share": final.get("same_group_share", float("nan")),
+            "share_chance": final.get("same_group_chance", float("nan"))}
 
 
 def main(argv=None) -> None:
@@ -147,7 +148,8 @@ def main(argv=None) -> None:
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} thread(s))"
     print(f"schedule {args.schedule}, n = {n or 'all'}, device {device_name}, hparams {schedule['hparams']} {overrides or ''}")
     header = (f"{'dataset':<22} {'protocol':<6} {'method':<10} {'N_train':>7} {'N_clu':>6} | {'ACC':>5} {'NMI':>5} {'ARI':>5} | "
-              f"{'paper N':>7} {'ACC':>5} {'NMI':>5} {'ARI':>5} | {'seconds':>7} | bias acc key / query (chance), probe")
+              f"{'paper N':>7} {'ACC':>5} {'NMI':>5} {'ARI':>5} | {'seconds':>7} | same-group links (chance) | "
+              f"bias acc key / query (chance), probe")
     print(header)
     print("-" * len(header))
     for dataset in args.datasets.split(","):
@@ -161,6 +163,7 @@ def main(argv=None) -> None:
                 print(f"{dataset:<22} {protocol:<6} {method:<10} {r['n_train']:>7} {r['n_cluster']:>6} | "
                       f"{100 * r['acc']:5.1f} {100 * r['nmi']:5.1f} {100 * r['ari']:5.1f} | "
                       f"{paper[0]:>7} {paper[1]:5.1f} {paper[2]:5.1f} {paper[3]:5.1f} | {r['seconds']:7.1f} | "
+                      f"{r['share']:.2f} ({r['share_chance']:.2f}){'':>13} | "
                       f"{r['acc_key']} / {r['acc_query']} ({r['chance']:.2f}), {r['probe']:.2f}", flush=True)
 
 

@@ -163,6 +163,30 @@ METRIC_DEFINITIONS: dict[str, dict] = {
         "higher_is_better": False,
         "range": "[0, 1]; chance = the majority rate",
     },
+    "same_group_share": {
+        "label": "Same-group link share",
+        "definition": "share of the self-expression coefficient mass sum |c_ij| of the clustered "
+        "samples that links two samples of the same group (g_i = g_j), shown beside its chance "
+        "value sum_g p_g^2 (links blind to the group); SENet, Inv-SENnet; Inv-SENnet aims for "
+        "coefficients invariant to the group, i.e. chance",
+        "higher_is_better": False,
+        "range": "[0, 1]; chance = sum over groups of the squared group share",
+    },
+    "min_class_recall": {
+        "label": "Worst-class recall",
+        "definition": "min over classes of the share of the class's samples in the cluster "
+        "matched to it by ACC's Hungarian one-to-one map; StatDEC (imbalanced data: the "
+        "small classes are the point)",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "tail_recall": {
+        "label": "Tail-class recall",
+        "definition": "mean over the smaller half of the classes (by sample count) of the "
+        "recall of the cluster matched to each by ACC's Hungarian map; StatDEC",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
     "avg_acc": {
         "label": "Average accuracy",
         "definition": "share of all samples classified correctly, so large groups "

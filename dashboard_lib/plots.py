@@ -76,16 +76,20 @@ def metrics_figure(evaluations: list[dict], keys: list[str], *, title: str = "Me
 
 
 def probe_figure(evaluations: list[dict]) -> go.Figure:
-    """The group probe's held-out accuracy over epochs with the majority-group rate (chance) as a dashed line."""
+    """The group probe's held-out accuracy over epochs with the majority-group rate (chance) as a dashed line; for
+    self-expressive methods also the same-group share of the coefficient links beside its group-blind value."""
     fig = go.Figure()
-    points = [(e["epoch"], e["metrics"]["probe_acc"], e["metrics"].get("probe_majority")) for e in evaluations
-              if "probe_acc" in e["metrics"]]
-    if points:
-        epochs, acc, chance = zip(*points)
-        fig.add_trace(go.Scatter(x=epochs, y=acc, mode="lines+markers", name="probe accuracy (held out)"))
-        fig.add_trace(go.Scatter(x=epochs, y=chance, mode="lines", name="chance (majority group)", line=dict(dash="dash")))
-    fig.update_layout(title="Bias probe: can the group be read from the embedding?", xaxis_title="epoch",
-                      yaxis_title="held-out accuracy", yaxis_range=[0, 1.02], **_LAYOUT)
+    for key, chance_key, name, chance_name, colour in (
+            ("probe_acc", "probe_majority", "probe accuracy (held out)", "chance (majority group)", qualitative.Plotly[0]),
+            ("same_group_share", "same_group_chance", "same-group link share", "chance (group-blind links)",
+             qualitative.Plotly[1])):
+        points = [(e["epoch"], e["metrics"][key], e["metrics"].get(chance_key)) for e in evaluations if key in e["metrics"]]
+        if points:
+            epochs, value, chance = zip(*points)
+            fig.add_trace(go.Scatter(x=epochs, y=value, mode="lines+markers", name=name, line=dict(color=colour)))
+            fig.add_trace(go.Scatter(x=epochs, y=chance, mode="lines", name=chance_name, line=dict(dash="dash", color=colour)))
+    fig.update_layout(title="Bias: can the group be read from the embedding (or the links)?", xaxis_title="epoch",
+                      yaxis_title="share", yaxis_range=[0, 1.02], **_LAYOUT)
     return fig
 
 

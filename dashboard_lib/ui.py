@@ -11,6 +11,9 @@ from .state import select_run, selected_run_id
 
 STATUS_COLOURS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red", "interrupted": "gray"}
 HEADLINE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
+# Metrics only some methods report (shown where a run has them).
+METHOD_METRICS = ("nmi_geometric", "same_group_share", "min_class_recall", "tail_recall", "avg_acc", "unbiased_acc",
+                  "worst_group_acc")
 SHORT_LABELS = {"nmi": "NMI", "nmi_geometric": "NMI (geo.)", "entropy": "Entropy", "probe_acc": "Probe acc."}  # full label on hover
 
 
@@ -59,14 +62,18 @@ def metric_help(key: str, metrics: dict | None = None) -> str:
         text += f" Its ceiling on this dataset is {metrics['balance_ceiling']:.3f}."
     if key == "probe_acc" and metrics and "probe_majority" in metrics:
         text += f" Chance (majority group) here: {metrics['probe_majority']:.3f}."
+    if key == "same_group_share" and metrics and "same_group_chance" in metrics:
+        text += f" Chance (links blind to the group) here: {metrics['same_group_chance']:.3f}."
     return text
 
 
-def metric_row(metrics: dict, keys=HEADLINE_METRICS) -> None:
-    """The headline metrics side by side, each with its definition on hover."""
+def metric_row(metrics: dict, keys=HEADLINE_METRICS, empty: str | None = "No metrics yet: they appear at the first evaluation.") -> None:
+    """The metrics among keys that metrics holds, side by side, each with its definition on hover (empty: the caption
+    when there are none; None = show nothing)."""
     shown = [k for k in keys if isinstance(metrics.get(k), (int, float))]
     if not shown:
-        st.caption("No metrics yet: they appear at the first evaluation.")
+        if empty:
+            st.caption(empty)
         return
     for column, key in zip(st.columns(len(shown)), shown):
         label = SHORT_LABELS.get(key) or METRIC_DEFINITIONS.get(key, {}).get("label", key)

@@ -11,7 +11,7 @@ from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import count_heatmap, metric_bars, pareto_scatter
 from dashboard_lib.projection import cluster_group_counts, label_names, projector_for
 from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
-from dashboard_lib.ui import metric_help
+from dashboard_lib.ui import METHOD_METRICS, metric_help
 
 TABLE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
 BAR_DEFAULT = ["acc", "nmi", "ari", "balance", "mnce", "f_beta"]
@@ -60,17 +60,20 @@ def _param_help() -> dict[str, str]:
 def runs_frame(runs) -> pd.DataFrame:
     """One row per run: identity, settings, final metrics (as stored; nothing computed here)."""
     rows = []
+    finals = {run.id: _final_metrics(run) for run in runs}
+    # the method-specific metrics some run reports (Inv-SENnet's same-group link share, ClusterFix's group accuracies…)
+    metrics = [*TABLE_METRICS, *(k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))]
     for run in runs:
-        final = _final_metrics(run)
+        final = finals[run.id]
         row = {"run": run.id, "method": run.method, "dataset": run.dataset, "status": run.status,
                "created": dt.datetime.fromtimestamp(run.created), "seconds": run.seconds, "seed": run.seed,
                "data options": ", ".join(f"{k}={v}" for k, v in (run.config.get("dataset_options") or {}).items())}
         row.update({f"hp.{k}": v for k, v in run.hparams.items()})
-        row.update({key: final.get(key) if isinstance(final.get(key), (int, float)) else None for key in TABLE_METRICS})
+        row.update({key: final.get(key) if isinstance(final.get(key), (int, float)) else None for key in metrics})
         rows.append(row)
     frame = pd.DataFrame(rows)
     hp_columns = sorted(c for c in frame.columns if c.startswith("hp."))
-    fixed = ["run", "method", "dataset", "status", *TABLE_METRICS, "created", "seconds", "seed", "data options"]
+    fixed = ["run", "method", "dataset", "status", *metrics, "created", "seconds", "seed", "data options"]
     return frame[fixed + hp_columns]
 
 
@@ -84,7 +87,7 @@ def column_config(frame: pd.DataFrame) -> dict:
         "seconds": st.column_config.NumberColumn("time (s)", format="%.0f", help="Wall-clock training time."),
         "data options": st.column_config.TextColumn("data options", help="The dataset options the run used (n = subset size)."),
     }
-    for key in TABLE_METRICS:
+    for key in (*TABLE_METRICS, *METHOD_METRICS):
         config[key] = st.column_config.NumberColumn(METRIC_DEFINITIONS.get(key, {}).get("label", key), format="%.3f",
                                                     help=metric_help(key))
     for column in frame.columns:

@@ -5,7 +5,7 @@ from dashboard_lib.data import REGISTRY as DATASETS
 from dashboard_lib.methods import REGISTRY as METHODS
 from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
 from dashboard_lib.state import ensure_navigation, job_registry, run_store
-from dashboard_lib.ui import metric_row, run_picker, status_badge
+from dashboard_lib.ui import METHOD_METRICS, metric_row, run_picker, status_badge
 
 ensure_navigation()
 
@@ -82,11 +82,12 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
     if evaluations:
         charts = st.columns(2)
         charts[0].plotly_chart(metrics_figure(evaluations, CURVE_METRICS), key="metrics_chart")
-        if any("probe_acc" in e["metrics"] for e in evaluations):
+        if any("probe_acc" in e["metrics"] or "same_group_share" in e["metrics"] for e in evaluations):
             charts[1].plotly_chart(probe_figure(evaluations), key="probe_chart")
     final = run.metrics or (evaluations[-1]["metrics"] if evaluations else {})
     st.markdown("**Final metrics**" if run.status == "finished" else "**Latest evaluation**")
     metric_row(final)
+    metric_row(final, METHOD_METRICS, empty=None)
 
 
 st.toggle("Log scale for losses", key="log_y")

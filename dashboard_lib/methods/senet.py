@@ -314,6 +314,19 @@ def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
     return (log_q.exp() * log_q).sum(1).mean()
 
 
+def same_group_share(C: sparse.spmatrix, g: np.ndarray) -> float:
+    """Share of the coefficient mass Σ|c_ij| that links samples of the same group (g_i = g_j)."""
+    coo = abs(sparse.coo_matrix(C))
+    total = coo.data.sum()
+    return float(coo.data[g[coo.row] == g[coo.col]].sum() / total) if total > 0 else float("nan")
+
+
+def group_blind_share(g: np.ndarray) -> float:
+    """Σ_g p_g²: the same-group share of links drawn without regard to the group."""
+    p = np.bincount(g) / len(g)
+    return float(p @ p)
+
+
 def frozen_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """module(x) with its parameters held fixed (gradients reach x only)."""
     params = {name: p.detach() for name, p in module.named_parameters()}
@@ -517,8 +530,9 @@ class SENet(Method):
     # -- clustering ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def cluster(self, model: SelfExpressiveNet, feats: torch.Tensor, k: int, seed: int, ctx: RunContext | None = None
-                ) -> tuple[np.ndarray, torch.Tensor]:
-        """Labels of the rows feats (spectral clustering of their self-expression affinity) and their query embedding."""
+                ) -> tuple[np.ndarray, torch.Tensor, sparse.csr_matrix]:
+        """Labels of the rows feats (spectral clustering of their self-expression affinity), their query embedding and
+        their coefficient matrix C (top_k per row)."""
         hp = self.hparams
         was = model.training
         model.eval()
@@ -530,7 +544,7 @@ class SENet(Method):
         if C.nnz == 0:
             raise ValueError(ERR_ALL_ZERO.format(n=len(feats), b=float(model.threshold)))
         A = build_affinity(C, hp["affinity"], True, hp["n_neighbors"])
-        return spectral_labels(A, k, hp["assign_labels"], seed), v
+        return spectral_labels(A, k, hp["assign_labels"], seed), v, C
 
     # -- training -----------------------------------------------------------------------------------------------
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "SENet":
@@ -619,10 +633,14 @@ class SENet(Method):
                 ctx.progress(step / total, f"epoch {epoch}/{hp['epochs']}")
             if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
                 ctx.progress(step / total, f"spectral clustering (epoch {epoch})")
-                labels, v_cluster = self.cluster(model, f_cluster, k, ctx.seed, ctx)
+                labels, v_cluster, C = self.cluster(model, f_cluster, k, ctx.seed, ctx)
                 embedding = principal_components(v_cluster, hp["embed_dim"], ctx.seed)
-                ctx.evaluate(epoch, embedding, labels, extra={"seconds": time.perf_counter() - t0,
-                                                               "threshold": float(model.threshold.detach())}, split=split)
+                extra = {"seconds": time.perf_counter() - t0, "threshold": float(model.threshold.detach())}
+                if data.n_groups >= 2:  # how much of C links samples of one group, beside the group-blind value
+                    g_cluster = data.g[cluster_rows]
+                    extra["same_group_share"] = same_group_share(C, g_cluster)
+                    extra["same_group_chance"] = group_blind_share(g_cluster)
+                ctx.evaluate(epoch, embedding, labels, extra=extra, split=split)
         self.labels_ = labels
         self.embedding_ = embedding.cpu().numpy()
         self.model_ = model

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, signals_figure, split_signals
+from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, probe_figure, signals_figure, split_signals
 
 
 def _long(series: dict[str, list[float]]) -> pd.DataFrame:
@@ -34,3 +34,19 @@ def test_accuracy_with_dashed_chance():
     fig = accuracy_figure(scalars, ["disc_acc"], ["disc_chance"])
     assert [(t.name, t.line.dash) for t in fig.data] == [("disc_acc", None), ("disc_chance", "dash")]
     assert list(fig.layout.yaxis.range) == [0, 1.02]
+
+
+def test_bias_figure_draws_probe_and_link_share_each_beside_its_chance():
+    evaluations = [{"epoch": 1, "metrics": {"acc": 0.4, "probe_acc": 0.99, "probe_majority": 0.5, "same_group_share": 0.9,
+                                            "same_group_chance": 0.52}},
+                   {"epoch": 2, "metrics": {"acc": 0.5, "probe_acc": 0.97, "probe_majority": 0.5, "same_group_share": 0.6,
+                                            "same_group_chance": 0.52}}]
+    fig = probe_figure(evaluations)
+    traces = {t.name: t for t in fig.data}
+    assert list(traces["same-group link share"].y) == [0.9, 0.6]
+    assert list(traces["chance (group-blind links)"].y) == [0.52, 0.52]
+    assert traces["chance (group-blind links)"].line.dash == "dash"
+    assert list(traces["probe accuracy (held out)"].y) == [0.99, 0.97]
+    # a run without coefficients (DEC, DFC…) draws the probe alone
+    only_probe = probe_figure([{"epoch": 1, "metrics": {"probe_acc": 0.7, "probe_majority": 0.6}}])
+    assert [t.name for t in only_probe.data] == ["probe accuracy (held out)", "chance (majority group)"]

@@ -97,6 +97,16 @@ def test_affinity_is_symmetric_nonnegative_and_keeps_top_k():
     assert (K != K.T).nnz == 0
 
 
+def test_same_group_share_by_hand():
+    from scipy import sparse
+    # 4 samples, groups 0 0 1 1; |c| mass: same-group links 0.5 + 1 + 0.5 = 2, cross-group -1 + 2 = 3 (signs ignored)
+    C = sparse.csr_matrix(np.array([[0, 0.5, -1, 0], [1, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0.5, 0]]))
+    assert S.same_group_share(C, np.array([0, 0, 1, 1])) == pytest.approx(2 / 5)
+    assert np.isnan(S.same_group_share(sparse.csr_matrix((4, 4)), np.array([0, 0, 1, 1])))
+    # group-blind links: p = (3/4, 1/4) → 9/16 + 1/16
+    assert S.group_blind_share(np.array([0, 0, 0, 1])) == pytest.approx(10 / 16)
+
+
 def test_spectral_clustering_separates_two_obvious_subspaces():
     X, y = _two_subspaces()
     # Ridge self-expression C = (XXᵀ + 0.01 I)⁻¹ XXᵀ, diagonal removed: block-diagonal up to noise.
@@ -242,7 +252,9 @@ def test_senet_run_on_data_without_splits_logs_every_signal(registry):
     assert 0.5 <= chance.iloc[0] < 1
     evaluations = registry.store.evaluations(run_id)
     assert [e["epoch"] for e in evaluations] == [1, 2]
-    assert {"acc", "nmi_geometric", "ari", "balance", "probe_acc"} <= set(evaluations[-1]["metrics"])
+    final = evaluations[-1]["metrics"]
+    assert {"acc", "nmi_geometric", "ari", "balance", "probe_acc", "same_group_share", "same_group_chance"} <= set(final)
+    assert 0 <= final["same_group_share"] <= 1 and 0.5 <= final["same_group_chance"] < 1  # two groups
     arrays = registry.store.load_arrays(run_id, 2)
     assert arrays["assignment"].shape == (run.dataset_info["n"],) and arrays["embedding"].shape[1] == 8
     assert 0 < run.metrics["acc"] <= 1
