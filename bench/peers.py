@@ -2,7 +2,7 @@
 
     /tmp/peers-venv/bin/python bench/peers.py [--n 10000] [--epochs 3] [--cluster-epochs 2] [--device cpu|cuda]
                                               [--precision fp32,bf16]
-                                              [--data-dir ../shared/data] [--only kmeans,deep,umap]
+                                              [--data-dir ../shared/data] [--only kmeans,deep,fair,umap]
 
 Set-up (a separate virtual environment; the app's requirements stay as they are):
     python -m venv --system-site-packages /tmp/peers-venv
@@ -18,6 +18,9 @@ Pairs, on MNIST-USPS (--n stratified subset, 0 = all 67,291):
      ClustPy's default would be Adam 1e-4). ClustPy's DEC labels are its `dec_labels_` (not the k-means re-clustering).
      We have no IDEC: its row has no "ours". Ours runs once per --precision: fp32 (the peers' arithmetic) and bf16
      (our declared mixed-precision option: bfloat16 matrix products under torch.autocast, fp32 weights and losses).
+  2b. Ours only, no peer (no peer library clusters fairly): `fcmi` and `dfc` at the same budget (--epochs of
+     autoencoder training, then --cluster-epochs of the fair objective), their ACC/NMI/Balance/MNCE to read against
+     ClustPy's DEC (Balance and MNCE 0: every unfair method gives USPS clusters of their own).
   3. umap-learn with its defaults on the raw pixels  vs  our embedding view's UMAP path (`umap_2d`: PCA to 50, then
      UMAP with the view's settings), on 10,000 points: the first call in a fresh process (numba compiling; each in its
      own subprocess, so neither inherits the other's compilation) and warm (in this process, after both).
@@ -52,6 +55,8 @@ from dashboard_lib.data import load_dataset  # noqa: E402
 from dashboard_lib.methods import ae_kmeans as ae_kmeans_module  # noqa: E402
 from dashboard_lib.methods.ae_kmeans import AEKMeans  # noqa: E402
 from dashboard_lib.methods.dec import DEC as OurDEC  # noqa: E402
+from dashboard_lib.methods.dfc import DFC  # noqa: E402
+from dashboard_lib.methods.fcmi import FCMI  # noqa: E402
 from dashboard_lib.methods.kmeans import kmeans  # noqa: E402
 from dashboard_lib.metrics import evaluate  # noqa: E402
 
@@ -303,6 +308,38 @@ def bench_deep(data, device: torch.device, seed: int, epochs: int, cluster_epoch
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# 2b. The fair methods at the same budget (no peer library clusters fairly: their rows read against ClustPy's DEC)
+# ----------------------------------------------------------------------------------------------------------------
+
+def bench_fair(data, device: torch.device, seed: int, epochs: int, cluster_epochs: int) -> None:
+    """Our FCMI and DFC with the deep pair's budget: `epochs` epochs of autoencoder training, then `cluster_epochs`
+    epochs of the fair objective, batch 256 (FCMI: warm-up = the pretraining epochs; DFC: 128 per group, its per-group
+    DEC teachers `cluster_epochs`·steps/2 iterations each, counted in its wall time). Everything else: the
+    methods' defaults (the papers' public-code networks: conv encoders, not the 784-500-500-2000-10 MLP)."""
+    steps_per_epoch = -(-len(data) // 256)
+    runs = (
+        ("FCMI", FCMI(n_clusters=data.n_clusters, epochs=epochs + cluster_epochs, warmup_epochs=epochs, batch_size=256,
+                      eval_every=0), "warmup_s_per_epoch"),
+        ("DFC", DFC(n_clusters=data.n_clusters, pretrain_epochs=epochs, pretrain_batch_size=256, batch_per_group=128,
+                    iterations=cluster_epochs * steps_per_epoch, group_dec_iterations=cluster_epochs * steps_per_epoch // 2,
+                    eval_every=0), "pretrain_s_per_epoch"),
+    )
+    for name, method, pre_key in runs:
+        torch.manual_seed(seed)
+        ctx = Ctx(device, seed)
+        method.check_data(data)
+        with PeakRSS(device) as mem:
+            t = time.perf_counter()
+            method.fit(data, ctx)
+            sync(device)
+            wall = time.perf_counter() - t
+        timings = method.timings_
+        record(f"fair: {name}", f"ours {name.lower()} ({device.type})", wall=wall, pre=timings[pre_key],
+               clu=timings["train_s_per_epoch"], mem=mem, labels=method.labels_, data=data,
+               note=f"{epochs} + {cluster_epochs} epochs, as DEC's rows; no peer library has a fair method")
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # 3. UMAP
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -402,7 +439,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32,bf16",
                         help="our methods' precision hyperparameter, one row each (fp32: the peers' arithmetic; bf16: "
                              "mixed precision, a declared option of ours)")
-    parser.add_argument("--only", default="kmeans,deep,umap", help="comma-separated subset of kmeans,deep,umap")
+    parser.add_argument("--only", default="kmeans,deep,fair,umap", help="comma-separated subset of kmeans,deep,fair,umap")
     parser.add_argument("--umap-cold", choices=("ours", "peer"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -427,6 +464,8 @@ def main() -> None:
         bench_kmeans(data, device, args.seed)
     if "deep" in only:
         bench_deep(data, device, args.seed, args.epochs, args.cluster_epochs, args.precision.split(","))
+    if "fair" in only:
+        bench_fair(data, device, args.seed, args.epochs, args.cluster_epochs)
     if "umap" in only:
         bench_umap(data, args.data_dir, args.seed)
     print_table()
