@@ -188,3 +188,19 @@ def test_compare_delete_asks_then_removes_the_run_and_its_files(tmp_path, monkey
     assert any("Deleted 1 run" in s.value for s in at.success)
     assert "run" not in at.query_params  # the deleted run is no longer the selected one
     assert list(at.dataframe[0].value["run"]) == [keep]
+
+
+def test_method_specific_metrics_are_shown_with_their_definitions(tmp_path, monkeypatch):
+    """A SENet run's same-group link share: on the Monitor beside the headline metrics (chance on hover), and as a
+    Compare column that appears because a run has it."""
+    monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
+    run_id = _train(RunStore(tmp_path / "store"), "senet", width=32, depth=2, pca_dim=20, epochs=1, batch_size=50,
+                    dict_size=100, top_k=30, embed_dim=8)
+    monitor = open_app("pages/monitor.py", run_id)
+    share = next(m for m in monitor.metric if m.label == "Same-group link share")
+    assert 0 <= float(share.value) <= 1
+    assert "same group" in share.help and "Chance (links blind to the group) here: 0." in share.help
+    compare = open_app("pages/compare.py")
+    config = json.loads(compare.dataframe[0].proto.columns)
+    assert config["same_group_share"]["label"] == "Same-group link share"
+    assert compare.dataframe[0].value["same_group_share"].between(0, 1).all()
