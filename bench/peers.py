@@ -2,7 +2,7 @@
 
     /tmp/peers-venv/bin/python bench/peers.py [--n 10000] [--epochs 3] [--cluster-epochs 2] [--device cpu|cuda]
                                               [--precision fp32,bf16]
-                                              [--data-dir ../shared/data] [--only kmeans,deep,fair,umap]
+                                              [--data-dir ../shared/data] [--only kmeans,deep,fair,umap] [--profile]
 
 Set-up (a separate virtual environment; the app's requirements stay as they are):
     python -m venv --system-site-packages /tmp/peers-venv
@@ -308,6 +308,60 @@ def bench_deep(data, device: torch.device, seed: int, epochs: int, cluster_epoch
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# 2a. Where a pretraining step's time goes (--profile)
+# ----------------------------------------------------------------------------------------------------------------
+
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul")
+
+
+def profile_pretraining(data, seed: int, steps: int = 40) -> None:
+    """torch.profiler over `steps` autoencoder pretraining steps on each side (batch 256, the 784-500-500-2000-10
+    network, Adam 1e-3): ours is AEKMeans.fit's step (whole-data tensor, index gather, fused Adam), ClustPy's is
+    FeedforwardAutoencoder.fit over the same rows (its DataLoader and Adam). Prints ms per step, the matrix
+    products' share, and each side's top operators by self time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    _install_torchvision_stub()
+    from clustpy.deep.neural_networks import FeedforwardAutoencoder
+
+    from dashboard_lib.methods.ae_kmeans import reconstruction_loss
+    from dashboard_lib.nn import MLPAutoencoder, minibatches
+
+    X = data.X.flatten(1)[: steps * 256].contiguous()
+
+    def ours() -> None:
+        model = MLPAutoencoder(X.shape[1], 10)
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+        for index in minibatches(len(X), 256, torch.Generator().manual_seed(seed), X.device):
+            x = X[index]
+            _, x_hat = model(x)
+            loss = reconstruction_loss(x, x_hat)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+
+    def clustpy() -> None:
+        ae = FeedforwardAutoencoder(layers=[X.shape[1], 500, 500, 2000, 10], activation_fn=torch.nn.ReLU, random_state=seed)
+        ae.fit(n_epochs=1, optimizer_params={"lr": 1e-3}, batch_size=256, data=X.numpy())
+
+    print(f"\nProfile: {steps} pretraining steps of batch 256 on each side (torch {torch.get_num_threads()} thread(s))")
+    per_step = {}
+    for name, fn in (("ours", ours), ("ClustPy", clustpy)):
+        fn()  # warm-up: allocator, oneDNN primitives
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t = time.perf_counter()
+            fn()
+            per_step[name] = (time.perf_counter() - t) / steps * 1000
+        averages = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in averages)
+        matmul = sum(e.self_cpu_time_total for e in averages if e.key in MATMUL_OPS)
+        print(f"  {name}: {per_step[name]:.1f} ms/step (profiled), matrix products {100 * matmul / total:.0f} % of the "
+              f"operators' self time ({matmul / 1000 / steps:.1f} ms/step)")
+        print(averages.table(sort_by="self_cpu_time_total", row_limit=8))
+    print(f"  ratio ours / ClustPy per step: {per_step['ours'] / per_step['ClustPy']:.2f}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # 2b. The fair methods at the same budget (no peer library clusters fairly: their rows read against ClustPy's DEC)
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -440,6 +494,8 @@ def main() -> None:
                         help="our methods' precision hyperparameter, one row each (fp32: the peers' arithmetic; bf16: "
                              "mixed precision, a declared option of ours)")
     parser.add_argument("--only", default="kmeans,deep,fair,umap", help="comma-separated subset of kmeans,deep,fair,umap")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the autoencoder pretraining step of both sides (where the time goes)")
     parser.add_argument("--umap-cold", choices=("ours", "peer"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -464,6 +520,8 @@ def main() -> None:
         bench_kmeans(data, device, args.seed)
     if "deep" in only:
         bench_deep(data, device, args.seed, args.epochs, args.cluster_epochs, args.precision.split(","))
+    if args.profile:
+        profile_pretraining(data, args.seed)
     if "fair" in only:
         bench_fair(data, device, args.seed, args.epochs, args.cluster_epochs)
     if "umap" in only:
