@@ -170,7 +170,8 @@ if bar_keys:
     figures["metrics"] = metric_bars({run_labels[i]: finals[i] for i in selected_ids}, bar_keys)
     st.plotly_chart(figures["metrics"], key="bars")
     st.caption("Higher is better for all of them except the bias-probe accuracy (lower = the group is harder to read "
-               "from the embedding; chance is the majority-group rate).")
+               "from the embedding; chance is the majority-group rate) and the same-group link share (lower = the "
+               "self-expression links mix the groups more; chance is the sum of the squared group shares).")
 
 # --- fairness versus quality ----------------------------------------------------------------------------------
 st.subheader("Fairness versus quality")
