@@ -47,6 +47,8 @@ with right:
         changed = ", ".join(f"{name} {value:g} (paper {defaults[name]:g})" for name, value in method_cls.quick.items())
         st.caption(f"Quick demo sets {changed}; every weight stays the paper's." if preset == "quick"
                    else "The paper's schedule: expect hours on a CPU.")
+        if preset == "quick" and method_cls.quick_caveat:
+            st.info(method_cls.quick_caveat, icon=":material/info:")
     with st.form(f"hparams.{method_id}.{preset}", border=True):
         prefix = f"hp.{method_id}" if preset == "paper" else f"hp.{method_id}.{preset}"
         hparams = param_form_values(method_cls.params, prefix, method_cls.preset(preset))

@@ -60,6 +60,8 @@ class Method:
     # ends in minutes on a laptop CPU. Only schedule sizes belong here (epochs, iterations, restarts, widths);
     # every weight of the method stays the paper's. Empty: the paper's schedule is already short.
     quick: ClassVar[dict[str, Any]] = {}
+    # What the quick demo does not show, measured (the Train page says it beside the switch). Empty: nothing to say.
+    quick_caveat: ClassVar[str] = ""
 
     def __init__(self, **hparams: Any):
         self.hparams = resolve_params(self.params, hparams, owner=f"method {self.id}")

@@ -69,6 +69,8 @@ def test_quick_demo_is_the_starting_schedule_and_paper_is_one_click_away(app):
     assert app.number_input(key="hp.dfc.quick.iterations").value == 300
     assert "paper's default is 20000" in app.number_input(key="hp.dfc.quick.iterations").help
     assert any("Quick demo sets" in c.value and "iterations 300 (paper 20000)" in c.value for c in app.caption)
+    assert any("too short for DFC's adversary" in i.value for i in app.info)  # what the demo cannot show
     app.radio(key="preset.dfc").set_value("paper").run()
+    assert not any("too short" in i.value for i in app.info)
     assert app.number_input(key="hp.dfc.iterations").value == 20000
     assert app.number_input(key="hp.dfc.alpha_f").value == 1.0
