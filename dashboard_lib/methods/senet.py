@@ -227,36 +227,51 @@ def scattering_features(X: torch.Tensor, J: int = 3, L: int = 8, batch_size: int
 
 def pca_fit_transform(train: torch.Tensor, rows: torch.Tensor, dim: int, seed: int, whiten: bool = False) -> torch.Tensor:
     """Project rows on the `dim` leading principal axes of train (centred on train's mean); whiten: divide each
-    component by its standard deviation over train."""
+    component by its standard deviation over train. The projection is rows·V − mean·V: no centred copy of rows
+    (full-size Colored MNIST: 70,000 × 13,888 floats; torch.pca_lowrank still centres a copy of train)."""
     dim = min(dim, train.shape[0], train.shape[1])
     mean = train.mean(0, keepdim=True)
-    centred = train - mean
-    if dim >= min(centred.shape) // 2:
-        _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
+    if dim >= min(train.shape) // 2:
+        _, sv, vh = torch.linalg.svd(train - mean, full_matrices=False)
         axes = vh[:dim].T
     else:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            _, sv, axes = torch.pca_lowrank(centred, q=dim, center=False, niter=4)
-    out = (rows - mean) @ axes[:, :dim]
+            _, sv, axes = torch.pca_lowrank(train, q=dim, niter=4)
+    axes = axes[:, :dim]
+    out = rows @ axes - mean @ axes
     if whiten:
         out = out / (sv[:dim] / math.sqrt(max(1, len(train) - 1))).clamp_min(1e-8)
     return out
 
 
+def row_std(x: torch.Tensor, rows: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Per-column standard deviation (unbiased) of x[rows], in chunks of rows (no copy of x[rows] at once)."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros(x.shape[1], dtype=torch.float64)
+    for start in range(0, len(rows), chunk):
+        block = x[rows[start:start + chunk]].double()
+        total += block.sum(0)
+        squares += block.pow(2).sum(0)
+    n = len(rows)
+    var = (squares - total.pow(2) / n) / max(n - 1, 1)
+    return var.clamp_min(0).sqrt().to(x.dtype)
+
+
 def extract_features(kind: str, X: torch.Tensor, train_rows: np.ndarray, pca_dim: int, seed: int,
                      whiten: bool = False, check_stop=None) -> torch.Tensor:
     """The fixed input features of both methods (see the module docstring), unit-norm rows; PCA fitted on train_rows."""
+    train = torch.from_numpy(train_rows)
     if kind == "scattering":
         if X.dim() != 4:
             raise ValueError("scattering features need images; this dataset holds vectors: choose features = pca or raw")
         feats = scattering_features(X, luminance=True, check_stop=check_stop)
         # Each coefficient scaled to unit standard deviation over the training rows (else the low-pass S0 dominates).
-        feats = feats / feats[torch.from_numpy(train_rows)].std(0, keepdim=True).clamp_min(1e-8)
+        feats.div_(row_std(feats, train).clamp_min(1e-8))
     else:
         feats = X.flatten(1).float()
     if kind in ("scattering", "pca"):
-        feats = pca_fit_transform(feats[torch.from_numpy(train_rows)], feats, pca_dim, seed, whiten)
+        feats = pca_fit_transform(feats if len(train) == len(feats) else feats[train], feats, pca_dim, seed, whiten)
     return F.normalize(feats, dim=1)
 
 

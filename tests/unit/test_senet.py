@@ -185,6 +185,13 @@ def test_scattering_has_217_maps_of_4x4_and_zero_channels_stay_zero():
     assert torch.all(f >= 0)
 
 
+def test_row_std_is_the_unbiased_std_of_the_chosen_rows_in_any_chunking():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 0.0]])
+    expected = torch.tensor([8 ** 0.5, 2 ** 0.5])  # rows 0 and 2: [1, 5] and [2, 0]
+    for chunk in (1, 2, 4096):
+        assert torch.allclose(S.row_std(x, torch.tensor([0, 2]), chunk=chunk), expected)
+
+
 def test_features_are_fitted_on_the_training_rows_only_and_have_unit_norm():
     torch.manual_seed(0)
     X = torch.rand(40, 1, 8, 8)
