@@ -11,9 +11,8 @@ from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import count_heatmap, metric_bars, pareto_scatter
 from dashboard_lib.projection import cluster_group_counts, label_names, projector_for
 from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
-from dashboard_lib.ui import METHOD_METRICS, metric_help
+from dashboard_lib.ui import HEADLINE_METRICS, METHOD_METRICS, metric_help
 
-TABLE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
 BAR_DEFAULT = ["acc", "nmi", "ari", "balance", "mnce", "f_beta"]
 QUALITY = ("acc", "nmi")
 FAIRNESS = ("balance", "mnce", "entropy")
@@ -62,7 +61,7 @@ def runs_frame(runs) -> pd.DataFrame:
     rows = []
     finals = {run.id: _final_metrics(run) for run in runs}
     # the method-specific metrics some run reports (Inv-SENnet's same-group link share, ClusterFix's group accuracies…)
-    metrics = [*TABLE_METRICS, *(k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))]
+    metrics = [*HEADLINE_METRICS, *(k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))]
     for run in runs:
         final = finals[run.id]
         row = {"run": run.id, "method": run.method, "dataset": run.dataset, "status": run.status,
@@ -87,7 +86,7 @@ def column_config(frame: pd.DataFrame) -> dict:
         "seconds": st.column_config.NumberColumn("time (s)", format="%.0f", help="Wall-clock training time."),
         "data options": st.column_config.TextColumn("data options", help="The dataset options the run used (n = subset size)."),
     }
-    for key in (*TABLE_METRICS, *METHOD_METRICS):
+    for key in (*HEADLINE_METRICS, *METHOD_METRICS):
         config[key] = st.column_config.NumberColumn(METRIC_DEFINITIONS.get(key, {}).get("label", key), format="%.3f",
                                                     help=metric_help(key))
     for column in frame.columns:

@@ -61,10 +61,10 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
   0.64–0.67 with ~10,000 training images (3 seeds), and ACC rises from 0.38–0.41 to 0.49–0.54 after 40 epochs and
   from 0.35–0.43 (mean 0.38) to 0.57–0.62 (mean 0.60) after 120 (paper at N = 10,000: 0.42 vs 0.68). With all
   50,000 training images and 40 epochs: 0.35 vs 0.47, links 1.00 vs 0.87; Inv-SENnet with 120 epochs there: 0.48,
-  links 0.84 (the paper's numbers grow with N; ours do not: the query classifier never decays). The fresh probe still reads the colour from the query embedding at 1.00 in every run, and the query
-  classifier stays at 1.00 from ~10,000 training images on while the key classifier decays to ~0.7: the links are
-  what the clustering sees, so the link share measures the invariance that matters; the probe does not. λ = μ = 30
-  made it worse (ACC 0.26, share 0.75). Two other invariance terms in place of the classifiers did no better at
+  links 0.84 (the paper's numbers grow with N; ours do not). The fresh probe still reads the colour from the query
+  embedding at 1.00 in every run, and the query classifier stays at 1.00 from ~10,000 training images on (it never
+  decays) while the key classifier decays to ~0.7: the links are what the clustering sees, so the link share
+  measures the invariance that matters; the probe does not. λ = μ = 30 made it worse (ACC 0.26, share 0.75). Two other invariance terms in place of the classifiers did no better at
   3,000 images (ACC 0.37–0.46 against SENet's 0.43; tried, not kept): a kernel MMD between the groups' embeddings,
   and a penalty on each row's same-group coefficient share. The same SENet on the images without colour reaches
   0.72 ACC at 3,000 images: the ceiling of perfect invariance.
