@@ -29,7 +29,9 @@ Times: wall-clock seconds (torch synchronised on CUDA). Memory: the peak residen
 RSS at its start, sampled by psutil every 5 ms (tracemalloc misses torch's allocations; getrusage's maxrss is a
 process-lifetime high-water mark, so its deltas read 0 once an earlier phase went higher). With --device cuda ours
 runs on the GPU (peak GPU memory from torch.cuda.max_memory_allocated) and the peers stay on the CPU.
-Metrics: dashboard_lib.metrics.evaluate on both sides (ACC, NMI, Balance, MNCE against digit and MNIST/USPS group).
+Metrics: dashboard_lib.metrics.evaluate on both sides (ACC, NMI, Balance, MNCE against digit and MNIST/USPS group);
+"mixed" = how many of the non-empty clusters hold both MNIST and USPS images (Balance and MNCE are minima over the
+clusters: a single cluster without USPS makes both 0).
 """
 from __future__ import annotations
 
@@ -156,11 +158,21 @@ def record(task: str, impl: str, *, wall: float, pre: float | None = None, clu: 
     if labels is not None:
         m = evaluate(np.asarray(labels), data.y, data.g)
         row.update({k: m.get(k) for k in ("acc", "nmi", "balance", "mnce")})
+        row["mixed"] = mixed_clusters(np.asarray(labels), data.g)
     ROWS.append(row)
     print(f"  {task:<14} {impl:<26} wall {wall:8.2f} s" + (f"  pre {pre:.3f} s/ep" if pre else "")
           + (f"  clu {clu:.3f} s/ep" if clu else "") + (f"  ACC {row['acc']:.3f} NMI {row['nmi']:.3f}" if labels is not None else ""),
           flush=True)
     return row
+
+
+def mixed_clusters(labels: np.ndarray, groups: np.ndarray) -> str:
+    """"m/k": how many of the k non-empty clusters hold samples of every group. Balance and MNCE are minima over the
+    clusters, so one cluster without USPS makes both 0; this count says whether that is one cluster or all of them."""
+    present = np.zeros((labels.max() + 1, groups.max() + 1), dtype=bool)
+    present[labels, groups] = True
+    used = present.any(1)
+    return f"{int(present[used].all(1).sum())}/{int(used.sum())}"
 
 
 def fit_ours(method, data, device: torch.device, seed: int) -> tuple[float, "PeakRSS"]:
@@ -456,15 +468,16 @@ def fmt(v, spec=".3f") -> str:
 
 
 def print_table() -> None:
-    cols = ("task", "impl", "pre s/ep", "clu s/ep", "wall s", "peak MB", "ACC", "NMI", "Balance", "MNCE")
-    widths = (15, 27, 9, 9, 9, 8, 6, 6, 8, 6)
+    cols = ("task", "impl", "pre s/ep", "clu s/ep", "wall s", "peak MB", "ACC", "NMI", "Balance", "MNCE", "mixed")
+    widths = (15, 27, 9, 9, 9, 8, 6, 6, 8, 6, 6)
     print()
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     print("  ".join("-" * w for w in widths))
     for r in ROWS:
         mb = fmt(r.get("peak_mb"), ".0f") + (f" (GPU {r['gpu_mb']:.0f})" if r.get("gpu_mb") is not None else "")
         cells = (r["task"], r["impl"], fmt(r.get("pre_s_ep")), fmt(r.get("clu_s_ep")), fmt(r.get("wall_s"), ".2f"), mb,
-                 fmt(r.get("acc")), fmt(r.get("nmi")), fmt(r.get("balance")), fmt(r.get("mnce")))
+                 fmt(r.get("acc")), fmt(r.get("nmi")), fmt(r.get("balance")), fmt(r.get("mnce")),
+                 r.get("mixed") or "—")
         print("  ".join(str(c).ljust(w) for c, w in zip(cells, widths)))
     # ratios ours / peer, per task
     print("\nRatio ours / peer (< 1: ours faster)")
