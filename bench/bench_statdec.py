@@ -7,7 +7,8 @@
     python bench/bench_statdec.py --family fashion                 # imbalanced Fashion-MNIST instead
 
 Every method gets the same data, seed and budget (pretraining epochs, clustering iterations, batch size). DEC runs
-with its MLP encoder (d-500-500-2000-10, SGD as in its paper); IDEC and StatDEC share StatDEC's d-500-500-1000-10.
+with its MLP encoder (d-500-500-2000-10, SGD as in its paper); IDEC and StatDEC share StatDEC's d-500-500-1000-10,
+and each clusters with its own paper's optimiser (IDEC Adam 1e-3, StatDEC SGD 0.01).
 """
 from __future__ import annotations
 
