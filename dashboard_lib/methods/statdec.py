@@ -54,8 +54,8 @@ where it can be:
   head classes (digits 0–2); the mean recall of the five smallest classes stays level with DEC's (0.17 over
   seeds 0–5 against 0.18 over seeds 3–5).
   ratio 10: StatDEC 0.609 / 0.566 / 0.593 / 0.601 / 0.669 / 0.621 (mean 0.610; with Adam 0.579), DEC 0.558 / 0.618 /
-  0.594 / 0.574 / 0.626 / 0.613 (mean 0.597): above DEC for 4 seeds of 6 (seed 2 by −0.001), a margin within the seed spread
-  (paired t = 0.8).
+  0.594 / 0.574 / 0.626 / 0.613 (mean 0.597): above DEC for 4 seeds of 6 (below for seed 1, and by 0.001 for
+  seed 2), a margin within the seed spread (paired t = 0.8).
 - Pretraining: Adam 1e-3, end to end (not the paper's layer-wise pretraining with dropout).
 - Images are flattened (the paper's MLP takes d_x inputs).
 """
