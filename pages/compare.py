@@ -96,11 +96,21 @@ def column_config(frame: pd.DataFrame) -> dict:
     return config
 
 
+def run_settings(run) -> dict:
+    """What can tell two runs of one method apart: dataset, its options, hyperparameters, seed. A dataset option whose
+    name a hyperparameter also has (or "seed", the subset's draw) is prefixed "data."."""
+    options = run.config.get("dataset_options") or {}
+    clash = set(run.hparams) | {"seed", "dataset"}
+    return {"dataset": run.dataset, **{(f"data.{k}" if k in clash else k): v for k, v in options.items()},
+            **run.hparams, "seed": run.seed}
+
+
 def short_label(run, differing: list[str]) -> str:
-    """method · the hyperparameters that differ among the compared runs of that method."""
-    settings = ", ".join(f"{k}={run.hparams[k]:g}" if isinstance(run.hparams[k], float) else f"{k}={run.hparams[k]}"
-                         for k in differing if k in run.hparams)
-    return f"{run.method} · {settings}" if settings else run.method
+    """method · the settings (dataset options, hyperparameters, seed) that differ among the compared runs of that method."""
+    settings = run_settings(run)
+    text = ", ".join(f"{k}={settings[k]:g}" if isinstance(settings[k], float) else f"{k}={settings[k]}"
+                     for k in differing if k in settings)
+    return f"{run.method} · {text}" if text else run.method
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -146,11 +156,11 @@ if not selected_ids:
 selected = [by_id[i] for i in selected_ids]
 selected_frame = frame[frame["run"].isin(selected_ids)]
 
-differing = {}  # per method, the hyperparameters that differ among its selected runs: what tells them apart
+differing = {}  # per method, the settings that differ among its selected runs: what tells them apart
 for method in {r.method for r in selected}:
-    same = [r for r in selected if r.method == method]
-    names = sorted({k for r in same for k in r.hparams})
-    differing[method] = [k for k in names if len({json.dumps(r.hparams.get(k)) for r in same}) > 1]
+    same = [run_settings(r) for r in selected if r.method == method]
+    names = list(dict.fromkeys(k for settings in same for k in settings))  # dataset, its options, hyperparameters, seed
+    differing[method] = [k for k in names if len({json.dumps(settings.get(k)) for settings in same}) > 1]
 run_labels = {}
 for r in selected:  # unique labels: a suffix when two runs share method and settings
     label = short_label(r, differing[r.method])

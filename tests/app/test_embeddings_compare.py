@@ -204,3 +204,21 @@ def test_method_specific_metrics_are_shown_with_their_definitions(tmp_path, monk
     config = json.loads(compare.dataframe[0].proto.columns)
     assert config["same_group_share"]["label"] == "Same-group link share"
     assert compare.dataframe[0].value["same_group_share"].between(0, 1).all()
+
+
+def test_compare_labels_name_the_dataset_option_and_seed_that_tell_runs_apart(tmp_path, monkeypatch):
+    """Two k-means runs on subsets of different size, and a third that differs only in its seed: the chart's legend
+    names what differs (the dataset option n, and the seed), not only the method."""
+    store = RunStore(tmp_path / "store")
+    ids = []
+    for n, seed in ((300, 0), (600, 0), (600, 1)):
+        run_id, config = create_run(store, RunConfig(dataset="mnist_optdigits", method="kmeans", dataset_options={"n": n},
+                                                     hparams={"n_init": 1}, seed=seed, device="cpu"))
+        assert execute_run(store, run_id, config, threading.Event()).status == "finished"
+        ids.append(run_id)
+    monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
+    at = open_app("pages/compare.py")
+    at.multiselect(key="compare_runs").set_value(ids).run()
+    bars = next(c for c in _charts(at) if c["layout"]["title"]["text"] == "Metrics of the selected runs")
+    assert [t["name"] for t in bars["data"]] == ["kmeans · n=300, seed=0", "kmeans · n=600, seed=0",
+                                                 "kmeans · n=600, seed=1"]
