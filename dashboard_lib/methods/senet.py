@@ -67,8 +67,9 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
   measures the invariance that matters; the probe does not. λ = μ = 30 made it worse (ACC 0.26, share 0.75);
   so did no ramp (grl_ramp = 0, 120 epochs: ACC 0.52 at seed 0 against 0.60, though the links fall to 0.54), and
   classifiers as fast as the key/query nets (lr_bias = 1e-3, 120 epochs) changed nothing (mean ACC 0.60 over 3
-  seeds, links 0.66–0.69). Two other invariance terms in place of the classifiers did no better at 3,000 images (ACC 0.37–0.46 against SENet's 0.43; tried, not kept): a kernel MMD between the groups' embeddings,
-  and a penalty on each row's same-group coefficient share. The same SENet on the images without colour reaches
+  seeds, links 0.66–0.69). Two other invariance terms in place of the classifiers did no better at 3,000 images
+  (ACC 0.37–0.46 against SENet's 0.43; tried, not kept): a kernel MMD between the groups' embeddings, and a
+  penalty on each row's same-group coefficient share. The same SENet on the images without colour reaches
   0.72 ACC at 3,000 images: the ceiling of perfect invariance.
 - `senet` trains the same two classifiers on detached embeddings (no reversal, no entropy term): monitors only, so the
   Monitor page shows how much bias SENet's embeddings carry beside Inv-SENnet's. acc_bias_* is the classifier's
