@@ -56,10 +56,9 @@ def _param_help() -> dict[str, str]:
     return helps
 
 
-def runs_frame(runs) -> pd.DataFrame:
-    """One row per run: identity, settings, final metrics (as stored; nothing computed here)."""
+def runs_frame(runs, finals: dict[str, dict]) -> pd.DataFrame:
+    """One row per run: identity, settings, final metrics (finals: run id → _final_metrics; nothing computed here)."""
     rows = []
-    finals = {run.id: _final_metrics(run) for run in runs}
     # the method-specific metrics some run reports (Inv-SENnet's same-group link share, ClusterFix's group accuracies…)
     metrics = [*HEADLINE_METRICS, *(k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))]
     for run in runs:
@@ -130,7 +129,8 @@ if not shown:
     st.stop()
 
 by_id = {r.id: r for r in shown}
-frame = runs_frame(shown)
+finals = {r.id: _final_metrics(r) for r in shown}  # once: a stopped run's come from its evaluations on disk
+frame = runs_frame(shown, finals)
 shown_ids = list(frame["run"])
 
 
@@ -165,12 +165,11 @@ run_labels = {}
 for r in selected:  # unique labels: a suffix when two runs share method and settings
     label = short_label(r, differing[r.method])
     run_labels[r.id] = label if label not in run_labels.values() else f"{label} ({r.id[-4:]})"
-finals = {r.id: _final_metrics(r) for r in selected}
 figures = {}
 
 # --- metrics side by side -------------------------------------------------------------------------------------
 st.subheader("Metrics side by side")
-numeric = [k for k in METRIC_DEFINITIONS if any(isinstance(finals[r].get(k), (int, float)) for r in finals)]
+numeric = [k for k in METRIC_DEFINITIONS if any(isinstance(finals[r].get(k), (int, float)) for r in selected_ids)]
 bar_keys = st.multiselect("Metrics", numeric, default=[k for k in BAR_DEFAULT if k in numeric], key="bar_metrics",
                           format_func=lambda k: METRIC_DEFINITIONS[k]["label"],
                           help="Each metric's definition is in the table's column header. Entropy ranges up to ln K, "
