@@ -61,6 +61,7 @@ from dashboard_lib.methods.dfc import DFC  # noqa: E402
 from dashboard_lib.methods.fcmi import FCMI  # noqa: E402
 from dashboard_lib.methods.kmeans import kmeans  # noqa: E402
 from dashboard_lib.metrics import evaluate  # noqa: E402
+from dashboard_lib.projection import cluster_group_counts  # noqa: E402
 
 
 def _install_torchvision_stub() -> None:
@@ -169,10 +170,8 @@ def record(task: str, impl: str, *, wall: float, pre: float | None = None, clu: 
 def mixed_clusters(labels: np.ndarray, groups: np.ndarray) -> str:
     """"m/k": how many of the k non-empty clusters hold samples of every group. Balance and MNCE are minima over the
     clusters, so one cluster without USPS makes both 0; this count says whether that is one cluster or all of them."""
-    present = np.zeros((labels.max() + 1, groups.max() + 1), dtype=bool)
-    present[labels, groups] = True
-    used = present.any(1)
-    return f"{int(present[used].all(1).sum())}/{int(used.sum())}"
+    _, counts = cluster_group_counts(labels, groups)  # the clusters present only
+    return f"{int((counts > 0).all(1).sum())}/{len(counts)}"
 
 
 def fit_ours(method, data, device: torch.device, seed: int) -> tuple[float, "PeakRSS"]:
