@@ -275,6 +275,7 @@ def extract_features(kind: str, X: torch.Tensor, train_rows: np.ndarray, pca_dim
     else:
         feats = X.flatten(1).float()
     if kind in ("scattering", "pca"):
+        # every row trains (protocol "all"): fit on feats itself, not on a row-permuted copy of it (same axes)
         feats = pca_fit_transform(feats if len(train) == len(feats) else feats[train], feats, pca_dim, seed, whiten)
     return F.normalize(feats, dim=1)
 
