@@ -12,7 +12,7 @@ Numbers are ACC / NMI (geometric mean, as the paper reports) / ARI in %.
 
 Out-of-distribution (Table 1): train on the biased "train" split, cluster the unbiased "test" split.
 Mixed domain (Table 2): train and cluster one set made of biased and unbiased samples in equal parts: the whole
-unbiased split and as many biased samples drawn at random (stratified by class).
+unbiased split and as many biased samples drawn at random (stratified by class and group).
 """
 from __future__ import annotations
 
@@ -100,17 +100,10 @@ class BenchContext:
         self._last = stage
 
 
-def mixed_subset(data, seed: int):
-    """Equal parts: the whole unbiased 'test' split and as many biased 'train' samples (stratified by class)."""
-    train, test = data.splits["train"], data.splits["test"]
-    strata = data.y[train] * data.n_groups + data.g[train]
-    picked = train[stratified_subset(len(test), strata, seed)]
-    return data.subset(np.sort(np.concatenate([picked, test])), keep_splits=True)
-
-
-def ood_subset(data, n_train: int, seed: int):
-    """n_train biased 'train' samples (stratified by class and group) and the whole unbiased 'test' split: the paper's
-    N_i counts training samples only, and the clustered set stays the unbiased set whatever N_i."""
+def with_unbiased_split(data, n_train: int, seed: int):
+    """n_train biased 'train' samples (stratified by class and group) and the whole unbiased 'test' split. ood: the
+    paper's N_i counts training samples only, and the clustered set stays the unbiased set whatever N_i; mixed: equal
+    parts, n_train = the size of the unbiased split."""
     train, test = data.splits["train"], data.splits["test"]
     picked = train[stratified_subset(n_train, data.y[train] * data.n_groups + data.g[train], seed)]
     return data.subset(np.sort(np.concatenate([picked, test])), keep_splits=True)
@@ -133,9 +126,9 @@ def run_one(dataset: str, protocol: str, method: str, n: int, n_train: int, hpar
     if grey:  # the colour removed from the input: what a perfectly bias-invariant SENet could reach at this scale
         data.X = data.X.amax(1, keepdim=True)
     if protocol == "mixed":
-        data = mixed_subset(data, seed)
+        data = with_unbiased_split(data, len(data.splits["test"]), seed)
     elif n_train:
-        data = ood_subset(data, n_train, seed)
+        data = with_unbiased_split(data, n_train, seed)
     seed_everything(seed)
     model = get_method(method)(**{**hparams, "protocol": protocol})
     model.check_data(data)
