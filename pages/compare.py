@@ -104,9 +104,8 @@ def run_settings(run) -> dict:
             **run.hparams, "seed": run.seed}
 
 
-def short_label(run, differing: list[str]) -> str:
-    """method · the settings (dataset options, hyperparameters, seed) that differ among the compared runs of that method."""
-    settings = run_settings(run)
+def short_label(run, settings: dict, differing: list[str]) -> str:
+    """method · the settings (run_settings) that differ among the compared runs of that method."""
     text = ", ".join(f"{k}={settings[k]:g}" if isinstance(settings[k], float) else f"{k}={settings[k]}"
                      for k in differing if k in settings)
     return f"{run.method} · {text}" if text else run.method
@@ -156,14 +155,15 @@ if not selected_ids:
 selected = [by_id[i] for i in selected_ids]
 selected_frame = frame[frame["run"].isin(selected_ids)]
 
+settings = {r.id: run_settings(r) for r in selected}
 differing = {}  # per method, the settings that differ among its selected runs: what tells them apart
 for method in {r.method for r in selected}:
-    same = [run_settings(r) for r in selected if r.method == method]
-    names = list(dict.fromkeys(k for settings in same for k in settings))  # dataset, its options, hyperparameters, seed
-    differing[method] = [k for k in names if len({json.dumps(settings.get(k)) for settings in same}) > 1]
+    same = [settings[r.id] for r in selected if r.method == method]
+    names = list(dict.fromkeys(k for one in same for k in one))  # dataset, its options, hyperparameters, seed
+    differing[method] = [k for k in names if len({json.dumps(one.get(k)) for one in same}) > 1]
 run_labels = {}
 for r in selected:  # unique labels: a suffix when two runs share method and settings
-    label = short_label(r, differing[r.method])
+    label = short_label(r, settings[r.id], differing[r.method])
     run_labels[r.id] = label if label not in run_labels.values() else f"{label} ({r.id[-4:]})"
 figures = {}
 
