@@ -174,8 +174,10 @@ def test_umap_epochs_are_aligned_so_points_stay_close(store, warm_umap, monkeypa
 
     independent = P.procrustes_align(P.umap_2d(drift, seed=7), first.coords)  # no alignment but a global pose fit
     free_move = np.sqrt(((independent - first.coords) ** 2).sum(1)).mean() / _spread(first.coords)
-    assert aligned_move < 0.25, aligned_move
-    assert aligned_move < free_move, (aligned_move, free_move)
+    # Bounds from bench/bench_umap_alignment.py, 10 seeds × 2 OpenBLAS kernels (a UMAP's draw changes with the
+    # processor): aligned moves of at most 0.267 (mean 0.16), at most 0.42 of the free move (mean 0.22).
+    assert aligned_move < 0.3, aligned_move
+    assert aligned_move < 0.5 * free_move, (aligned_move, free_move)
 
     monkeypatch.setattr(P, "umap_2d", lambda *a, **k: pytest.fail("recomputed a cached UMAP"))
     assert np.array_equal(P.Projector(store).compute_umap(run_id, 2).coords, second.coords)
