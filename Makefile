@@ -1,14 +1,20 @@
-# The two set-up commands README.md gives: `make app` and `make test`. Both work on a fresh Debian machine with Python 3.11.
+# The two set-up commands README.md gives: `make app` and `make test`. Both work on a fresh Debian machine with Python 3.11
+# and install the whole dependency tree from the lock files, every package at an exact version with its hashes.
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
+# pip-compile, in a throwaway environment, so the lock is made the same way on every machine.
+LOCK_TOOL = pip-tools==7.6.2
+LOCK_ENV = /tmp/fclab-lock-env
+COMPILE = $(LOCK_ENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+	--no-emit-index-url
 
-.PHONY: app test install install-test
+.PHONY: app test install install-test lock
 
 install:
-	$(PIP) -r requirements.txt
+	$(PIP) --require-hashes -r requirements.lock
 
 install-test:
-	$(PIP) -r requirements-test.txt
+	$(PIP) --require-hashes -r requirements-test.lock
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 app: install
@@ -16,3 +22,10 @@ app: install
 
 test: install-test
 	$(PYTHON) -m pytest
+
+# After editing requirements.txt or requirements-test.txt: resolve both anew (the test lock within the app's).
+lock:
+	rm -rf $(LOCK_ENV) && $(PYTHON) -m venv $(LOCK_ENV) && $(LOCK_ENV)/bin/pip install -q $(LOCK_TOOL)
+	$(COMPILE) --output-file requirements.lock requirements.txt
+	$(COMPILE) --constraint requirements.lock --output-file requirements-test.lock requirements-test.txt
+	rm -rf $(LOCK_ENV)

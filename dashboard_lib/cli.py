@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -96,9 +97,19 @@ def _list_runs(args) -> None:
         print(json.dumps([{"run_id": r.id, "dataset": r.dataset, "method": r.method, "status": r.status,
                            "device": r.device, "seconds": r.seconds, "metrics": r.metrics, "error": r.error} for r in runs], indent=2))
         return
-    for r in runs:
-        print(f"{r.id}  {r.status:<11} {r.method:<10} {r.dataset:<18} "
-              + " ".join(f"{k}={r.metrics[k]:.3f}" for k in FINAL_METRIC_KEYS if isinstance(r.metrics.get(k), float)))
+    rows = [[r.id, r.status, r.method, r.dataset,
+             " ".join(f"{k}={r.metrics[k]:.3f}" for k in FINAL_METRIC_KEYS if isinstance(r.metrics.get(k), float))]
+            for r in runs]
+    for line in aligned_columns([["run", "status", "method", "dataset", "final metrics"], *rows] if rows else []):
+        print(line)
+
+
+def aligned_columns(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as lines, each column as wide as its widest cell (the last left ragged)."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip() for row in rows]
 
 
 def _train(args) -> int:
@@ -141,6 +152,15 @@ def _train(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as a pipeline's commands do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
+        return 141  # 128 + SIGPIPE, what the shell reports for a command its reader closed on
+
+
+def _dispatch(args) -> int:
     try:
         if args.command == "datasets":
             _list_datasets(args)

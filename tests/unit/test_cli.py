@@ -96,3 +96,32 @@ def test_quick_preset_overlays_the_paper_defaults_and_set_wins(fclab_home, capsy
     assert (hparams["n_init"], hparams["eval_every"]) == (5, 140)
     assert (hparams["pretrain_epochs"], hparams["iterations"]) == (1, 3)
     assert (hparams["lr"], hparams["update_interval"]) == (0.01, 140)
+
+
+def test_output_cut_short_by_its_reader_is_quiet(tmp_path):
+    env = {**os.environ, "FCLAB_HOME": str(tmp_path)}
+    pipeline = subprocess.run(f"{sys.executable} -m dashboard_lib methods | head -n 2", shell=True, cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert len(pipeline.stdout.splitlines()) == 2
+    assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr, pipeline.stderr
+
+
+def test_runs_columns_line_up_whatever_the_lengths():
+    from dashboard_lib.cli import aligned_columns
+
+    lines = aligned_columns([["run", "status", "method", "metrics"], ["a1", "finished", "kmeans", "acc=0.5"],
+                             ["b22222", "failed", "inv_senet", "acc=0.1"]])
+    assert lines == ["run     status    method     metrics",
+                     "a1      finished  kmeans     acc=0.5",
+                     "b22222  failed    inv_senet  acc=0.1"]
+
+
+def test_runs_listing_has_a_header_and_aligned_columns(fclab_home, capsys):
+    store = RunStore(fclab_home / "store")
+    for method, dataset in (("kmeans", "mnist_optdigits"), ("inv_senet", "colored_mnist")):
+        store.create_run(dataset=dataset, method=method, config={}, seed=0, device="cpu", environment={})
+    assert main(["runs"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["run", "status", "method", "dataset", "final", "metrics"] and len(rows) == 2
+    starts = {line.index(line.split()[2], len(line.split()[0])) for line in rows}  # run ids hold the method too
+    assert starts == {header.index("method")}
