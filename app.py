@@ -16,6 +16,7 @@ pages = [
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/explain.py", title="Explain", icon=":material/visibility:"),
+    st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
 ]
 page = st.navigation(pages)
 warm_up()

@@ -1,4 +1,4 @@
-"""Headless use of the same registries and run store: python -m dashboard_lib {datasets, methods, train, runs}."""
+"""Headless use of the same registries and run store: python -m dashboard_lib {datasets, methods, train, runs, audit, upload}."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +39,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true", help="replace an upload of the same name")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("audit", help="audit a clustering made elsewhere (a table with a cluster column), or a run (--run)")
+    p.add_argument("table", nargs="?", help="CSV, Parquet or NPZ table, one row per clustered sample")
+    p.add_argument("--run", help="audit this run of the store instead of a table")
+    p.add_argument("--clusters", metavar="COLUMN", help="the column holding each row's cluster id")
+    p.add_argument("--sensitive", nargs="+", metavar="COLUMN", help="one or more sensitive columns (their intersection too)")
+    p.add_argument("--class", dest="class_column", metavar="COLUMN", help="optional class column, for ACC/NMI/ARI")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--embedding", nargs="+", metavar="COLUMN", help="embedding columns (social fairness, silhouette, probe)")
+    group.add_argument("--embedding-file", metavar="FILE", help="the embedding as a separate CSV/Parquet/NPZ with the same rows")
+    p.add_argument("--id", dest="id_column", metavar="COLUMN", help="row-id column (unique), kept with the assignments")
+    p.add_argument("--name", help="name of the external run in the store (default: the file's name)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the random baselines")
+    p.add_argument("--report", metavar="OUT.html", help="write the HTML report here (with OUT.json and OUT.csv beside it)")
+    p.add_argument("--no-store", action="store_true", help="do not record the clustering as a run")
+    p.add_argument("--json", action="store_true", help="print the whole audit as JSON")
+
     p = sub.add_parser("methods", help="list the methods and their hyperparameters")
     p.add_argument("--json", action="store_true")
 
@@ -77,6 +95,75 @@ def _upload(args) -> None:
     print(json.dumps(meta) if args.json else
           f"saved upload '{meta['name']}': {meta['n']:,} rows, groups {meta['group_counts']}; "
           f"train on it with --dataset upload --data name={meta['name']}")
+
+
+def _audit(args) -> None:
+    from . import external, report
+    from .jobs import library_versions
+
+    store = RunStore(store_dir())
+    if args.run:
+        if args.table:
+            raise CLIError("give either a table or --run, not both")
+        try:
+            run = store.get_run(args.run)
+        except KeyError as exc:
+            raise CLIError(str(exc.args[0])) from None
+        result = external.audit_run(store, args.run, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
+        epoch = external.evaluation_epoch(store, args.run)
+        provenance = {"run": run.id, "dataset": run.dataset, "data": (run.dataset_info or {}).get("source")}
+        arrays, run_id, title = store.load_arrays(run.id, epoch), run.id, f"Audit of run {run.id}"
+    else:
+        if not args.table:
+            raise CLIError("give the table to audit (or --run RUN_ID)")
+        if not args.clusters or not args.sensitive:
+            raise CLIError("--clusters COLUMN and --sensitive COLUMN [COLUMN ...] are required with a table")
+        table, provenance = external.read_audit_file(Path(args.table))
+        embedding = None
+        if args.embedding_file:
+            embedding, _ = external.read_audit_file(Path(args.embedding_file))
+        prepared = external.prepare(table, clusters=args.clusters, sensitive=args.sensitive, class_column=args.class_column,
+                                    embedding_columns=args.embedding, embedding=embedding, id_column=args.id_column,
+                                    provenance=provenance)
+        result = external.run_audit(prepared, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
+        run = run_id = epoch = None
+        if not args.no_store:
+            run_id = external.record_external(store, prepared, result, args.name or Path(args.table).stem)
+            run, epoch = store.get_run(run_id), 0
+        arrays = {"assignment": prepared.assignment.to_numpy(), "row_id": prepared.row_id}
+        title = f"Audit of {provenance['file']}"
+    if args.report:
+        out = Path(args.report)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report.build_report(result, title=title, provenance=provenance, run=run, epoch=epoch,
+                                           versions=library_versions()))
+        out.with_suffix(".json").write_text(report.report_json(result, provenance=provenance, run=run, epoch=epoch))
+        out.with_suffix(".csv").write_text(report.assignments_csv(arrays, result))
+    if args.json:
+        print(json.dumps({"run_id": run_id, **result.to_dict()}, default=str))
+        return
+    for line in audit_summary(result):
+        print(line)
+    if run_id:
+        print(f"recorded as run {run_id}")
+    if args.report:
+        print(f"report: {args.report} (and {Path(args.report).with_suffix('.json')}, {Path(args.report).with_suffix('.csv')})")
+
+
+def audit_summary(result) -> list[str]:
+    """The audit as lines of text: each metric with its interval and what to compare it with."""
+    from .metrics import METRIC_DEFINITIONS
+
+    lines = [f"{result.n:,} samples, {len(result.clusters)} clusters"]
+    sections = ([("quality against the class column", result.quality)] if result.quality else []) + \
+        [(f"{a.name}: groups {dict(zip(a.group_names, a.group_counts))}, Balance ceiling {a.ceiling:.3f}, "
+          f"Balance set by cluster {a.balance_cluster}", a.metrics) for a in result.attributes]
+    for heading, estimates in sections:
+        lines.append(heading)
+        rows = [[f"  {METRIC_DEFINITIONS.get(k, {}).get('label', k)}", e.text(), e.baseline_text()] for k, e in estimates.items()]
+        lines += aligned_columns(rows)
+    lines += [f"note: {c}" for c in result.warnings + result.caveats]
+    return lines
 
 
 def _list_methods(args) -> None:
@@ -170,6 +257,8 @@ def _dispatch(args) -> int:
             _upload(args)
         elif args.command == "runs":
             _list_runs(args)
+        elif args.command == "audit":
+            _audit(args)
         elif args.command == "train":
             return _train(args)
     except (ValueError, CLIError) as exc:

@@ -54,16 +54,20 @@ class RunConfig:
         )
 
 
-def environment(device: torch.device) -> dict:
-    """Library versions, threads and machine: recorded with every run for reproducibility."""
+def library_versions() -> dict:
     versions = {}
     for package in ("torch", "numpy", "scipy", "scikit-learn", "pandas"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    return versions
+
+
+def environment(device: torch.device) -> dict:
+    """Library versions, threads and machine: recorded with every run for reproducibility."""
     env = {"python": sys.version.split()[0], "platform": platform.platform(), "host": platform.node(),
-           "torch_threads": torch.get_num_threads(), "versions": versions}
+           "torch_threads": torch.get_num_threads(), "versions": library_versions()}
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
@@ -133,7 +137,7 @@ class Recorder:
         result = evaluation_metrics(data, assignment, emb, seed=self.seed)
         for key, value in (extra or {}).items():
             result[key] = float(value)
-        arrays = {"assignment": assignment, "g": data.g}
+        arrays = {"assignment": assignment, "g": data.g, "row_id": data.row_id}
         if data.y is not None:
             arrays["y"] = data.y
         if emb is not None:

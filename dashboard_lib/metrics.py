@@ -187,6 +187,57 @@ METRIC_DEFINITIONS: dict[str, dict] = {
         "higher_is_better": True,
         "range": "[0, 1]",
     },
+    "cluster_balance": {
+        "label": "Cluster balance (representation ratio)",
+        "definition": "min over clusters c and groups g of min(r, 1/r), r = (n_cg / n_c) / (n_g / n): "
+        "each group's share of the cluster against its share of the data; HolisticAI's "
+        "cluster_balance, extended from 2 groups to any number; 1 = every cluster mirrors the "
+        "population's group mix, 0 = some cluster misses a group",
+        "higher_is_better": True,
+        "range": "[0, 1]",
+    },
+    "min_cluster_ratio": {
+        "label": "Minimum cluster ratio",
+        "definition": "min over clusters c holding the largest group b of n_ca / n_cb, a = the "
+        "smallest group of the data, b = the largest; HolisticAI's min_cluster_ratio with "
+        "group_a the minority; at most n_a / n_b in a clustering that mirrors the data",
+        "higher_is_better": True,
+        "range": "[0, inf); mirror of the data = n_a / n_b",
+    },
+    "cluster_tv": {
+        "label": "Cluster-distribution total variation (worst group)",
+        "definition": "max over groups g of TV(P(C | g), P(C)) = 1/2 sum_c |p(c|g) - p(c)|: how "
+        "differently a group spreads over the clusters than the whole population; HolisticAI's "
+        "cluster_dist_l1 compares two groups with each other, here each group with the population",
+        "higher_is_better": False,
+        "range": "[0, 1]",
+    },
+    "cluster_kl": {
+        "label": "Cluster-distribution KL divergence (worst group)",
+        "definition": "max over groups g of KL(P(C | g) || P(C)) = sum_c p(c|g) ln(p(c|g) / p(c)), "
+        "natural log; HolisticAI's cluster_dist_kl, each group against the population (finite, "
+        "since p(c) >= p(g) p(c|g))",
+        "higher_is_better": False,
+        "range": "[0, ln(1 / min_g p(g))]",
+    },
+    "social_fairness_ratio": {
+        "label": "Social fairness ratio",
+        "definition": "max over groups / min over groups of the group's mean Euclidean distance "
+        "from each sample to the centre (mean embedding) of its assigned cluster; HolisticAI's "
+        "social_fairness_ratio (d_a / d_b) made symmetric for any number of groups; 1 = every "
+        "group is served by its centres equally well",
+        "higher_is_better": False,
+        "range": "[1, inf)",
+    },
+    "silhouette_diff": {
+        "label": "Silhouette difference",
+        "definition": "max over groups minus min over groups of the group's mean silhouette "
+        "(b - a) / max(a, b) of its samples, Euclidean, on a stratified subsample of at most 3,000 "
+        "rows; HolisticAI's silhouette_diff made symmetric for any number of groups; 0 = every group "
+        "is clustered equally cleanly",
+        "higher_is_better": False,
+        "range": "[0, 2]",
+    },
     "avg_acc": {
         "label": "Average accuracy",
         "definition": "share of all samples classified correctly, so large groups "
@@ -323,26 +374,86 @@ def _ari_from_table(table: np.ndarray) -> float:
     return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
+# --- cluster x group tables, batched: shape (..., K, G); clusters with no sample (a bootstrap resample can empty
+# one) are ignored, as the label-array functions ignore cluster ids never used --------------------------------------
+def _safe_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=b > 0)
+
+
+def balance_from_tables(tables: np.ndarray) -> np.ndarray:
+    """Balance (DFC, FCMI): min over non-empty clusters of min_g n_cg / max_g n_cg."""
+    t = np.asarray(tables, dtype=np.float64)
+    ratio = np.where(t.sum(-1) > 0, _safe_divide(t.min(-1), t.max(-1)), np.inf)
+    return ratio.min(-1)
+
+
+def entropy_from_tables(tables: np.ndarray) -> np.ndarray:
+    """H(C | G=g) = -sum_c p(c|g) ln p(c|g) per group (DFC), shape (..., G); a group with no sample gets 0."""
+    t = np.asarray(tables, dtype=np.float64)
+    p = _safe_divide(t, t.sum(-2, keepdims=True))
+    return 0.0 - xlogy(p, p).sum(-2)  # 0.0 - x, not -x: no -0.0
+
+
+def mnce_from_tables(tables: np.ndarray) -> np.ndarray:
+    """MNCE (FCMI): min over non-empty clusters of H(G | C=c) / H(G)."""
+    t = np.asarray(tables, dtype=np.float64)
+    p_g = _safe_divide(t.sum(-2), t.sum((-2, -1))[..., None])
+    h_g = -xlogy(p_g, p_g).sum(-1)
+    p_g_given_c = _safe_divide(t, t.sum(-1, keepdims=True))
+    h_g_given_c = np.where(t.sum(-1) > 0, -xlogy(p_g_given_c, p_g_given_c).sum(-1), np.inf)
+    return _safe_divide(h_g_given_c.min(-1), h_g) + 0.0  # + 0.0 turns the -0.0 of an empty sum into 0.0
+
+
+def cluster_balance_from_tables(tables: np.ndarray) -> np.ndarray:
+    """HolisticAI's cluster balance for any number of groups: min over non-empty clusters c and groups g present of
+    min(r, 1/r), r = (n_cg / n_c) / (n_g / n)."""
+    t = np.asarray(tables, dtype=np.float64)
+    share_in_cluster = _safe_divide(t, t.sum(-1, keepdims=True))
+    share_overall = _safe_divide(t.sum(-2, keepdims=True), t.sum((-2, -1), keepdims=True)[..., :1])
+    r = _safe_divide(share_in_cluster, share_overall)
+    both = np.minimum(r, _safe_divide(np.ones_like(r), r))
+    valid = (t.sum(-1, keepdims=True) > 0) & (share_overall > 0)
+    return np.where(valid, both, np.inf).min((-2, -1))
+
+
+def min_cluster_ratio_from_tables(tables: np.ndarray, minority: int, majority: int) -> np.ndarray:
+    """HolisticAI's minimum cluster ratio: min over clusters holding the majority group of n_c,minority / n_c,majority."""
+    t = np.asarray(tables, dtype=np.float64)
+    a, b = t[..., minority], t[..., majority]
+    return np.where(b > 0, _safe_divide(a, b), np.inf).min(-1)
+
+
+def cluster_tv_from_tables(tables: np.ndarray) -> np.ndarray:
+    """TV(P(C | g), P(C)) = 1/2 sum_c |p(c|g) - p(c)| per group, shape (..., G)."""
+    t = np.asarray(tables, dtype=np.float64)
+    p_c_given_g = _safe_divide(t, t.sum(-2, keepdims=True))
+    p_c = _safe_divide(t.sum(-1), t.sum((-2, -1))[..., None])[..., None]
+    return 0.5 * np.abs(p_c_given_g - p_c).sum(-2)
+
+
+def cluster_kl_from_tables(tables: np.ndarray) -> np.ndarray:
+    """KL(P(C | g) || P(C)) = sum_c p(c|g) ln(p(c|g) / p(c)) per group, natural log, shape (..., G)."""
+    t = np.asarray(tables, dtype=np.float64)
+    p_c_given_g = _safe_divide(t, t.sum(-2, keepdims=True))
+    p_c = _safe_divide(t.sum(-1), t.sum((-2, -1))[..., None])[..., None]
+    return (xlogy(p_c_given_g, p_c_given_g) - xlogy(p_c_given_g, np.broadcast_to(p_c, p_c_given_g.shape))).sum(-2) + 0.0
+
+
 def _balance_from_table(table: np.ndarray) -> float:
-    """Balance from a cluster x group table whose rows are all non-empty."""
-    return float((table.min(axis=1) / table.max(axis=1)).min())
+    """Balance from a cluster x group table."""
+    return float(balance_from_tables(table))
 
 
 def _entropy_from_table(table: np.ndarray) -> EntropyResult:
     """H(C | G=g) per column of a cluster x group table, natural log."""
-    p_c_given_g = table / table.sum(axis=0)
-    per_group = 0.0 - xlogy(p_c_given_g, p_c_given_g).sum(axis=0)  # 0.0 - x, not -x: no -0.0
+    per_group = entropy_from_tables(table)
     per_group.setflags(write=False)
     return EntropyResult(per_group=per_group, mean=float(per_group.mean()))
 
 
 def _mnce_from_table(table: np.ndarray) -> float:
     """min_c H(G | C=c) / H(G) from a cluster x group table with two groups or more."""
-    p_g = table.sum(axis=0) / table.sum()
-    h_g = -xlogy(p_g, p_g).sum()
-    p_g_given_c = table / table.sum(axis=1, keepdims=True)
-    h_g_given_c = -xlogy(p_g_given_c, p_g_given_c).sum(axis=1)
-    return float(h_g_given_c.min() / h_g) + 0.0  # + 0.0 turns the -0.0 of an empty sum into 0.0
+    return float(mnce_from_tables(table))
 
 
 def _check_beta(beta) -> None:
@@ -394,6 +505,95 @@ def entropy(y_pred, groups) -> EntropyResult:
 def mnce(y_pred, groups) -> float:
     """MNCE = min over non-empty clusters of H(G | C=c) / H(G) (FCMI)."""
     return _mnce_from_table(_fairness_table(y_pred, groups))
+
+
+def cluster_balance(y_pred, groups) -> float:
+    """Cluster balance (HolisticAI), any number of groups: min_{c,g} min(r, 1/r), r = (n_cg / n_c) / (n_g / n)."""
+    return float(cluster_balance_from_tables(_fairness_table(y_pred, groups)))
+
+
+def min_cluster_ratio(y_pred, groups) -> float:
+    """Minimum cluster ratio (HolisticAI): min over clusters of n_c,a / n_c,b, a the smallest group, b the largest."""
+    table = _fairness_table(y_pred, groups)
+    minority, majority = minority_majority(table.sum(axis=0))
+    return float(min_cluster_ratio_from_tables(table, minority, majority))
+
+
+def minority_majority(group_sizes) -> tuple[int, int]:
+    """Positions of the smallest and the largest group; two different ones even when all sizes tie."""
+    order = np.argsort(np.asarray(group_sizes), kind="stable")
+    return int(order[0]), int(order[-1])
+
+
+def cluster_distribution_tv(y_pred, groups) -> np.ndarray:
+    """Per group (sorted label order): TV(P(C | g), P(C)) = 1/2 sum_c |p(c|g) - p(c)|."""
+    return cluster_tv_from_tables(_fairness_table(y_pred, groups))
+
+
+def cluster_distribution_kl(y_pred, groups) -> np.ndarray:
+    """Per group (sorted label order): KL(P(C | g) || P(C)), natural log."""
+    return cluster_kl_from_tables(_fairness_table(y_pred, groups))
+
+
+def _features(features, n: int) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(ERR_EMBEDDING_SHAPE.format(shape=x.shape))
+    if not np.isfinite(x).all():
+        raise ValueError(ERR_NAN.format(name="embedding"))
+    if len(x) != n:
+        raise ValueError(ERR_LENGTH.format(first="embedding", second="y_pred", n_first=len(x), n_second=n))
+    return x
+
+
+def centre_distances(features, y_pred) -> np.ndarray:
+    """Each sample's Euclidean distance to the centre (mean) of its assigned cluster."""
+    pred = _labels(y_pred, "y_pred")
+    x = _features(features, len(pred))
+    codes, uniques = _codes(pred)
+    centres = np.zeros((len(uniques), x.shape[1]))
+    np.add.at(centres, codes, x)
+    centres /= np.bincount(codes)[:, None]
+    return np.sqrt(((x - centres[codes]) ** 2).sum(1))
+
+
+def social_fairness_ratio(features, y_pred, groups) -> tuple[float, np.ndarray]:
+    """(max_g d_g / min_g d_g, d per group), d_g = mean distance of group g's samples to their assigned centre."""
+    pred = _labels(y_pred, "y_pred")
+    g = _labels(groups, "groups")
+    _check_lengths("y_pred", pred, "groups", g)
+    codes, uniques = _codes(g)
+    if len(uniques) < 2:
+        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=uniques[0]))
+    d = centre_distances(features, pred)
+    per_group = np.bincount(codes, weights=d) / np.bincount(codes)
+    return float(_safe_divide(per_group.max(), per_group.min())), per_group
+
+
+def silhouette_by_group(features, y_pred, groups, *, max_samples: int = 3000, random_state: int = 0) -> tuple[float, np.ndarray]:
+    """(max_g - min_g of the group's mean silhouette, mean silhouette per group), on a stratified subsample of at most
+    max_samples rows (silhouettes cost O(n^2)); 0 per group where the subsample holds a single cluster."""
+    from sklearn.metrics import silhouette_samples
+
+    pred = _labels(y_pred, "y_pred")
+    g = _labels(groups, "groups")
+    _check_lengths("y_pred", pred, "groups", g)
+    x = _features(features, len(pred))
+    codes, uniques = _codes(g)
+    if len(uniques) < 2:
+        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=uniques[0]))
+    index = np.arange(len(pred))
+    if len(pred) > max_samples:
+        index, _ = train_test_split(index, train_size=max_samples, stratify=codes if np.bincount(codes).min() >= 2 else None,
+                                    random_state=random_state)
+    if len(np.unique(pred[index])) < 2:
+        return 0.0, np.zeros(len(uniques))
+    s = silhouette_samples(x[index], pred[index])
+    sums = np.bincount(codes[index], weights=s, minlength=len(uniques))
+    counts = np.bincount(codes[index], minlength=len(uniques))
+    per_group = _safe_divide(sums, counts.astype(np.float64))
+    present = counts > 0
+    return float(per_group[present].max() - per_group[present].min()), per_group
 
 
 def f_beta(nmi_value: float, mnce_value: float, beta: float = 1.0) -> float:

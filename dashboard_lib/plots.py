@@ -278,3 +278,24 @@ def explain_summary_figure(models: dict[str, dict], stroke_area: float | None = 
     fig.update_layout(title="What the models use", yaxis_title="share", yaxis_range=[0, 1.1], barmode="group", **_LAYOUT)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0), height=380)
     return fig
+
+
+def group_share_bars(table, cluster_labels, group_names, *, title: str = "Group shares per cluster",
+                     max_clusters: int = 60) -> go.Figure:
+    """Per cluster, its group shares as one stacked horizontal bar, under the population's mix (dashed guides at the
+    population's cumulative shares): a fair cluster's boundaries line up with the guides. Largest clusters first."""
+    table = np.asarray(table, dtype=float)
+    order = np.argsort(-table.sum(1), kind="stable")[:max_clusters]
+    rows = ["population"] + [f"cluster {cluster_labels[i]} (n={int(table[i].sum()):,})" for i in order]
+    counts = np.vstack([table.sum(0), table[order]])
+    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig = go.Figure()
+    for j, name in enumerate(group_names):
+        fig.add_trace(go.Bar(y=rows, x=shares[:, j], name=str(name), orientation="h", marker_color=_colour("groups", j),
+                             customdata=counts[:, j], hovertemplate="%{y}<br>" + str(name) + ": %{customdata:,.0f} (%{x:.1%})<extra></extra>"))
+    for c in np.cumsum(shares[0])[:-1]:
+        fig.add_vline(x=float(c), line_dash="dash", line_width=1, line_color="gray")
+    fig.update_layout(**{**_LAYOUT, "height": 130 + 26 * len(rows)}, barmode="stack", title=title,
+                      xaxis=dict(title="share of the cluster (dashed: the population's mix)", range=[0, 1], tickformat=".0%"),
+                      yaxis=dict(autorange="reversed"))
+    return fig

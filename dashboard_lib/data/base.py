@@ -34,6 +34,8 @@ class BiasedDataset:
     g: int64 group labels 0..M-1 (the sensitive attribute).
     splits: named index arrays, e.g. {"train": ..., "test": ...}; methods that need a split say which.
     attributes: other per-sample labels, aligned with X (e.g. Colored MNIST's "digit", "binary_label", "color").
+    row_id: each sample's row in the dataset as first built (0..N-1; an upload's row in its file), kept through
+        subsets, so a run's saved assignments join back to the source rows.
     """
 
     id: str
@@ -47,9 +49,14 @@ class BiasedDataset:
     options: dict = field(default_factory=dict)
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    row_id: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.X)
+        if self.row_id is None:
+            self.row_id = np.arange(n, dtype=np.int64)
+        elif len(self.row_id) != n:
+            raise ValueError(f"{self.id}: row_id must have one value per sample")
         if self.X.dtype != torch.float32:
             raise ValueError(f"{self.id}: X must be float32, got {self.X.dtype}")
         if len(self.g) != n or (self.y is not None and len(self.y) != n):
@@ -88,7 +95,7 @@ class BiasedDataset:
             id=self.id, X=self.X[torch.from_numpy(index)], y=None if self.y is None else self.y[index], g=self.g[index],
             group_names=self.group_names, class_names=self.class_names, n_clusters=self.n_clusters,
             info=self.info, options=self.options, splits=splits,
-            attributes={k: v[index] for k, v in self.attributes.items()},
+            attributes={k: v[index] for k, v in self.attributes.items()}, row_id=self.row_id[index],
         )
 
     def split(self, name: str) -> "BiasedDataset":

@@ -84,7 +84,7 @@ def _loader(family: str, dataset_id: str):
             id=dataset_id, X=colorize(gray, colour[index], palette), y=(binary if binary_target else classes)[index],
             g=colour[index], group_names=[c0, c1],
             class_names=["y'=0 (classes 0–4)", "y'=1 (classes 5–9)"] if binary_target else class_names,
-            n_clusters=2 if binary_target else 10, options=dict(options),
+            n_clusters=2 if binary_target else 10, options=dict(options), row_id=index,
             splits={"train": np.flatnonzero(s == 0), "test": np.flatnonzero(s == 1)},
             attributes={"digit": classes[index], "binary_label": binary[index], "color": colour[index],
                         "bias_aligned": (colour == binary)[index].astype(np.int64)},

@@ -52,7 +52,7 @@ def _loader(family: str, dataset_id: str):
         return BiasedDataset(
             id=dataset_id, X=torch.from_numpy(src.x[keep].astype(np.float32) / 255.0).unsqueeze(1),
             y=src.y[keep], g=g[pos], group_names=["head classes 0–4", "tail classes 5–9"],
-            class_names=class_names, n_clusters=k, options=dict(options),
+            class_names=class_names, n_clusters=k, options=dict(options), row_id=keep,  # the source's rows
             info=DatasetInfo(
                 name=SPEC_NAMES[family], source=src.origin,
                 licence=sources.MNIST_LICENCE if family == "mnist" else sources.FASHION_LICENCE,

@@ -35,7 +35,7 @@ def load_mnist_usps(options: dict, data_dir: Path | None) -> BiasedDataset:
     subset = f"; stratified subset of {len(index):,} by class × group (seed {options['seed']})" if options["n"] else ""
     return BiasedDataset(
         id="mnist_usps", X=X, y=y[index], g=g[index], group_names=["MNIST", "USPS"], class_names=DIGITS, n_clusters=10,
-        options=dict(options),
+        options=dict(options), row_id=index,
         info=DatasetInfo(
             name="MNIST-USPS", source=f"{mnist.origin}; {usps.origin}",
             licence=f"MNIST: {sources.MNIST_LICENCE}; USPS: free for research use",
@@ -57,7 +57,7 @@ def load_reverse_mnist(options: dict, data_dir: Path | None) -> BiasedDataset:
     subset = f"; stratified subset of {len(index):,} by class × group (seed {options['seed']})" if options["n"] else ""
     return BiasedDataset(
         id="reverse_mnist", X=_to_tensor(images), y=y[index], g=g[index], group_names=["original", "inverted"],
-        class_names=DIGITS, n_clusters=10, options=dict(options),
+        class_names=DIGITS, n_clusters=10, options=dict(options), row_id=index,
         info=DatasetInfo(
             name="Color Reverse MNIST", source=mnist.origin, licence=sources.MNIST_LICENCE,
             citation=f"{DFC_CITATION}; {sources.MNIST_CITATION}",

@@ -261,6 +261,7 @@ def load(options: dict, data_dir: Path | None = None) -> BiasedDataset:
         id=DATASET_ID, X=torch.from_numpy(np.ascontiguousarray(X[index], dtype=np.float32)),
         y=None if y is None else y[index], g=g[index], group_names=meta["group_names"], class_names=meta["class_names"],
         n_clusters=options["n_clusters"] or (len(meta["class_names"]) if meta["class_names"] else DEFAULT_K), options=dict(options),
+        row_id=index,  # the row of the uploaded table
         info=DatasetInfo(
             name=f"Upload: {meta['name']}", source=f"uploaded file {meta['source_file'] or '(table)'} on {meta['created']}",
             licence="the uploader's", citation="",

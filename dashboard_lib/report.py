@@ -1,0 +1,216 @@
+"""The audit report a fairness auditor hands over: one self-contained HTML file (no script, font or image fetched:
+figures are inline SVG), beside a JSON of the same numbers and a CSV of the assignments keyed by row id.
+
+Knows nothing of Streamlit.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from . import metrics as M
+from .auditing import AuditResult, AttributeAudit, Estimate, metric_keys
+
+PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"]
+METRIC_ORDER = ("acc", "nmi", "nmi_geometric", "ari", "balance", "entropy", "mnce", "f_beta", "cluster_balance",
+                "min_cluster_ratio", "cluster_tv", "cluster_kl", "social_fairness_ratio", "silhouette_diff", "probe_acc")
+MAX_BAR_CLUSTERS = 60  # beyond this the bars would be unreadable: the largest clusters are drawn, the table has all
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+line-height:1.4;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ccc}
+h3{font-size:1.05em;margin-top:1.2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}td.v{white-space:nowrap}.muted{color:#666;font-size:.9em}
+.caveat{background:#fff6e0;border-left:4px solid #f0a500;padding:.4em .8em;margin:.4em 0}
+.warn{background:#fdecea;border-left:4px solid #d93025;padding:.4em .8em;margin:.4em 0}
+code{background:#f3f3f3;padding:0 3px}
+@media print{h2{page-break-after:avoid}table,svg{page-break-inside:avoid}}
+"""
+
+
+def _e(x) -> str:
+    return html.escape(str(x))
+
+
+def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
+    """Per cluster, its group shares as one stacked bar, under the population's mix: the audit's picture in one glance."""
+    table = attribute.table.astype(float)
+    order = np.argsort(-table.sum(1), kind="stable")[:MAX_BAR_CLUSTERS]
+    rows = [("population", table.sum(0))] + [(f"cluster {clusters[i]} (n={int(table[i].sum()):,})", table[i]) for i in order]
+    width, left, bar_h, gap = 760, 190, 18, 6
+    legend_h = 22 * math.ceil(len(attribute.group_names) / 4)
+    height = legend_h + len(rows) * (bar_h + gap) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="group shares per cluster, {_e(attribute.name)}" font-size="12" font-family="sans-serif">']
+    for j, name in enumerate(attribute.group_names):
+        x, y = 10 + (j % 4) * 185, 14 + (j // 4) * 22
+        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{PALETTE[j % len(PALETTE)]}"/>'
+                     f'<text x="{x + 17}" y="{y}">{_e(name[:24])}</text>')
+    span = width - left - 20
+    population = table.sum(0) / table.sum()
+    for r, (label, counts) in enumerate(rows):
+        y = legend_h + 8 + r * (bar_h + gap)
+        parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end"'
+                     f'{" font-weight=&quot;bold&quot;" if r == 0 else ""}>{_e(label)}</text>')
+        total, x = counts.sum(), float(left)
+        for j, count in enumerate(counts):
+            w = span * count / total if total else 0
+            if w > 0:
+                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{PALETTE[j % len(PALETTE)]}">'
+                             f'<title>{_e(attribute.group_names[j])}: {int(count):,} ({count / total:.1%})</title></rect>')
+            x += w
+    # The population's cumulative shares as dashed guides: a fair cluster's boundaries line up with them.
+    cumulative = np.cumsum(population)[:-1]
+    top, bottom = legend_h + 8, legend_h + 8 + len(rows) * (bar_h + gap) - gap
+    for c in cumulative:
+        xg = left + span * c
+        parts.append(f'<line x1="{xg:.1f}" y1="{top}" x2="{xg:.1f}" y2="{bottom}" stroke="#222" stroke-dasharray="3,3" '
+                     'stroke-width="1"/>')
+    parts.append(f'<text x="{left}" y="{height - 6}" class="muted">share of the cluster (0 to 100 %); dashed lines: the '
+                 'population\'s mix</text></svg>')
+    return "".join(parts)
+
+
+def _count_table_html(attribute: AttributeAudit, clusters: list[str]) -> str:
+    table = attribute.table
+    head = "".join(f"<th>{_e(g)}</th>" for g in attribute.group_names)
+    rows = []
+    for i, c in enumerate(clusters):
+        total = table[i].sum()
+        cells = "".join(f"<td>{int(v):,} <span class='muted'>({v / total:.0%})</span></td>" if total else "<td>0</td>"
+                        for v in table[i])
+        mark = " ← sets Balance" if c == attribute.balance_cluster else ""
+        rows.append(f"<tr><td class='l'>{_e(c)}{mark}</td>{cells}<td>{int(total):,}</td></tr>")
+    totals = table.sum(0)
+    rows.append("<tr><th class='l'>all</th>" + "".join(f"<th>{int(v):,} ({v / totals.sum():.0%})</th>" for v in totals)
+                + f"<th>{int(totals.sum()):,}</th></tr>")
+    return f"<table><tr><th class='l'>cluster</th>{head}<th>n</th></tr>{''.join(rows)}</table>"
+
+
+def _metric_rows(estimates: dict[str, Estimate]) -> str:
+    rows = []
+    for key in [k for k in METRIC_ORDER if k in estimates] + [k for k in estimates if k not in METRIC_ORDER]:
+        e = estimates[key]
+        d = M.METRIC_DEFINITIONS.get(key, {})
+        better = {True: "higher is better", False: "lower is better"}.get(d.get("higher_is_better"), "")
+        rows.append(f"<tr><td class='l'><b>{_e(d.get('label', key))}</b></td><td class='v'>{_e(e.text())}</td>"
+                    f"<td class='l'>{_e(e.baseline_text())}</td>"
+                    f"<td class='l muted'>{_e(d.get('definition', ''))}; range {_e(d.get('range', ''))}; {better}</td></tr>")
+    return ("<table><tr><th class='l'>metric</th><th>value [interval]</th><th class='l'>compare with</th>"
+            "<th class='l'>exact definition</th></tr>" + "".join(rows) + "</table>")
+
+
+def _per_group_html(attribute: AttributeAudit) -> str:
+    labels = {"entropy": "H(C | G=g), nats", "cluster_tv": "TV(P(C|g), P(C))", "cluster_kl": "KL(P(C|g) || P(C))",
+              "social_fairness_distance": "mean distance to assigned centre", "silhouette": "mean silhouette"}
+    head = "".join(f"<th>{_e(g)}</th>" for g in attribute.group_names)
+    rows = "".join(f"<tr><td class='l'>{_e(labels.get(k, k))}</td>" + "".join(f"<td>{v:.3f}</td>" for v in values) + "</tr>"
+                   for k, values in attribute.per_group.items())
+    counts = "".join(f"<td>{c:,}</td>" for c in attribute.group_counts)
+    return f"<table><tr><th class='l'>per group</th>{head}</tr><tr><td class='l'>samples</td>{counts}</tr>{rows}</table>"
+
+
+def run_caveats(run, epoch: int | None) -> list[str]:
+    """What a reader must know about where a run's numbers come from."""
+    if run is None:
+        return []
+    out = []
+    if run.status != "finished":
+        out.append(f"This run ended {run.status}" + (f" ({run.error})" if run.error else "")
+                   + f": its numbers come from its last saved evaluation, at epoch {epoch}, not from a finished training.")
+    return out
+
+
+def build_report(result: AuditResult, *, title: str, provenance: dict | None = None, run=None, epoch: int | None = None,
+                 versions: dict | None = None) -> str:
+    """The whole report as one HTML string."""
+    provenance = provenance or {}
+    created = time.strftime("%Y-%m-%d %H:%M:%S")
+    caveats = run_caveats(run, epoch) + result.caveats
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>{_e(title)}</h1><p class='muted'>Fair Clustering Lab audit report, made {created}. "
+             f"{result.n:,} samples in {len(result.clusters)} clusters; "
+             f"{len([a for a in result.attributes if not a.is_intersection])} sensitive attribute(s).</p>"]
+    if caveats or result.warnings:
+        parts.append("<h2>Read first</h2>" + "".join(f"<div class='warn'>{_e(w)}</div>" for w in result.warnings)
+                     + "".join(f"<div class='caveat'>{_e(c)}</div>" for c in caveats))
+    parts.append("<h2>Data and provenance</h2><table>")
+    for key, value in provenance.items():
+        parts.append(f"<tr><td class='l'>{_e(key)}</td><td class='l'>{_e(json.dumps(value) if isinstance(value, (dict, list)) else value)}</td></tr>")
+    parts.append("</table>")
+    s = result.settings
+    parts.append(f"<p class='muted'>Intervals: {s['confidence']:.0%} bootstrap percentile intervals from "
+                 f"{s['resamples']:,} resamples of the rows (seed {s['seed']}); the probe's is a Wilson score interval "
+                 "over its held-out samples. 'Compare with' gives the value a reader should hold each number against: "
+                 f"for fairness metrics, the mean over {s['random_draws']} group-blind random assignments with the same "
+                 "cluster sizes (what chance alone gives).</p>")
+    if result.quality:
+        parts.append("<h2>Cluster quality against the class column</h2>" + _metric_rows(result.quality))
+    for attribute in result.attributes:
+        kind = "intersection of " + ", ".join(attribute.columns) if attribute.is_intersection else "sensitive attribute"
+        parts.append(f"<h2>{_e(attribute.name)} <span class='muted'>({_e(kind)})</span></h2>")
+        parts.append(f"<p>Groups: " + ", ".join(f"{_e(g)} ({c:,})" for g, c in zip(attribute.group_names, attribute.group_counts))
+                     + f". Best Balance this group mix allows (ceiling): <b>{attribute.ceiling:.3f}</b>. "
+                     f"Cluster that sets Balance: <b>{_e(attribute.balance_cluster)}</b>.</p>")
+        parts.append(stacked_bars_svg(attribute, result.clusters))
+        parts.append("<h3>Metrics</h3>" + _metric_rows(attribute.metrics))
+        parts.append("<h3>Cluster × group counts (row shares)</h3>" + _count_table_html(attribute, result.clusters))
+        parts.append("<h3>Per group</h3>" + _per_group_html(attribute))
+        if attribute.empty_combinations:
+            parts.append("<p class='muted'>Combinations with no sample: " + _e(", ".join(attribute.empty_combinations[:50])) + "</p>")
+    parts.append("<h2>Configuration and environment</h2><table>")
+    config_rows = {}
+    if run is not None:
+        config_rows = {"run": run.id, "method": run.method, "dataset": run.dataset, "status": run.status, "seed": run.seed,
+                       "device": run.device, "torch threads": run.environment.get("torch_threads"),
+                       "hyperparameters": run.hparams, "dataset options": run.config.get("dataset_options"),
+                       "epoch audited": epoch, "library versions": run.environment.get("versions"),
+                       "python": run.environment.get("python"), "platform": run.environment.get("platform")}
+    if versions:
+        config_rows["audit library versions"] = versions
+    config_rows["audit settings"] = result.settings
+    for key, value in config_rows.items():
+        parts.append(f"<tr><td class='l'>{_e(key)}</td><td class='l'>{_e(json.dumps(value) if isinstance(value, (dict, list)) else value)}</td></tr>")
+    parts.append("</table><h2>Definitions</h2><table>")
+    for key in metric_keys(result):
+        d = M.METRIC_DEFINITIONS.get(key)
+        if d:
+            parts.append(f"<tr><td class='l'><b>{_e(d['label'])}</b></td><td class='l'>{_e(d['definition'])}</td></tr>")
+    parts.append("</table></body></html>")
+    return "".join(parts)
+
+
+def report_json(result: AuditResult, *, provenance: dict | None = None, run=None, epoch: int | None = None) -> str:
+    payload = result.to_dict()
+    payload["provenance"] = provenance or {}
+    payload["caveats"] = run_caveats(run, epoch) + payload["caveats"]
+    if run is not None:
+        payload["run"] = {"id": run.id, "method": run.method, "dataset": run.dataset, "status": run.status, "seed": run.seed,
+                          "device": run.device, "epoch": epoch, "config": run.config, "environment": run.environment}
+    return json.dumps(payload, indent=1, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
+
+
+def assignments_csv(arrays: dict, result: AuditResult, group_columns: dict[str, list[str]] | None = None) -> str:
+    """One row per audited sample: its row id, cluster and (where saved) class and sensitive values."""
+    frame = pd.DataFrame({"row_id": arrays.get("row_id", np.arange(len(arrays["assignment"]))),
+                          "cluster": np.asarray(result.clusters, dtype=object)[_positions(arrays["assignment"], result.clusters)]})
+    for name, values in (group_columns or {}).items():
+        frame[name] = values
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _positions(assignment: np.ndarray, clusters: list[str]) -> np.ndarray:
+    """Saved assignments hold cluster ids; the audit names them in sorted order."""
+    index = {c: i for i, c in enumerate(clusters)}
+    return pd.Series(np.asarray(assignment)).astype(str).map(index).to_numpy(np.int64)

@@ -1,0 +1,168 @@
+"""Audit: bring a clustering made elsewhere (or pick any run) and get every fairness metric with its interval and its
+baseline, the per-cluster group shares, and a report to hand over."""
+import pandas as pd
+import streamlit as st
+
+from dashboard_lib import external, report
+from dashboard_lib.auditing import DEFAULT_RESAMPLES, AuditResult
+from dashboard_lib.data import upload
+from dashboard_lib.jobs import library_versions
+from dashboard_lib.metrics import METRIC_DEFINITIONS
+from dashboard_lib.plots import group_share_bars
+from dashboard_lib.state import ensure_navigation, run_store, select_run, selected_run_id
+from dashboard_lib.ui import run_picker
+
+ensure_navigation()
+
+NONE = "(none)"
+CLUSTER_NAMES = ("cluster", "clusters", "segment", "label", "labels", "assignment", "group_id")
+
+st.title("Audit a clustering")
+st.caption("Every fairness metric of a clustering, for each sensitive attribute and their intersection, each with a "
+           "bootstrap interval and the value a group-blind random assignment with the same cluster sizes would get, "
+           "so you can tell a real disparity from chance. Hover a metric for its exact definition.")
+store = run_store()
+
+
+@st.cache_data(show_spinner="Auditing: bootstrap intervals and random baselines…", max_entries=16)
+def _audit_run(root: str, run_id: str, resamples: int, seed: int, _ended: float | None) -> AuditResult:
+    return external.audit_run(store, run_id, resamples=resamples, seed=seed)
+
+
+def _metric_table(estimates) -> pd.DataFrame:
+    rows = []
+    for key, e in estimates.items():
+        d = METRIC_DEFINITIONS.get(key, {})
+        rows.append({"metric": d.get("label", key), "value [interval]": e.text(), "compare with": e.baseline_text(),
+                     "better": {True: "higher", False: "lower"}.get(d.get("higher_is_better"), ""),
+                     "definition": d.get("definition", "")})
+    return pd.DataFrame(rows)
+
+
+def show_audit(result: AuditResult, *, title: str, provenance: dict, run=None, epoch=None, arrays=None, key: str) -> None:
+    """The audit on the page, then the report downloads."""
+    for warning in result.warnings:
+        st.warning(warning)
+    for caveat in report.run_caveats(run, epoch) + result.caveats:
+        st.info(caveat)
+    s = result.settings
+    st.caption(f"{result.n:,} samples, {len(result.clusters)} clusters. Intervals: {s['confidence']:.0%} bootstrap "
+               f"percentile, {s['resamples']:,} resamples (seed {s['seed']}); baselines: mean of {s['random_draws']} "
+               "group-blind random assignments with the same cluster sizes.")
+    if result.quality:
+        st.subheader("Cluster quality against the class column")
+        st.dataframe(_metric_table(result.quality), hide_index=True, width="stretch", key=f"{key}.quality")
+    tabs = st.tabs([a.name for a in result.attributes])
+    for tab, attribute in zip(tabs, result.attributes):
+        with tab:
+            st.markdown(f"**Groups**: " + ", ".join(f"{g} ({c:,})" for g, c in zip(attribute.group_names, attribute.group_counts))
+                        + f" · **Balance ceiling** (best this mix allows): {attribute.ceiling:.3f}"
+                        + f" · **cluster that sets Balance**: {attribute.balance_cluster}")
+            st.plotly_chart(group_share_bars(attribute.table, result.clusters, attribute.group_names,
+                                             title=f"{attribute.name}: group shares per cluster against the population"),
+                            key=f"{key}.bars.{attribute.name}")
+            st.caption("Each bar is one cluster; a fair cluster has the population's mix (its colour boundaries on the "
+                       "dashed lines).")
+            st.dataframe(_metric_table(attribute.metrics), hide_index=True, width="stretch", key=f"{key}.metrics.{attribute.name}")
+            counts = pd.DataFrame(attribute.table, index=[f"cluster {c}" for c in result.clusters], columns=attribute.group_names)
+            with st.expander("Cluster × group counts and per-group values"):
+                st.dataframe(counts, width="stretch")
+                st.dataframe(pd.DataFrame(attribute.per_group, index=attribute.group_names).T, width="stretch")
+    st.subheader("Hand it over")
+    html = report.build_report(result, title=title, provenance=provenance, run=run, epoch=epoch, versions=library_versions())
+    stem = (run.id if run is not None else provenance.get("file", "audit")).rsplit(".", 1)[0]
+    cols = st.columns(3)
+    cols[0].download_button("Report (HTML)", html, file_name=f"audit_{stem}.html", mime="text/html", key=f"{key}.html",
+                            type="primary", help="One self-contained file: opens offline, figures included.")
+    cols[1].download_button("Numbers (JSON)", report.report_json(result, provenance=provenance, run=run, epoch=epoch),
+                            file_name=f"audit_{stem}.json", mime="application/json", key=f"{key}.json")
+    if arrays is not None:
+        cols[2].download_button("Assignments by row id (CSV)", report.assignments_csv(arrays, result),
+                                file_name=f"assignments_{stem}.csv", mime="text/csv", key=f"{key}.csv")
+
+
+MODES = ("Bring a clustering", "Audit a run")
+# One of the two at a time (tabs would draw, and audit, both on every rerun); a run link opens the second.
+mode = st.radio("What to audit", MODES, horizontal=True, key="audit.mode",
+                index=1 if selected_run_id() and "audit.last" not in st.session_state else 0, label_visibility="collapsed")
+
+if mode == MODES[0]:
+    st.markdown("Upload one table (**CSV**, **Parquet** or **NPZ**), one row per clustered sample, with a cluster column "
+                "and one or more sensitive columns. It becomes a run (method *external*) that Monitor, Embeddings and "
+                "Compare show beside trained runs.")
+    file = st.file_uploader("Table with a cluster column", type=list(upload.FORMATS), key="audit.file",
+                            help=f"At most {upload.MAX_BYTES // 2**20} MB and {upload.MAX_ROWS:,} rows.")
+    if file is not None:
+        try:
+            table, provenance = external.read_audit_file(file.getvalue(), file.name)
+        except ValueError as exc:
+            st.error(f"Could not read {file.name}: {exc}")
+            st.stop()
+        about = upload.inspect_table(table)
+        st.caption(f"{about['n_rows']:,} rows × {about['n_columns']} columns · SHA-256 {provenance['sha256'][:16]}…")
+        st.dataframe(table.head(10), width="stretch")
+        columns = [c["name"] for c in about["columns"]]
+        guess = next((c for c in columns if c.lower() in CLUSTER_NAMES), columns[0])
+        group_like = [c["name"] for c in sorted((c for c in about["columns"] if c["can_be_group"] and c["name"] != guess),
+                                                 key=lambda c: (c["kind"] != "categorical", c["n_unique"]))]
+        with st.form("audit.form"):
+            clusters = st.selectbox("Cluster column", columns, index=columns.index(guess), key="audit.clusters",
+                                    help="Each row's cluster id (whole numbers).")
+            sensitive = st.multiselect("Sensitive column(s)", columns, default=group_like[:1], key="audit.sensitive",
+                                       help="With two or more, each is audited alone and their intersection too.")
+            class_col = st.selectbox("Class column (optional: ACC, NMI, ARI)", [NONE, *columns], key="audit.class")
+            numeric = [c["name"] for c in about["columns"] if c["can_be_feature"]]
+            embedding_cols = st.multiselect("Embedding or feature columns (optional: social fairness, silhouette, probe)",
+                                            numeric, key="audit.embedding")
+            embedding_file = st.file_uploader("…or the embedding as a separate file, same rows in the same order",
+                                              type=list(upload.FORMATS), key="audit.embedding_file")
+            id_col = st.selectbox("Row-id column (optional, unique)", [NONE, *columns], key="audit.id")
+            name = st.text_input("Name of the run", value=file.name.rsplit(".", 1)[0][:64], key="audit.name")
+            resamples = st.number_input("Bootstrap resamples", 0, 100_000, DEFAULT_RESAMPLES, step=100, key="audit.resamples")
+            go = st.form_submit_button("Audit", type="primary")
+        if go:
+            try:
+                embedding = None
+                if embedding_file is not None:
+                    embedding, _ = external.read_audit_file(embedding_file.getvalue(), embedding_file.name)
+                prepared = external.prepare(
+                    table, clusters=clusters, sensitive=sensitive, class_column=None if class_col == NONE else class_col,
+                    embedding_columns=embedding_cols, embedding=embedding, id_column=None if id_col == NONE else id_col,
+                    provenance=provenance)
+                with st.spinner("Auditing: bootstrap intervals and random baselines…"):
+                    result = external.run_audit(prepared, resamples=int(resamples))
+            except ValueError as exc:
+                st.error(f"Not audited, nothing saved: {exc}")
+            else:
+                run_id = external.record_external(store, prepared, result, name)
+                st.session_state["audit.last"] = run_id
+                select_run(run_id)
+                st.success(f"Audited and saved as run **{run_id}**.")
+        last = st.session_state.get("audit.last")
+        if last:
+            run = store.get_run(last)
+            result = _audit_run(str(store.root), last, run.config["audit"]["resamples"], run.config["audit"]["seed"], run.ended)
+            show_audit(result, title=f"Audit of {run.config['provenance'].get('file')}", provenance=run.config["provenance"],
+                       run=run, epoch=0, arrays=store.load_arrays(last, 0), key="audit.new")
+            if "embedding" in store.load_arrays(last, 0):
+                st.page_link("pages/embeddings.py", label="See its embedding (Embeddings page)", icon=":material/scatter_plot:",
+                             query_params={"run": last})
+
+else:
+    runs = [r for r in store.list_runs() if r.status != "running" and external.evaluation_epoch(store, r.id) is not None]
+    if not runs:
+        st.info("No run with saved assignments yet: train one on the Train page, or bring a clustering in the other tab.")
+    else:
+        run_id = run_picker(runs, key="audit.run", default=selected_run_id())
+        run = store.get_run(run_id)
+        epoch = external.evaluation_epoch(store, run_id)
+        resamples = st.number_input("Bootstrap resamples", 0, 100_000, DEFAULT_RESAMPLES, step=100, key="audit.run_resamples")
+        try:
+            result = _audit_run(str(store.root), run_id, int(resamples), 0, run.ended)
+        except ValueError as exc:
+            st.error(f"Cannot audit run {run_id}: {exc}")
+        else:
+            provenance = {"run": run.id, "dataset": run.dataset, **{k: v for k, v in (run.dataset_info or {}).items()
+                                                                    if k in ("name", "source", "sha256", "built")}}
+            show_audit(result, title=f"Audit of run {run.id}", provenance=provenance, run=run, epoch=epoch,
+                       arrays=store.load_arrays(run_id, epoch), key=f"audit.{run_id}")

@@ -1,0 +1,70 @@
+"""The Audit page: a table with a cluster column audited, recorded as a run, reported; a bad choice explained."""
+import io
+
+import numpy as np
+import pandas as pd
+
+from dashboard_lib.store import RunStore
+from tests.app.helpers import open_app
+
+
+def _csv(n=400, seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["female", "male"], n, p=[0.3, 0.7])
+    frame = pd.DataFrame({"id": np.arange(n), "segment": np.where(sex == "male", rng.integers(0, 3, n), rng.integers(0, 2, n)),
+                          "sex": sex, "region": rng.choice(["north", "south"], n), "income": rng.integers(0, 2, n)})
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode()
+
+
+def _bring(at, content=None):
+    at.file_uploader(key="audit.file").set_value(("segments.csv", content or _csv(), "text/csv")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_bring_a_clustering_audits_and_records_it(fclab_home):
+    at = _bring(open_app("pages/audit.py"))
+    assert at.selectbox(key="audit.clusters").value == "segment"  # guessed from its name
+    at.multiselect(key="audit.sensitive").set_value(["sex", "region"])
+    at.selectbox(key="audit.class").set_value("income")
+    at.selectbox(key="audit.id").set_value("id")
+    at.number_input(key="audit.resamples").set_value(200)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Audited and saved as run" in at.success[0].value
+    (run,) = RunStore(fclab_home / "store").list_runs()
+    assert run.method == "external" and run.dataset == "external:segments"
+    assert [t.label for t in at.tabs][-3:] == ["sex", "region", "sex × region"]
+    tables = [d.value for d in at.dataframe]
+    balance = next(t for t in tables if "metric" in t.columns and "Balance" in set(t["metric"]))
+    row = balance[balance["metric"] == "Balance"].iloc[0]
+    assert row["value [interval]"] == "0.000 [0.000, 0.000]"  # cluster 2 holds men only
+    assert "ceiling" in row["compare with"]
+    assert any("cluster 2 misses at least one group" in i.value for i in at.info)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Report (HTML)", "Numbers (JSON)", "Assignments by row id (CSV)"]
+
+
+def test_a_bad_choice_is_explained_and_nothing_saved(fclab_home):
+    at = _bring(open_app("pages/audit.py"))
+    at.multiselect(key="audit.sensitive").set_value(["segment"])  # the cluster column again
+    at.button[0].click().run()
+    assert "cannot be both the cluster and the sensitive column" in at.error[0].value
+    assert RunStore(fclab_home / "store").list_runs() == []
+
+
+def test_audit_a_trained_run(fclab_home):
+    from dashboard_lib.jobs import JobRegistry, RunConfig
+
+    registry = JobRegistry(RunStore(fclab_home / "store"))
+    run_id = registry.start(RunConfig(dataset="mnist_optdigits", method="kmeans", dataset_options={"n": 300},
+                                      hparams={"n_init": 2}))
+    assert registry.wait(run_id, 120)
+    at = open_app("pages/audit.py", query={"run": run_id})
+    assert at.radio(key="audit.mode").value == "Audit a run"  # a run link opens the run's audit
+    at.number_input(key="audit.run_resamples").set_value(100).run()
+    assert not at.exception, at.exception
+    tables = [d.value for d in at.dataframe if "metric" in d.value.columns]
+    assert any("ACC" in set(t["metric"]) for t in tables) and any("MNCE" in set(t["metric"]) for t in tables)
