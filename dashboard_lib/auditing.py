@@ -165,7 +165,7 @@ def cluster_codes(assignment, name: str) -> tuple[np.ndarray, list[str]]:
     if values.dtype.kind == "f":
         fractional = values != np.trunc(values)
         if fractional.any():
-            raise ValueError(ERR_CLUSTER_LABELS.format(name=name, found=f"{values[fractional][0]!r}"))
+            raise ValueError(ERR_CLUSTER_LABELS.format(name=name, found=repr(values[fractional][0].item())))
         values = values.astype(np.int64)
     elif values.dtype.kind not in "biu":
         numeric = pd.to_numeric(a, errors="coerce")

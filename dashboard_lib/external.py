@@ -31,6 +31,10 @@ ERR_TOO_MANY_ROWS = "the table has {rows:,} rows, over the {limit:,}-row limit: 
 ERR_EMBEDDING_COLUMNS = "embedding column(s) {names} are not numeric (e.g. {example!r}): choose numeric columns only"
 ERR_EMBEDDING_BOTH = "give the embedding either as columns of the table or as a separate file, not both"
 ERR_DUPLICATE_IDS = "the row-id column {name!r} repeats {count:,} value(s) (e.g. {example!r}): a row id must be unique"
+ERR_ROWS_OUTSIDE = "the row column {name!r} holds {value!r}, not a row of the upload (0 to {n} − 1): give each row's number"
+ERR_ASSIGNMENT_ROWS = ("the assignments have {n:,} rows but the upload has {m:,}: give one cluster per row in the same order, "
+                       "or a row column that says which row each belongs to")
+CLUSTER_COLUMN, ROW_COLUMN = "cluster", "row"  # what a saved upload joined with its assignments calls them
 ERR_NO_AUDIT = "run {run_id} saved no assignments (it ended before its first evaluation): there is nothing to audit"
 
 
@@ -44,6 +48,11 @@ class AuditTable:
     embedding: np.ndarray | None
     row_id: np.ndarray
     provenance: dict
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so a message quotes 3, not np.int64(3)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def file_sha256(data: bytes) -> str:
@@ -90,7 +99,7 @@ def prepare(table: pd.DataFrame, *, clusters: str, sensitive: list[str], class_c
         block = table[embedding_columns]
         bad = [c for c in embedding_columns if not pd.api.types.is_numeric_dtype(block[c])]
         if bad:
-            raise ValueError(ERR_EMBEDDING_COLUMNS.format(names=bad, example=block[bad[0]].dropna().iloc[0]))
+            raise ValueError(ERR_EMBEDDING_COLUMNS.format(names=bad, example=_plain(block[bad[0]].dropna().iloc[0])))
         x = block.to_numpy(dtype=np.float64)
     elif embedding is not None:
         x = embedding.select_dtypes("number").to_numpy(np.float64) if isinstance(embedding, pd.DataFrame) else np.asarray(embedding)
@@ -99,7 +108,7 @@ def prepare(table: pd.DataFrame, *, clusters: str, sensitive: list[str], class_c
         ids = table[id_column]
         duplicated = ids[ids.duplicated()]
         if len(duplicated):
-            raise ValueError(ERR_DUPLICATE_IDS.format(name=id_column, count=int(duplicated.nunique()), example=duplicated.iloc[0]))
+            raise ValueError(ERR_DUPLICATE_IDS.format(name=id_column, count=int(duplicated.nunique()), example=_plain(duplicated.iloc[0])))
         # Unicode, not object, so the run folder's .npz loads without pickle.
         row_id = ids.to_numpy() if pd.api.types.is_integer_dtype(ids) else np.asarray(ids.astype(str).to_numpy(), dtype=str)
     return AuditTable(
@@ -109,6 +118,48 @@ def prepare(table: pd.DataFrame, *, clusters: str, sensitive: list[str], class_c
                                                        "embedding": embedding_columns or ("separate file" if embedding is not None else None),
                                                        "row_id": id_column}, "n_rows": len(table)},
     )
+
+
+def upload_table(name: str) -> tuple[pd.DataFrame, dict]:
+    """A saved upload (Data page) back as a table: its feature columns, its sensitive column and its class column
+    (values by name), one row per row of the uploaded file; and its metadata."""
+    from . import settings
+    from .data.upload import upload_meta
+
+    meta = upload_meta(name)
+    with np.load(settings.uploads_dir() / meta["name"] / "data.npz") as npz:
+        table = pd.DataFrame(npz["X"], columns=meta["feature_columns"])
+        table[meta["sensitive_column"]] = np.asarray(meta["group_names"], dtype=object)[npz["g"]]
+        if "y" in npz.files:
+            table[meta["class_column"]] = np.asarray(meta["class_names"], dtype=object)[npz["y"]]
+    return table, meta
+
+
+def with_assignments(table: pd.DataFrame, assignments: pd.DataFrame, cluster_column: str,
+                     row_column: str | None = None) -> pd.DataFrame:
+    """The table with a cluster column added from a separate assignments table: row by row in order, or, with
+    row_column, matched on it (the table's row numbers, 0 first)."""
+    if cluster_column not in assignments.columns:
+        raise ValueError(ERR_UNKNOWN_COLUMN.format(role="cluster", name=cluster_column, have=list(assignments.columns)[:30]))
+    out = table.copy()
+    if row_column:
+        if row_column not in assignments.columns:
+            raise ValueError(ERR_UNKNOWN_COLUMN.format(role="row", name=row_column, have=list(assignments.columns)[:30]))
+        rows = pd.to_numeric(assignments[row_column], errors="coerce")
+        bad = rows.isna() | (rows < 0) | (rows >= len(table)) | (rows != rows.round())
+        if bad.any():
+            raise ValueError(ERR_ROWS_OUTSIDE.format(name=row_column, value=_plain(assignments[row_column][bad].iloc[0]), n=len(table)))
+        if rows.duplicated().any():
+            raise ValueError(ERR_DUPLICATE_IDS.format(name=row_column, count=int(rows[rows.duplicated()].nunique()),
+                                                      example=_plain(rows[rows.duplicated()].iloc[0])))
+        out = out.iloc[rows.astype(np.int64).to_numpy()].reset_index(names=ROW_COLUMN)
+        out[CLUSTER_COLUMN] = assignments[cluster_column].to_numpy()
+        return out
+    if len(assignments) != len(table):
+        raise ValueError(ERR_ASSIGNMENT_ROWS.format(n=len(assignments), m=len(table)))
+    out.insert(0, ROW_COLUMN, np.arange(len(table)))
+    out[CLUSTER_COLUMN] = assignments[cluster_column].to_numpy()
+    return out
 
 
 def run_audit(prepared: AuditTable, **options) -> AuditResult:

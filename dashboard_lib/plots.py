@@ -295,7 +295,8 @@ def group_share_bars(table, cluster_labels, group_names, *, title: str = "Group 
                              customdata=counts[:, j], hovertemplate="%{y}<br>" + str(name) + ": %{customdata:,.0f} (%{x:.1%})<extra></extra>"))
     for c in np.cumsum(shares[0])[:-1]:
         fig.add_vline(x=float(c), line_dash="dash", line_width=1, line_color="gray")
-    fig.update_layout(**{**_LAYOUT, "height": 130 + 26 * len(rows)}, barmode="stack", title=title,
+    fig.update_layout(**{**_LAYOUT, "height": 130 + 26 * len(rows),
+                         "legend": {**_LAYOUT["legend"], "traceorder": "normal"}}, barmode="stack", title=title,
                       xaxis=dict(title="share of the cluster (dashed: the population's mix)", range=[0, 1], tickformat=".0%"),
                       yaxis=dict(autorange="reversed"))
     return fig

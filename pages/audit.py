@@ -51,7 +51,7 @@ def show_audit(result: AuditResult, *, title: str, provenance: dict, run=None, e
                "group-blind random assignments with the same cluster sizes.")
     if result.quality:
         st.subheader("Cluster quality against the class column")
-        st.dataframe(_metric_table(result.quality), hide_index=True, width="stretch", key=f"{key}.quality")
+        st.table(_metric_table(result.quality).set_index("metric"))
     tabs = st.tabs([a.name for a in result.attributes])
     for tab, attribute in zip(tabs, result.attributes):
         with tab:
@@ -63,7 +63,7 @@ def show_audit(result: AuditResult, *, title: str, provenance: dict, run=None, e
                             key=f"{key}.bars.{attribute.name}")
             st.caption("Each bar is one cluster; a fair cluster has the population's mix (its colour boundaries on the "
                        "dashed lines).")
-            st.dataframe(_metric_table(attribute.metrics), hide_index=True, width="stretch", key=f"{key}.metrics.{attribute.name}")
+            st.table(_metric_table(attribute.metrics).set_index("metric"))  # a static table: definitions wrap
             counts = pd.DataFrame(attribute.table, index=[f"cluster {c}" for c in result.clusters], columns=attribute.group_names)
             with st.expander("Cluster × group counts and per-group values"):
                 st.dataframe(counts, width="stretch")
@@ -86,67 +86,107 @@ MODES = ("Bring a clustering", "Audit a run")
 mode = st.radio("What to audit", MODES, horizontal=True, key="audit.mode",
                 index=1 if selected_run_id() and "audit.last" not in st.session_state else 0, label_visibility="collapsed")
 
-if mode == MODES[0]:
-    st.markdown("Upload one table (**CSV**, **Parquet** or **NPZ**), one row per clustered sample, with a cluster column "
-                "and one or more sensitive columns. It becomes a run (method *external*) that Monitor, Embeddings and "
-                "Compare show beside trained runs.")
-    file = st.file_uploader("Table with a cluster column", type=list(upload.FORMATS), key="audit.file",
-                            help=f"At most {upload.MAX_BYTES // 2**20} MB and {upload.MAX_ROWS:,} rows.")
-    if file is not None:
+def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defaults: dict | None = None) -> None:
+    """Choose the columns of `table`, audit it, and record it as an external run."""
+    defaults = defaults or {}
+    about = upload.inspect_table(table)
+    st.caption(f"{about['n_rows']:,} rows × {about['n_columns']} columns"
+               + (f" · SHA-256 {provenance['sha256'][:16]}…" if provenance.get("sha256") else ""))
+    st.dataframe(table.head(10), width="stretch")
+    columns = [c["name"] for c in about["columns"]]
+    guess = defaults.get("clusters") or next((c for c in columns if c.lower() in CLUSTER_NAMES), columns[0])
+    group_like = [c["name"] for c in sorted((c for c in about["columns"] if c["can_be_group"] and c["name"] != guess),
+                                             key=lambda c: (c["kind"] != "categorical", c["n_unique"]))]
+    numeric = [c["name"] for c in about["columns"] if c["can_be_feature"]]
+    choice = lambda name: [NONE, *columns].index(defaults[name]) if defaults.get(name) in columns else 0  # noqa: E731
+    with st.form("audit.form"):
+        clusters = st.selectbox("Cluster column", columns, index=columns.index(guess), key="audit.clusters",
+                                help="Each row's cluster id (whole numbers).")
+        sensitive = st.multiselect("Sensitive column(s)", columns, default=defaults.get("sensitive", group_like[:1]),
+                                   key="audit.sensitive", help="With two or more, each is audited alone and their intersection too.")
+        class_col = st.selectbox("Class column (optional: ACC, NMI, ARI)", [NONE, *columns], index=choice("class"), key="audit.class")
+        embedding_cols = st.multiselect("Embedding or feature columns (optional: social fairness, silhouette, probe)",
+                                        numeric, default=defaults.get("embedding", []), key="audit.embedding")
+        embedding_file = st.file_uploader("…or the embedding as a separate file, same rows in the same order",
+                                          type=list(upload.FORMATS), key="audit.embedding_file")
+        id_col = st.selectbox("Row-id column (optional, unique)", [NONE, *columns], index=choice("id"), key="audit.id")
+        name = st.text_input("Name of the run", value=default_name[:64], key="audit.name")
+        resamples = st.number_input("Bootstrap resamples", 0, 100_000, DEFAULT_RESAMPLES, step=100, key="audit.resamples")
+        go = st.form_submit_button("Audit", type="primary")
+    if go:
         try:
-            table, provenance = external.read_audit_file(file.getvalue(), file.name)
+            embedding = None
+            if embedding_file is not None:
+                embedding, _ = external.read_audit_file(embedding_file.getvalue(), embedding_file.name)
+            prepared = external.prepare(
+                table, clusters=clusters, sensitive=sensitive, class_column=None if class_col == NONE else class_col,
+                embedding_columns=embedding_cols, embedding=embedding, id_column=None if id_col == NONE else id_col,
+                provenance=provenance)
+            with st.spinner("Auditing: bootstrap intervals and random baselines…"):
+                result = external.run_audit(prepared, resamples=int(resamples))
         except ValueError as exc:
-            st.error(f"Could not read {file.name}: {exc}")
-            st.stop()
-        about = upload.inspect_table(table)
-        st.caption(f"{about['n_rows']:,} rows × {about['n_columns']} columns · SHA-256 {provenance['sha256'][:16]}…")
-        st.dataframe(table.head(10), width="stretch")
-        columns = [c["name"] for c in about["columns"]]
-        guess = next((c for c in columns if c.lower() in CLUSTER_NAMES), columns[0])
-        group_like = [c["name"] for c in sorted((c for c in about["columns"] if c["can_be_group"] and c["name"] != guess),
-                                                 key=lambda c: (c["kind"] != "categorical", c["n_unique"]))]
-        with st.form("audit.form"):
-            clusters = st.selectbox("Cluster column", columns, index=columns.index(guess), key="audit.clusters",
-                                    help="Each row's cluster id (whole numbers).")
-            sensitive = st.multiselect("Sensitive column(s)", columns, default=group_like[:1], key="audit.sensitive",
-                                       help="With two or more, each is audited alone and their intersection too.")
-            class_col = st.selectbox("Class column (optional: ACC, NMI, ARI)", [NONE, *columns], key="audit.class")
-            numeric = [c["name"] for c in about["columns"] if c["can_be_feature"]]
-            embedding_cols = st.multiselect("Embedding or feature columns (optional: social fairness, silhouette, probe)",
-                                            numeric, key="audit.embedding")
-            embedding_file = st.file_uploader("…or the embedding as a separate file, same rows in the same order",
-                                              type=list(upload.FORMATS), key="audit.embedding_file")
-            id_col = st.selectbox("Row-id column (optional, unique)", [NONE, *columns], key="audit.id")
-            name = st.text_input("Name of the run", value=file.name.rsplit(".", 1)[0][:64], key="audit.name")
-            resamples = st.number_input("Bootstrap resamples", 0, 100_000, DEFAULT_RESAMPLES, step=100, key="audit.resamples")
-            go = st.form_submit_button("Audit", type="primary")
-        if go:
+            st.error(f"Not audited, nothing saved: {exc}")
+        else:
+            run_id = external.record_external(store, prepared, result, name)
+            st.session_state["audit.last"] = run_id
+            select_run(run_id)
+            st.success(f"Audited and saved as run **{run_id}**.")
+
+
+def read_or_stop(file, what: str):
+    try:
+        return external.read_audit_file(file.getvalue(), file.name)
+    except ValueError as exc:
+        st.error(f"Could not read {what} {file.name}: {exc}")
+        st.stop()
+
+
+SOURCES = ("A table with a cluster column", "A saved upload and its assignments")
+
+if mode == MODES[0]:
+    saved_uploads = upload.list_uploads()
+    source = st.radio("Source", SOURCES, horizontal=True, key="audit.source") if saved_uploads else SOURCES[0]
+    if source == SOURCES[0]:
+        st.markdown("Upload one table (**CSV**, **Parquet** or **NPZ**), one row per clustered sample, with a cluster "
+                    "column and one or more sensitive columns. It becomes a run (method *external*) that Monitor, "
+                    "Embeddings and Compare show beside trained runs.")
+        file = st.file_uploader("Table with a cluster column", type=list(upload.FORMATS), key="audit.file",
+                                help=f"At most {upload.MAX_BYTES // 2**20} MB and {upload.MAX_ROWS:,} rows.")
+        if file is not None:
+            table, provenance = read_or_stop(file, "the table")
+            audit_form(table, provenance, default_name=file.name.rsplit(".", 1)[0])
+    else:
+        st.markdown("Pick a table you saved on the Data page and upload the clusters found for its rows: a table with "
+                    "a cluster column, one row per row of the upload in the same order, or with a column giving each "
+                    "row's number (0 first).")
+        chosen = st.selectbox("Saved upload", saved_uploads, key="audit.upload")
+        file = st.file_uploader("Its assignments", type=list(upload.FORMATS), key="audit.assignments")
+        if file is not None:
+            assignments, provenance = read_or_stop(file, "the assignments")
+            base, meta = external.upload_table(chosen)
+            cols = list(assignments.columns)
+            c1, c2 = st.columns(2)
+            cluster_col = c1.selectbox("Cluster column of the assignments", cols, key="audit.assign_cluster",
+                                       index=next((i for i, c in enumerate(cols) if c.lower() in CLUSTER_NAMES), 0))
+            row_col = c2.selectbox("Row column (optional)", [NONE, *cols], key="audit.assign_row")
             try:
-                embedding = None
-                if embedding_file is not None:
-                    embedding, _ = external.read_audit_file(embedding_file.getvalue(), embedding_file.name)
-                prepared = external.prepare(
-                    table, clusters=clusters, sensitive=sensitive, class_column=None if class_col == NONE else class_col,
-                    embedding_columns=embedding_cols, embedding=embedding, id_column=None if id_col == NONE else id_col,
-                    provenance=provenance)
-                with st.spinner("Auditing: bootstrap intervals and random baselines…"):
-                    result = external.run_audit(prepared, resamples=int(resamples))
+                table = external.with_assignments(base, assignments, cluster_col, None if row_col == NONE else row_col)
             except ValueError as exc:
-                st.error(f"Not audited, nothing saved: {exc}")
-            else:
-                run_id = external.record_external(store, prepared, result, name)
-                st.session_state["audit.last"] = run_id
-                select_run(run_id)
-                st.success(f"Audited and saved as run **{run_id}**.")
-        last = st.session_state.get("audit.last")
-        if last:
-            run = store.get_run(last)
-            result = _audit_run(str(store.root), last, run.config["audit"]["resamples"], run.config["audit"]["seed"], run.ended)
-            show_audit(result, title=f"Audit of {run.config['provenance'].get('file')}", provenance=run.config["provenance"],
-                       run=run, epoch=0, arrays=store.load_arrays(last, 0), key="audit.new")
-            if "embedding" in store.load_arrays(last, 0):
-                st.page_link("pages/embeddings.py", label="See its embedding (Embeddings page)", icon=":material/scatter_plot:",
-                             query_params={"run": last})
+                st.error(f"Cannot join the assignments to {chosen}: {exc}")
+                st.stop()
+            provenance = {**provenance, "upload": chosen, "upload_file": meta.get("source_file")}
+            audit_form(table, provenance, default_name=f"{chosen}_{file.name.rsplit('.', 1)[0]}",
+                       defaults={"clusters": external.CLUSTER_COLUMN, "sensitive": [meta["sensitive_column"]],
+                                 "class": meta["class_column"], "embedding": meta["feature_columns"], "id": external.ROW_COLUMN})
+    last = st.session_state.get("audit.last")
+    if last:
+        run = store.get_run(last)
+        result = _audit_run(str(store.root), last, run.config["audit"]["resamples"], run.config["audit"]["seed"], run.ended)
+        show_audit(result, title=f"Audit of {run.config['provenance'].get('file')}", provenance=run.config["provenance"],
+                   run=run, epoch=0, arrays=store.load_arrays(last, 0), key="audit.new")
+        if "embedding" in store.load_arrays(last, 0):
+            st.page_link("pages/embeddings.py", label="See its embedding (Embeddings page)", icon=":material/scatter_plot:",
+                         query_params={"run": last})
 
 else:
     runs = [r for r in store.list_runs() if r.status != "running" and external.evaluation_epoch(store, r.id) is not None]

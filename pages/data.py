@@ -145,3 +145,6 @@ with own:
     saved_names = upload.list_uploads()
     if saved_names:
         st.caption("Saved uploads: " + ", ".join(saved_names))
+    st.page_link("pages/audit.py", icon=":material/fact_check:",
+                 label="Already clustered elsewhere? Audit a table with a cluster column, or a saved upload with its "
+                       "assignments, on the Audit page")

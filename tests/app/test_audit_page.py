@@ -37,9 +37,9 @@ def test_bring_a_clustering_audits_and_records_it(fclab_home):
     (run,) = RunStore(fclab_home / "store").list_runs()
     assert run.method == "external" and run.dataset == "external:segments"
     assert [t.label for t in at.tabs][-3:] == ["sex", "region", "sex × region"]
-    tables = [d.value for d in at.dataframe]
-    balance = next(t for t in tables if "metric" in t.columns and "Balance" in set(t["metric"]))
-    row = balance[balance["metric"] == "Balance"].iloc[0]
+    tables = [t.value for t in at.table]
+    balance = next(t for t in tables if "Balance" in set(t.index))
+    row = balance.loc["Balance"]
     assert row["value [interval]"] == "0.000 [0.000, 0.000]"  # cluster 2 holds men only
     assert "ceiling" in row["compare with"]
     assert any("cluster 2 misses at least one group" in i.value for i in at.info)
@@ -66,5 +66,32 @@ def test_audit_a_trained_run(fclab_home):
     assert at.radio(key="audit.mode").value == "Audit a run"  # a run link opens the run's audit
     at.number_input(key="audit.run_resamples").set_value(100).run()
     assert not at.exception, at.exception
-    tables = [d.value for d in at.dataframe if "metric" in d.value.columns]
-    assert any("ACC" in set(t["metric"]) for t in tables) and any("MNCE" in set(t["metric"]) for t in tables)
+    tables = [t.value for t in at.table]
+    assert any("ACC" in set(t.index) for t in tables) and any("MNCE" in set(t.index) for t in tables)
+
+
+def test_a_saved_upload_with_its_assignments(fclab_home):
+    from dashboard_lib.data import upload
+
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame({"f1": rng.normal(size=60), "f2": rng.normal(size=60), "site": rng.choice(["a", "b"], 60),
+                          "label": rng.integers(0, 2, 60)})
+    upload.build_upload(table, ["f1", "f2"], "site", "label", name="survey")
+    clusters = pd.DataFrame({"row": np.arange(60)[::-1], "cluster": (table["f1"][::-1] > 0).astype(int).to_numpy()})
+    at = open_app("pages/audit.py")
+    at.radio(key="audit.source").set_value("A saved upload and its assignments").run()
+    at.file_uploader(key="audit.assignments").set_value(("kmeans.csv", clusters.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.selectbox(key="audit.assign_row").set_value("row").run()
+    # The upload's own columns are the defaults: its sensitive, class and feature columns, the row numbers as ids.
+    assert at.multiselect(key="audit.sensitive").value == ["site"] and at.selectbox(key="audit.class").value == "label"
+    assert at.multiselect(key="audit.embedding").value == ["f1", "f2"]
+    at.number_input(key="audit.resamples").set_value(100)
+    at.button[0].click().run()
+    assert not at.error, [e.value for e in at.error]
+    (run,) = RunStore(fclab_home / "store").list_runs()
+    assert run.config["provenance"]["upload"] == "survey"
+    arrays = RunStore(fclab_home / "store").load_arrays(run.id, 0)
+    assert arrays["row_id"].tolist() == list(range(59, -1, -1))  # matched on the row column, kept in the file's order
+    expected = (table["f1"].to_numpy()[arrays["row_id"]] > 0).astype(int)
+    assert np.array_equal(arrays["assignment"], expected)

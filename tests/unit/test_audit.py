@@ -162,7 +162,7 @@ def test_audit_function_is_the_packages_front_door():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(assignment=np.zeros(10, int)), "holds a single cluster"),
-    (dict(assignment=np.array([0.5, 1] * 5)), "must hold whole numbers"),
+    (dict(assignment=np.array([0.5, 1] * 5)), "must hold whole numbers (cluster ids), found 0.5"),
     (dict(assignment=np.array(["a", "b"] * 5)), "must hold whole numbers (cluster ids), found 'a'"),
     (dict(assignment=pd.Series([0, 1, None, 1] + [0] * 6)), "has 1 missing value(s) (first at row 2)"),
     (dict(groups={"sex": np.zeros(10)}), "the sensitive column 'sex' holds a single group"),
@@ -289,3 +289,17 @@ def test_every_trained_run_saves_row_ids_that_join_back_to_the_source(registry):
     assert len(arrays["row_id"]) == 300 and len(np.unique(arrays["row_id"])) == 300
     assert np.array_equal(full.g[arrays["row_id"]], arrays["g"]) and np.array_equal(full.y[arrays["row_id"]], arrays["y"])
     assert np.array_equal(full.X[arrays["row_id"]], subset.X)  # the very samples clustered
+
+
+def test_assignments_join_a_table_by_order_or_by_row_number():
+    table = pd.DataFrame({"x": [10.0, 11.0, 12.0]})
+    by_order = external.with_assignments(table, pd.DataFrame({"c": [2, 0, 1]}), "c")
+    assert by_order["cluster"].tolist() == [2, 0, 1] and by_order["row"].tolist() == [0, 1, 2]
+    by_row = external.with_assignments(table, pd.DataFrame({"r": [2, 0], "c": [5, 6]}), "c", "r")
+    assert by_row["x"].tolist() == [12.0, 10.0] and by_row["row"].tolist() == [2, 0] and by_row["cluster"].tolist() == [5, 6]
+    with pytest.raises(ValueError, match="the assignments have 2 rows but the upload has 3"):
+        external.with_assignments(table, pd.DataFrame({"c": [1, 2]}), "c")
+    with pytest.raises(ValueError, match=r"the row column 'r' holds 3, not a row of the upload \(0 to 3 − 1\)"):
+        external.with_assignments(table, pd.DataFrame({"r": [0, 3], "c": [1, 2]}), "c", "r")
+    with pytest.raises(ValueError, match="no cluster column 'k'"):
+        external.with_assignments(table, pd.DataFrame({"c": [1, 2, 3]}), "k")
