@@ -91,3 +91,11 @@ def run_picker(runs, *, key: str, default: str | None = None) -> str:
     if run_id != selected_run_id():
         select_run(run_id)
     return run_id
+
+
+def table_uploader(label: str, key: str):
+    """A CSV / Parquet / NPZ file input with the upload limits on hover (the Data and Audit pages)."""
+    from .data import upload
+
+    return st.file_uploader(label, type=list(upload.FORMATS), key=key,
+                            help=f"At most {upload.MAX_BYTES // 2**20} MB and {upload.MAX_ROWS:,} rows.")

@@ -10,7 +10,7 @@ from dashboard_lib.jobs import library_versions
 from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import group_share_bars
 from dashboard_lib.state import ensure_navigation, run_store, select_run, selected_run_id
-from dashboard_lib.ui import run_picker
+from dashboard_lib.ui import run_picker, table_uploader
 
 ensure_navigation()
 
@@ -107,8 +107,8 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
         class_col = st.selectbox("Class column (optional: ACC, NMI, ARI)", [NONE, *columns], index=choice("class"), key="audit.class")
         embedding_cols = st.multiselect("Embedding or feature columns (optional: social fairness, silhouette, probe)",
                                         numeric, default=defaults.get("embedding", []), key="audit.embedding")
-        embedding_file = st.file_uploader("…or the embedding as a separate file, same rows in the same order",
-                                          type=list(upload.FORMATS), key="audit.embedding_file")
+        embedding_file = table_uploader("…or the embedding as a separate file, same rows in the same order",
+                                        key="audit.embedding_file")
         id_col = st.selectbox("Row-id column (optional, unique)", [NONE, *columns], index=choice("id"), key="audit.id")
         name = st.text_input("Name of the run", value=default_name[:64], key="audit.name")
         resamples = st.number_input("Bootstrap resamples", 0, 100_000, DEFAULT_RESAMPLES, step=100, key="audit.resamples")
@@ -150,8 +150,7 @@ if mode == MODES[0]:
         st.markdown("Upload one table (**CSV**, **Parquet** or **NPZ**), one row per clustered sample, with a cluster "
                     "column and one or more sensitive columns. It becomes a run (method *external*) that Monitor, "
                     "Embeddings and Compare show beside trained runs.")
-        file = st.file_uploader("Table with a cluster column", type=list(upload.FORMATS), key="audit.file",
-                                help=f"At most {upload.MAX_BYTES // 2**20} MB and {upload.MAX_ROWS:,} rows.")
+        file = table_uploader("Table with a cluster column", key="audit.file")
         if file is not None:
             table, provenance = read_or_stop(file, "the table")
             audit_form(table, provenance, default_name=file.name.rsplit(".", 1)[0])
@@ -160,7 +159,7 @@ if mode == MODES[0]:
                     "a cluster column, one row per row of the upload in the same order, or with a column giving each "
                     "row's number (0 first).")
         chosen = st.selectbox("Saved upload", saved_uploads, key="audit.upload")
-        file = st.file_uploader("Its assignments", type=list(upload.FORMATS), key="audit.assignments")
+        file = table_uploader("Its assignments", key="audit.assignments")
         if file is not None:
             assignments, provenance = read_or_stop(file, "the assignments")
             base, meta = external.upload_table(chosen)

@@ -9,7 +9,7 @@ from dashboard_lib.data.base import display_image
 from dashboard_lib.data.download import reporting
 from dashboard_lib.plots import count_heatmap
 from dashboard_lib.state import ensure_navigation
-from dashboard_lib.ui import metric_help, param_form_values
+from dashboard_lib.ui import metric_help, param_form_values, table_uploader
 
 ensure_navigation()
 
@@ -102,8 +102,7 @@ with own:
     st.markdown("Upload a **CSV**, **Parquet** or **NPZ** table, choose the feature columns, the sensitive column "
                 "(2 or more groups) and optionally a class column. It is saved so runs can use it "
                 "(dataset *Your own data*, option *name*).")
-    file = st.file_uploader("Table", type=list(upload.FORMATS), key="upload.file",
-                            help=f"At most {upload.MAX_BYTES // 2**20} MB and {upload.MAX_ROWS:,} rows.")
+    file = table_uploader("Table", key="upload.file")
     if file is not None:
         try:
             table = upload.read_table(file.getvalue(), file.name)
