@@ -10,10 +10,10 @@ from pathlib import Path
 from . import data as datasets
 from . import methods
 from .data import upload
-from .jobs import JobRegistry, RunConfig
+from .jobs import JobRegistry, RunConfig, preflight, training_threads
 from .params import parse_assignments
 from .settings import store_dir
-from .store import RunStore
+from .store import RunStore, StoreDamaged
 
 FINAL_METRIC_KEYS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta")
 
@@ -30,12 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--data-dir", help="folder searched first for downloaded dataset files")
 
-    p = sub.add_parser("upload", help="save a CSV, Parquet or NPZ table as a dataset (dataset id 'upload')")
-    p.add_argument("path", help="the table file")
-    p.add_argument("--features", nargs="+", required=True, metavar="COLUMN", help="numeric feature columns")
-    p.add_argument("--sensitive", required=True, metavar="COLUMN", help="the sensitive attribute (2 or more groups)")
+    p = sub.add_parser("upload", help="save a CSV, Parquet or NPZ table as a dataset (dataset id 'upload'), or delete one")
+    p.add_argument("path", nargs="?", help="the table file")
+    p.add_argument("--features", nargs="+", metavar="COLUMN", help="numeric feature columns")
+    p.add_argument("--sensitive", metavar="COLUMN", help="the sensitive attribute (2 or more groups)")
     p.add_argument("--class", dest="class_column", metavar="COLUMN", help="optional class column, for ACC/NMI")
-    p.add_argument("--name", required=True, help="name to save it under (letters, digits, - _ .)")
+    p.add_argument("--name", help="name to save it under (letters, digits, - _ .)")
+    p.add_argument("--delete", metavar="NAME", help="delete the saved upload NAME (its runs are kept unless --with-runs)")
+    p.add_argument("--with-runs", action="store_true", help="with --delete: also delete the runs trained on it")
     p.add_argument("--replace", action="store_true", help="replace an upload of the same name")
     p.add_argument("--json", action="store_true")
 
@@ -60,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("methods", help="list the methods and their hyperparameters")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("store", help="check the run store, or recover the readable runs of a damaged one")
+    p.add_argument("action", choices=["check", "recover"])
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("runs", help="list the runs in the store")
     p.add_argument("--json", action="store_true")
 
@@ -73,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="schedule: paper (the declared defaults) or quick (a demo in minutes on a CPU); --set wins")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: the app's, all cores but one)")
     p.add_argument("--data-dir", help="folder searched first for downloaded dataset files")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's id, device, time and metrics")
     return parser
@@ -90,6 +97,19 @@ def _list_datasets(args) -> None:
 
 
 def _upload(args) -> None:
+    if args.delete:
+        store = RunStore(store_dir())
+        runs = upload.runs_of_upload(store, args.delete)
+        upload.delete_upload(args.delete)
+        if args.with_runs:
+            for run_id in runs:
+                store.delete_run(run_id)
+        print(f"deleted upload '{args.delete}'; its {len(runs)} run(s) " + ("deleted too" if args.with_runs else "kept"))
+        return
+    missing = [flag for flag, value in (("TABLE", args.path), ("--features", args.features), ("--sensitive", args.sensitive),
+                                        ("--name", args.name)) if not value]
+    if missing:
+        raise CLIError(f"upload needs {', '.join(missing)} (or --delete NAME)")
     meta = upload.build_upload(Path(args.path), args.features, args.sensitive, args.class_column, name=args.name,
                                overwrite=args.replace)
     print(json.dumps(meta) if args.json else
@@ -178,6 +198,34 @@ def _list_methods(args) -> None:
             print(f"{'':<14}{p['name']}{symbol} = {p['default']}  range {p['range']}  {p['help']}")
 
 
+def _store(args) -> int:
+    from .store import check_store, recover_store
+
+    root = store_dir()
+    report = check_store(root) if args.action == "check" else recover_store(root)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif args.action == "check":
+        print(f"{report['path']}: " + ("no store yet" if not report["exists"] else "sound" if report.get("ok") else "DAMAGED"))
+        if report["exists"]:
+            print(f"  integrity: {'; '.join(report['integrity'][:5]) or 'unreadable'}")
+            print(f"  schema version {report['schema_version']}; runs readable: {report['runs_readable']}"
+                  + (f"; runs with unreadable series: {len(report['runs_with_unreadable_series'])}"
+                     if report["runs_with_unreadable_series"] else ""))
+            for problem in report["problems"][:10]:
+                print(f"  {problem}")
+            if not report.get("ok"):
+                print("  to keep what is readable: python -m dashboard_lib store recover")
+    else:
+        c = report["copied"]
+        print(f"recovered {c['runs']} run(s), {c['scalars']:,} series points, {c['evaluations']} evaluations into "
+              f"{root / 'runs.sqlite'}; the damaged file is kept as {report['damaged_file']}")
+        if report["runs_with_lost_series"]:
+            print(f"  {len(report['runs_with_lost_series'])} run(s) lost part of their series: "
+                  + ", ".join(report["runs_with_lost_series"][:10]))
+    return 0 if args.action == "recover" or report.get("ok") or not report["exists"] else 1
+
+
 def _list_runs(args) -> None:
     runs = RunStore(store_dir()).list_runs()
     if args.json:
@@ -209,7 +257,9 @@ def _train(args) -> int:
         hparams["epochs"] = args.epochs
     config = RunConfig(dataset=args.dataset, method=args.method, dataset_options=parse_assignments(args.data),
                        hparams=hparams, seed=args.seed, device=args.device, data_dir=args.data_dir)
-    registry = JobRegistry(RunStore(store_dir()), threads=None)  # the CLI owns the machine: all of torch's threads
+    # The app's thread count by default: the same seed, data, settings, device and threads give the same numbers.
+    registry = JobRegistry(RunStore(store_dir()), threads=args.threads or training_threads())
+    preflight(config)  # a setting the data cannot take (K > N, a missing upload): exit 2 before any run is recorded
     run_id = registry.start(config)
     shown = ""
     try:
@@ -241,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
+    except StoreDamaged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as a pipeline's commands do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
@@ -259,6 +312,8 @@ def _dispatch(args) -> int:
             _list_runs(args)
         elif args.command == "audit":
             _audit(args)
+        elif args.command == "store":
+            return _store(args)
         elif args.command == "train":
             return _train(args)
     except (ValueError, CLIError) as exc:

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from . import metrics
-from .data import BiasedDataset, load_dataset, resolve_options
+from .data import BiasedDataset, DownloadError, load_dataset, resolve_options
 from .methods import RunStopped, TrainingDiverged, get_method, resolve_device
 from .params import resolve_params
-from .store import RunRecord, RunStore
+from .store import RunRecord, RunStore, private_file
 
 FLUSH_SECONDS = 0.5  # how often logged scalars reach the store (the Monitor polls it about once a second)
 PROBE_MAX_SAMPLES = 5000  # the group probe subsamples: a few thousand held-out points estimate its accuracy well
@@ -152,6 +152,7 @@ class Recorder:
         path = self.store.run_dir(self.run_id) / name
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({key: value.detach().cpu() for key, value in state_dict.items()}, path)
+        private_file(path)
         return path
 
 
@@ -232,6 +233,17 @@ def create_run(store: RunStore, config: RunConfig) -> tuple[str, RunConfig]:
     run_id = store.create_run(dataset=config.dataset, method=config.method, config=asdict(config), seed=config.seed,
                               device=str(device), environment=environment(device))
     return run_id, config
+
+
+def preflight(config: RunConfig) -> None:
+    """Refuse, before any run is recorded, a config whose data cannot be built or cannot take its settings (K > N, a
+    missing upload, a batch larger than the data): ValueError naming what to change."""
+    config = config.resolved()
+    try:
+        data = load_dataset(config.dataset, config.dataset_options, config.data_dir)
+    except DownloadError as exc:  # offline without the files, or a failed download
+        raise ValueError(str(exc)) from None
+    get_method(config.method)(**config.hparams).check_data(data)
 
 
 def training_threads() -> int:

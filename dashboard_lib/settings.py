@@ -26,6 +26,8 @@ def download_cache_dir() -> Path:
 
 
 def uploads_dir() -> Path:
+    """Saved uploads: owner-only, as they hold every row's sensitive attribute."""
     path = home_dir() / "uploads"
     path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
     return path

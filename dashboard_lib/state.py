@@ -10,7 +10,8 @@ from typing import Iterator
 
 import streamlit as st
 
-from .data import DEFAULT_DATASET, load_dataset
+from . import security
+from .data import DEFAULT_DATASET, default_data_dir, load_dataset
 from .jobs import JobRegistry, training_threads
 from .projection import warm_up_umap
 from .settings import store_dir
@@ -64,6 +65,57 @@ def ensure_navigation() -> None:
         return
     runpy.run_path(str(APP_SCRIPT), run_name="__main__")
     st.stop()
+
+
+def access_gate() -> None:
+    """Serve nothing to a browser session that has not given the password, where one is required (security.py)."""
+    address = str(st.get_option("server.address") or "")
+    if not security.password_required(address):
+        return
+    expected = security.configured_password()
+    if not expected:
+        st.error(security.ERR_NO_PASSWORD.format(address=address or "every network interface"))
+        st.stop()
+    if st.session_state.get("_fclab_authenticated"):
+        return
+    st.title("Fair Clustering Lab")
+    with st.form("login"):
+        given = st.text_input("Password", type="password", key="login.password",
+                              help="The password this server was started with (FCLAB_PASSWORD).")
+        entered = st.form_submit_button("Enter", type="primary")
+    if entered:
+        if security.password_matches(given, expected):
+            st.session_state["_fclab_authenticated"] = True
+            st.rerun()
+        st.error("Wrong password.")
+    st.stop()
+
+
+def data_folder_input() -> None:
+    """The sidebar's data folder, kept in the URL so a reload keeps it; refused outside the allowed folders."""
+    if "data_dir" not in st.session_state:
+        st.session_state["data_dir"] = st.query_params.get("data_dir") or str(default_data_dir() or "")
+    value = st.text_input("Data folder", key="data_dir",
+                          help="Folder searched first for dataset files you downloaded yourself. Allowed: folders named "
+                               "when the server started (FCLAB_DATA_DIR, FCLAB_DATA_ROOTS). Leave empty to use the "
+                               "built-in data and the download cache.")
+    try:
+        security.check_data_folder(value)
+    except ValueError as exc:
+        st.error(str(exc))
+    if value and value != str(default_data_dir() or ""):
+        st.query_params["data_dir"] = value
+    else:
+        st.query_params.pop("data_dir", None)
+
+
+def data_dir() -> str | None:
+    """The data folder pages may read: the sidebar's, when it is allowed; else none."""
+    try:
+        folder = security.check_data_folder(st.session_state.get("data_dir"))
+    except ValueError:
+        return None
+    return None if folder is None else str(folder)
 
 
 def selected_run_id() -> str | None:

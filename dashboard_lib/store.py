@@ -18,6 +18,29 @@ import pandas as pd
 
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 ERR_UNKNOWN_RUN = "no run '{id}' in the run store at {root}"
+ERR_DAMAGED = ("The run store {path} is damaged ({reason}). Nothing was changed. To keep your runs, stop the app and run "
+               "`python -m dashboard_lib store recover`: it copies every readable run into a new store and keeps the "
+               "damaged file beside it. `python -m dashboard_lib store check` tells what is readable.")
+ERR_NEWER = ("The run store {path} was written by a newer version of Fair Clustering Lab (store schema {found}, this version "
+             "reads up to {known}). Update the app, or point FCLAB_HOME at another folder.")
+SCHEMA_VERSION = 2
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # runs keep every sample's sensitive attribute: owner-only
+
+
+class StoreDamaged(RuntimeError):
+    """The SQLite file cannot be read as a run store: the message says where it is and what to do."""
+
+
+def private_dir(path: Path) -> Path:
+    """Make (if needed) a folder only its owner can enter."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    os.chmod(path, PRIVATE_FILE)
+    return path
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -57,6 +80,11 @@ CREATE TABLE IF NOT EXISTS evaluations (
     PRIMARY KEY (run_id, epoch)
 );
 """
+# Schema version n+1 from version n (PRAGMA user_version). Version 1 is the schema above, from before versioning.
+MIGRATIONS = {
+    2: "ALTER TABLE runs ADD COLUMN threads INTEGER;"  # torch threads the run trained with (reproducibility)
+       " UPDATE runs SET threads = json_extract(environment, '$.torch_threads');",
+}
 
 
 @dataclass
@@ -79,6 +107,7 @@ class RunRecord:
     stage: str
     owner_pid: int | None
     owner_host: str | None
+    threads: int | None = None  # torch threads it trained with
 
     @property
     def hparams(self) -> dict:
@@ -113,22 +142,49 @@ def _pid_alive(pid: int) -> bool:
 class RunStore:
     """Runs on disk: `root/runs.sqlite` and `root/runs/<run id>/` (epoch arrays as .npz, weights as .pt)."""
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: str | Path, *, check: bool = True):
+        """Open (or create) the store; with check, a cheap integrity check first (PRAGMA quick_check), and the schema
+        migrated forward. StoreDamaged says what is wrong and what to do."""
+        self.root = private_dir(Path(root))
         self.db_path = self.root / "runs.sqlite"
+        new = not self.db_path.exists()
         with self._connect() as db:
+            if check and not new:
+                problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+                if problems != ["ok"]:
+                    raise StoreDamaged(ERR_DAMAGED.format(path=self.db_path, reason="; ".join(problems[:3])))
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            self._migrate(db, new)
+        private_file(self.db_path)
+
+    def _migrate(self, db: sqlite3.Connection, new: bool) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreDamaged(ERR_NEWER.format(path=self.db_path, found=version, known=SCHEMA_VERSION))
+        if version == 0:
+            db.executescript(_SCHEMA)  # a new store, or one from before versioning: both are version 1
+            version = 1
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            db.executescript(MIGRATIONS[target])
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         # A connection per operation: safe across the app's threads and processes (CLI runs write too).
-        db = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            db = sqlite3.connect(self.db_path, timeout=30)
+        except sqlite3.DatabaseError as exc:
+            raise StoreDamaged(ERR_DAMAGED.format(path=self.db_path, reason=exc)) from None
         db.row_factory = sqlite3.Row
         try:
             with db:
                 yield db
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            raise StoreDamaged(ERR_DAMAGED.format(path=self.db_path, reason=exc)) from None
+        except sqlite3.DatabaseError as exc:  # malformed image, not a database, corrupt index…
+            raise StoreDamaged(ERR_DAMAGED.format(path=self.db_path, reason=exc)) from None
         finally:
             db.close()
 
@@ -142,11 +198,13 @@ class RunStore:
         run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{method}-{secrets.token_hex(2)}"
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, owner_pid, owner_host)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment), os.getpid(), socket.gethostname()),
+                "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, owner_pid, owner_host,"
+                " threads) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment), os.getpid(),
+                 socket.gethostname(), environment.get("torch_threads")),
             )
-        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        private_dir(self.root / "runs")
+        private_dir(self.run_dir(run_id))
         return run_id
 
     def _update(self, run_id: str, **fields) -> None:
@@ -184,7 +242,7 @@ class RunStore:
             path = self.run_dir(run_id) / f"epoch_{epoch:06d}.npz"
             tmp = path.with_suffix(".tmp.npz")
             np.savez_compressed(tmp, **arrays)
-            tmp.replace(path)
+            private_file(tmp).replace(path)
         with self._connect() as db:
             db.execute("INSERT OR REPLACE INTO evaluations (run_id, epoch, time, metrics, has_arrays) VALUES (?, ?, ?, ?, ?)",
                        (run_id, epoch, time.time(), json.dumps(metrics), int(bool(arrays))))
@@ -279,3 +337,111 @@ class RunStore:
     def load_arrays(self, run_id: str, epoch: int) -> dict[str, np.ndarray]:
         with np.load(self.run_dir(run_id) / f"epoch_{epoch:06d}.npz") as f:
             return {key: f[key] for key in f.files}
+
+
+# --- a damaged store: what is readable, and a copy of it ---------------------------------------------------------------
+_TABLES = {"runs": "id", "scalars": "run_id", "evaluations": "run_id"}
+
+
+def _read_only(db_path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _readable_runs(db: sqlite3.Connection) -> tuple[list[dict], list[str]]:
+    """Every run row that can be read (row by row when a whole scan fails), and what could not be."""
+    problems = []
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM runs")], problems
+    except sqlite3.DatabaseError as exc:
+        problems.append(f"runs table: {exc}; reading it row by row")
+    rows = []
+    try:
+        last = db.execute("SELECT max(rowid) FROM runs").fetchone()[0] or 0
+    except sqlite3.DatabaseError:
+        last = 100_000
+    for rowid in range(1, last + 1):
+        try:
+            row = db.execute("SELECT * FROM runs WHERE rowid = ?", (rowid,)).fetchone()
+        except sqlite3.DatabaseError:
+            problems.append(f"run row {rowid} unreadable")
+            continue
+        if row is not None:
+            rows.append(dict(row))
+    return rows, problems
+
+
+def check_store(root: str | Path) -> dict:
+    """What a store's file holds and whether SQLite finds it sound, without changing it."""
+    db_path = Path(root) / "runs.sqlite"
+    report = {"path": str(db_path), "exists": db_path.exists(), "integrity": [], "schema_version": None,
+              "runs_readable": 0, "runs_with_unreadable_series": [], "problems": []}
+    if not db_path.exists():
+        return report
+    try:
+        db = _read_only(db_path)
+        report["integrity"] = [r[0] for r in db.execute("PRAGMA integrity_check")]
+        report["schema_version"] = db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        report["problems"].append(f"not readable as SQLite: {exc}")
+        return report
+    runs, problems = _readable_runs(db)
+    report["problems"] += problems
+    report["runs_readable"] = len(runs)
+    for run in runs:
+        for table, column in list(_TABLES.items())[1:]:
+            try:
+                db.execute(f"SELECT count(*), sum(length(CAST({'value' if table == 'scalars' else 'metrics'} AS TEXT)))"
+                           f" FROM {table} WHERE {column} = ?", (run["id"],)).fetchone()
+            except sqlite3.DatabaseError:
+                report["runs_with_unreadable_series"].append(run["id"])
+                break
+    db.close()
+    report["ok"] = report["integrity"] == ["ok"] and not report["problems"]
+    return report
+
+
+def recover_store(root: str | Path) -> dict:
+    """Copy every readable run (with whatever of its series and evaluations reads) into a new store file, keep the
+    damaged file beside it as runs.sqlite.damaged-<time>, and put the new one in its place."""
+    root = Path(root)
+    db_path = root / "runs.sqlite"
+    if not db_path.exists():
+        raise FileNotFoundError(f"no run store at {db_path}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    fresh_path = root / f"runs.sqlite.recovering-{stamp}"
+    old = _read_only(db_path)
+    runs, problems = _readable_runs(old)
+    fresh = sqlite3.connect(fresh_path)
+    fresh.executescript(_SCHEMA)
+    for target in range(2, SCHEMA_VERSION + 1):
+        fresh.executescript(MIGRATIONS[target])
+    fresh.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    columns = [r[1] for r in fresh.execute("PRAGMA table_info(runs)")]
+    copied = {"runs": 0, "scalars": 0, "evaluations": 0}
+    partial = []
+    for run in runs:
+        values = [run.get(c) for c in columns]
+        fresh.execute(f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
+        copied["runs"] += 1
+        for table, column in list(_TABLES.items())[1:]:
+            try:
+                rows = [tuple(r) for r in old.execute(f"SELECT * FROM {table} WHERE {column} = ?", (run["id"],))]
+            except sqlite3.DatabaseError:
+                partial.append(run["id"])
+                continue
+            if rows:
+                fresh.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+                copied[table] += len(rows)
+    fresh.commit()
+    fresh.close()
+    old.close()
+    kept = root / f"runs.sqlite.damaged-{stamp}"
+    for suffix in ("", "-wal", "-shm"):
+        side = Path(str(db_path) + suffix)
+        if side.exists():
+            side.replace(Path(str(kept) + suffix))
+    fresh_path.replace(db_path)
+    private_file(db_path)
+    return {"copied": copied, "damaged_file": str(kept), "runs_with_lost_series": sorted(set(partial)), "problems": problems}

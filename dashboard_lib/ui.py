@@ -14,6 +14,8 @@ HEADLINE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta",
 # Metrics only some methods report (shown where a run has them).
 METHOD_METRICS = ("nmi_geometric", "same_group_share", "min_class_recall", "tail_recall", "avg_acc", "unbiased_acc",
                   "worst_group_acc")
+ERR_UNKNOWN_LINK = ("The link names run {run_id}, which is not in this run store (deleted, or from another "
+                    "store). Pick a run from the list below.")
 SHORT_LABELS = {"nmi": "NMI", "nmi_geometric": "NMI (geo.)", "entropy": "Entropy", "probe_acc": "Probe acc."}  # full label on hover
 
 
@@ -85,6 +87,8 @@ def run_picker(runs, *, key: str, default: str | None = None) -> str:
     ids = [r.id for r in runs]
     labels = {r.id: r.label() for r in runs}
     wanted = selected_run_id()
+    if wanted and wanted not in labels:  # a stale or mistyped link: say so rather than show another run as if it were it
+        st.warning(ERR_UNKNOWN_LINK.format(run_id=wanted), icon=":material/link_off:")
     if wanted not in labels:
         wanted = default if default in labels else ids[0]
     run_id = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key=f"{key}.{wanted}")

@@ -65,13 +65,14 @@ def runs_frame(runs, finals: dict[str, dict]) -> pd.DataFrame:
         final = finals[run.id]
         row = {"run": run.id, "method": run.method, "dataset": run.dataset, "status": run.status,
                "created": dt.datetime.fromtimestamp(run.created), "seconds": run.seconds, "seed": run.seed,
+               "device": run.device, "threads": run.threads,
                "data options": ", ".join(f"{k}={v}" for k, v in (run.config.get("dataset_options") or {}).items())}
         row.update({f"hp.{k}": v for k, v in run.hparams.items()})
         row.update({key: final.get(key) if isinstance(final.get(key), (int, float)) else None for key in metrics})
         rows.append(row)
     frame = pd.DataFrame(rows)
     hp_columns = sorted(c for c in frame.columns if c.startswith("hp."))
-    fixed = ["run", "method", "dataset", "status", *metrics, "created", "seconds", "seed", "data options"]
+    fixed = ["run", "method", "dataset", "status", *metrics, "created", "seconds", "seed", "device", "threads", "data options"]
     return frame[fixed + hp_columns]
 
 

@@ -8,7 +8,7 @@ from dashboard_lib.data import upload
 from dashboard_lib.data.base import display_image
 from dashboard_lib.data.download import reporting
 from dashboard_lib.plots import count_heatmap
-from dashboard_lib.state import ensure_navigation
+from dashboard_lib.state import data_dir as selected_data_dir, ensure_navigation, run_store
 from dashboard_lib.ui import metric_help, param_form_values, table_uploader
 
 ensure_navigation()
@@ -21,7 +21,7 @@ st.title("Data")
 st.caption("Each dataset pairs samples with a sensitive attribute (the group). A fair clustering mixes the groups "
            "inside every cluster in the proportions of the whole data.")
 
-data_dir = st.session_state.get("data_dir") or None
+data_dir = selected_data_dir()
 browse, own = st.tabs(["Datasets", "Upload your own"])
 
 with browse:
@@ -143,7 +143,17 @@ with own:
                            "Train on it with dataset *Your own data* and option name = " + meta["name"] + ".")
     saved_names = upload.list_uploads()
     if saved_names:
-        st.caption("Saved uploads: " + ", ".join(saved_names))
+        with st.expander(f"Saved uploads ({len(saved_names)}): " + ", ".join(saved_names)):
+            doomed = st.selectbox("Upload", saved_names, key="upload.delete_name")
+            runs = upload.runs_of_upload(run_store(), doomed)
+            with_runs = st.checkbox(f"Also delete its {len(runs)} run(s)", key="upload.delete_runs", disabled=not runs,
+                                    help="Unticked, the runs stay in the run store (their numbers and saved arrays).")
+            sure = st.checkbox(f"Yes, delete {doomed}", key="upload.delete_sure")
+            if st.button("Delete", key="upload.delete", disabled=not sure):
+                upload.delete_upload(doomed)
+                for run_id in runs if with_runs else []:
+                    run_store().delete_run(run_id)
+                st.success(f"Deleted {doomed}" + (f" and its {len(runs)} run(s)." if with_runs else "; its runs are kept."))
     st.page_link("pages/audit.py", icon=":material/fact_check:",
                  label="Already clustered elsewhere? Audit a table with a cluster column, or a saved upload with its "
                        "assignments, on the Audit page")

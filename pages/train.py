@@ -4,7 +4,7 @@ import streamlit as st
 from dashboard_lib import data as datasets
 from dashboard_lib import methods
 from dashboard_lib.jobs import RunConfig
-from dashboard_lib.state import ensure_navigation, job_registry
+from dashboard_lib.state import data_dir, ensure_navigation, job_registry
 from dashboard_lib.ui import param_form_values
 
 ensure_navigation()
@@ -53,7 +53,10 @@ with right:
         prefix = f"hp.{method_id}" if preset == "paper" else f"hp.{method_id}.{preset}"
         hparams = param_form_values(method_cls.params, prefix, method_cls.preset(preset))
         seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed",
-                               help="The same seed, data and settings on the same device give the same numbers.")
+                               help="The same seed, data, settings, device and CPU thread count give bit-identical "
+                                    "numbers on the CPU (the app and the CLI train with the same thread count, shown in "
+                                    "the sidebar and recorded with each run). On a GPU some kernels are not "
+                                    "deterministic: the last digits may differ.")
         device_choices = ["auto", *methods.available_devices()]
         device = st.selectbox("Device", device_choices, key="device",
                               help="auto = the GPU if there is one (CUDA, then Apple MPS), else the CPU. Pick cpu to force it.")
@@ -61,7 +64,7 @@ with right:
 
 if submitted:
     config = RunConfig(dataset=dataset_id, method=method_id, dataset_options=dataset_options, hparams=hparams,
-                       seed=int(seed), device=device, data_dir=st.session_state.get("data_dir") or None)
+                       seed=int(seed), device=device, data_dir=data_dir())
     try:
         run_id = job_registry().start(config)
     except ValueError as exc:

@@ -10,6 +10,12 @@ sys.path.insert(0, str(REPO))
 SHARED_DATA = Path(os.environ.get("FCLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True)
+def shared_data_is_an_allowed_folder(monkeypatch):
+    """The real data folder, allowed as a user allows one at start-up (FCLAB_DATA_ROOTS), for the sidebar's field."""
+    monkeypatch.setenv("FCLAB_DATA_ROOTS", str(SHARED_DATA))
+
+
 @pytest.fixture
 def fclab_home(tmp_path, monkeypatch):
     """A fresh FCLAB_HOME for this test."""

@@ -214,7 +214,7 @@ def build_upload(table: pd.DataFrame | bytes | str | Path, feature_columns: list
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     # Write into a temporary folder and rename it into place, so a failure never leaves half a dataset.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=settings.uploads_dir()))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=settings.uploads_dir()))  # mkdtemp: owner-only (0700)
     try:
         arrays = {"X": valid.X, "g": valid.g} | ({"y": valid.y} if valid.y is not None else {})
         np.savez(tmp / "data.npz", **arrays)
@@ -234,6 +234,20 @@ def list_uploads() -> list[str]:
     """Names of the saved uploads."""
     root = settings.uploads_dir()
     return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file() and not p.name.startswith("."))
+
+
+def delete_upload(name: str) -> None:
+    """Remove a saved upload (its folder); runs trained on it stay in the run store unless deleted there."""
+    meta = upload_meta(name)
+    shutil.rmtree(settings.uploads_dir() / meta["name"])
+    from . import forget_cached
+
+    forget_cached(DATASET_ID)
+
+
+def runs_of_upload(store, name: str) -> list[str]:
+    """Ids of the runs trained on the saved upload `name`."""
+    return [r.id for r in store.list_runs(dataset=DATASET_ID) if (r.config.get("dataset_options") or {}).get("name") == name]
 
 
 def upload_meta(name: str) -> dict:

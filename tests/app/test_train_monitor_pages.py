@@ -9,7 +9,7 @@ from tests.app.helpers import open_app
 
 @pytest.fixture
 def app(fclab_home):
-    return open_app()
+    return open_app("pages/train.py")
 
 
 def _number_labels(at):

@@ -33,8 +33,9 @@ def _choose(page, label: str, option: str) -> None:
 
 
 def test_train_watch_stop_reload(app_server, page, tmp_path):
-    page.goto(app_server.url)
+    page.goto(f"{app_server.url}/train")  # a fresh server answers the page's own path
     expect(page.get_by_role("heading", name="Train a method")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     _idle(page)
     _choose(page, "Method", "Autoencoder + k-means")
     epochs = page.get_by_label("epochs", exact=True)
