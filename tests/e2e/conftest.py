@@ -26,9 +26,9 @@ def _free_port() -> int:
 class AppServer:
     """One streamlit server process on a free port, with its own FCLAB_HOME."""
 
-    def __init__(self, home):
+    def __init__(self, home, port: int | None = None):
         self.home = home
-        self.port = _free_port()
+        self.port = port or _free_port()  # a restart takes the same port, so open tabs reconnect
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
 
