@@ -4,11 +4,10 @@ import torch
 
 from dashboard_lib.methods import available_devices
 from dashboard_lib.settings import store_dir
-from dashboard_lib.state import access_gate, app_navigation, data_folder_input, job_registry, warm_up
+from dashboard_lib.state import access_gate, access_granted, app_navigation, data_folder_input, job_registry, warm_up
 from dashboard_lib.store import StoreDamaged
 
 st.set_page_config(page_title="Fair Clustering Lab", page_icon=":material/balance:", layout="wide")
-access_gate()  # a password before anything else, where the server is reachable from the network
 
 # Start is the default page, served at /: every other page then answers its own path (/train, /monitor, …).
 pages = [
@@ -21,7 +20,8 @@ pages = [
     st.Page("pages/explain.py", title="Explain", icon=":material/visibility:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
 ]
-page = st.navigation(pages)
+page = st.navigation(pages, position="sidebar" if access_granted() else "hidden")  # not even the page list when locked
+access_gate()  # a password before anything else, where the server is reachable from the network
 try:  # a damaged run store: one clear message on every page, never a traceback
     warm_up()
     with st.sidebar:

@@ -67,17 +67,24 @@ def ensure_navigation() -> None:
     st.stop()
 
 
+def _address() -> str:
+    return str(st.get_option("server.address") or "")
+
+
+def access_granted() -> bool:
+    """Whether this browser session may see the app: no password is required here, or it gave the right one."""
+    return not security.password_required(_address()) or bool(st.session_state.get("_fclab_authenticated"))
+
+
 def access_gate() -> None:
     """Serve nothing to a browser session that has not given the password, where one is required (security.py)."""
-    address = str(st.get_option("server.address") or "")
-    if not security.password_required(address):
+    if access_granted():
         return
+    address = _address()
     expected = security.configured_password()
     if not expected:
         st.error(security.ERR_NO_PASSWORD.format(address=address or "every network interface"))
         st.stop()
-    if st.session_state.get("_fclab_authenticated"):
-        return
     st.title("Fair Clustering Lab")
     with st.form("login"):
         given = st.text_input("Password", type="password", key="login.password",
