@@ -54,10 +54,11 @@ def _series_counts(store: RunStore) -> dict[str, int]:
         return dict(db.execute("SELECT run_id, COUNT(*) FROM scalars GROUP BY run_id"))
 
 
-def soak(home: Path, *, runs: int = 20, restarts: int = 2, app_share: float = 0.3, timeout: float = 600) -> dict:
-    """Run the soak; returns its figures. About app_share of the runs start from the app, the rest from the CLI."""
-    from playwright.sync_api import sync_playwright
-
+def soak(home: Path, browser, *, runs: int = 20, restarts: int = 2, app_share: float = 0.3, timeout: float = 600,
+         cli_at_once: int = 20) -> dict:
+    """Run the soak with a Playwright browser; returns its figures. About app_share of the runs start from the app, the
+    rest from the CLI, at most cli_at_once CLI processes alive together (each holds a few hundred MB). Every process it
+    started is stopped before it returns, also when it fails."""
     home.mkdir(parents=True, exist_ok=True)
     store = RunStore(home / "store")
     n_app = max(restarts, round(runs * app_share))
@@ -75,10 +76,15 @@ def soak(home: Path, *, runs: int = 20, restarts: int = 2, app_share: float = 0.
         lost += sum(max(0, count - now.get(run_id, 0)) for run_id, count in seen.items())
         seen.update({k: max(v, seen.get(k, 0)) for k, v in now.items()})
 
-    cli = [_start_cli_run(home, i) for i in range(n_cli)]  # all at once
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1300, "height": 900})
+    cli: list[subprocess.Popen] = []
+
+    def top_up() -> None:  # keep cli_at_once CLI runs going until all have started
+        while len(cli) < n_cli and sum(proc.poll() is None for proc in cli) < cli_at_once:
+            cli.append(_start_cli_run(home, len(cli)))
+
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    try:
+        top_up()
         starter = context.new_page()
         starter.set_default_timeout(60_000)
         watchers = []
@@ -93,6 +99,7 @@ def soak(home: Path, *, runs: int = 20, restarts: int = 2, app_share: float = 0.
                         watchers.append(tab)
             time.sleep(3)
             sample()
+            top_up()
             os.kill(server.proc.pid, signal.SIGKILL)  # mid-run: the app's runs die with their process
             server.proc.wait()
             server.log.close()
@@ -101,13 +108,21 @@ def soak(home: Path, *, runs: int = 20, restarts: int = 2, app_share: float = 0.
             starter.goto(f"{server.url}/monitor")  # the first page of the new process marks the dead runs interrupted
             starter.get_by_role("heading", name="Monitor").wait_for(timeout=60_000)
             sample()
-        for proc in cli:
-            proc.wait(max(1, deadline - time.time()))
+        while len(cli) < n_cli or any(proc.poll() is None for proc in cli):
+            if time.time() > deadline:
+                raise TimeoutError(f"the CLI runs did not end within {timeout:.0f} s")
+            top_up()
             sample()
-        browser.close()
+            time.sleep(1)
+    finally:
+        context.close()
+        for proc in cli:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        server.stop()
     JobRegistry(store)  # what any next start does: a run whose process died is marked interrupted
     sample()
-    server.stop()
     statuses = [r.status for r in store.list_runs()]
     with sqlite3.connect(store.db_path) as db:
         integrity = [r[0] for r in db.execute("PRAGMA integrity_check")]
@@ -124,8 +139,12 @@ def main():
     parser.add_argument("--restarts", type=int, default=5)
     args = parser.parse_args()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        result = soak(Path(tmp) / "home", runs=args.runs, restarts=args.restarts, timeout=3600)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        result = soak(Path(tmp) / "home", browser, runs=args.runs, restarts=args.restarts, timeout=3600)
+        browser.close()
     print(f"runs started {result['started']} ({result['from_app']} from the app, {result['from_cli']} from the CLI), "
           f"server killed and restarted {result['restarts']} times, {time.perf_counter() - start:.0f} s")
     print(f"runs recorded {result['recorded']} of {result['in_store']} in the store: {result['by_status']}")

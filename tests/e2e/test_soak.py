@@ -3,8 +3,8 @@ killed and restarted twice in the middle. Every run ends recorded, no series row
 from bench.bench_soak import soak
 
 
-def test_soak_kills_and_restarts_lose_nothing(tmp_path):
-    result = soak(tmp_path / "home", runs=20, restarts=2, timeout=420)
+def test_soak_kills_and_restarts_lose_nothing(tmp_path, browser):
+    result = soak(tmp_path / "home", browser, runs=20, restarts=2, timeout=420)
     assert result["in_store"] == result["started"] == 20, result
     assert result["recorded"] == 20, result["by_status"]
     assert result["series_rows_lost"] == 0 and result["series_rows"] > 0
