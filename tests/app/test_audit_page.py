@@ -95,3 +95,19 @@ def test_a_saved_upload_with_its_assignments(fclab_home):
     assert arrays["row_id"].tolist() == list(range(59, -1, -1))  # matched on the row column, kept in the file's order
     expected = (table["f1"].to_numpy()[arrays["row_id"]] > 0).astype(int)
     assert np.array_equal(arrays["assignment"], expected)
+
+
+def test_an_external_run_shows_on_the_other_pages(fclab_home):
+    from dashboard_lib import external
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"segment": rng.integers(0, 3, 300), "sex": rng.choice(["f", "m"], 300),
+                          "e0": rng.normal(size=300), "e1": rng.normal(size=300)})
+    prepared = external.prepare(frame, clusters="segment", sensitive=["sex"], embedding_columns=["e0", "e1"],
+                                provenance={"file": "seg.csv"})
+    run_id = external.record_external(RunStore(fclab_home / "store"), prepared, external.run_audit(prepared, resamples=20), "seg")
+    for page in ("pages/embeddings.py", "pages/compare.py", "pages/monitor.py"):
+        at = open_app(page, query={"run": run_id})
+        assert not at.exception and not at.error, (page, [e.value for e in at.error])
+        assert not at.warning, (page, [w.value for w in at.warning])
+    assert at.get("plotly_chart") or at.metric  # the Monitor shows its metrics
