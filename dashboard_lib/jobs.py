@@ -99,7 +99,9 @@ class Recorder:
     def log(self, step: int, **scalars) -> None:
         now = time.time()
         for name, value in scalars.items():
-            self._buffer.append((int(step), name, value.detach() if torch.is_tensor(value) else value, now))
+            # A copy, not a view: a parameter (SENet's threshold b) is updated in place before the buffer is flushed,
+            # and the series would then hold whatever it was at flush time. A scalar copy costs no sync.
+            self._buffer.append((int(step), name, value.detach().clone() if torch.is_tensor(value) else value, now))
         if now - self._last_flush >= FLUSH_SECONDS:
             self.flush()
         self.check_stop()

@@ -91,3 +91,25 @@ def test_nan_loss_fails_the_run_and_keeps_last_metrics(registry, monkeypatch):
     assert run.error == ERR_DIVERGED.format(name="L_total", value=float("nan"), step=2)
     assert "acc" in run.metrics  # the last good evaluation
     assert registry.store.scalars(run.id)["value"].tolist() == [1.0]
+
+
+def test_a_logged_tensor_is_its_value_at_log_time_not_at_flush_time(tmp_path):
+    import threading
+
+    import torch
+
+    from dashboard_lib.data import load_dataset
+    from dashboard_lib.jobs import Recorder
+    from dashboard_lib.store import RunStore
+
+    store = RunStore(tmp_path / "store")
+    run_id = store.create_run(dataset="mnist_optdigits", method="senet", config={}, seed=0, device="cpu", environment={})
+    recorder = Recorder(store, run_id, load_dataset("mnist_optdigits", TINY), torch.device("cpu"), 0, threading.Event())
+    recorder._last_flush = float("inf")  # hold the buffer, as between two timed flushes
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    for step in range(3):
+        recorder.log(step, threshold=parameter.detach()[0])
+        with torch.no_grad():
+            parameter += 1.0  # an optimiser's in-place update
+    recorder.flush()
+    assert store.scalars(run_id)["value"].tolist() == [0.0, 1.0, 2.0]
