@@ -40,6 +40,7 @@ import reproduce  # noqa: E402
 from dashboard_lib.data.imbalanced import imbalance_counts  # noqa: E402
 
 DEFAULT_BUDGET_S = 480  # of the 600 s one device command may take: the rest for start-up, the smoke and the table
+SMOKE_S = 60  # phase (a) on a GPU machine; a call without it gives the paper runs this much more
 DEADLINE_MARGIN_S = 45  # a job still running this long after the budget is stopped and reported as timed out
 SMOKE_DATA = {"n": 1000}  # the built-in digits (mnist_optdigits), a stratified subset: seconds per method on a CPU
 # The quick preset's settings (widths, batch sizes, every weight), with schedule lengths cut so the CPU reference
@@ -67,32 +68,33 @@ SMOKE_TOLERANCE = {"kmeans": 0.01, "default": 0.06}
 SMOKE_METRICS = ("acc", "nmi")
 
 # --- The planner's costs -------------------------------------------------------------------------------------
-# Per step of each training stage, at the papers' batch sizes and widths: seconds on one CPU thread and aten ops
-# dispatched (forward, backward and optimiser), both measured by bench/bench_step_costs.py on the 2-core dev machine
-# (Xeon with AVX-512, torch 2.13, fp32). Per-epoch work (k-means, embedding all samples, target updates, spectral
-# clustering) is given per 1,000 samples it touches.
+# Per step of each training stage, at the papers' batch sizes and widths: seconds on one CPU thread, aten ops
+# dispatched and GFLOP (matrix products and convolutions; forward, backward, optimiser), measured by
+# bench/bench_step_costs.py on the 2-core dev machine (Xeon with AVX-512, torch 2.13 CPU, fp32, shared with other
+# work: the seconds are upper bounds). Per-epoch work (k-means, embedding all samples, target updates, spectral
+# clustering) is given per 1,000 samples it touches, in CPU seconds (estimates: see PER_EPOCH_GPU_SPEEDUP).
 STEP_COSTS = {
-    # stage: (cpu_s, aten_ops)
-    "fcmi.warmup": (0.135, 260), "fcmi.fair": (0.150, 420), "fcmi.epoch_per_1k": (0.060, 0),
-    "dfc.pretrain": (0.080, 330), "dfc.group_dec": (0.110, 300), "dfc.fair": (0.300, 900),
-    "dfc.eval_per_1k": (0.030, 0),
-    "senet.step": (3.500, 330), "inv_senet.step": (3.600, 600), "senet.cluster_per_1k": (4.0, 0),
-    "statdec.pretrain": (0.020, 180), "statdec.cluster": (0.025, 300), "statdec.update_per_1k": (0.004, 0),
-    "erm.ae": (0.120, 200), "erm.train": (0.060, 250), "clusterfix.train": (0.070, 330),
-    "erm.epoch_per_1k": (0.010, 0),
+    # unit: (cpu_s, aten_ops, gflop)
+    "fcmi.warmup": (0.81, 489, 19.86), "fcmi.fair": (0.62, 631, 19.86), "fcmi.epoch_per_1k": (0.06, 0, 0.0),
+    "dfc.pretrain": (0.49, 592, 13.92), "dfc.group_dec": (0.63, 327, 13.82), "dfc.fair": (3.24, 641, 37.2),
+    "dfc.eval_per_1k": (0.03, 0, 0.0),
+    "senet.step": (3.33, 688, 220.0), "inv_senet.step": (3.64, 815, 220.8), "senet.cluster_per_1k": (4.0, 0, 0.0),
+    "statdec.pretrain": (0.071, 276, 4.11), "statdec.cluster": (0.071, 275, 4.13), "statdec.update_per_1k": (0.004, 0, 0.0),
+    "erm.ae": (0.33, 357, 14.43), "erm.train": (0.23, 268, 8.67), "clusterfix.train": (0.27, 337, 8.67),
+    "erm.epoch_per_1k": (1.2, 0, 0.0),
 }
-# The H200 estimate of a step: max(ops × LAUNCH_S, cpu_s / GPU_SPEEDUP). Eager PyTorch spends about 8 µs of host
-# time per dispatched op (Python, dispatcher, kernel launch), so small networks are bound by the op count; large
-# matrix products by the arithmetic: an H200 runs fp32 (no TF32) at 67 TFLOP/s peak, say 25 TFLOP/s on these shapes,
-# against about 80 GFLOP/s for one CPU thread: ≈ 300×. Per-epoch work is CPU-heavy (metrics, spectral clustering,
-# k-means with a host check per Lloyd step): GPU_EPOCH_SPEEDUP. Estimates, not measurements.
+# The H200 estimate of a step: max(ops × LAUNCH_S, GFLOP / GPU_GFLOPS). Eager PyTorch spends about 8 µs of host time
+# per dispatched op (Python, dispatcher, kernel launch), so small networks are bound by their op count; large matrix
+# products by arithmetic: fp32 (no TF32, the default) peaks at 67 TFLOP/s on an H200, say 30 TFLOP/s on these
+# shapes (SENet's 10,000 × 1,024 products run near peak, the small convolutions far below). The op counts are
+# CPU's: its Adam loops over parameters where CUDA's default (foreach) batches them, so they err on the slow side. The GPU is busy for the arithmetic part only, plus ~2 µs per kernel:
+# that is what concurrent jobs share. Per-epoch work runs PER_EPOCH_GPU_SPEEDUP times faster than on one CPU
+# thread (spectral clustering and metrics stay on the CPU). Estimates, not measurements.
 LAUNCH_S = 8e-6
-GPU_SPEEDUP = 300.0
-GPU_EPOCH_SPEEDUP = {"fcmi.epoch_per_1k": 20.0, "dfc.eval_per_1k": 20.0, "statdec.update_per_1k": 50.0,
-                     "erm.epoch_per_1k": 20.0, "senet.cluster_per_1k": 1.5}
-# Jobs share the one GPU: time slices between processes when they all launch at once. A job's share of the GPU's
-# time (1 = compute-bound, it alone fills the GPU) decides how much the others slow it down.
-GPU_SHARE = {"fcmi": 0.15, "dfc": 0.2, "senet": 0.9, "inv_senet": 0.9, "statdec": 0.1, "erm": 0.15, "clusterfix": 0.15}
+KERNEL_S = 2e-6
+GPU_GFLOPS = 30_000.0
+PER_EPOCH_GPU_SPEEDUP = {"fcmi.epoch_per_1k": 20.0, "dfc.eval_per_1k": 20.0, "statdec.update_per_1k": 50.0,
+                         "erm.epoch_per_1k": 20.0, "senet.cluster_per_1k": 1.5}
 START_S = 20.0  # a worker's start: imports, CUDA context, loading and preparing the data
 
 
@@ -193,39 +195,46 @@ def stage_counts(job: Job, hp: dict, n: int) -> dict[str, float]:
     n_train = n * 5 // 6
     steps = math.ceil(n_train / hp["batch_size"])
     return {"erm.ae": hp["ae_epochs"] * steps, f"{'clusterfix' if m == 'clusterfix' else 'erm'}.train": hp["epochs"] * steps,
-            "erm.epoch_per_1k": hp["epochs"] * k}
+            "erm.epoch_per_1k": hp["epochs"] * (n - n_train) / 1000}  # evaluated on the unbiased test split
 
 
-def unit_seconds(unit: str, on_gpu: bool) -> float:
-    cpu_s, ops = STEP_COSTS[unit]
+def unit_seconds(unit: str, on_gpu: bool) -> tuple[float, float]:
+    """(seconds, GPU-busy seconds) of one unit of work: a step of a stage, or 1,000 samples of per-epoch work."""
+    cpu_s, ops, gflop = STEP_COSTS[unit]
     if not on_gpu:
-        return cpu_s
-    if unit in GPU_EPOCH_SPEEDUP:
-        return cpu_s / GPU_EPOCH_SPEEDUP[unit]
-    return max(ops * LAUNCH_S, cpu_s / GPU_SPEEDUP)
+        return cpu_s, cpu_s
+    if unit in PER_EPOCH_GPU_SPEEDUP:
+        seconds = cpu_s / PER_EPOCH_GPU_SPEEDUP[unit]
+        return seconds, 0.5 * seconds
+    busy = gflop / GPU_GFLOPS + ops * KERNEL_S
+    return max(ops * LAUNCH_S, busy), busy
 
 
-def estimate_seconds(job: Job, hp: dict, n: int, on_gpu: bool) -> float:
-    """The job's time alone on the device (an estimate from STEP_COSTS)."""
-    return START_S + sum(count * unit_seconds(unit, on_gpu) for unit, count in stage_counts(job, hp, n).items())
+def estimate_seconds(job: Job, hp: dict, n: int, on_gpu: bool) -> tuple[float, float]:
+    """(the job's time alone on the device, the time it keeps the device busy): estimates from STEP_COSTS."""
+    seconds, busy = START_S, 0.0
+    for unit, count in stage_counts(job, hp, n).items():
+        unit_s, unit_busy = unit_seconds(unit, on_gpu)
+        seconds, busy = seconds + count * unit_s, busy + count * unit_busy
+    return seconds, busy
 
 
-def predicted_wall(estimates: dict[str, float], methods: dict[str, str]) -> float:
+def predicted_wall(estimates: dict[str, tuple[float, float]]) -> float:
     """Wall time of jobs run at once on one GPU: none ends before its own time, nor before the GPU has served
-    every job's share of GPU time (GPU_SHARE × its time)."""
+    every job's busy time (the jobs take turns on it)."""
     if not estimates:
         return 0.0
-    return max(max(estimates.values()), sum(t * GPU_SHARE[methods[name]] for name, t in estimates.items()))
+    return max(max(s for s, _ in estimates.values()), sum(b for _, b in estimates.values()))
 
 
-def plan(jobs: list[Job], estimates: dict[str, float], budget_s: float) -> tuple[list[Job], list[Job]]:
-    """(jobs to run now, jobs left for a second call): in JOBS order, each kept if the predicted wall stays in budget."""
-    methods = {j.name: j.method for j in jobs}
+def plan(jobs: list[Job], estimates: dict[str, tuple[float, float]], budget_s: float) -> tuple[list[Job], list[Job]]:
+    """(jobs to run now, jobs left for a second call): in JOBS order, each kept if the predicted wall stays in budget.
+    The first job always runs, even if predicted over the budget alone, so that every call makes progress."""
     chosen: list[Job] = []
     left: list[Job] = []
     for job in jobs:
         trial = {j.name: estimates[j.name] for j in chosen + [job]}
-        (chosen if predicted_wall(trial, methods) <= budget_s else left).append(job)
+        (chosen if not chosen or predicted_wall(trial) <= budget_s else left).append(job)
     return chosen, left
 
 
@@ -394,9 +403,10 @@ def job_spec(job: Job, device: str, data_dir: str | None, dry_run: bool) -> dict
             "hparams": {**job.hparams, **(job.tiny if dry_run else {})}, "device": device, "data_dir": data_dir}
 
 
-def job_row(job: Job, hp: dict, estimate: float, result: dict | None, status: str, dry_run: bool) -> dict:
+def job_row(job: Job, hp: dict, estimate: tuple[float, float], result: dict | None, status: str, dry_run: bool) -> dict:
     row = {"name": job.name, "method": job.method, "dataset": job.dataset, "data": job_data(job, dry_run),
-           "schedule": {k: v for k, v in hp.items() if k in SCHEDULE_KEYS}, "estimate_s": round(estimate, 1),
+           "schedule": {k: v for k, v in hp.items() if k in SCHEDULE_KEYS}, "estimate_s": round(estimate[0], 1),
+           "estimate_device_busy_s": round(estimate[1], 1),
            "paper": paper_reference(job), "metrics_shown": list(job.metrics), "status": status}
     if result is not None:
         row.update(status=result["status"], error=result.get("error"), device=result["device"], gpu=result.get("gpu"),
@@ -475,7 +485,8 @@ def check(args) -> int:
         print(f"[{time.perf_counter() - t0:6.1f} s] {text}", flush=True)
 
     device = "cpu" if args.dry_run else args.device
-    budget = args.budget_s if args.budget_s is not None else (150.0 if args.dry_run else DEFAULT_BUDGET_S)
+    budget = args.budget_s if args.budget_s is not None else (
+        600.0 if args.dry_run else DEFAULT_BUDGET_S + (SMOKE_S if args.skip_smoke else 0))
     device_name = device_description(device)
     data_dir = args.data_dir
     have_npz = (Path(data_dir) / "mnist_usps.npz").is_file()
@@ -504,12 +515,12 @@ def check(args) -> int:
     runnable = [j for j in jobs if have_npz or j.dataset not in PAPER_DATASETS]
     missing = [j for j in jobs if j not in runnable]
     chosen, left = plan(runnable, estimates, budget)
-    methods = {j.name: j.method for j in jobs}
-    say(f"(b) paper schedules: {len(chosen)} job(s) now, predicted {predicted_wall({j.name: estimates[j.name] for j in chosen}, methods):.0f} s"
+    say(f"(b) paper schedules: {len(chosen)} job(s) now, predicted {predicted_wall({j.name: estimates[j.name] for j in chosen}):.0f} s"
         + (f"; over the budget: {', '.join(j.name for j in left)}" if left else "")
         + (f"; no data for: {', '.join(j.name for j in missing)}" if missing else ""))
     for job in chosen:
-        say(f"  start {job.name}: {job.method} on {job.dataset}, estimate {estimates[job.name]:.0f} s")
+        say(f"  start {job.name}: {job.method} on {job.dataset}, estimate {estimates[job.name][0]:.0f} s "
+            f"({estimates[job.name][1]:.0f} s of device time)")
     groups = worker_groups(chosen, 2 if args.dry_run else len(chosen))
     threads = max(1, cores // max(len(groups), 1))
     deadline = time.perf_counter() + budget + DEADLINE_MARGIN_S
@@ -527,9 +538,9 @@ def check(args) -> int:
     report = {"device": device, "device_name": device_name, "dry_run": args.dry_run, "budget_s": budget,
               "wall_s": time.perf_counter() - t0, "data_dir": data_dir, "smoke": smoke,
               "smoke_tolerance": SMOKE_TOLERANCE, "jobs": rows, "not_run": [j.name for j in left], "rerun": rerun,
-              "planner": {"step_costs": STEP_COSTS, "launch_s": LAUNCH_S, "gpu_speedup": GPU_SPEEDUP,
-                          "gpu_share": GPU_SHARE, "predicted_wall_s": predicted_wall(
-                              {j.name: estimates[j.name] for j in chosen}, methods)}}
+              "planner": {"step_costs": STEP_COSTS, "launch_s": LAUNCH_S, "kernel_s": KERNEL_S,
+                          "gpu_gflops": GPU_GFLOPS, "predicted_wall_s": predicted_wall(
+                              {j.name: estimates[j.name] for j in chosen})}}
     (out / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str))
     (out / "gpu_check.md").write_text(markdown(report))
     say(f"(c) wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}")
