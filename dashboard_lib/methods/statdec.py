@@ -343,7 +343,8 @@ class StatDEC(Method):
                 if stop:
                     break
             if position + hp["batch_size"] > len(X):
-                order, position = torch.randperm(len(X), generator=generator).to(device), 0
+                # non_blocking: a new pass's order reaches the device without a stream sync
+                order, position = torch.randperm(len(X), generator=generator).to(device, non_blocking=True), 0
             index = order[position:position + hp["batch_size"]]
             position += hp["batch_size"]
             x = X[index]
