@@ -364,20 +364,20 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
         joint = joint * size + codes
     cells, first_row, cell_of_row = np.unique(joint, return_index=True, return_inverse=True)
     cell_counts = np.bincount(cell_of_row, minlength=len(cells))
-    boot = _resampled_cells(cell_counts, n, resamples, rng)  # (resamples, cells) or None
+    boot = rng.multinomial(n, cell_counts / n, size=resamples) if resamples else None  # (resamples, cells)
 
     cluster_sizes = np.bincount(clusters, minlength=k)
     quality: dict[str, Estimate] = {}
     nmi_boot = None
     if class_codes is not None:
-        quality, nmi_boot = _quality(class_codes, len(class_names), clusters, k, cell_of_row, first_row, boot, confidence)
+        quality, nmi_boot = _quality(class_codes, len(class_names), clusters, k, first_row, boot, confidence)
 
     attributes = []
     for name, cols, codes, names, empty in views:
         attributes.append(_attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes,
-                                           first_row, cell_of_row, boot, nmi_boot, quality, x, confidence, rng,
+                                           first_row, boot, nmi_boot, quality, x, confidence, rng,
                                            random_draws, seed, probe))
-    caveats = _caveats(quality, attributes, class_codes, n)
+    caveats = _caveats(quality, attributes)
     return AuditResult(n=n, clusters=cluster_names, cluster_sizes=cluster_sizes.tolist(), quality=quality,
                        attributes=attributes, class_names=class_names, caveats=caveats, warnings=warnings,
                        settings={"resamples": int(resamples), "confidence": confidence, "seed": seed,
@@ -402,12 +402,6 @@ def _intersection(columns):
     return INTERSECTION.join(names), names, codes.astype(np.int64), [label(int(c)) for c in present], empty
 
 
-def _resampled_cells(cell_counts: np.ndarray, n: int, resamples: int, rng) -> np.ndarray | None:
-    if resamples == 0:
-        return None
-    return rng.multinomial(n, cell_counts / n, size=resamples)
-
-
 def _tables(boot: np.ndarray, cell_row: np.ndarray, code_a: np.ndarray, size_a: int, code_b: np.ndarray, size_b: int):
     """Resampled (a × b) tables from resampled cell counts: one sparse product."""
     index = code_a[cell_row] * size_b + code_b[cell_row]
@@ -415,7 +409,7 @@ def _tables(boot: np.ndarray, cell_row: np.ndarray, code_a: np.ndarray, size_a: 
     return np.asarray((indicator.T @ boot.T).T).reshape(len(boot), size_a, size_b)
 
 
-def _quality(y, n_classes, clusters, k, cell_of_row, first_row, boot, confidence):
+def _quality(y, n_classes, clusters, k, first_row, boot, confidence):
     table = M._table(y, n_classes, clusters, k)
     values = {"acc": M._accuracy_from_table(table), "nmi": M._nmi_from_table(table, "arithmetic"),
               "nmi_geometric": M._nmi_from_table(table, "geometric"), "ari": M._ari_from_table(table)}
@@ -435,7 +429,7 @@ def _quality(y, n_classes, clusters, k, cell_of_row, first_row, boot, confidence
     return out, samples.get("nmi")
 
 
-def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes, first_row, cell_of_row,
+def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes, first_row,
                      boot, nmi_boot, quality, x, confidence, rng, random_draws, seed, probe) -> AttributeAudit:
     k, g = len(cluster_names), len(names)
     table = M._table(clusters, k, codes, g)
@@ -519,7 +513,7 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
                                           "chance: the majority-group rate")
 
 
-def _caveats(quality, attributes, class_codes, n) -> list[str]:
+def _caveats(quality, attributes) -> list[str]:
     out = []
     acc = quality.get("acc")
     if acc is not None and acc.value <= acc.baseline + 1e-12:
