@@ -142,31 +142,20 @@ def _pid_alive(pid: int) -> bool:
 class RunStore:
     """Runs on disk: `root/runs.sqlite` and `root/runs/<run id>/` (epoch arrays as .npz, weights as .pt)."""
 
-    def __init__(self, root: str | Path, *, check: bool = True):
-        """Open (or create) the store; with check, a cheap integrity check first (PRAGMA quick_check), and the schema
-        migrated forward. StoreDamaged says what is wrong and what to do."""
+    def __init__(self, root: str | Path):
+        """Open (or create) the store: a cheap integrity check first (PRAGMA quick_check), then the schema migrated
+        forward. StoreDamaged says what is wrong and what to do."""
         self.root = private_dir(Path(root))
         self.db_path = self.root / "runs.sqlite"
-        new = not self.db_path.exists()
+        existed = self.db_path.exists()
         with self._connect() as db:
-            if check and not new:
+            if existed:
                 problems = [row[0] for row in db.execute("PRAGMA quick_check")]
                 if problems != ["ok"]:
                     raise StoreDamaged(ERR_DAMAGED.format(path=self.db_path, reason="; ".join(problems[:3])))
             db.execute("PRAGMA journal_mode=WAL")
-            self._migrate(db, new)
+            _create_or_migrate(db, self.db_path)
         private_file(self.db_path)
-
-    def _migrate(self, db: sqlite3.Connection, new: bool) -> None:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreDamaged(ERR_NEWER.format(path=self.db_path, found=version, known=SCHEMA_VERSION))
-        if version == 0:
-            db.executescript(_SCHEMA)  # a new store, or one from before versioning: both are version 1
-            version = 1
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            db.executescript(MIGRATIONS[target])
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -343,6 +332,20 @@ class RunStore:
 _TABLES = {"runs": "id", "scalars": "run_id", "evaluations": "run_id"}
 
 
+def _create_or_migrate(db: sqlite3.Connection, db_path: Path) -> None:
+    """Bring a store's schema to SCHEMA_VERSION: create it (version 0: new, or from before versioning, which is
+    version 1), then apply each migration in turn; a store from a newer version is refused."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreDamaged(ERR_NEWER.format(path=db_path, found=version, known=SCHEMA_VERSION))
+    if version == 0:
+        db.executescript(_SCHEMA)
+        version = 1
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.executescript(MIGRATIONS[target])
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 def _read_only(db_path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     db.row_factory = sqlite3.Row
@@ -414,10 +417,7 @@ def recover_store(root: str | Path) -> dict:
     old = _read_only(db_path)
     runs, problems = _readable_runs(old)
     fresh = sqlite3.connect(fresh_path)
-    fresh.executescript(_SCHEMA)
-    for target in range(2, SCHEMA_VERSION + 1):
-        fresh.executescript(MIGRATIONS[target])
-    fresh.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    _create_or_migrate(fresh, fresh_path)
     columns = [r[1] for r in fresh.execute("PRAGMA table_info(runs)")]
     copied = {"runs": 0, "scalars": 0, "evaluations": 0}
     partial = []
