@@ -359,10 +359,7 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
     # One joint cell per occupied (cluster, class, every sensitive value) combination: the bootstrap's sample space.
     parts = [clusters] + ([class_codes] if class_codes is not None else []) + [c for _, c, _ in columns]
     sizes = [k] + ([len(class_names)] if class_names is not None else []) + [len(nm) for _, _, nm in columns]
-    joint = np.zeros(n, dtype=np.int64)
-    for codes, size in zip(parts, sizes):
-        joint = joint * size + codes
-    cells, first_row, cell_of_row = np.unique(joint, return_index=True, return_inverse=True)
+    cells, first_row, cell_of_row = np.unique(_combined(parts, sizes), return_index=True, return_inverse=True)
     cell_counts = np.bincount(cell_of_row, minlength=len(cells))
     boot = rng.multinomial(n, cell_counts / n, size=resamples) if resamples else None  # (resamples, cells)
 
@@ -384,11 +381,17 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
                                  "random_draws": random_draws, "interval": "bootstrap percentile"})
 
 
+def _combined(parts: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One code per row for a combination of coded columns (mixed radix: the last column varies fastest)."""
+    out = np.zeros(len(parts[0]), dtype=np.int64)
+    for codes, size in zip(parts, sizes):
+        out = out * size + codes
+    return out
+
+
 def _intersection(columns):
     names = [c[0] for c in columns]
-    combined = np.zeros(len(columns[0][1]), dtype=np.int64)
-    for _, codes, group_names in columns:
-        combined = combined * len(group_names) + codes
+    combined = _combined([c[1] for c in columns], [len(c[2]) for c in columns])
     present, codes = np.unique(combined, return_inverse=True)
     def label(code: int) -> str:
         out = []

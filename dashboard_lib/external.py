@@ -188,13 +188,14 @@ def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, 
     codes, ids = cluster_codes(prepared.assignment, str(prepared.assignment.name))
     n = len(codes)
     arrays = {"assignment": np.asarray(ids, dtype=np.int64)[codes],  # the cluster ids as given, like a trained run's
-              "g": group_codes(prepared.sensitive[first.name], first.name, n)[0], "row_id": prepared.row_id}
+              "row_id": prepared.row_id}
+    for i, attribute in enumerate(a for a in result.attributes if not a.is_intersection):
+        arrays[f"sensitive_{i}"] = group_codes(prepared.sensitive[attribute.name], attribute.name, n)[0]
+    arrays["g"] = arrays["sensitive_0"]  # the group every other page draws: the first attribute's
     if prepared.y is not None:
         arrays["y"] = pd.factorize(pd.Series(prepared.y).reset_index(drop=True), sort=True)[0].astype(np.int64)
     if prepared.embedding is not None:
         arrays["embedding"] = np.asarray(prepared.embedding, dtype=np.float32)
-    for i, attribute in enumerate(a for a in result.attributes if not a.is_intersection):
-        arrays[f"sensitive_{i}"] = group_codes(prepared.sensitive[attribute.name], attribute.name, n)[0]
     metrics = result.headline()
     store.add_evaluation(run_id, 0, metrics, arrays)
     save_audit(store, run_id, result)

@@ -128,7 +128,7 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
             st.error(f"Not audited, nothing saved: {exc}")
         else:
             run_id = external.record_external(store, prepared, result, name)
-            st.session_state["audit.last"] = run_id
+            st.session_state["audit.last"] = (run_id, result)  # drawn below as it is, not audited a second time
             select_run(run_id)
             st.success(f"Audited and saved as run **{run_id}**.")
 
@@ -177,13 +177,12 @@ if mode == MODES[0]:
             audit_form(table, provenance, default_name=f"{chosen}_{file.name.rsplit('.', 1)[0]}",
                        defaults={"clusters": external.CLUSTER_COLUMN, "sensitive": [meta["sensitive_column"]],
                                  "class": meta["class_column"], "embedding": meta["feature_columns"], "id": external.ROW_COLUMN})
-    last = st.session_state.get("audit.last")
-    if last:
-        run = store.get_run(last)
-        result = _audit_run(str(store.root), last, run.config["audit"]["resamples"], run.config["audit"]["seed"], run.ended)
+    if "audit.last" in st.session_state:
+        last, result = st.session_state["audit.last"]
+        run, arrays = store.get_run(last), store.load_arrays(last, 0)
         show_audit(result, title=f"Audit of {run.config['provenance'].get('file')}", provenance=run.config["provenance"],
-                   run=run, epoch=0, arrays=store.load_arrays(last, 0), key="audit.new")
-        if "embedding" in store.load_arrays(last, 0):
+                   run=run, epoch=0, arrays=arrays, key="audit.new")
+        if "embedding" in arrays:
             st.page_link("pages/embeddings.py", label="See its embedding (Embeddings page)", icon=":material/scatter_plot:",
                          query_params={"run": last})
 
