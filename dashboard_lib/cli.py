@@ -98,12 +98,7 @@ def _list_datasets(args) -> None:
 
 def _upload(args) -> None:
     if args.delete:
-        store = RunStore(store_dir())
-        runs = upload.runs_of_upload(store, args.delete)
-        upload.delete_upload(args.delete)
-        if args.with_runs:
-            for run_id in runs:
-                store.delete_run(run_id)
+        runs = upload.delete_upload(args.delete, RunStore(store_dir()), with_runs=args.with_runs)
         print(f"deleted upload '{args.delete}'; its {len(runs)} run(s) " + ("deleted too" if args.with_runs else "kept"))
         return
     missing = [flag for flag, value in (("TABLE", args.path), ("--features", args.features), ("--sensitive", args.sensitive),

@@ -150,9 +150,7 @@ with own:
                                     help="Unticked, the runs stay in the run store (their numbers and saved arrays).")
             sure = st.checkbox(f"Yes, delete {doomed}", key="upload.delete_sure")
             if st.button("Delete", key="upload.delete", disabled=not sure):
-                upload.delete_upload(doomed)
-                for run_id in runs if with_runs else []:
-                    run_store().delete_run(run_id)
+                upload.delete_upload(doomed, run_store(), with_runs=with_runs)
                 st.success(f"Deleted {doomed}" + (f" and its {len(runs)} run(s)." if with_runs else "; its runs are kept."))
     st.page_link("pages/audit.py", icon=":material/fact_check:",
                  label="Already clustered elsewhere? Audit a table with a cluster column, or a saved upload with its "

@@ -236,13 +236,18 @@ def list_uploads() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file() and not p.name.startswith("."))
 
 
-def delete_upload(name: str) -> None:
-    """Remove a saved upload (its folder); runs trained on it stay in the run store unless deleted there."""
+def delete_upload(name: str, store, *, with_runs: bool = False) -> list[str]:
+    """Remove a saved upload (its folder) and, with_runs, the runs trained on it (else they stay in the store);
+    returns the ids of those runs."""
     meta = upload_meta(name)
+    runs = runs_of_upload(store, name)
     shutil.rmtree(settings.uploads_dir() / meta["name"])
     from . import forget_cached
 
     forget_cached(DATASET_ID)
+    for run_id in runs if with_runs else []:
+        store.delete_run(run_id)
+    return runs
 
 
 def runs_of_upload(store, name: str) -> list[str]:
