@@ -280,14 +280,21 @@ def explain_summary_figure(models: dict[str, dict], stroke_area: float | None = 
     return fig
 
 
-def group_share_bars(table, cluster_labels, group_names, *, title: str = "Group shares per cluster",
-                     max_clusters: int = 60) -> go.Figure:
-    """Per cluster, its group shares as one stacked horizontal bar, under the population's mix (dashed guides at the
-    population's cumulative shares): a fair cluster's boundaries line up with the guides. Largest clusters first."""
+MAX_SHARE_BARS = 60  # clusters drawn as bars, largest first; beyond this bars are unreadable (the tables have all)
+
+
+def share_bar_rows(table, cluster_labels, max_clusters: int = MAX_SHARE_BARS) -> tuple[list[str], np.ndarray]:
+    """The rows of a group-share bar chart: labels and group counts of the population, then of the largest clusters."""
     table = np.asarray(table, dtype=float)
     order = np.argsort(-table.sum(1), kind="stable")[:max_clusters]
     rows = ["population"] + [f"cluster {cluster_labels[i]} (n={int(table[i].sum()):,})" for i in order]
-    counts = np.vstack([table.sum(0), table[order]])
+    return rows, np.vstack([table.sum(0), table[order]])
+
+
+def group_share_bars(table, cluster_labels, group_names, *, title: str = "Group shares per cluster") -> go.Figure:
+    """Per cluster, its group shares as one stacked horizontal bar, under the population's mix (dashed guides at the
+    population's cumulative shares): a fair cluster's boundaries line up with the guides. Largest clusters first."""
+    rows, counts = share_bar_rows(table, cluster_labels)
     shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     fig = go.Figure()
     for j, name in enumerate(group_names):

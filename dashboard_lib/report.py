@@ -16,11 +16,11 @@ import pandas as pd
 
 from . import metrics as M
 from .auditing import AuditResult, AttributeAudit, Estimate, metric_keys
+from .plots import share_bar_rows
 
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"]
 METRIC_ORDER = ("acc", "nmi", "nmi_geometric", "ari", "balance", "entropy", "mnce", "f_beta", "cluster_balance",
                 "min_cluster_ratio", "cluster_tv", "cluster_kl", "social_fairness_ratio", "silhouette_diff", "probe_acc")
-MAX_BAR_CLUSTERS = 60  # beyond this the bars would be unreadable: the largest clusters are drawn, the table has all
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;
@@ -42,9 +42,8 @@ def _e(x) -> str:
 
 def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
     """Per cluster, its group shares as one stacked bar, under the population's mix: the audit's picture in one glance."""
-    table = attribute.table.astype(float)
-    order = np.argsort(-table.sum(1), kind="stable")[:MAX_BAR_CLUSTERS]
-    rows = [("population", table.sum(0))] + [(f"cluster {clusters[i]} (n={int(table[i].sum()):,})", table[i]) for i in order]
+    labels, counts = share_bar_rows(attribute.table, clusters)
+    rows = list(zip(labels, counts))
     width, left, bar_h, gap = 760, 190, 18, 6
     legend_h = 22 * math.ceil(len(attribute.group_names) / 4)
     height = legend_h + len(rows) * (bar_h + gap) + 30
@@ -55,13 +54,13 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
         parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{PALETTE[j % len(PALETTE)]}"/>'
                      f'<text x="{x + 17}" y="{y}">{_e(name[:24])}</text>')
     span = width - left - 20
-    population = table.sum(0) / table.sum()
-    for r, (label, counts) in enumerate(rows):
+    population = counts[0] / counts[0].sum()
+    for r, (label, row) in enumerate(rows):
         y = legend_h + 8 + r * (bar_h + gap)
         parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end"'
                      f'{" font-weight=&quot;bold&quot;" if r == 0 else ""}>{_e(label)}</text>')
-        total, x = counts.sum(), float(left)
-        for j, count in enumerate(counts):
+        total, x = row.sum(), float(left)
+        for j, count in enumerate(row):
             w = span * count / total if total else 0
             if w > 0:
                 parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{PALETTE[j % len(PALETTE)]}">'
