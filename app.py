@@ -17,6 +17,7 @@ pages = [
     st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
     st.Page("pages/explain.py", title="Explain", icon=":material/visibility:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
 ]

@@ -1,4 +1,4 @@
-"""Headless use of the same registries and run store: python -m dashboard_lib {datasets, methods, train, runs, audit, upload}."""
+"""Headless use of the same registries and run store: python -m dashboard_lib {datasets, methods, train, sweep, runs, audit, upload}."""
 from __future__ import annotations
 
 import argparse
@@ -82,6 +82,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the app's, all cores but one)")
     p.add_argument("--data-dir", help="folder searched first for downloaded dataset files")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's id, device, time and metrics")
+
+    p = sub.add_parser("sweep", help="train a grid of one or two hyperparameters × seeds on Ray, each trial a run")
+    p.add_argument("--preset", dest="sweep_preset", metavar="NAME",
+                   help="start from a paper's analysis (see --list-presets); the other flags change it")
+    p.add_argument("--list-presets", action="store_true", help="list the ready sweeps and exit")
+    p.add_argument("--dataset")
+    p.add_argument("--data", action="append", metavar="NAME=VALUE", help="a dataset option (repeatable)")
+    p.add_argument("--method")
+    p.add_argument("--axis", action="append", metavar="NAME=GRID",
+                   help="a swept hyperparameter, once or twice: NAME=v1,v2,… or NAME=linear:LOW:HIGH:COUNT, "
+                        "NAME=log:LOW:HIGH:COUNT, NAME=random:LOW:HIGH:COUNT[:SEED]")
+    p.add_argument("--seeds", type=int, help="seeds per grid point (default 1; a preset's own otherwise)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--schedule", choices=list(methods.PRESETS), help="every trial's schedule preset (default quick)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a fixed hyperparameter (repeatable)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--cpus-per-trial", type=float, help="CPUs each trial reserves on Ray (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, help="GPUs each trial reserves; 0.5 shares one GPU between two (default 0)")
+    p.add_argument("--address", help="an existing Ray cluster (ray://… or HOST:PORT); default: a local Ray on this machine")
+    p.add_argument("--data-dir", help="folder searched first for downloaded dataset files (each node: its own)")
+    p.add_argument("--dry-run", action="store_true", help="print the trials and the time estimate, start nothing")
+    p.add_argument("--csv", metavar="OUT.csv", help="write one row per run (settings and final metrics) here at the end")
+    p.add_argument("--report", metavar="OUT.html", help="write the sweep's figures as one offline HTML page at the end")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the sweep's id, status and runs")
     return parser
 
 
@@ -282,6 +306,103 @@ def _train(args) -> int:
     return 0
 
 
+def parse_axis(text: str):
+    """NAME=v1,v2,… or NAME=linear|log|random:LOW:HIGH:COUNT[:SEED] as a sweeps.Axis."""
+    from .sweeps import Axis, GRIDS
+
+    name, sep, grid = text.partition("=")
+    if not sep or not name or not grid:
+        raise CLIError(f"--axis wants NAME=v1,v2,… or NAME=linear:LOW:HIGH:COUNT, got {text!r}")
+    kind, _, rest = grid.partition(":")
+    if kind in GRIDS[1:]:
+        parts = rest.split(":")
+        if len(parts) not in (3, 4):
+            raise CLIError(f"--axis {name}={kind}: wants {kind}:LOW:HIGH:COUNT" + ("[:SEED]" if kind == "random" else ""))
+        try:
+            low, high, count = float(parts[0]), float(parts[1]), int(parts[2])
+            seed = int(parts[3]) if len(parts) == 4 else 0
+        except ValueError:
+            raise CLIError(f"--axis {text!r}: LOW and HIGH must be numbers, COUNT and SEED whole numbers") from None
+        return Axis(name, grid=kind, low=low, high=high, count=count, seed=seed)
+    return Axis(name, values=[v.strip() for v in grid.split(",") if v.strip()])  # typed by the declaration
+
+
+def sweep_spec(args):
+    """The sweep the flags describe: a preset (if named) with the flags' changes, or the flags alone."""
+    from .sweeps import SWEEP_PRESETS, SweepSpec
+
+    if args.sweep_preset:
+        if args.sweep_preset not in SWEEP_PRESETS:
+            raise CLIError(f"unknown sweep preset {args.sweep_preset!r}; presets: " + "; ".join(SWEEP_PRESETS))
+        spec = SweepSpec.from_dict(SWEEP_PRESETS[args.sweep_preset].spec.to_dict())
+    else:
+        if not args.method or not args.axis:
+            raise CLIError("sweep needs --method and --axis (or --preset NAME; see --list-presets)")
+        spec = SweepSpec(dataset=datasets.DEFAULT_DATASET, method=args.method, axes=[])
+    if args.method and args.method != spec.method:
+        spec.method, spec.fixed = args.method, {}
+    if args.axis:
+        spec.axes = [parse_axis(a) for a in args.axis]
+    for flag, attribute in (("dataset", "dataset"), ("seeds", "seeds"), ("schedule", "preset"), ("device", "device"),
+                            ("cpus_per_trial", "cpus_per_trial"), ("gpus_per_trial", "gpus_per_trial"), ("data_dir", "data_dir")):
+        if getattr(args, flag) is not None:
+            setattr(spec, attribute, getattr(args, flag))
+    spec.first_seed = args.first_seed
+    spec.fixed = {**spec.fixed, **parse_assignments(args.set)}
+    spec.dataset_options = {**spec.dataset_options, **parse_assignments(args.data)}
+    return spec
+
+
+def _sweep(args) -> int:
+    from . import report, sweeps
+
+    if args.list_presets:
+        for title, preset in sweeps.SWEEP_PRESETS.items():
+            axes = " × ".join(f"{a.name} ∈ {a.values}" for a in preset.spec.axes)
+            print(f"{title}\n    {preset.spec.method} on {preset.spec.dataset}, {axes}, {preset.spec.seeds} seed(s), "
+                  f"fixed {preset.spec.fixed or '-'}\n    {preset.description}")
+        return 0
+    spec = sweep_spec(args)
+    configs = spec.trials()
+    registry = JobRegistry(RunStore(store_dir()))
+    guess = sweeps.estimate(registry.store, configs, sweeps.slots({"CPU": os.cpu_count() or 1}, spec) if not args.address else 1)
+    when = (f"about {guess.total_seconds / 60:.1f} min with {guess.slots} trial(s) at once ({guess.basis})" if guess
+            else "no estimate yet: no finished run with this schedule in the store")
+    print(f"{len(configs)} trials of {spec.method} on {spec.dataset}: {when}", file=sys.stderr)
+    if args.dry_run:
+        for config in configs:
+            print(json.dumps({"seed": config.seed, **{a.name: config.hparams[a.name] for a in spec.axes}}))
+        return 0
+    sweeps.connect(args.address)  # from the main thread, so Ray can install its signal handlers
+    sweep_id = registry.sweeps.start(spec, address=args.address)
+    shown = ""
+    try:
+        while not registry.sweeps.wait(sweep_id, timeout=1.0):
+            runs = registry.store.list_runs(sweep_id=sweep_id)
+            done = sum(r.status != "running" for r in runs)
+            line = f"{sweep_id}: {done}/{len(configs)} trials done, {len(runs) - done} training"
+            if line != shown and not args.json:
+                print(line, file=sys.stderr)
+                shown = line
+    except KeyboardInterrupt:
+        registry.sweeps.stop(sweep_id)
+        registry.sweeps.wait(sweep_id)
+    sweep = registry.store.get_sweep(sweep_id)
+    frame = sweeps.sweep_frame(registry.store, sweep_id)
+    if args.csv:
+        Path(args.csv).write_text(frame.to_csv(index=False))
+    if args.report:
+        Path(args.report).write_text(report.sweep_report(sweep, frame))
+    if args.json:
+        print(json.dumps({"sweep_id": sweep.id, "status": sweep.status, "error": sweep.error, "n_trials": sweep.n_trials,
+                          "runs": json.loads(frame.to_json(orient="records"))}))
+    else:
+        print(f"{sweep.id}: {sweep.status}" + (f" ({sweep.error})" if sweep.error else ""))
+        counts = frame["status"].value_counts().to_dict() if not frame.empty else {}
+        print("  runs: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none"))
+    return 0 if sweep.status == "finished" else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -311,6 +432,8 @@ def _dispatch(args) -> int:
             return _store(args)
         elif args.command == "train":
             return _train(args)
+        elif args.command == "sweep":
+            return _sweep(args)
     except (ValueError, CLIError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

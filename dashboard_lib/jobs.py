@@ -180,14 +180,18 @@ def evaluation_metrics(data: BiasedDataset, assignment: np.ndarray, embedding: n
     return {k: (float(v) if isinstance(v, (float, np.floating, int, np.integer)) else v) for k, v in result.items()}
 
 
-def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: threading.Event) -> RunRecord:
-    """Train one run to its end, recording everything in the store; returns its final record. Never raises for a run's own failure."""
+def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: threading.Event,
+                data: BiasedDataset | None = None) -> RunRecord:
+    """Train one run to its end, recording everything in the store (or anything with the store's writing methods: a
+    sweep's worker streams them to the driver); data, when given, is used instead of loading the config's dataset.
+    Returns the run's final record. Never raises for a run's own failure."""
     recorder = None
     try:
         device = resolve_device(config.device)
         seed_everything(config.seed)
         store.set_progress(run_id, 0.0, "loading data")
-        data = load_dataset(config.dataset, config.dataset_options, config.data_dir)
+        if data is None:
+            data = load_dataset(config.dataset, config.dataset_options, config.data_dir)
         store.set_dataset_info(run_id, {**data.info.as_dict(), **data.summary()})
         method = get_method(config.method)(**config.hparams)
         method.check_data(data)
@@ -259,14 +263,18 @@ class JobRegistry:
     def __init__(self, store: RunStore, threads: int | None = None):
         self.store = store
         self._jobs: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._remote: dict[str, threading.Event] = {}  # runs this process records while another process trains them
         self._lock = threading.Lock()
+        self._sweeps = None
         if threads is not None:
             torch.set_num_threads(threads)
         self.reconcile()
 
     def reconcile(self) -> list[str]:
-        """Mark runs whose process died (or that this process no longer runs) as interrupted."""
-        return self.store.mark_interrupted(lambda run: self.is_running(run.id))
+        """Mark runs (and sweeps) whose process died, or that this process no longer runs, as interrupted."""
+        stale = self.store.mark_interrupted(lambda run: self.is_running(run.id))
+        self.store.mark_sweeps_interrupted(lambda sweep_id: self._sweeps is not None and self._sweeps.is_running(sweep_id))
+        return stale
 
     def start(self, config: RunConfig) -> str:
         """Validate config, record the run and train it in a background thread; returns the run id at once."""
@@ -279,10 +287,35 @@ class JobRegistry:
         thread.start()
         return run_id
 
+    @property
+    def sweeps(self):
+        """This process's sweeps (their trials train on Ray; their runs are recorded here)."""
+        from .sweeps import SweepRunner  # Ray is imported only when a sweep is used
+
+        with self._lock:
+            if self._sweeps is None:
+                self._sweeps = SweepRunner(self)
+            return self._sweeps
+
+    def adopt(self, run_id: str) -> threading.Event:
+        """Count a run trained elsewhere (a sweep's trial on a Ray worker) as running here; its stop event is returned,
+        to be forwarded to the worker."""
+        event = threading.Event()
+        with self._lock:
+            self._remote[run_id] = event
+        return event
+
+    def release(self, run_id: str) -> None:
+        with self._lock:
+            self._remote.pop(run_id, None)
+
     def stop(self, run_id: str) -> bool:
         """Ask a run of this process to stop; False when this process is not running it."""
         with self._lock:
-            job = self._jobs.get(run_id)
+            job, remote = self._jobs.get(run_id), self._remote.get(run_id)
+        if remote is not None:
+            remote.set()
+            return True
         if job is None or not job[0].is_alive():
             return False
         job[1].set()
@@ -291,11 +324,11 @@ class JobRegistry:
     def is_running(self, run_id: str) -> bool:
         with self._lock:
             job = self._jobs.get(run_id)
-        return job is not None and job[0].is_alive()
+            return run_id in self._remote or (job is not None and job[0].is_alive())
 
     def running_ids(self) -> list[str]:
         with self._lock:
-            return [run_id for run_id, (thread, _) in self._jobs.items() if thread.is_alive()]
+            return [run_id for run_id, (thread, _) in self._jobs.items() if thread.is_alive()] + list(self._remote)
 
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Block until the run's thread ends; True if it ended within timeout."""

@@ -163,6 +163,14 @@ METRIC_DEFINITIONS: dict[str, dict] = {
         "higher_is_better": False,
         "range": "[0, 1]; chance = the majority rate",
     },
+    "disc_acc": {
+        "label": "DFC discriminator accuracy",
+        "definition": "share of the training batches' samples (b of each group) whose group DFC's "
+        "discriminator predicts correctly from the soft assignment q, averaged since the last evaluation; "
+        "chance is 1/M (disc_chance); DFC Eq. 2; a fair run keeps it near chance",
+        "higher_is_better": False,
+        "range": "[0, 1]; chance = 1/M",
+    },
     "same_group_share": {
         "label": "Same-group link share",
         "definition": "share of the self-expression coefficient mass sum |c_ij| of the clustered "

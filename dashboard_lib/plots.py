@@ -209,25 +209,28 @@ def pareto_front(points, maximise=(True, True)) -> np.ndarray:
 
 
 def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise=(True, True), groups=None,
-                   title: str = "Fairness versus quality") -> go.Figure:
+                   ids=None, title: str = "Fairness versus quality") -> go.Figure:
     """Each run a point (x = a quality metric, y = a fairness metric), labelled; the Pareto front is joined and ringed.
 
     labels: short text drawn by each point; hover: longer text per point; groups: a name per point (the method)
-    that sets its colour and legend entry.
+    that sets its colour and legend entry; ids: a run id per point, the second item of each point's customdata (a
+    click on a point tells which run it is).
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     labels = [str(v) for v in labels]
     hover = [str(v) for v in (hover if hover is not None else labels)]
     groups = [str(v) for v in (groups if groups is not None else ["runs"] * len(x))]
+    ids = [str(v) for v in (ids if ids is not None else [""] * len(x))]
     x_label, y_label = _metric_label(x_key), _metric_label(y_key)
     fig = go.Figure()
     for i, name in enumerate(dict.fromkeys(groups)):
         idx = [j for j, g in enumerate(groups) if g == name]
         fig.add_trace(go.Scatter(
             x=x[idx], y=y[idx], mode="markers+text", name=name, text=[labels[j] for j in idx], textposition="top center",
-            textfont=dict(size=10), marker=dict(size=11, color=_colour("class", i)), customdata=[hover[j] for j in idx],
-            hovertemplate=f"%{{customdata}}<br>{x_label}: %{{x:.3f}}<br>{y_label}: %{{y:.3f}}<extra></extra>",
+            textfont=dict(size=10), marker=dict(size=11, color=_colour("class", i)),
+            customdata=[[hover[j], ids[j]] for j in idx],
+            hovertemplate=f"%{{customdata[0]}}<br>{x_label}: %{{x:.3f}}<br>{y_label}: %{{y:.3f}}<extra></extra>",
         ))
     front = pareto_front(np.column_stack([x, y]) if len(x) else np.empty((0, 2)), maximise)
     if len(front):
@@ -306,4 +309,56 @@ def group_share_bars(table, cluster_labels, group_names, *, title: str = "Group 
                          "legend": {**_LAYOUT["legend"], "traceorder": "normal"}}, barmode="stack", title=title,
                       xaxis=dict(title="share of the cluster (dashed: the population's mix)", range=[0, 1], tickformat=".0%"),
                       yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def _axis_title(name: str, symbols: dict | None) -> str:
+    symbol = (symbols or {}).get(name)
+    return f"{symbol} ({name})" if symbol and symbol != name else name
+
+
+def sweep_curve(agg: pd.DataFrame, axis: str, metric: str, *, band_label: str, symbols: dict | None = None,
+                log_x: bool = False, height: int = 300) -> go.Figure:
+    """One metric against one swept hyperparameter: the mean over seeds joined, its band shaded, n seeds in the hover.
+
+    agg: sweeps.aggregate's table (axis, mean, low, high, n), one row per value.
+    """
+    label = _metric_label(metric)
+    agg = agg.sort_values(axis)
+    x, mean, low, high = agg[axis].to_numpy(float), agg["mean"].to_numpy(float), agg["low"].to_numpy(float), agg["high"].to_numpy(float)
+    fig = go.Figure()
+    if len(agg) and (agg["n"] > 1).any():
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([high, low[::-1]]), fill="toself",
+                                 fillcolor="rgba(99,110,250,0.2)", line=dict(width=0), mode="lines", hoverinfo="skip",
+                                 name=band_label))
+    fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name="mean over seeds", line=dict(color="#636efa"),
+                             customdata=np.column_stack([low, high, agg["n"].to_numpy()]) if len(agg) else None,
+                             hovertemplate=f"{_axis_title(axis, symbols)} = %{{x:g}}<br>{label}: %{{y:.3f}} "
+                                           "(band %{customdata[0]:.3f}–%{customdata[1]:.3f}, %{customdata[2]} seed(s))<extra></extra>"))
+    fig.update_layout(title=dict(text=label, font=dict(size=14)), height=height, showlegend=False,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_xaxes(title=_axis_title(axis, symbols), type="log" if log_x else "linear")
+    fig.update_yaxes(title=label, rangemode="nonnegative" if (low >= 0).all() else "normal")
+    return fig
+
+
+def sweep_heatmap(agg: pd.DataFrame, axes: list[str], metric: str, *, symbols: dict | None = None,
+                  height: int = 320) -> go.Figure:
+    """One metric over a two-parameter grid: a cell per pair, its mean over seeds written in it (blank: no finished run)."""
+    label = _metric_label(metric)
+    rows, cols = sorted(agg[axes[0]].unique()), sorted(agg[axes[1]].unique())
+    z = np.full((len(rows), len(cols)), np.nan)
+    n = np.zeros_like(z)
+    for _, r in agg.iterrows():
+        i, j = rows.index(r[axes[0]]), cols.index(r[axes[1]])
+        z[i, j], n[i, j] = r["mean"], r["n"]
+    text = [["" if np.isnan(v) else f"{v:.3f}" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(z=z, x=[f"{c:g}" for c in cols], y=[f"{r:g}" for r in rows], text=text,
+                               texttemplate="%{text}", customdata=n, colorscale="Viridis",
+                               colorbar=dict(title=label, thickness=12),
+                               hovertemplate=f"{_axis_title(axes[0], symbols)} = %{{y}} · {_axis_title(axes[1], symbols)} = "
+                                             f"%{{x}}<br>{label}: %{{z:.3f}} (mean of %{{customdata}} seed(s))<extra></extra>"))
+    fig.update_layout(title=dict(text=label, font=dict(size=14)), height=height, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_xaxes(title=_axis_title(axes[1], symbols), type="category")
+    fig.update_yaxes(title=_axis_title(axes[0], symbols), type="category")
     return fig

@@ -213,3 +213,31 @@ def _positions(assignment: np.ndarray, clusters: list[str]) -> np.ndarray:
     """Saved assignments hold cluster ids; the audit names them in sorted order."""
     index = {c: i for i, c in enumerate(clusters)}
     return pd.Series(np.asarray(assignment)).astype(str).map(index).to_numpy(np.int64)
+
+
+def figures_page(title: str, intro_html: str, figures: dict) -> str:
+    """Figures as one interactive HTML page that opens offline (plotly.js inline once)."""
+    import plotly.io as pio
+
+    parts = [f"<h1>{_e(title)}</h1>", intro_html]
+    for i, fig in enumerate(figures.values()):
+        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=i == 0))
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+            f"<style>{_CSS}</style></head><body>" + "\n".join(parts) + "</body></html>")
+
+
+def sweep_report(sweep, frame: pd.DataFrame, figures: dict | None = None) -> str:
+    """A sweep as one offline HTML page: what was swept, every run's settings and final metrics, and its figures."""
+    from .sweeps import SweepSpec, sweep_figures
+
+    spec = SweepSpec.from_dict(sweep.spec)
+    axes = " × ".join(f"{a.name} ({a.grid}: {a.values or [a.low, a.high, a.count]})" for a in spec.axes)
+    where = sweep.address or "a local Ray on the driver's machine"
+    intro = (f"<p class='muted'>Sweep {_e(sweep.id)} ({_e(sweep.status)}), {sweep.n_trials} trials on {_e(where)}, made "
+             f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(sweep.created))}.</p>"
+             f"<p>{_e(spec.method)} on {_e(spec.dataset)}, schedule {_e(spec.preset)}; swept: {_e(axes)}; "
+             f"{spec.seeds} seed(s) from {spec.first_seed}; fixed: {_e(json.dumps(spec.fixed) if spec.fixed else 'nothing')}. "
+             "Curves: the mean over seeds of each run's final metrics (finished runs only), the band as labelled.</p>"
+             + frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="", border=0))
+    return figures_page(spec.title or f"Sweep of {spec.method}", intro,
+                        figures if figures is not None else sweep_figures(sweep, frame))

@@ -23,7 +23,7 @@ ERR_DAMAGED = ("The run store {path} is damaged ({reason}). Nothing was changed.
                "damaged file beside it. `python -m dashboard_lib store check` tells what is readable.")
 ERR_NEWER = ("The run store {path} was written by a newer version of Fair Clustering Lab (store schema {found}, this version "
              "reads up to {known}). Update the app, or point FCLAB_HOME at another folder.")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # runs keep every sample's sensitive attribute: owner-only
 
 
@@ -84,6 +84,10 @@ CREATE TABLE IF NOT EXISTS evaluations (
 MIGRATIONS = {
     2: "ALTER TABLE runs ADD COLUMN threads INTEGER;"  # torch threads the run trained with (reproducibility)
        " UPDATE runs SET threads = json_extract(environment, '$.torch_threads');",
+    3: "ALTER TABLE runs ADD COLUMN sweep_id TEXT;"  # the sweep a run is a trial of (NULL: started on its own)
+       " CREATE INDEX runs_by_sweep ON runs (sweep_id);"
+       " CREATE TABLE sweeps (id TEXT PRIMARY KEY, created REAL NOT NULL, ended REAL, status TEXT NOT NULL,"
+       " spec TEXT NOT NULL, n_trials INTEGER NOT NULL, address TEXT, error TEXT, owner_pid INTEGER, owner_host TEXT);",
 }
 
 
@@ -108,6 +112,7 @@ class RunRecord:
     owner_pid: int | None
     owner_host: str | None
     threads: int | None = None  # torch threads it trained with
+    sweep_id: str | None = None  # the sweep this run is a trial of
 
     @property
     def hparams(self) -> dict:
@@ -120,6 +125,20 @@ class RunRecord:
     def label(self) -> str:
         """A short human label for pickers: method on dataset, status, id."""
         return f"{self.method} on {self.dataset} · {self.status} · {self.id}"
+
+
+@dataclass
+class SweepRecord:
+    id: str
+    created: float
+    ended: float | None
+    status: str
+    spec: dict  # JSON: dataset, method, preset, axes, seeds, fixed values, resources
+    n_trials: int
+    address: str | None  # the Ray cluster's address; None: a local Ray
+    error: str | None
+    owner_pid: int | None
+    owner_host: str | None
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
@@ -181,16 +200,18 @@ class RunStore:
         return self.root / "runs" / run_id
 
     # --- writing -------------------------------------------------------------------------------------------------
-    def create_run(self, *, dataset: str, method: str, config: dict, seed: int, device: str, environment: dict) -> str:
-        """Record a new run as running, owned by this process, and make its folder."""
+    def create_run(self, *, dataset: str, method: str, config: dict, seed: int, device: str, environment: dict,
+                   sweep_id: str | None = None) -> str:
+        """Record a new run as running, owned by this process (a sweep's trials too: this process writes them), and
+        make its folder."""
         now = time.time()
         run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{method}-{secrets.token_hex(2)}"
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, owner_pid, owner_host,"
-                " threads) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                " threads, sweep_id) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment), os.getpid(),
-                 socket.gethostname(), environment.get("torch_threads")),
+                 socket.gethostname(), environment.get("torch_threads"), sweep_id),
             )
         private_dir(self.root / "runs")
         private_dir(self.run_dir(run_id))
@@ -264,6 +285,46 @@ class RunStore:
                         "(app restarted or killed). Its logged series and evaluations are kept; start it again to finish.")
         return stale
 
+    # --- sweeps: a grid of runs, each run tagged with its sweep's id --------------------------------------------------
+    def create_sweep(self, spec: dict, n_trials: int, address: str | None) -> str:
+        """Record a sweep as running, owned by this process (its runs appear as their trials start)."""
+        now = time.time()
+        sweep_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-sweep-{secrets.token_hex(2)}"
+        with self._connect() as db:
+            db.execute("INSERT INTO sweeps (id, created, status, spec, n_trials, address, owner_pid, owner_host)"
+                       " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                       (sweep_id, now, json.dumps(spec), n_trials, address, os.getpid(), socket.gethostname()))
+        return sweep_id
+
+    def finish_sweep(self, sweep_id: str, status: str, error: str | None = None) -> None:
+        if status not in STATUSES or status == "running":
+            raise ValueError(f"a sweep ends finished, stopped, failed or interrupted, not {status!r}")
+        with self._connect() as db:
+            db.execute("UPDATE sweeps SET status = ?, ended = ?, error = ? WHERE id = ?", (status, time.time(), error, sweep_id))
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no sweep '{sweep_id}' in the run store at {self.root}")
+        return SweepRecord(**{**dict(row), "spec": json.loads(row["spec"])})
+
+    def list_sweeps(self) -> list[SweepRecord]:
+        """Sweeps, newest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM sweeps ORDER BY created DESC").fetchall()
+        return [SweepRecord(**{**dict(r), "spec": json.loads(r["spec"])}) for r in rows]
+
+    def mark_sweeps_interrupted(self, is_live: Callable[[str], bool]) -> list[str]:
+        """Sweeps recorded as running whose driver process ended (or that this process no longer drives)."""
+        host, pid = socket.gethostname(), os.getpid()
+        stale = [s.id for s in self.list_sweeps() if s.status == "running" and s.owner_host == host
+                 and ((s.owner_pid == pid and not is_live(s.id)) or (s.owner_pid != pid and not _pid_alive(s.owner_pid or 0)))]
+        for sweep_id in stale:
+            self.finish_sweep(sweep_id, "interrupted", error="The process driving this sweep ended before it finished; "
+                              "its finished runs are kept.")
+        return stale
+
     # --- reading -------------------------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:
         with self._connect() as db:
@@ -272,10 +333,11 @@ class RunStore:
             raise KeyError(ERR_UNKNOWN_RUN.format(id=run_id, root=self.root))
         return _record(row)
 
-    def list_runs(self, *, dataset: str | None = None, method: str | None = None, status: str | None = None) -> list[RunRecord]:
+    def list_runs(self, *, dataset: str | None = None, method: str | None = None, status: str | None = None,
+                  sweep_id: str | None = None) -> list[RunRecord]:
         """Runs, newest first, optionally filtered."""
         where, args = [], []
-        for column, value in (("dataset", dataset), ("method", method), ("status", status)):
+        for column, value in (("dataset", dataset), ("method", method), ("status", status), ("sweep_id", sweep_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
@@ -329,7 +391,7 @@ class RunStore:
 
 
 # --- a damaged store: what is readable, and a copy of it ---------------------------------------------------------------
-_TABLES = {"runs": "id", "scalars": "run_id", "evaluations": "run_id"}
+_TABLES = {"runs": "id", "scalars": "run_id", "evaluations": "run_id"}  # what recovery copies run by run
 
 
 def _create_or_migrate(db: sqlite3.Connection, db_path: Path) -> None:
@@ -434,6 +496,12 @@ def recover_store(root: str | Path) -> dict:
             if rows:
                 fresh.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
                 copied[table] += len(rows)
+    try:  # sweeps are small: copied whole, when the table reads (a store from before sweeps has none)
+        sweeps = [tuple(r) for r in old.execute("SELECT * FROM sweeps")]
+    except sqlite3.DatabaseError:
+        sweeps = []
+    if sweeps:
+        fresh.executemany(f"INSERT OR REPLACE INTO sweeps VALUES ({', '.join('?' * len(sweeps[0]))})", sweeps)
     fresh.commit()
     fresh.close()
     old.close()

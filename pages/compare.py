@@ -1,15 +1,16 @@
 """Compare: every run in one table; the selected runs' metrics side by side, fairness against quality, cluster × group counts."""
 import datetime as dt
+import html
 import json
 
 import pandas as pd
-import plotly.io as pio
 import streamlit as st
 
 from dashboard_lib import methods
 from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import count_heatmap, metric_bars, pareto_scatter
 from dashboard_lib.projection import cluster_group_counts, label_names, projector_for
+from dashboard_lib.report import figures_page
 from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
 from dashboard_lib.ui import HEADLINE_METRICS, METHOD_METRICS, metric_help
 
@@ -229,12 +230,8 @@ stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
 
 
 def _html() -> str:
-    parts = [f"<h1>Fair Clustering Lab: {len(selected)} runs compared</h1>",
-             "<p>" + "<br>".join(f"{run_labels[r.id]}: {r.id}" for r in selected) + "</p>"]
-    for i, fig in enumerate(figures.values()):
-        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=True if i == 0 else False))  # one inline plotly.js: works offline
-    return "<!doctype html><html><head><meta charset='utf-8'><title>Fair Clustering Lab comparison</title></head><body>" + \
-        "\n".join(parts) + "</body></html>"
+    runs = "<p>" + "<br>".join(html.escape(f"{run_labels[r.id]}: {r.id}") for r in selected) + "</p>"
+    return figures_page(f"Fair Clustering Lab: {len(selected)} runs compared", runs, figures)
 
 
 actions = st.columns(3)

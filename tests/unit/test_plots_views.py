@@ -54,7 +54,7 @@ def test_pareto_scatter_marks_the_front_and_labels_points():
     assert names[:2] == ["kmeans", "dfc"] and names[2].startswith("Pareto front")
     kmeans, dfc, front = fig.data
     assert list(kmeans.text) == ["a", "d"] and list(dfc.text) == ["b", "c"]
-    assert list(dfc.customdata) == ["B", "C"]
+    assert [c[0] for c in dfc.customdata] == ["B", "C"]  # hover text first, run id (none given here) second
     assert list(front.x) == [0.4, 0.5, 0.6] and list(front.y) == [0.3, 0.1, 0.0]  # sorted by x
     assert fig.layout.xaxis.title.text.startswith("ACC (quality") and "MNCE (fairness" in fig.layout.yaxis.title.text
     lo, hi = fig.layout.yaxis.range
