@@ -1,0 +1,146 @@
+"""Sweeps on real Ray: a two-node cluster on 127.0.0.1 (a worker killed mid-sweep), and the default local Ray.
+
+The driver is the CLI in a subprocess, as a researcher runs it; the test reads the driver's run store as the app would.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from dashboard_lib.store import RunStore
+
+REPO = Path(__file__).resolve().parents[2]
+RAY = Path(sys.executable).with_name("ray")
+START_TIMEOUT = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_start(args: list[str], log: Path) -> subprocess.Popen:
+    """`ray start … --block` in its own process group, so stopping it stops every process of that node."""
+    return subprocess.Popen([str(RAY), "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *args],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+@contextmanager
+def two_node_cluster():
+    """A Ray head and one more worker node on this machine, one CPU each; both stopped at the end."""
+    port = _free_port()
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    head = _ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"],
+                      temp / "head.log")
+    worker = None
+    try:
+        _wait_for_port(port, head, temp / "head.log")
+        worker = _ray_start([f"--address=127.0.0.1:{port}", "--num-cpus=1"], temp / "worker.log")
+        yield f"127.0.0.1:{port}", worker
+    finally:
+        for process in (worker, head):
+            if process is not None:
+                _stop(process)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-2000:]
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"Ray head did not listen on {port} within {START_TIMEOUT} s")
+
+
+def _ancestors(pid: int) -> set[int]:
+    """The process ids above pid, read from /proc (Linux)."""
+    out = set()
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+        out.add(pid)
+    return out
+
+
+def _sweep(home: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "FCLAB_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "dashboard_lib", "sweep", "--json", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+SMALL = ["--method", "ae_kmeans", "--schedule", "paper", "--set", "n_init=2", "--set", "eval_every=0", "--data", "n=600"]
+
+
+def test_a_sweep_on_a_two_node_cluster_lands_in_the_drivers_store_and_survives_a_killed_worker(tmp_path):
+    with two_node_cluster() as (address, worker_node):
+        driver = _sweep(tmp_path, *SMALL, "--axis", "n_clusters=5,10", "--axis", "epochs=20,30", "--seeds", "2",
+                        "--address", address)
+        store_path = tmp_path / "store"
+        killed, deadline = None, time.monotonic() + 240
+        while killed is None and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+            if not (store_path / "runs.sqlite").exists():
+                continue
+            for run in RunStore(store_path).list_runs(status="running"):
+                pid = run.environment.get("pid")
+                # a trial training on the second node, past its start (it has logged), so it dies mid-run
+                if pid and worker_node.pid in _ancestors(pid) and RunStore(store_path).scalar_counts(run.id):
+                    os.kill(pid, signal.SIGKILL)
+                    killed = run.id
+                    break
+        out, err = driver.communicate(timeout=300)
+    assert killed, f"no trial ran on the second node; driver said: {err[-3000:]}"
+    result = json.loads(out.strip().splitlines()[-1])
+    store = RunStore(store_path)
+    runs = store.list_runs(sweep_id=result["sweep_id"])
+    assert result["status"] == "finished" and result["n_trials"] == 8 and len(runs) == 8
+    by_id = {r.id: r for r in runs}
+    assert by_id[killed].status == "interrupted" and "Ray worker" in by_id[killed].error
+    finished = [r for r in runs if r.status == "finished"]
+    assert len(finished) == 7
+    nodes = {r.environment["ray_node"] for r in finished}
+    assert len(nodes) == 2  # both nodes trained trials
+    for run in finished:
+        assert store.scalar_counts(run.id)["L_rec"][0] > 0  # its series came back to the driver
+        assert store.evaluations(run.id) and "acc" in run.metrics
+        assert "assignment" in store.load_arrays(run.id, store.evaluations(run.id)[-1]["epoch"])
+    points = {(r.hparams["n_clusters"], r.hparams["epochs"], r.seed) for r in runs}
+    assert points == {(k, e, s) for k in (5, 10) for e in (20, 30) for s in (0, 1)}
+
+
+def test_a_sweep_without_an_address_runs_on_a_local_ray(tmp_path):
+    driver = _sweep(tmp_path, "--method", "kmeans", "--schedule", "paper", "--set", "n_init=1", "--data", "n=400",
+                    "--axis", "n_clusters=4,6")
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err[-3000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    store = RunStore(tmp_path / "store")
+    sweep = store.get_sweep(result["sweep_id"])
+    assert sweep.status == "finished" and sweep.address is None
+    runs = store.list_runs(sweep_id=sweep.id)
+    assert sorted(r.hparams["n_clusters"] for r in runs) == [4, 6]
+    assert all(r.status == "finished" and r.environment.get("ray_node") for r in runs)
+    assert all(r.owner_pid == driver.pid for r in runs)  # the driver recorded them
