@@ -10,6 +10,7 @@ folder, is sent through Ray's object store). Knows nothing of Streamlit; Ray is 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import os
@@ -175,10 +176,10 @@ def _preset(title: str, description: str, method: str, axes: list[Axis], fixed: 
 SWEEP_PRESETS: dict[str, SweepPreset] = {p.title: p for p in (
     _preset("DFC Figure 6 (a)", "DFC's parameter analysis (a): the adversarial weight α_f varied with the structural "
             "term off (α_s = 0); the paper plots Balance against α_f (larger α_f, more balanced clusters).",
-            "dfc", [Axis("alpha_f", values=[0.0, 0.1, 0.5, 1.0, 2.0])], {"alpha_s": 0.0}),
+            "dfc", [Axis("alpha_f", values=[0.0, 0.1, 0.5, 1.0, 2.0])], {"alpha_s": 0.0}, seeds=1),
     _preset("DFC Figure 6 (b)", "DFC's parameter analysis (b): the structural weight α_s varied with α_f = 1; the "
             "paper plots NMI against α_s (larger α_s, better clusters).",
-            "dfc", [Axis("alpha_s", values=[0.0, 0.1, 0.5, 1.0, 2.0])], {"alpha_f": 1.0}),
+            "dfc", [Axis("alpha_s", values=[0.0, 0.1, 0.5, 1.0, 2.0])], {"alpha_f": 1.0}, seeds=1),
     _preset("FCMI α / β", "FCMI's parameter analysis: the weight α of L_clu (maximise I(X; C)) against the weight β of "
             "L_fair (minimise I(C; G)), on a log grid around the public defaults α = 0.04, β = 0.2: a heatmap per metric.",
             "fcmi", [Axis("alpha", values=[0.01, 0.04, 0.16]), Axis("beta", values=[0.05, 0.2, 0.8])], seeds=1),
@@ -220,15 +221,19 @@ def estimate(store, configs: list[RunConfig], slots: int) -> Estimate | None:
                if r.seconds and r.device.split(":")[0] == kind]
     if not history:
         return None
+    def schedule(hparams: dict, options: dict) -> tuple:  # what sets a run's length: its schedule and its data's size
+        return (*(hparams.get(k) for k in keys), json.dumps(options, sort_keys=True))
+
     by_schedule: dict[tuple, list[float]] = {}
     for r in history:
-        by_schedule.setdefault(tuple(r.hparams.get(k) for k in keys), []).append(r.seconds)
-    per_trial, matched = [], 0
+        by_schedule.setdefault(schedule(r.hparams, r.config.get("dataset_options", {})), []).append(r.seconds)
+    per_trial, used = [], set()
     for config in configs:
-        seconds = by_schedule.get(tuple(config.hparams.get(k) for k in keys))
-        if seconds:
-            matched += 1
-            per_trial.append(float(np.median(seconds)))
+        key = schedule(config.hparams, config.dataset_options)
+        if key in by_schedule:
+            used.add(key)
+            per_trial.append(float(np.median(by_schedule[key])))
+    matched = len(per_trial)
     if not matched:
         return None
     fill = float(np.median(per_trial))
@@ -236,8 +241,8 @@ def estimate(store, configs: list[RunConfig], slots: int) -> Estimate | None:
     slots = max(1, min(slots, len(configs)))
     waves = math.ceil(len(configs) / slots)
     total = waves * float(np.mean(per_trial))
-    basis = (f"median time of {sum(len(v) for v in by_schedule.values())} finished {first.method} run(s) on "
-             f"{first.dataset} in this store with the same schedule ({', '.join(keys)})")
+    basis = (f"median time of {sum(len(by_schedule[k]) for k in used)} finished {first.method} run(s) on {first.dataset} in this store with the "
+             f"same schedule ({', '.join(keys)}) and dataset options")
     return Estimate(float(np.mean(per_trial)), total, slots, basis)
 
 

@@ -11,7 +11,7 @@ from dashboard_lib.report import sweep_report
 from dashboard_lib.state import data_dir, ensure_navigation, job_registry, run_store
 from dashboard_lib.sweeps import (BANDS, GRIDS, SWEEP_PRESETS, Axis, SweepSpec, estimate, slots, sweep_figures, sweep_frame,
                                   sweep_metrics)
-from dashboard_lib.ui import param_input, status_badge
+from dashboard_lib.ui import param_form_values, param_input, status_badge
 
 ensure_navigation()
 REFRESH_SECONDS = 2.0
@@ -59,6 +59,13 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
         dataset_ids = list(datasets.REGISTRY)
         dataset_id = st.selectbox("Dataset", dataset_ids, index=dataset_ids.index(base.dataset), key=f"{k}.dataset",
                                   format_func=lambda i: datasets.REGISTRY[i].name)
+        spec_options = datasets.get_spec(dataset_id).options
+        if spec_options:
+            with st.expander("Dataset options"):
+                dataset_options = param_form_values(spec_options, f"{k}.data.{dataset_id}",
+                                                    base.dataset_options if dataset_id == base.dataset else None)
+        else:
+            dataset_options = {}
         method_ids = list(methods.REGISTRY)
         method_id = st.selectbox("Method", method_ids, index=method_ids.index(base.method), key=f"{k}.method",
                                  format_func=lambda i: methods.REGISTRY[i].name)
@@ -117,6 +124,7 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
                                                           "0 trains on the CPU.")
 
     spec = SweepSpec(dataset=dataset_id, method=method_id, axes=axes, seeds=int(seeds), first_seed=int(first_seed),
+                     dataset_options=dataset_options,
                      preset=schedule, fixed=fixed, device="auto" if gpus else "cpu", data_dir=data_dir(),
                      cpus_per_trial=float(cpus), gpus_per_trial=float(gpus), title=preset_title if preset else "")
     problem, configs = None, []

@@ -1,4 +1,8 @@
-"""Opening the whole app (navigation, sidebar) in AppTest on a given page."""
+"""Opening the whole app (navigation, sidebar) in AppTest on a given page; reading the figures it drew."""
+import base64
+import json
+
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
@@ -17,3 +21,21 @@ def open_app(page: str | None = None, *, query: dict | None = None, data_dir: st
         at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+def _decoded(value):
+    """Plotly's JSON with its typed arrays ({"dtype", "bdata", "shape"}) turned back into lists."""
+    if isinstance(value, dict):
+        if "bdata" in value and "dtype" in value:
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+            shape = value.get("shape")
+            return array.reshape([int(n) for n in str(shape).split(",")] if shape else -1).tolist()
+        return {k: _decoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    return value
+
+
+def charts(at: AppTest) -> list[dict]:
+    """Every plotly figure of the page as a plain dict (data, layout), arrays as lists."""
+    return [_decoded(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]

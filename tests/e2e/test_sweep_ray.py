@@ -4,6 +4,7 @@ The driver is the CLI in a subprocess, as a researcher runs it; the test reads t
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,6 +61,7 @@ def two_node_cluster():
         for process in (worker, head):
             if process is not None:
                 _stop(process)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:

@@ -80,8 +80,9 @@ def test_every_papers_preset_is_a_valid_sweep_on_the_built_in_data():
         assert preset.spec.trials()
 
 
-def _finished(store, method, seconds, hparams, device="cpu", sweep_id=None, metrics=None, seed=0):
-    run_id = store.create_run(dataset="mnist_optdigits", method=method, config={"hparams": hparams}, seed=seed, device=device,
+def _finished(store, method, seconds, hparams, device="cpu", sweep_id=None, metrics=None, seed=0, options=None):
+    config = {"hparams": hparams, "dataset_options": options or {"n": 0, "seed": 0}}
+    run_id = store.create_run(dataset="mnist_optdigits", method=method, config=config, seed=seed, device=device,
                               environment={}, sweep_id=sweep_id)
     store.finish(run_id, "finished", metrics=metrics or {})
     store._update(run_id, created=1000.0, ended=1000.0 + seconds)
@@ -98,6 +99,7 @@ def test_the_estimate_is_the_median_of_matching_finished_runs_spread_over_the_sl
     _finished(store, "dfc", 5000, {**schedule, "iterations": 20000})  # another schedule: not counted
     _finished(store, "dfc", 1, schedule, device="cuda:0")  # another kind of device: not counted
     _finished(store, "fcmi", 1, schedule)  # another method
+    _finished(store, "dfc", 1, schedule, options={"n": 500, "seed": 0})  # a smaller subset of the data
     guess = estimate(store, quick.trials(), slots=2)
     assert guess.seconds_per_trial == pytest.approx(120)  # the median of 100, 120, 200
     assert guess.total_seconds == pytest.approx(2 * 120) and guess.slots == 2  # 3 trials, 2 at once: 2 waves
