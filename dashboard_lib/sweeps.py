@@ -338,52 +338,40 @@ class StreamingStore:
         return messages
 
 
-class TrialControl:
-    """A Ray actor on the driver's cluster holding the stop flags its trials read."""
+def run_trial(config: dict, data=None):
+    """A Ray task (a generator): train one trial, yielding batches of messages for the driver every POLL_SECONDS.
 
-    def __init__(self):
-        self._all = False
-        self._trials: set[int] = set()
-
-    def stop(self, trial: int | None = None) -> None:
-        if trial is None:
-            self._all = True
-        else:
-            self._trials.add(trial)
-
-    def should_stop(self, trial: int) -> bool:
-        return self._all or trial in self._trials
-
-
-def run_trial(config: dict, trial: int, control, data=None):
-    """A Ray task (a generator): train one trial, yielding batches of messages for the driver about every POLL_SECONDS."""
+    The driver stops a trial with ray.cancel, which raises KeyboardInterrupt here: the training thread is then stopped
+    and joined, so the (reused) worker process is idle again. The task never calls ray.get: a task blocked in it lends
+    its CPUs to the next queued trial, and more trials than the cluster's CPUs would then train at once.
+    """
     import ray
     import torch
 
-    if ray.get(control.should_stop.remote(trial)):
-        return  # the sweep was stopped before this trial started: nothing to record
+    from .methods import resolve_device
+
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
     config = RunConfig(**config)
     if config.data_dir and not Path(config.data_dir).is_dir():
         config.data_dir = None  # the driver's folder is not on this node: this node's data folder or cache instead
-    from .methods import resolve_device
-
     device = resolve_device(config.device)
     env = {**environment(device), "ray_node": ray.get_runtime_context().get_node_id(), "pid": os.getpid(),
            "cpus_per_trial": cpus}
     yield [("started", str(device), env)]
     folder = Path(tempfile.mkdtemp(prefix="fclab-trial-"))
+    stream, stop = StreamingStore(folder), threading.Event()
+    worker = threading.Thread(target=execute_run, args=(stream, "trial", config, stop, data), daemon=True)
     try:
-        stream, stop = StreamingStore(folder), threading.Event()
-        worker = threading.Thread(target=execute_run, args=(stream, "trial", config, stop, data), daemon=True)
         worker.start()
         while worker.is_alive():
             worker.join(POLL_SECONDS)
-            yield stream.drain()  # empty batches too: the driver forwards a stop only when it hears from the trial
-            if not stop.is_set() and ray.get(control.should_stop.remote(trial)):
-                stop.set()
+            yield stream.drain()  # empty batches too: they let the driver act on a stop within POLL_SECONDS
         yield stream.drain()
+    except KeyboardInterrupt:  # cancelled by the driver
+        stop.set()
+        worker.join()
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -440,7 +428,17 @@ class _LiveSweep:
         self.sweep_id = sweep_id
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
-        self.control = None
+        self.done = threading.Event()  # set when the sweep has ended (an Event: a wait on it may be interrupted safely)
+        self.generators: list = []  # one per submitted trial
+        self.lock = threading.Lock()
+
+    def cancel_all(self) -> None:
+        import ray
+
+        with self.lock:
+            generators = list(self.generators)
+        for generator in generators:
+            ray.cancel(generator)
 
 
 class SweepRunner:
@@ -470,24 +468,22 @@ class SweepRunner:
     def stop(self, sweep_id: str) -> bool:
         with self._lock:
             live = self._live.get(sweep_id)
-        if live is None or not live.thread.is_alive():
+        if live is None or live.done.is_set():
             return False
-        live.stop.set()
-        if live.control is not None:
-            live.control.stop.remote()
+        live.stop.set()  # trials not yet submitted are not; the submitted ones are cancelled
+        live.cancel_all()
         return True
 
     def is_running(self, sweep_id: str) -> bool:
         with self._lock:
             live = self._live.get(sweep_id)
-        return live is not None and live.thread is not None and live.thread.is_alive()
+        return live is not None and not live.done.is_set()
 
     def wait(self, sweep_id: str, timeout: float | None = None) -> bool:
+        """Block until the sweep ends; True if it ended within timeout."""
         with self._lock:
             live = self._live.get(sweep_id)
-        if live is not None:
-            live.thread.join(timeout)
-        return not self.is_running(sweep_id)
+        return live is None or live.done.wait(timeout)
 
     # --- the driver's side ------------------------------------------------------------------------------------------
     def _drive(self, live: _LiveSweep, spec: SweepSpec, configs: list[RunConfig], address: str | None) -> None:
@@ -495,9 +491,6 @@ class SweepRunner:
             import ray
 
             connect(address, may_switch=not any(self.is_running(i) for i in list(self._live) if i != live.sweep_id))
-            live.control = ray.remote(num_cpus=0)(TrialControl).remote()
-            if live.stop.is_set():
-                live.control.stop.remote()
             data = None
             if spec.dataset == upload.SPEC.id:  # it lives in this store's folder: send it through Ray
                 from .data import load_dataset
@@ -506,8 +499,12 @@ class SweepRunner:
             task = ray.remote(max_retries=0)(run_trial)
             consumers = []
             for trial, config in enumerate(configs):
-                generator = task.options(num_cpus=spec.cpus_per_trial, num_gpus=spec.gpus_per_trial).remote(
-                    asdict(config), trial, live.control, data)
+                with live.lock:
+                    if live.stop.is_set():
+                        break
+                    generator = task.options(num_cpus=spec.cpus_per_trial, num_gpus=spec.gpus_per_trial).remote(
+                        asdict(config), data)
+                    live.generators.append(generator)
                 thread = threading.Thread(target=self._consume, args=(live, trial, config, generator), daemon=True,
                                           name=f"sweep-{live.sweep_id}-trial-{trial}")
                 thread.start()
@@ -518,12 +515,15 @@ class SweepRunner:
         except Exception as exc:  # Ray would not start or connect, or a bug: the sweep fails, its runs are kept
             log.exception("sweep %s failed", live.sweep_id)
             self.store.finish_sweep(live.sweep_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            live.done.set()
 
     def _consume(self, live: _LiveSweep, trial: int, config: RunConfig, generator) -> None:
-        """Write one trial's messages into the store as they come; a worker that dies leaves its run interrupted."""
+        """Write one trial's messages into the store as they come. A stopped trial ends "stopped" with its last
+        evaluation's metrics; one whose worker died ends "interrupted"; the sweep goes on either way."""
         import ray
 
-        run_id, open_run, stop_event, forwarded, last_metrics = None, False, None, False, None
+        run_id, open_run, stop_event, cancelled, last_metrics = None, False, None, False, None
         try:
             for ref in generator:
                 for message in ray.get(ref):
@@ -545,16 +545,19 @@ class SweepRunner:
                     elif kind == "finish":
                         self.store.finish(run_id, message[1], **message[2])
                         open_run = False
-                if stop_event is not None and stop_event.is_set() and not forwarded:
-                    live.control.stop.remote(trial)
-                    forwarded = True
-        except ray.exceptions.RayError as exc:  # the worker (or its node) died
-            log.warning("trial %s of sweep %s: %s", trial, live.sweep_id, exc)
-            if run_id is None:
-                run_id, open_run = self._create(live, config, device="unknown", environment={}), True
-            self.store.finish(run_id, "interrupted", metrics=last_metrics,
-                              error=ERR_WORKER_DIED.format(reason=type(exc).__name__))
-            open_run = False
+                if stop_event is not None and stop_event.is_set() and not cancelled:  # Monitor's Stop, for this trial
+                    cancelled = True
+                    ray.cancel(generator)
+        except ray.exceptions.RayError as exc:
+            stopped = cancelled or live.stop.is_set()
+            if not stopped:  # the worker (or its node) died
+                log.warning("trial %s of sweep %s: %s", trial, live.sweep_id, exc)
+                if run_id is None:
+                    run_id, open_run = self._create(live, config, device="unknown", environment={}), True
+            if open_run:
+                self.store.finish(run_id, "stopped" if stopped else "interrupted", metrics=last_metrics,
+                                  error=None if stopped else ERR_WORKER_DIED.format(reason=type(exc).__name__))
+                open_run = False
         finally:
             if open_run:  # the stream ended without the run's end (a bug): never leave it "running"
                 self.store.finish(run_id, "interrupted", metrics=last_metrics,
