@@ -150,7 +150,7 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
         else:
             st.markdown(f"**{len(configs)} trials**, {at_once}. No estimate yet: this store has no finished "
                         f"{method_id} run on this dataset with this schedule. Train one on the Train page first, or "
-                        "start: the Sweeps view shows the time left once the first trials finish.")
+                        "start: the progress bar below shows the time left once the first trials finish.")
 
     def _start() -> None:
         try:
@@ -185,7 +185,9 @@ def _label(sweep_id: str) -> str:
     return f"{spec.get('title') or spec['method']} · {axes} · {s.status} · {s.id}"
 
 
-sweep_id = st.selectbox("Sweep", ids, index=ids.index(current), format_func=_label, key=f"sweep.pick.{current}")
+# The status is part of the key: a label that changed (running → stopped) is then drawn anew, not kept by the browser.
+sweep_id = st.selectbox("Sweep", ids, index=ids.index(current), format_func=_label,
+                        key=f"sweep.pick.{current}.{by_id[current].status}")
 if sweep_id != st.query_params.get("sweep"):
     st.query_params["sweep"] = sweep_id
 sweep = store.get_sweep(sweep_id)
