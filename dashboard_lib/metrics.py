@@ -171,6 +171,22 @@ METRIC_DEFINITIONS: dict[str, dict] = {
         "higher_is_better": False,
         "range": "[0, 1]; chance = 1/M",
     },
+    "acc_bias_key": {
+        "label": "Key bias-classifier accuracy",
+        "definition": "accuracy of the bias classifier g(u) reading the key embedding on its last "
+        "training batch, predicting the group; chance is the majority-group rate (bias_chance); "
+        "Inv-SENnet Eq. 9-12; Inv-SENnet pushes it toward chance, SENet's watching classifier stays high",
+        "higher_is_better": False,
+        "range": "[0, 1]; chance = the majority-group rate",
+    },
+    "acc_bias_query": {
+        "label": "Query bias-classifier accuracy",
+        "definition": "accuracy of the bias classifier g'(v) reading the query embedding on its last "
+        "training batch, predicting the group; chance is the majority-group rate (bias_chance); "
+        "Inv-SENnet Eq. 9-12",
+        "higher_is_better": False,
+        "range": "[0, 1]; chance = the majority-group rate",
+    },
     "same_group_share": {
         "label": "Same-group link share",
         "definition": "share of the self-expression coefficient mass sum |c_ij| of the clustered "

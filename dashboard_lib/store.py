@@ -372,6 +372,13 @@ class RunStore:
                 rows = db.execute(sql, args).fetchall()
         return pd.DataFrame(rows, columns=["step", "name", "value", "time"])
 
+    def last_scalars(self, run_id: str, names: Iterable[str]) -> dict[str, float]:
+        """Each named series' last logged value (by step), for the series the run has."""
+        with self._connect() as db:
+            rows = [db.execute("SELECT value FROM scalars WHERE run_id = ? AND name = ? ORDER BY step DESC LIMIT 1",
+                               (run_id, name)).fetchone() for name in names]
+        return {name: row[0] for name, row in zip(names, rows) if row is not None}
+
     def scalar_counts(self, run_id: str) -> dict[str, tuple[int, int]]:
         """For each logged series: (number of points, last step)."""
         with self._connect() as db:

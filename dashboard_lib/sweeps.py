@@ -246,16 +246,26 @@ def estimate(store, configs: list[RunConfig], slots: int) -> Estimate | None:
     return Estimate(float(np.mean(per_trial)), total, slots, basis)
 
 
+# Signals a method logs as series rather than as evaluation metrics, read at their last step for a sweep: the bias
+# classifiers Inv-SENnet trains against (the paper's observation: high early, decaying as the coefficients become
+# invariant) and SENet's watching ones.
+FINAL_SERIES = {"inv_senet": ("acc_bias_key", "acc_bias_query"), "senet": ("acc_bias_key", "acc_bias_query")}
+
+
 def sweep_frame(store, sweep_id: str) -> pd.DataFrame:
-    """One row per run of the sweep: run id, status, seed, each swept value, the final (or last kept) numeric metrics,
-    the epoch they come from, and seconds."""
+    """One row per run of the sweep: run id, status, seed, each swept value, the final (or, for a run that did not
+    finish, last kept) numeric metrics with the epoch of the evaluation they come from, the method's FINAL_SERIES at
+    their last step, and seconds."""
     sweep = store.get_sweep(sweep_id)
     names = [a["name"] for a in sweep.spec["axes"]]
     rows = []
     for run in store.list_runs(sweep_id=sweep_id):
         row = {"run_id": run.id, "status": run.status, "seed": run.seed, "seconds": run.seconds}
         row.update({name: run.hparams.get(name) for name in names})
+        evaluations = store.evaluations(run.id)
+        row["metrics_epoch"] = evaluations[-1]["epoch"] if evaluations else None
         row.update({k: v for k, v in (run.metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        row.update(store.last_scalars(run.id, FINAL_SERIES.get(run.method, ())))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["run_id", "status", "seed", "seconds", *names] if not rows else None)
     return frame.sort_values([*names, "seed"], kind="stable").reset_index(drop=True) if rows else frame
@@ -282,7 +292,8 @@ def aggregate(frame: pd.DataFrame, axes: list[str], metric: str, band: str = "mi
 
 def sweep_metrics(method: str) -> list[str]:
     """The metrics a sweep of this method is read by: quality, fairness, and the method's own signal."""
-    own = {"dfc": ["disc_acc"], "inv_senet": ["same_group_share"], "senet": ["same_group_share"],
+    own = {"dfc": ["disc_acc"], "inv_senet": ["acc_bias_key", "acc_bias_query", "same_group_share"],
+           "senet": ["acc_bias_key", "acc_bias_query", "same_group_share"],
            "erm": ["worst_group_acc", "unbiased_acc", "avg_acc"], "clusterfix": ["worst_group_acc", "unbiased_acc", "avg_acc"],
            "statdec": ["tail_recall", "min_class_recall"], "idec": ["tail_recall", "min_class_recall"]}.get(method, [])
     if method in ("erm", "clusterfix"):

@@ -197,3 +197,16 @@ def test_the_cli_dry_run_lists_the_trials_of_a_preset_and_starts_nothing(tmp_pat
     assert RunStore(tmp_path / "store").list_sweeps() == []
     assert cli.main(["sweep", "--preset", "no such"]) == 2
     assert "unknown sweep preset" in capsys.readouterr().err
+
+
+def test_a_sweep_of_inv_senet_reads_its_bias_classifiers_at_their_last_step_and_says_which_epoch_metrics_are_from(tmp_path):
+    store = RunStore(tmp_path)
+    spec = SweepSpec("mnist_optdigits", "inv_senet", [Axis("lambda_adv", values=[0, 10])])
+    sweep_id = store.create_sweep(spec.to_dict(), 2, None)
+    run_id = _finished(store, "inv_senet", 5, {"lambda_adv": 10}, sweep_id=sweep_id, metrics={"acc": 0.5})
+    store.add_scalars(run_id, [(9, "acc_bias_key", 0.55, 1.0), (2, "acc_bias_key", 0.97, 2.0), (9, "L_SE", 1.0, 1.0)])
+    store.add_evaluation(run_id, 3, {"acc": 0.4})
+    store.add_evaluation(run_id, 7, {"acc": 0.5})
+    row = sweep_frame(store, sweep_id).iloc[0]
+    assert row["acc_bias_key"] == 0.55  # step 9's value, logged before step 2's
+    assert "acc_bias_query" not in row and row["metrics_epoch"] == 7
