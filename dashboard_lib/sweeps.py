@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import data as datasets
 from . import methods
 from .data import upload
 from .jobs import JobRegistry, RunConfig, environment, execute_run, preflight
@@ -32,7 +34,7 @@ from .params import Param
 GRIDS = ("values", "linear", "log", "random")
 MAX_TRIALS = 2000
 MAX_AXES = 2
-POLL_SECONDS = 0.5  # a trial's worker sends what it has, and reads its stop flag, this often
+POLL_SECONDS = 0.5  # a trial's worker sends what it has this often (so the driver acts on a stop within it)
 LOCAL_OBJECT_STORE_BYTES = 512 * 2**20  # the local Ray's shared memory: trials send a few MB per evaluation
 BANDS = {"minmax": "min–max over seeds", "std": "mean ± one standard deviation over seeds"}
 ERR_WORKER_DIED = ("The Ray worker training this trial ended before the trial did ({reason}). What it sent before is "
@@ -407,7 +409,7 @@ def connect(address: str | None = None, may_switch: bool = True) -> dict:
             ray.shutdown()
         package = Path(__file__).resolve().parent
         runtime_env = {"py_modules": [str(package)], "excludes": ["__pycache__"]}
-        options = dict(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+        options = dict(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
         if address:
             ray.init(address=address, **options)
         else:
@@ -415,6 +417,21 @@ def connect(address: str | None = None, may_switch: bool = True) -> dict:
                      object_store_memory=LOCAL_OBJECT_STORE_BYTES, **options)
         _ray_address[:] = [address or None]
         return ray.cluster_resources()
+
+
+ERR_UNREACHABLE = ("cannot reach a Ray cluster at {address} ({reason}): is `ray start --head` running there, and is "
+                   "its port open to this machine? Leave the address empty to use a local Ray.")
+
+
+def check_address(address: str, timeout: float = 3.0) -> None:
+    """Refuse at once an address nothing listens on (ray.init would wait minutes): HOST:PORT or ray://HOST:PORT."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"a Ray address is HOST:PORT (or ray://HOST:PORT), not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ValueError(ERR_UNREACHABLE.format(address=address, reason=exc.strerror or exc)) from None
 
 
 def disconnect() -> None:
@@ -466,7 +483,12 @@ class SweepRunner:
         """Validate the spec (every trial's settings, and the first trial against its data), record the sweep and drive
         it in a background thread; returns the sweep id at once."""
         configs = spec.trials()
-        preflight(configs[0])
+        if address:
+            check_address(address)
+        # The first trial against its data (K > N, a batch larger than the data…), where this machine has the data; on
+        # a cluster the workers may be the only ones that do.
+        if not address or datasets.get_spec(spec.dataset).available(datasets.resolve_data_dir(spec.data_dir)):
+            preflight(configs[0])
         sweep_id = self.store.create_sweep(spec.to_dict(), len(configs), address or None)
         live = _LiveSweep(sweep_id)
         live.thread = threading.Thread(target=self._drive, args=(live, spec, configs, address), name=f"sweep-{sweep_id}",

@@ -210,3 +210,23 @@ def test_a_sweep_of_inv_senet_reads_its_bias_classifiers_at_their_last_step_and_
     row = sweep_frame(store, sweep_id).iloc[0]
     assert row["acc_bias_key"] == 0.55  # step 9's value, logged before step 2's
     assert "acc_bias_query" not in row and row["metrics_epoch"] == 7
+
+
+def test_an_address_nothing_listens_on_is_refused_at_once_and_no_sweep_is_recorded(tmp_path):
+    import socket
+
+    from dashboard_lib.jobs import JobRegistry
+    from dashboard_lib.sweeps import check_address
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"cannot reach a Ray cluster at 127.0.0.1:{port} .*ray start --head"):
+        check_address(f"127.0.0.1:{port}")
+    with pytest.raises(ValueError, match="a Ray address is HOST:PORT"):
+        check_address("my-cluster")
+    registry = JobRegistry(RunStore(tmp_path))
+    spec = SweepSpec("mnist_optdigits", "kmeans", [Axis("n_init", values=[1])])
+    with pytest.raises(ValueError, match="cannot reach"):
+        registry.sweeps.start(spec, address=f"ray://127.0.0.1:{port}")
+    assert registry.store.list_sweeps() == []
