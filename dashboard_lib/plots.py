@@ -318,8 +318,9 @@ def _axis_title(name: str, symbols: dict | None) -> str:
 
 
 def sweep_curve(agg: pd.DataFrame, axis: str, metric: str, *, band_label: str, symbols: dict | None = None,
-                log_x: bool = False, height: int = 300) -> go.Figure:
-    """One metric against one swept hyperparameter: the mean over seeds joined, its band shaded, n seeds in the hover.
+                log_x: bool = False, reference: tuple[float, str] | None = None, height: int = 300) -> go.Figure:
+    """One metric against one swept hyperparameter: the mean over seeds joined, its band shaded, n seeds in the hover;
+    reference (value, label), e.g. the chance rate of a bias classifier, as a dashed line.
 
     agg: sweeps.aggregate's table (axis, mean, low, high, n), one row per value.
     """
@@ -335,6 +336,9 @@ def sweep_curve(agg: pd.DataFrame, axis: str, metric: str, *, band_label: str, s
                              customdata=np.column_stack([low, high, agg["n"].to_numpy()]) if len(agg) else None,
                              hovertemplate=f"{_axis_title(axis, symbols)} = %{{x:g}}<br>{label}: %{{y:.3f}} "
                                            "(band %{customdata[0]:.3f}–%{customdata[1]:.3f}, %{customdata[2]} seed(s))<extra></extra>"))
+    if reference is not None:
+        fig.add_hline(y=reference[0], line=dict(dash="dash", color="grey", width=1), annotation_text=reference[1],
+                      annotation_position="bottom right", annotation_font=dict(size=10, color="grey"))
     fig.update_layout(title=dict(text=label, font=dict(size=14)), height=height, showlegend=False,
                       margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(title=_axis_title(axis, symbols), type="log" if log_x else "linear")

@@ -605,6 +605,9 @@ class SweepRunner:
 
 # --- figures, shared by the Sweep page and the CLI's report ----------------------------------------------------------
 PARETO_AXES = {"classifier": ("avg_acc", "worst_group_acc"), "clustering": ("acc", "balance")}
+# What a metric is read against, where the runs record it: the chance rate of a group predictor, the group-blind value.
+REFERENCES = {"probe_acc": ("probe_majority", "chance (majority group)"), "disc_acc": ("disc_chance", "chance (1/M)"),
+              "same_group_share": ("same_group_chance", "group-blind value")}
 
 
 def pareto_axes(method: str) -> tuple[str, str]:
@@ -631,7 +634,12 @@ def sweep_figures(sweep, frame: pd.DataFrame, metrics_shown: list[str] | None = 
         if len(names) == 1:
             values = agg[names[0]].to_numpy(float)
             log_x = bool(len(values) > 2 and (values > 0).all() and values.max() / values.min() >= 20)
-            figures[metric] = plots.sweep_curve(agg, names[0], metric, band_label=BANDS[band], symbols=symbols, log_x=log_x)
+            column, text = REFERENCES.get(metric, (None, ""))
+            reference = None
+            if column in frame and frame[column].notna().any():
+                reference = (float(frame[column].mean()), f"{text}: {frame[column].mean():.3f}")
+            figures[metric] = plots.sweep_curve(agg, names[0], metric, band_label=BANDS[band], symbols=symbols, log_x=log_x,
+                                                reference=reference)
         else:
             figures[metric] = plots.sweep_heatmap(agg, names, metric, symbols=symbols)
     x_key, y_key = pareto or pareto_axes(spec.method)

@@ -214,6 +214,8 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
             st.button("Stop sweep", key="sweep.stop", on_click=registry.sweeps.stop, args=(sweep_id,), width="stretch",
                       help="Every running trial stops after its current step (its run is kept as stopped); trials not "
                            "started yet are not started.")
+        elif sweep.status == "running":
+            st.caption(f"Driven by another process (pid {sweep.owner_pid}, the CLI?): stop it there with Ctrl-C.")
     if sweep.status == "running":
         finished = frame[frame["status"] == "finished"]["seconds"].dropna() if not frame.empty else []
         elapsed = dt.timedelta(seconds=int(dt.datetime.now().timestamp() - sweep.created))

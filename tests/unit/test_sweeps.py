@@ -230,3 +230,14 @@ def test_an_address_nothing_listens_on_is_refused_at_once_and_no_sweep_is_record
     with pytest.raises(ValueError, match="cannot reach"):
         registry.sweeps.start(spec, address=f"ray://127.0.0.1:{port}")
     assert registry.store.list_sweeps() == []
+
+
+def test_a_bias_classifiers_curve_is_drawn_against_its_chance_rate(tmp_path):
+    store = RunStore(tmp_path)
+    spec = SweepSpec("mnist_optdigits", "dfc", [Axis("alpha_f", values=[0, 1])])
+    sweep_id = store.create_sweep(spec.to_dict(), 2, None)
+    for alpha_f, acc in ((0, 0.9), (1, 0.6)):
+        _finished(store, "dfc", 5, {"alpha_f": alpha_f}, sweep_id=sweep_id, metrics={"disc_acc": acc, "disc_chance": 0.5})
+    fig = sweep_figures(store.get_sweep(sweep_id), sweep_frame(store, sweep_id), ["disc_acc"])["disc_acc"]
+    line = fig.layout.shapes[0]
+    assert (line.y0, line.y1) == (0.5, 0.5) and fig.layout.annotations[0].text == "chance (1/M): 0.500"
