@@ -342,7 +342,14 @@ def sweep_curve(agg: pd.DataFrame, axis: str, metric: str, *, band_label: str, s
     fig.update_layout(title=dict(text=label, font=dict(size=14)), height=height, showlegend=False,
                       margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(title=_axis_title(axis, symbols), type="log" if log_x else "linear")
-    fig.update_yaxes(title=label, rangemode="nonnegative" if (low >= 0).all() else "normal")
+    # At least ±0.05 around the values: differences of a few thousandths (seed noise) must not fill the panel as a trend.
+    finite = np.concatenate([low, high, mean])
+    finite = finite[np.isfinite(finite)]
+    if len(finite):
+        bottom, top = float(finite.min()), float(finite.max())
+        pad = max(0.05, 0.1 * (top - bottom))
+        fig.update_yaxes(range=[max(bottom - pad, 0.0) if bottom >= 0 else bottom - pad, top + pad])
+    fig.update_yaxes(title=label)
     return fig
 
 

@@ -241,3 +241,12 @@ def test_a_bias_classifiers_curve_is_drawn_against_its_chance_rate(tmp_path):
     fig = sweep_figures(store.get_sweep(sweep_id), sweep_frame(store, sweep_id), ["disc_acc"])["disc_acc"]
     line = fig.layout.shapes[0]
     assert (line.y0, line.y1) == (0.5, 0.5) and fig.layout.annotations[0].text == "chance (1/M): 0.500"
+
+
+def test_a_curve_of_nearly_equal_values_is_not_zoomed_into_a_trend():
+    agg = pd.DataFrame({"w": [0, 1, 2], "mean": [0.350, 0.352, 0.349], "low": [0.350, 0.352, 0.349],
+                        "high": [0.350, 0.352, 0.349], "n": [1, 1, 1]})
+    low, high = plots.sweep_curve(agg, "w", "acc", band_label="min–max over seeds").layout.yaxis.range
+    assert high - low >= 0.1 and low <= 0.349 and high >= 0.352
+    zero = plots.sweep_curve(agg.assign(mean=0.0, low=0.0, high=0.0), "w", "balance", band_label="b").layout.yaxis.range
+    assert zero[0] == 0.0  # never below 0 for a metric that cannot be
