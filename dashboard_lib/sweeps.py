@@ -35,7 +35,6 @@ GRIDS = ("values", "linear", "log", "random")
 MAX_TRIALS = 2000
 MAX_AXES = 2
 POLL_SECONDS = 0.5  # a trial's worker sends what it has this often (so the driver acts on a stop within it)
-LOCAL_OBJECT_STORE_BYTES = 512 * 2**20  # the local Ray's shared memory: trials send a few MB per evaluation
 BANDS = {"minmax": "min–max over seeds", "std": "mean ± one standard deviation over seeds"}
 ERR_WORKER_DIED = ("The Ray worker training this trial ended before the trial did ({reason}). What it sent before is "
                    "kept; the sweep went on with its other trials.")
@@ -408,13 +407,15 @@ def connect(address: str | None = None, may_switch: bool = True) -> dict:
                                  "stop it, or wait for it to end, before using another cluster")
             ray.shutdown()
         package = Path(__file__).resolve().parent
-        runtime_env = {"py_modules": [str(package)], "excludes": ["__pycache__"]}
-        options = dict(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
-        if address:
-            ray.init(address=address, **options)
+        options = dict(log_to_driver=False, logging_level=logging.WARNING)
+        if address:  # the code travels with the job: the cluster's nodes need only the requirements installed
+            ray.init(address=address, runtime_env={"py_modules": [str(package)], "excludes": ["__pycache__"]}, **options)
         else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
-                     object_store_memory=LOCAL_OBJECT_STORE_BYTES, **options)
+            # The local Ray's workers are this machine's processes: they import the package from where it is (its
+            # workers inherit this environment), so the workers Ray starts with it serve the first trials at once.
+            paths = [str(package.parent), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+            os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1", **options)
         _ray_address[:] = [address or None]
         return ray.cluster_resources()
 
@@ -525,10 +526,11 @@ class SweepRunner:
 
             connect(address, may_switch=not any(self.is_running(i) for i in list(self._live) if i != live.sweep_id))
             data = None
-            if spec.dataset == upload.SPEC.id:  # it lives in this store's folder: send it through Ray
-                from .data import load_dataset
-
-                data = ray.put(load_dataset(spec.dataset, configs[0].dataset_options, spec.data_dir))
+            # On the local Ray, the dataset this process built (preflight did) goes through Ray's shared memory rather
+            # than being built again by every worker; an upload lives in this store's folder and travels the same way.
+            # On a cluster each node builds its own from its data folder or download cache.
+            if not address or spec.dataset == upload.SPEC.id:
+                data = ray.put(datasets.load_dataset(spec.dataset, configs[0].dataset_options, spec.data_dir))
             task = ray.remote(max_retries=0)(run_trial)
             consumers = []
             for trial, config in enumerate(configs):
