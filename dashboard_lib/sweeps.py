@@ -30,6 +30,7 @@ from . import methods
 from .data import upload
 from .jobs import JobRegistry, RunConfig, environment, execute_run, preflight
 from .params import Param
+from .store import private_file
 
 GRIDS = ("values", "linear", "log", "random")
 MAX_TRIALS = 2000
@@ -575,8 +576,10 @@ class SweepRunner:
                     elif kind == "evaluation":
                         self.store.add_evaluation(run_id, message[1], message[2], message[3])
                         last_metrics = message[2]
-                    elif kind == "file":
-                        (self.store.run_dir(run_id) / message[1]).write_bytes(message[2])
+                    elif kind == "file":  # weights the method saved (the Explain page reads them)
+                        path = self.store.run_dir(run_id) / Path(message[1]).name
+                        path.write_bytes(message[2])
+                        private_file(path)
                     elif kind == "finish":
                         self.store.finish(run_id, message[1], **message[2])
                         open_run = False

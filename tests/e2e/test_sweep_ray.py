@@ -176,3 +176,22 @@ def test_a_sweep_without_an_address_runs_on_a_local_ray_and_stops_at_once(tmp_pa
         assert run.status == "stopped" and run.ended - asked < 5, (run.status, run.ended - asked)
         assert store.scalar_counts(run.id)["L_rec"][0] > 0 and run.environment.get("ray_node")
         assert run.owner_pid == driver.pid  # the driver recorded them
+
+
+def test_the_weights_a_trial_saves_reach_the_drivers_store(tmp_path):
+    """ERM saves its classifier for the Explain page: from a Ray worker, the file comes back into the run's folder."""
+    import stat
+
+    import torch
+
+    driver = _sweep(tmp_path, "--method", "erm", "--schedule", "paper", "--set", "epochs=1", "--set", "eval_every=0",
+                    "--data", "n=300", "--axis", "lr=0.001,0.002")
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err[-3000:]
+    store = RunStore(tmp_path / "store")
+    runs = store.list_runs(sweep_id=json.loads(out.strip().splitlines()[-1])["sweep_id"])
+    assert len(runs) == 2
+    for run in runs:
+        path = store.run_dir(run.id) / "weights.pt"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert any(key.endswith("weight") for key in torch.load(path, weights_only=True))
