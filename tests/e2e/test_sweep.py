@@ -2,6 +2,7 @@
 curves fill in, stop it, and open a run from the fairness-versus-quality scatter."""
 import re
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from dashboard_lib.store import RunStore
@@ -13,9 +14,18 @@ def _idle(page) -> None:
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
 
 
-def _choose(page, label: str, option: str) -> None:
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option).click()
+def _choose(page, label: str, option: str, attempts: int = 3) -> None:
+    """Pick an option; again if a rerun still under way from the previous input redrew the widget and closed its list."""
+    for attempt in range(attempts):
+        page.get_by_role("combobox", name=label).click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            _idle(page)
     _idle(page)
 
 
