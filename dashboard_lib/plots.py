@@ -12,6 +12,7 @@ from .metrics import METRIC_DEFINITIONS
 # Title on the first line, legend on the second, both above the plot area, so neither covers the other.
 _LAYOUT = dict(margin=dict(l=10, r=10, t=95, b=10), height=360, title_y=0.97, title_yanchor="top",
                legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+NEUTRAL = "#8c8c8c"  # reference marks (Pareto ring, chance lines): readable on the light and the dark theme alike
 MAX_POINTS_PER_SERIES = 2000  # a browser draws a few thousand points per line smoothly; longer series are thinned
 
 
@@ -236,8 +237,8 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
     if len(front):
         fig.add_trace(go.Scatter(
             x=x[front], y=y[front], mode="lines+markers", name="Pareto front (no run is better on both)",
-            line=dict(color="black", dash="dot", width=1.5, shape="linear"),
-            marker=dict(size=19, symbol="circle-open", color="black", line=dict(width=2)), hoverinfo="skip",
+            line=dict(color=NEUTRAL, dash="dot", width=1.5, shape="linear"),
+            marker=dict(size=19, symbol="circle-open", color=NEUTRAL, line=dict(width=2)), hoverinfo="skip",
         ))
     def axis_title(key: str, label: str, role: str) -> str:
         better = "higher" if METRIC_DEFINITIONS.get(key, {}).get("higher_is_better", True) else "lower"
@@ -275,8 +276,8 @@ def explain_summary_figure(models: dict[str, dict], stroke_area: float | None = 
         fig.add_trace(go.Bar(x=names, y=flips, name="predictions changed by swapping the colour",
                              text=[f"{v:.2f}" if v is not None else "" for v in flips], textposition="outside"))
     if stroke_area is not None:
-        fig.add_hline(y=stroke_area, line_dash="dash", line_color="black")
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color="black"),
+        fig.add_hline(y=stroke_area, line_dash="dash", line_color=NEUTRAL)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=NEUTRAL),
                                  name=f"area of the strokes ({stroke_area:.2f}): a map spread evenly"))
     fig.update_layout(title="What the models use", yaxis_title="share", yaxis_range=[0, 1.1], barmode="group", **_LAYOUT)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0), height=380)
@@ -337,8 +338,8 @@ def sweep_curve(agg: pd.DataFrame, axis: str, metric: str, *, band_label: str, s
                              hovertemplate=f"{_axis_title(axis, symbols)} = %{{x:g}}<br>{label}: %{{y:.3f}} "
                                            "(band %{customdata[0]:.3f}–%{customdata[1]:.3f}, %{customdata[2]} seed(s))<extra></extra>"))
     if reference is not None:
-        fig.add_hline(y=reference[0], line=dict(dash="dash", color="grey", width=1), annotation_text=reference[1],
-                      annotation_position="bottom right", annotation_font=dict(size=10, color="grey"))
+        fig.add_hline(y=reference[0], line=dict(dash="dash", color=NEUTRAL, width=1), annotation_text=reference[1],
+                      annotation_position="bottom right", annotation_font=dict(size=10, color=NEUTRAL))
     fig.update_layout(title=dict(text=label, font=dict(size=14)), height=height, showlegend=False,
                       margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(title=_axis_title(axis, symbols), type="log" if log_x else "linear")

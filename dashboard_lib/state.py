@@ -1,10 +1,12 @@
 """The only module that imports streamlit: process-wide accessors for the run store and the job registry."""
 from __future__ import annotations
 
+import json
 import runpy
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
@@ -38,6 +40,21 @@ def run_store() -> RunStore:
 def job_registry() -> JobRegistry:
     """One registry per server process and store; creating it marks runs left running by a dead process as interrupted."""
     return _registry_for(str(store_dir()))
+
+
+START_GUARD_SECONDS = 10.0
+
+
+def start_run_once(config) -> str:
+    """Start a run, unless this browser session started the very same config in the last START_GUARD_SECONDS (a double
+    click on Train): then the id of that run. ValueError as JobRegistry.start."""
+    fingerprint = json.dumps(asdict(config), sort_keys=True, default=str)
+    last = st.session_state.get("_last_start")
+    if last and last[0] == fingerprint and time.monotonic() - last[1] < START_GUARD_SECONDS:
+        return last[2]
+    run_id = job_registry().start(config)
+    st.session_state["_last_start"] = (fingerprint, time.monotonic(), run_id)
+    return run_id
 
 
 _navigation = threading.local()  # per script-run thread: is app.py's page.run() under way?

@@ -91,7 +91,9 @@ def run_picker(runs, *, key: str, default: str | None = None) -> str:
         st.warning(ERR_UNKNOWN_LINK.format(run_id=wanted), icon=":material/link_off:")
     if wanted not in labels:
         wanted = default if default in labels else ids[0]
-    run_id = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key=f"{key}.{wanted}")
+    # The status is part of the key: when a run ends, its label (… · running · …) is drawn anew, not kept by the browser.
+    status = next(r.status for r in runs if r.id == wanted)
+    run_id = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key=f"{key}.{wanted}.{status}")
     if run_id != selected_run_id():
         select_run(run_id)
     return run_id
@@ -103,3 +105,17 @@ def table_uploader(label: str, key: str):
 
     return st.file_uploader(label, type=list(upload.FORMATS), key=key,
                             help=f"At most {upload.MAX_BYTES // 2**20} MB and {upload.MAX_ROWS:,} rows.")
+
+
+def progress_text(fraction: float, elapsed_s: float, stage: str = "") -> str:
+    """What a progress bar says: the stage, the share done, the time elapsed and, once it can be told (5 % done), the
+    time left at the pace so far."""
+    def clock(seconds: float) -> str:
+        seconds = int(max(seconds, 0))
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+    parts = [stage] if stage else []
+    parts += [f"{fraction:.0%}", f"elapsed {clock(elapsed_s)}"]
+    if 0.05 <= fraction < 1:
+        parts.append(f"about {clock(elapsed_s / fraction * (1 - fraction))} left")
+    return " · ".join(parts)

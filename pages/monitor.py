@@ -1,11 +1,13 @@
 """Monitor: a run's status, live losses, metrics at evaluation epochs, and its record."""
+import time
+
 import streamlit as st
 
 from dashboard_lib.data import REGISTRY as DATASETS
 from dashboard_lib.methods import REGISTRY as METHODS
 from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
 from dashboard_lib.state import ensure_navigation, job_registry, run_store
-from dashboard_lib.ui import METHOD_METRICS, metric_row, run_picker, status_badge
+from dashboard_lib.ui import METHOD_METRICS, metric_row, progress_text, run_picker, status_badge
 
 ensure_navigation()
 
@@ -57,7 +59,7 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
     if run.status != status_when_drawn:  # it just ended: redraw the whole page (status, stop button, no more polling)
         st.rerun(scope="app")
     if run.status == "running":
-        st.progress(min(max(run.progress, 0.0), 1.0), text=f"{run.stage} · {run.progress:.0%}")
+        st.progress(min(max(run.progress, 0.0), 1.0), text=progress_text(run.progress, time.time() - run.created, run.stage))
     counts = store.scalar_counts(run_id)
     scalars = store.scalars(run_id, max_points=MAX_POINTS_PER_SERIES)
     evaluations = store.evaluations(run_id)

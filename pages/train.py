@@ -4,7 +4,7 @@ import streamlit as st
 from dashboard_lib import data as datasets
 from dashboard_lib import methods
 from dashboard_lib.jobs import RunConfig
-from dashboard_lib.state import data_dir, ensure_navigation, job_registry
+from dashboard_lib.state import data_dir, ensure_navigation, start_run_once
 from dashboard_lib.ui import param_form_values
 
 ensure_navigation()
@@ -18,10 +18,22 @@ left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Data")
     specs = list(datasets.REGISTRY.values())
-    dataset_id = st.selectbox("Dataset", [s.id for s in specs], key="dataset",
-                              format_func=lambda i: datasets.REGISTRY[i].name)
+    folder = datasets.resolve_data_dir(data_dir())
+    absent = {s.id for s in specs if not s.available(folder)}
+    upload_id = datasets.upload.SPEC.id
+
+    def dataset_label(i: str) -> str:
+        mark = "" if i not in absent else " (no upload saved yet)" if i == upload_id else " (files not on this machine)"
+        return datasets.REGISTRY[i].name + mark
+
+    dataset_id = st.selectbox("Dataset", [s.id for s in specs], key="dataset", format_func=dataset_label)
     spec = datasets.get_spec(dataset_id)
     st.caption(f"{spec.summary} ({spec.size})")
+    if dataset_id in absent:
+        st.warning("Save a table on the Data page first." if dataset_id == upload_id else
+                   "Its files are not on this machine: put them in the data folder named in the sidebar (the Data page "
+                   "lists each file's name) or, where a dataset option offers it, let it download them.",
+                   icon=":material/folder_off:")
     with st.expander("Dataset options", expanded=False):
         dataset_options = param_form_values(spec.options, f"data.{dataset_id}")
 
@@ -66,7 +78,7 @@ if submitted:
     config = RunConfig(dataset=dataset_id, method=method_id, dataset_options=dataset_options, hparams=hparams,
                        seed=int(seed), device=device, data_dir=data_dir())
     try:
-        run_id = job_registry().start(config)
+        run_id = start_run_once(config)
     except ValueError as exc:
         st.error(f"Could not start: {exc}")
     else:

@@ -74,3 +74,38 @@ def test_quick_demo_is_the_starting_schedule_and_paper_is_one_click_away(app):
     assert not any("too short" in i.value for i in app.info)
     assert app.number_input(key="hp.dfc.iterations").value == 20000
     assert app.number_input(key="hp.dfc.alpha_f").value == 1.0
+
+
+def test_a_dataset_whose_files_are_missing_says_so_in_the_picker(app):
+    picker = app.selectbox(key="dataset")
+    assert "MNIST-USPS (files not on this machine)" in picker.options
+    assert "Your own data (upload) (no upload saved yet)" in picker.options
+    assert "MNIST sample + UCI optdigits (built-in, offline)" in picker.options  # available: no mark
+    picker.select("mnist_usps").run()
+    assert any("files are not on this machine" in w.value and "--" not in w.value for w in app.warning)
+
+
+def test_a_double_click_on_train_starts_one_run(app, fclab_home):
+    store = RunStore(fclab_home / "store")
+    for _ in range(2):  # the second click comes back to the same form, same settings, within a second
+        app.switch_page("pages/train.py").run()
+        app.selectbox(key="method").select("kmeans").run()
+        app.number_input(key="data.mnist_optdigits.n").set_value(300)
+        app.button[0].click().run()
+    assert len(store.list_runs()) == 1
+    assert app.title[0].value == "Monitor"  # both clicks lead to the one run
+
+
+def test_the_monitor_picker_says_finished_once_the_run_has(app, fclab_home):
+    app.selectbox(key="method").select("kmeans").run()
+    app.number_input(key="data.mnist_optdigits.n").set_value(300)
+    app.button[0].click().run()
+    store = RunStore(fclab_home / "store")
+    (run,) = store.list_runs()
+    monitor = open_app("pages/monitor.py", query={"run": run.id})
+    deadline = time.time() + 60
+    while store.get_run(run.id).status == "running" and time.time() < deadline:
+        time.sleep(0.2)
+    monitor.run()
+    picker = next(s for s in monitor.selectbox if s.label == "Run")
+    assert picker.options[picker.index] == f"kmeans on mnist_optdigits · finished · {run.id}"

@@ -50,3 +50,11 @@ def test_bias_figure_draws_probe_and_link_share_each_beside_its_chance():
     # a run without coefficients (DEC, DFC…) draws the probe alone
     only_probe = probe_figure([{"epoch": 1, "metrics": {"probe_acc": 0.7, "probe_majority": 0.6}}])
     assert [t.name for t in only_probe.data] == ["probe accuracy (held out)", "chance (majority group)"]
+
+
+def test_the_progress_text_gives_the_elapsed_time_and_the_time_left_at_the_pace_so_far():
+    from dashboard_lib.ui import progress_text
+
+    assert progress_text(0.25, 90, "epoch 5/20") == "epoch 5/20 · 25% · elapsed 1:30 · about 4:30 left"
+    assert progress_text(0.01, 10) == "1% · elapsed 0:10"  # too early to tell the time left
+    assert progress_text(0.5, 4000) == "50% · elapsed 1:06:40 · about 1:06:40 left"

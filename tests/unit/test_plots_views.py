@@ -65,3 +65,12 @@ def test_pareto_scatter_marks_the_front_and_labels_points():
 def test_pareto_scatter_with_few_points(n):
     fig = pareto_scatter([0.5] * n, [0.2] * n, ["x"] * n, x_key="nmi", y_key="balance")
     assert sum(t.name.startswith("Pareto") for t in fig.data) == n
+
+
+def test_the_pareto_ring_is_visible_on_the_dark_theme_too():
+    fig = pareto_scatter([0.5, 0.6], [0.2, 0.1], ["a", "b"], x_key="acc", y_key="mnce")
+    front = fig.data[-1]
+    for colour in (front.marker.color, front.line.color):
+        r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        luminance = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+        assert 0.35 < luminance < 0.75, colour  # neither black (lost on a dark page) nor white (lost on a light one)
