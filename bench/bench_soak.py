@@ -36,15 +36,21 @@ def _start_cli_run(home: Path, i: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app has finished its script run (Streamlit shows a status widget while one runs)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
 def _start_app_run(page, url: str) -> None:
     """Press Train on the Train page for a long autoencoder run, as a user does; the Monitor opens on it."""
     page.goto(f"{url}/train")
     page.get_by_role("combobox", name="Method").click()
     page.get_by_role("option", name="Autoencoder + k-means").click()
+    _idle(page)  # the method's form is redrawn by that choice's rerun: type into the new one, not the old
     epochs = page.get_by_label("epochs", exact=True)
     epochs.fill("300")
     epochs.press("Tab")
-    page.wait_for_timeout(500)
+    _idle(page)
     page.get_by_role("button", name="Train").click()
     page.wait_for_url("**/monitor?run=*", timeout=60_000)
 

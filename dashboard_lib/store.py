@@ -1,6 +1,7 @@
 """The run store: one SQLite file (WAL) for runs, their scalar series and evaluations, plus a folder per run for arrays."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -166,14 +167,19 @@ class RunStore:
         forward. StoreDamaged says what is wrong and what to do."""
         self.root = private_dir(Path(root))
         self.db_path = self.root / "runs.sqlite"
-        existed = self.db_path.exists()
-        with self._connect() as db:
-            if existed:
-                problems = [row[0] for row in db.execute("PRAGMA quick_check")]
-                if problems != ["ok"]:
-                    raise StoreDamaged(ERR_DAMAGED.format(path=self.db_path, reason="; ".join(problems[:3])))
-            db.execute("PRAGMA journal_mode=WAL")
-            _create_or_migrate(db, self.db_path)
+        # One process at a time creates or migrates the schema: two opening a new store together (the app and a CLI
+        # sweep) would otherwise both add the same columns.
+        with open(self.root / ".schema.lock", "w") as lock:
+            private_file(Path(lock.name))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            existed = self.db_path.exists()
+            with self._connect() as db:
+                if existed:
+                    problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+                    if problems != ["ok"]:
+                        raise StoreDamaged(ERR_DAMAGED.format(path=self.db_path, reason="; ".join(problems[:3])))
+                db.execute("PRAGMA journal_mode=WAL")
+                _create_or_migrate(db, self.db_path)
         private_file(self.db_path)
 
     @contextmanager
