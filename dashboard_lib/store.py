@@ -378,6 +378,13 @@ class RunStore:
                 rows = db.execute(sql, args).fetchall()
         return pd.DataFrame(rows, columns=["step", "name", "value", "time"])
 
+    def last_epochs(self, sweep_id: str) -> dict[str, int]:
+        """For each run of the sweep that evaluated: the epoch of its last evaluation (one query, not one per run)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT e.run_id, MAX(e.epoch) FROM evaluations e JOIN runs r ON r.id = e.run_id "
+                              "WHERE r.sweep_id = ? GROUP BY e.run_id", (sweep_id,))
+            return dict(rows.fetchall())
+
     def last_scalars(self, run_id: str, names: Iterable[str]) -> dict[str, float]:
         """Each named series' last logged value (by step), for the series the run has."""
         with self._connect() as db:

@@ -223,6 +223,7 @@ def estimate(store, configs: list[RunConfig], slots: int) -> Estimate | None:
                if r.seconds and r.device.split(":")[0] == kind]
     if not history:
         return None
+
     def schedule(hparams: dict, options: dict) -> tuple:  # what sets a run's length: its schedule and its data's size
         return (*(hparams.get(k) for k in keys), json.dumps(options, sort_keys=True))
 
@@ -261,11 +262,11 @@ def sweep_frame(store, sweep_id: str) -> pd.DataFrame:
     sweep = store.get_sweep(sweep_id)
     names = [a["name"] for a in sweep.spec["axes"]]
     rows = []
+    last_epochs = store.last_epochs(sweep_id)
     for run in store.list_runs(sweep_id=sweep_id):
         row = {"run_id": run.id, "status": run.status, "seed": run.seed, "seconds": run.seconds}
         row.update({name: run.hparams.get(name) for name in names})
-        evaluations = store.evaluations(run.id)
-        row["metrics_epoch"] = evaluations[-1]["epoch"] if evaluations else None
+        row["metrics_epoch"] = last_epochs.get(run.id)
         row.update({k: v for k, v in (run.metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         row.update(store.last_scalars(run.id, FINAL_SERIES.get(run.method, ())))
         rows.append(row)
@@ -292,14 +293,20 @@ def aggregate(frame: pd.DataFrame, axes: list[str], metric: str, band: str = "mi
     return out.reset_index()[columns]
 
 
+def is_classifier(method: str) -> bool:
+    """ERM and the methods built on it (ClusterFix) classify: they are read by group accuracies, not clustering metrics."""
+    from .methods.clusterfix import ERM
+
+    return issubclass(methods.get_method(method), ERM)
+
+
 def sweep_metrics(method: str) -> list[str]:
     """The metrics a sweep of this method is read by: quality, fairness, and the method's own signal."""
+    if is_classifier(method):
+        return ["worst_group_acc", "unbiased_acc", "avg_acc", "probe_acc"]
     own = {"dfc": ["disc_acc"], "inv_senet": ["acc_bias_key", "acc_bias_query", "same_group_share"],
            "senet": ["acc_bias_key", "acc_bias_query", "same_group_share"],
-           "erm": ["worst_group_acc", "unbiased_acc", "avg_acc"], "clusterfix": ["worst_group_acc", "unbiased_acc", "avg_acc"],
            "statdec": ["tail_recall", "min_class_recall"], "idec": ["tail_recall", "min_class_recall"]}.get(method, [])
-    if method in ("erm", "clusterfix"):
-        return own + ["probe_acc"]
     return ["acc", "nmi", "balance", "mnce", "entropy", "f_beta", *own, "probe_acc"]
 
 
@@ -617,7 +624,7 @@ REFERENCES = {"probe_acc": ("probe_majority", "chance (majority group)"), "disc_
 
 def pareto_axes(method: str) -> tuple[str, str]:
     """Quality (x) and fairness (y) of the sweep's scatter: classifiers by accuracy and worst-group accuracy."""
-    return PARETO_AXES["classifier" if method in ("erm", "clusterfix") else "clustering"]
+    return PARETO_AXES["classifier" if is_classifier(method) else "clustering"]
 
 
 def sweep_figures(sweep, frame: pd.DataFrame, metrics_shown: list[str] | None = None, band: str = "minmax",
