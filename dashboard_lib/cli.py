@@ -75,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=methods.DEFAULT_METHOD)
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
     p.add_argument("--epochs", type=int, help="shorthand for --set epochs=N")
-    p.add_argument("--preset", default="paper", choices=list(methods.PRESETS),
-                   help="schedule: paper (the declared defaults) or quick (a demo in minutes on a CPU); --set wins")
+    p.add_argument("--preset", default="quick", choices=list(methods.PRESETS),
+                   help="schedule: quick (the default, as on the Train page: a demo in minutes on a CPU) or paper (the "
+                        "declared defaults, for reproductions); --set wins")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the app's, all cores but one)")

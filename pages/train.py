@@ -10,6 +10,14 @@ from dashboard_lib.ui import param_form_values
 ensure_navigation()
 PRESET_LABELS = {"quick": "Quick demo (minutes on a CPU)", "paper": "Paper schedule"}
 
+
+def use_demo_data(dataset_id: str, options: dict) -> None:
+    """Point the Data picker and its options at the data a method's quick demo tells its story on."""
+    st.session_state["dataset"] = dataset_id
+    for name, value in options.items():
+        st.session_state[f"data.{dataset_id}.{name}"] = value
+
+
 st.title("Train a method")
 st.caption("Choose data and a method, tune the hyperparameters each paper defines, and press Train. "
            "Training runs in the background; the Monitor page shows its losses and metrics live.")
@@ -57,10 +65,19 @@ with right:
                                "hours on a CPU, minutes on a GPU.")
         defaults = {p.name: p.default for p in method_cls.params}
         changed = ", ".join(f"{name} {value:g} (paper {defaults[name]:g})" for name, value in method_cls.quick.items())
-        st.caption(f"Quick demo sets {changed}; every weight stays the paper's." if preset == "quick"
+        took = (f" About {method_cls.quick_minutes:g} min on a 2-core laptop CPU (measured)."
+                if method_cls.quick_minutes else "")
+        st.caption(f"Quick demo sets {changed}.{took}" if preset == "quick"
                    else "The paper's schedule: expect hours on a CPU.")
-        if preset == "quick" and method_cls.quick_caveat:
-            st.info(method_cls.quick_caveat, icon=":material/info:")
+        demo = method_cls.quick_data
+        if preset == "quick" and demo and (dataset_id != demo[0] or any(dataset_options.get(k) != v for k, v in demo[1].items())):
+            settings = ", ".join(f"{k} {v}" for k, v in demo[1].items())
+            st.info(f"This demo tells its story on **{datasets.get_spec(demo[0]).name}** ({settings}).",
+                    icon=":material/lightbulb:")
+            st.button("Use that data", key=f"demo_data.{method_id}", on_click=use_demo_data, args=demo,
+                      icon=":material/dataset:")
+    elif method_cls.quick_minutes:
+        st.caption(f"About {method_cls.quick_minutes:g} min on the built-in data on a 2-core laptop CPU (measured).")
     with st.form(f"hparams.{method_id}.{preset}", border=True):
         prefix = f"hp.{method_id}" if preset == "paper" else f"hp.{method_id}.{preset}"
         hparams = param_form_values(method_cls.params, prefix, method_cls.preset(preset))

@@ -24,6 +24,7 @@ class AEKMeans(Method):
     summary = ("A feed-forward autoencoder (DEC's d-500-500-2000-z) trained on reconstruction, then k-means on the "
                "embedding. The deep baseline before any clustering or fairness loss.")
     paper = "Xie, Girshick & Farhadi 2016 (DEC), autoencoder pretraining stage"
+    quick_minutes = 1.1  # its declared schedule is already short (no quick overlay)
     params = (
         n_clusters_param(),
         Param("latent_dim", 10, kind="int", low=1, high=512, symbol="d_z", help="Embedding size (DEC: 10)."),

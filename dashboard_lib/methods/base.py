@@ -60,8 +60,18 @@ class Method:
     # ends in minutes on a laptop CPU. Only schedule sizes belong here (epochs, iterations, restarts, widths);
     # every weight of the method stays the paper's. Empty: the paper's schedule is already short.
     quick: ClassVar[dict[str, Any]] = {}
-    # What the quick demo does not show, measured (the Train page says it beside the switch). Empty: nothing to say.
-    quick_caveat: ClassVar[str] = ""
+    # The dataset (id, options) the quick demo tells its story on, when it is not the built-in one (the Train page
+    # offers it; bench/bench_quick_presets.py times it). None: the built-in dataset.
+    quick_data: ClassVar[tuple[str, dict] | None] = None
+    # The quick demo's measured minutes on 2 CPU cores (bench/bench_quick_presets.py), said before the click.
+    quick_minutes: ClassVar[float] = 0.0
+    # What the index of an evaluation counts (the x axis of the metric charts): "epoch" or "iteration".
+    eval_unit: ClassVar[str] = "epoch"
+    # The metrics that say how the run did, in the order the Monitor and Compare pages show them.
+    headline_metrics: ClassVar[tuple[str, ...]] = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
+    curve_metrics: ClassVar[tuple[str, ...]] = ("acc", "nmi", "balance", "mnce", "f_beta")
+    # What the live accuracy chart shows for this method and what a good run looks like there (Monitor's caption).
+    accuracy_caption: ClassVar[str] = ""
 
     def __init__(self, **hparams: Any):
         self.hparams = resolve_params(self.params, hparams, owner=f"method {self.id}")

@@ -63,7 +63,9 @@ class DEC(Method):
                "minimise KL(P‖Q) between the Student-t soft assignment and its sharpened target. No fairness term: "
                "the unfair deep baseline of DFC and FCMI.")
     paper = "Xie, Girshick & Farhadi 2016, Unsupervised Deep Embedding for Clustering Analysis (ICML)"
-    quick = {"pretrain_epochs": 3, "iterations": 280, "eval_every": 140, "n_init": 5}
+    quick = {"pretrain_epochs": 3, "iterations": 240, "eval_every": 120, "n_init": 5}
+    eval_unit = "iteration"
+    quick_minutes = 2.6
     params = (
         n_clusters_param(),
         Param("encoder", "auto", kind="choice", choices=("auto", "conv", "mlp"),

@@ -48,11 +48,11 @@ def kmeans_plus_plus(X: torch.Tensor, k: int, generator: torch.Generator, x_norm
 
 
 def kmeans(X: torch.Tensor, k: int, *, n_init: int = 10, max_iter: int = 300, tol: float = 1e-4, seed: int = 0,
-           on_iteration: Callable[[int, float], None] | None = None) -> KMeansResult:
+           on_iteration: Callable[[int, float, int], None] | None = None) -> KMeansResult:
     """Lloyd's k-means with k-means++ seeding, best of n_init restarts by inertia.
 
     tol is relative, as in scikit-learn: stop when the centres move less than tol × mean feature variance
-    (squared Frobenius norm). on_iteration(iteration, inertia) is called after each Lloyd step.
+    (squared Frobenius norm). on_iteration(iteration, inertia, restart) is called after each Lloyd step (restart counts from 1).
     """
     if not 1 <= k <= len(X):
         raise ValueError(f"k-means needs 1 ≤ K ≤ N; got K = {k} for N = {len(X)}")
@@ -62,7 +62,7 @@ def kmeans(X: torch.Tensor, k: int, *, n_init: int = 10, max_iter: int = 300, to
     threshold = tol * float(X.var(0).mean())
     best: KMeansResult | None = None
     step = 0
-    for _ in range(n_init):
+    for restart in range(1, n_init + 1):
         centers = kmeans_plus_plus(X, k, generator, x_norms)
         for it in range(1, max_iter + 1):
             dist = squared_distances(X, centers, x_norms)
@@ -77,7 +77,7 @@ def kmeans(X: torch.Tensor, k: int, *, n_init: int = 10, max_iter: int = 300, to
             centers = new_centers
             step += 1
             if on_iteration is not None:
-                on_iteration(step, float(min_dist.sum()))
+                on_iteration(step, float(min_dist.sum()), restart)
             if shift <= threshold:
                 break
         min_dist, labels = squared_distances(X, centers, x_norms).min(1)
@@ -94,6 +94,7 @@ class KMeans(Method):
     name = "k-means"
     summary = "Lloyd's k-means on the raw features: the unfair baseline every fair-clustering paper starts from."
     paper = "Lloyd 1982; k-means++ seeding, Arthur & Vassilvitskii 2007"
+    quick_minutes = 0.2
     params = (
         n_clusters_param(),
         Param("n_init", 10, kind="int", low=1, high=100, help="Restarts from different seeds; the lowest inertia wins (scikit-learn default 10)."),
@@ -106,8 +107,8 @@ class KMeans(Method):
         hp = self.hparams
         total = hp["n_init"] * hp["max_iter"]
 
-        def on_iteration(step: int, inertia: float) -> None:
-            ctx.log(step, inertia=inertia)
+        def on_iteration(step: int, inertia: float, restart: int) -> None:
+            ctx.log(step, inertia=inertia, restart=restart)  # the Monitor draws each restart as its own segment
             ctx.progress(min(step / total, 1.0), "Lloyd iterations")
 
         result = kmeans(X, self.n_clusters(data), n_init=hp["n_init"], max_iter=hp["max_iter"], tol=hp["tol"],

@@ -557,6 +557,11 @@ class SENet(Method):
     # top_k stays at the public code's 1,000 (2–3 s more per clustering of 10,000 samples): with 200, a residual
     # preference for same-colour atoms fills each row, and Inv-SENnet's ACC falls from 0.59 to 0.47 (docstring).
     quick = {"width": 256, "pca_dim": 200, "epochs": 10, "dict_size": 500}
+    quick_minutes = 0.8
+    accuracy_caption = ("acc_bias_key / acc_bias_query: bias classifiers trained on SENet's key and query embeddings "
+                        "(detached: they only watch, SENet is not trained against them), beside chance, the majority "
+                        "group's rate (dashed). They stay well above chance when the embeddings carry the group, as "
+                        "SENet's do; Inv-SENnet trains against the same classifiers.")
     params = senet_params() + (
         Param("monitor_bias", True, kind="bool",
               help="Train bias classifiers on the detached key/query embeddings to show how much of the group they carry."),
@@ -712,7 +717,12 @@ class InvSENnet(SENet):
     paper = ("Singh, Singh, Masoomi, Imbiriba, Learned-Miller & Erdoğmuş, Inv-SENnet: Invariant Self Expression Network "
              "for Clustering under Biased Data")
     invariant = True
+    quick_minutes = 0.9
     needs_groups = True
+    accuracy_caption = ("acc_bias_key / acc_bias_query: the adversarial bias classifiers reading the key and query "
+                        "embeddings, beside chance, the majority group's rate (dashed). They learn fast at first; as "
+                        "the gradient reversal (λ) and the entropy term (μ) ramp up, the key and query networks hide "
+                        "the group and a fair run decays toward the dashed line. SENet's monitors stay high.")
     params = senet_params() + (
         Param("lambda_adv", 10.0, low=0, high=1e6, symbol="λ",
               help="Weight of the gradient reversal from the bias classifiers into the key/query nets (Eq. 9, §3.3).",

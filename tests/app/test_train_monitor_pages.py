@@ -68,10 +68,10 @@ def test_quick_demo_is_the_starting_schedule_and_paper_is_one_click_away(app):
     assert app.radio(key="preset.dfc").value == "quick"
     assert app.number_input(key="hp.dfc.quick.iterations").value == 300
     assert "paper's default is 20000" in app.number_input(key="hp.dfc.quick.iterations").help
-    assert any("Quick demo sets" in c.value and "iterations 300 (paper 20000)" in c.value for c in app.caption)
-    assert any("too short for DFC's adversary" in i.value for i in app.info)  # what the demo cannot show
+    assert any("Quick demo sets" in c.value and "iterations 300 (paper 20000)" in c.value
+               and "batch_per_group 64 (paper 512)" in c.value for c in app.caption)
     app.radio(key="preset.dfc").set_value("paper").run()
-    assert not any("too short" in i.value for i in app.info)
+    assert any("expect hours on a CPU" in c.value for c in app.caption)
     assert app.number_input(key="hp.dfc.iterations").value == 20000
     assert app.number_input(key="hp.dfc.alpha_f").value == 1.0
 
@@ -109,3 +109,16 @@ def test_the_monitor_picker_says_finished_once_the_run_has(app, fclab_home):
     monitor.run()
     picker = next(s for s in monitor.selectbox if s.label == "Run")
     assert picker.options[picker.index] == f"kmeans on mnist_optdigits · finished · {run.id}"
+
+
+def test_a_quick_demo_that_needs_other_data_offers_it_and_says_how_long(app):
+    """ERM's story needs a strongly biased Colored MNIST: the Train page says so before the click, one button sets
+    the Data picker and its options, and the measured duration is there."""
+    app.selectbox(key="method").select("erm").run()
+    assert any("tells its story on **Colored MNIST" in i.value for i in app.info)
+    assert any("min on a 2-core laptop CPU" in c.value for c in app.caption)
+    next(b for b in app.button if b.label == "Use that data").click().run()
+    assert app.selectbox(key="dataset").value == "colored_mnist"
+    assert app.number_input(key="data.colored_mnist.color_flip").value == 0.05
+    assert app.selectbox(key="data.colored_mnist.target").value == "binary"
+    assert not any("tells its story" in i.value for i in app.info)  # it is the data now

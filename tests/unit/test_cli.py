@@ -7,6 +7,7 @@ import sys
 import time
 
 from dashboard_lib.cli import main
+from dashboard_lib.methods import get_method
 from dashboard_lib.store import RunStore
 from tests.conftest import REPO
 
@@ -87,13 +88,15 @@ def test_upload_then_train_on_it(fclab_home, tmp_path, capsys):
     assert result["status"] == "finished" and 0 <= result["metrics"]["balance"] <= 1
 
 
-def test_quick_preset_overlays_the_paper_defaults_and_set_wins(fclab_home, capsys):
-    assert main(["train", "--method", "dec", "--preset", "quick", "--data", "n=300", "--set", "pretrain_epochs=1",
+def test_the_default_preset_is_the_apps_quick_one_and_set_wins(fclab_home, capsys):
+    """No --preset: the quick demo, as the Train page starts on."""
+    assert main(["train", "--method", "dec", "--data", "n=300", "--set", "pretrain_epochs=1",
                  "--set", "iterations=3", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     hparams = RunStore(fclab_home / "store").get_run(result["run_id"]).config["hparams"]
     # From the quick preset: restarts and evaluation period; from --set: the two schedule lengths; the rest: the paper's.
-    assert (hparams["n_init"], hparams["eval_every"]) == (5, 140)
+    quick = get_method("dec").quick
+    assert (hparams["n_init"], hparams["eval_every"]) == (quick["n_init"], quick["eval_every"]) == (5, quick["eval_every"])
     assert (hparams["pretrain_epochs"], hparams["iterations"]) == (1, 3)
     assert (hparams["lr"], hparams["update_interval"]) == (0.01, 140)
 

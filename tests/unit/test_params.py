@@ -55,3 +55,16 @@ def test_every_quick_preset_names_declared_schedule_settings_within_range():
         assert all(resolved[name] == value for name, value in quick.items())
     with pytest.raises(ValueError, match="unknown schedule preset 'fast'; valid: paper, quick"):
         REGISTRY["dfc"].preset("fast")
+
+
+def test_every_quick_demo_says_how_long_it_takes_and_its_data_exists():
+    """The Train page says the measured minutes before the click (bench/bench_quick_presets.py, at most 3 on 2 cores),
+    and the data a demo suggests is a registered dataset with valid options."""
+    from dashboard_lib.data import resolve_options
+    from dashboard_lib.methods import REGISTRY
+
+    for method_id, cls in REGISTRY.items():
+        assert 0 < cls.quick_minutes <= 3, f"{method_id}: quick_minutes {cls.quick_minutes}"
+        if cls.quick_data:
+            dataset, options = cls.quick_data
+            assert resolve_options(dataset, options).items() >= options.items()
