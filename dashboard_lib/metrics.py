@@ -531,6 +531,18 @@ def mnce(y_pred, groups) -> float:
     return _mnce_from_table(_fairness_table(y_pred, groups))
 
 
+def balance_per_cluster(y_pred, groups, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cluster present: (cluster ids, group counts, ratio min_g n_cg / max_g n_cg). Balance is the minimum ratio;
+    the cluster that sets it is clusters[ratio.argmin()] (named beside Balance on the Monitor and in the lesson)."""
+    assignment = np.asarray(y_pred, dtype=np.int64)
+    groups = np.asarray(groups, dtype=np.int64)
+    clusters, codes = np.unique(assignment, return_inverse=True)
+    counts = np.zeros((len(clusters), n_groups), dtype=np.int64)
+    np.add.at(counts, (codes, groups), 1)
+    ratio = counts.min(1) / np.maximum(counts.max(1), 1)
+    return clusters, counts, ratio
+
+
 def cluster_balance(y_pred, groups) -> float:
     """Cluster balance (HolisticAI), any number of groups: min_{c,g} min(r, 1/r), r = (n_cg / n_c) / (n_g / n)."""
     return float(cluster_balance_from_tables(_fairness_table(y_pred, groups)))

@@ -24,26 +24,46 @@ def _thin(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame.iloc[::stride], frame.iloc[[-1]]]).drop_duplicates("step")
 
 
+RESTART_SERIES = "restart"  # a logged series numbering restarts (k-means): the other series break where it changes
+
+
 def split_signals(names) -> dict[str, list[str]]:
     """Sort logged series for the Monitor: loss terms (L_…), accuracies (…acc…), their chance rates (…chance…), the rest."""
     groups = {"losses": [], "accuracies": [], "chance": [], "other": []}
-    for name in sorted(names):
+    for name in sorted(n for n in names if n != RESTART_SERIES):  # restarts segment the other series (signals_figure)
         key = ("chance" if "chance" in name else "losses" if name.startswith("L_") else
                "accuracies" if "acc" in name else "other")
         groups[key].append(name)
     return groups
 
 
+def _restart_segments(frame: pd.DataFrame, restarts: pd.DataFrame) -> pd.DataFrame:
+    """frame (step, value) with a gap (None) before the first step of each new restart, so restarts are not joined."""
+    if restarts.empty:
+        return frame
+    number = np.interp(frame["step"], restarts["step"], restarts["value"])
+    starts = np.flatnonzero(np.diff(number) > 0) + 1
+    if not len(starts):
+        return frame
+    gaps = pd.DataFrame({"step": frame["step"].iloc[starts].to_numpy() - 0.5, "value": np.nan})
+    return pd.concat([frame[["step", "value"]], gaps]).sort_values("step", kind="stable")
+
+
 def signals_figure(scalars: pd.DataFrame, names: list[str], *, log_y: bool = False, title: str = "Loss terms",
                    columns: int = 2) -> go.Figure:
-    """Small multiples: one panel per series (long table with step, name, value), each on its own y scale, x = step."""
-    names = [n for n in names if n in set(scalars["name"])] if not scalars.empty else []
+    """Small multiples: one panel per series (long table with step, name, value), each on its own y scale, x = step.
+    Where a `restart` series is logged, each series is drawn as one segment per restart and the panel says how many."""
+    restarts = scalars[scalars["name"] == RESTART_SERIES].sort_values("step") if not scalars.empty else scalars
+    names = [n for n in names if n in set(scalars["name"]) and n != RESTART_SERIES] if not scalars.empty else []
+    n_restarts = int(restarts["value"].max()) if not restarts.empty else 0
+    titles = [f"{n} ({n_restarts} restarts, one segment each)" if n_restarts > 1 else n for n in names]
     rows = max(1, -(-len(names) // columns))
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=names or None, horizontal_spacing=0.08,
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles or None, horizontal_spacing=0.08,
                         vertical_spacing=min(0.12, 0.5 / rows))
     for i, name in enumerate(names):
-        frame = _thin(scalars[scalars["name"] == name].sort_values("step"))
-        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name, showlegend=False),
+        frame = _restart_segments(_thin(scalars[scalars["name"] == name].sort_values("step")), restarts)
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name, showlegend=False,
+                                 connectgaps=False),
                       row=i // columns + 1, col=i % columns + 1)
     fig.update_layout(title=title, height=110 + 200 * rows, margin=dict(l=10, r=10, t=70, b=10))
     fig.update_xaxes(title_text="step", row=rows)
@@ -63,8 +83,9 @@ def accuracy_figure(scalars: pd.DataFrame, accuracies: list[str], chance: list[s
     return fig
 
 
-def metrics_figure(evaluations: list[dict], keys: list[str], *, title: str = "Metrics at evaluation epochs") -> go.Figure:
-    """One line per metric across evaluation epochs, each named with its label."""
+def metrics_figure(evaluations: list[dict], keys: list[str], *, title: str = "Metrics at each evaluation",
+                   unit: str = "epoch") -> go.Figure:
+    """One line per metric across evaluations (indexed by epoch or iteration: unit), each named with its label."""
     fig = go.Figure()
     epochs = [e["epoch"] for e in evaluations]
     for key in keys:
@@ -72,11 +93,11 @@ def metrics_figure(evaluations: list[dict], keys: list[str], *, title: str = "Me
         if any(isinstance(v, (int, float)) for v in values):
             label = METRIC_DEFINITIONS.get(key, {}).get("label", key)
             fig.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=label))
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="value", yaxis_range=[0, 1.02], **_LAYOUT)
+    fig.update_layout(title=title, xaxis_title=unit, yaxis_title="value", yaxis_range=[0, 1.02], **_LAYOUT)
     return fig
 
 
-def probe_figure(evaluations: list[dict]) -> go.Figure:
+def probe_figure(evaluations: list[dict], unit: str = "epoch") -> go.Figure:
     """The group probe's held-out accuracy over epochs with the majority-group rate (chance) as a dashed line; for
     self-expressive methods also the same-group share of the coefficient links beside its group-blind value."""
     fig = go.Figure()
@@ -89,7 +110,7 @@ def probe_figure(evaluations: list[dict]) -> go.Figure:
             epochs, value, chance = zip(*points)
             fig.add_trace(go.Scatter(x=epochs, y=value, mode="lines+markers", name=name, line=dict(color=colour)))
             fig.add_trace(go.Scatter(x=epochs, y=chance, mode="lines", name=chance_name, line=dict(dash="dash", color=colour)))
-    fig.update_layout(title="Bias: can the group be read from the embedding (or the links)?", xaxis_title="epoch",
+    fig.update_layout(title="Bias: can the group be read from the embedding (or the links)?", xaxis_title=unit,
                       yaxis_title="share", yaxis_range=[0, 1.02], **_LAYOUT)
     return fig
 
@@ -373,4 +394,35 @@ def sweep_heatmap(agg: pd.DataFrame, axes: list[str], metric: str, *, symbols: d
     fig.update_layout(title=dict(text=label, font=dict(size=14)), height=height, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(title=_axis_title(axes[1], symbols), type="category")
     fig.update_yaxes(title=_axis_title(axes[0], symbols), type="category")
+    return fig
+
+
+def cluster_balance_bars(clusters, ratio, ceiling: float, *, title: str = "Balance of each cluster") -> go.Figure:
+    """Per cluster, min_g n_cg / max_g n_cg as a bar, the one that sets Balance (the minimum) highlighted, and the
+    dataset's ceiling (min_g n_g / max_g n_g) as a dashed line: no cluster can be more balanced than the whole set."""
+    ratio = np.asarray(ratio, dtype=float)
+    lowest = int(ratio.argmin()) if len(ratio) else -1
+    colours = ["#d62728" if i == lowest else _colour("class", 0) for i in range(len(ratio))]
+    fig = go.Figure(go.Bar(x=[f"cluster {c}" for c in clusters], y=ratio, marker_color=colours, showlegend=False,
+                           text=[f"{v:.2f}" for v in ratio], textposition="outside",
+                           hovertemplate="%{x}: smallest group / largest group = %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=ceiling, line_dash="dash", line_color=NEUTRAL)
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=NEUTRAL),
+                             name=f"ceiling {ceiling:.3f}: the whole dataset's ratio"))
+    fig.add_trace(go.Bar(x=[None], y=[None], marker_color="#d62728", name="the cluster that sets Balance (the lowest)"))
+    fig.update_layout(**_LAYOUT, title=title, yaxis=dict(title="smallest group / largest group", range=[0, max(ceiling, ratio.max(initial=0)) * 1.25 + 0.02]))
+    return fig
+
+
+def probe_bars(accuracies: dict[str, float], chance: float, *, title: str = "Bias probe: the group read from the embedding") -> go.Figure:
+    """Per run (label → held-out probe accuracy) a bar, and the majority-group rate (what guessing the larger group
+    gets) as a dashed line: a probe at chance means the embedding hides the group."""
+    names = list(accuracies)
+    fig = go.Figure(go.Bar(x=names, y=[accuracies[n] for n in names], marker_color=_colour("class", 0), showlegend=False,
+                           text=[f"{accuracies[n]:.3f}" for n in names], textposition="outside",
+                           hovertemplate="%{x}: probe accuracy %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=chance, line_dash="dash", line_color=NEUTRAL)
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=NEUTRAL),
+                             name=f"chance {chance:.3f}: always guess the larger group"))
+    fig.update_layout(**_LAYOUT, title=title, yaxis=dict(title="held-out accuracy", range=[0, 1.1]))
     return fig

@@ -297,7 +297,8 @@ def is_classifier(method: str) -> bool:
     """ERM and the methods built on it (ClusterFix) classify: they are read by group accuracies, not clustering metrics."""
     from .methods.clusterfix import ERM
 
-    return issubclass(methods.get_method(method), ERM)
+    cls = methods.REGISTRY.get(method)  # None: a clustering made elsewhere (the Audit page's runs)
+    return cls is not None and issubclass(cls, ERM)
 
 
 def sweep_metrics(method: str) -> list[str]:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import streamlit as st
 
-from .metrics import METRIC_DEFINITIONS
+from .metrics import METRIC_DEFINITIONS, balance_ceiling, balance_per_cluster
 from .params import Param
 from .state import select_run, selected_run_id
 
@@ -69,9 +70,11 @@ def metric_help(key: str, metrics: dict | None = None) -> str:
     return text
 
 
-def metric_row(metrics: dict, keys=HEADLINE_METRICS, empty: str | None = "No metrics yet: they appear at the first evaluation.") -> None:
-    """The metrics among keys that metrics holds, side by side, each with its definition on hover (empty: the caption
-    when there are none; None = show nothing)."""
+def metric_row(metrics: dict, keys=HEADLINE_METRICS, empty: str | None = "No metrics yet: they appear at the first evaluation.",
+               notes: dict[str, str] | None = None) -> None:
+    """The metrics among keys that metrics holds, side by side, each with its definition on hover and its note
+    (its best value, the cluster that sets it: reference_notes) under it (empty: the caption when there are none;
+    None = show nothing)."""
     shown = [k for k in keys if isinstance(metrics.get(k), (int, float))]
     if not shown:
         if empty:
@@ -80,6 +83,35 @@ def metric_row(metrics: dict, keys=HEADLINE_METRICS, empty: str | None = "No met
     for column, key in zip(st.columns(len(shown)), shown):
         label = SHORT_LABELS.get(key) or METRIC_DEFINITIONS.get(key, {}).get("label", key)
         column.metric(label, f"{metrics[key]:.3f}", help=metric_help(key, metrics))
+        if notes and notes.get(key):
+            column.caption(notes[key])
+
+
+def reference_notes(store, run, evaluations: list[dict]) -> dict[str, str]:
+    """What each headline number is measured against, from the run's last saved evaluation: Balance's ceiling and
+    the cluster that sets it (Balance is a minimum over clusters), Entropy's maximum ln K, the probe's chance."""
+    from .projection import label_names
+
+    saved = [e for e in evaluations if e.get("has_arrays")]
+    if not saved:
+        return {}
+    metrics, notes = saved[-1]["metrics"], {}
+    try:
+        arrays = store.load_arrays(run.id, saved[-1]["epoch"])
+    except (FileNotFoundError, OSError, ValueError):
+        return notes
+    groups, _ = label_names(run)
+    if "balance" in metrics and "g" in arrays:
+        clusters, counts, ratio = balance_per_cluster(arrays["assignment"], arrays["g"], max(len(groups), int(arrays["g"].max()) + 1))
+        worst = int(ratio.argmin())
+        mix = " / ".join(f"{int(n):,} {groups[j] if j < len(groups) else j}" for j, n in enumerate(counts[worst]))
+        notes["balance"] = f"ceiling {balance_ceiling(arrays['g']):.3f} · set by cluster {clusters[worst]} ({mix})"
+    if "entropy" in metrics:
+        k = len(np.unique(arrays["assignment"]))
+        notes["entropy"] = f"maximum ln K = {math.log(k):.3f} (K = {k} clusters)" if k > 1 else "one cluster: maximum 0"
+    if "probe_majority" in metrics:
+        notes["probe_acc"] = f"chance (majority group) {metrics['probe_majority']:.3f}"
+    return notes
 
 
 def run_picker(runs, *, key: str, default: str | None = None) -> str:

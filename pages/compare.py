@@ -12,6 +12,7 @@ from dashboard_lib.plots import count_heatmap, metric_bars, pareto_scatter
 from dashboard_lib.projection import cluster_group_counts, label_names, projector_for
 from dashboard_lib.report import figures_page
 from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
+from dashboard_lib.sweeps import is_classifier
 from dashboard_lib.ui import HEADLINE_METRICS, METHOD_METRICS, metric_help
 
 BAR_DEFAULT = ["acc", "nmi", "ari", "balance", "mnce", "f_beta"]
@@ -145,8 +146,14 @@ st.dataframe(frame, column_config=column_config(frame), hide_index=True, width="
 st.caption(f"{len(shown)} of {len(runs)} runs. Tick rows (left edge) or use the box below to choose the runs to compare. "
            "Metrics are the final ones (a stopped or failed run shows its last evaluation's).")
 
-if SELECTION_KEY not in st.session_state:
-    st.session_state[SELECTION_KEY] = [r.id for r in shown if r.metrics][:DEFAULT_SELECTION] or shown_ids[:DEFAULT_SELECTION]
+def task(run) -> str:
+    return "classification" if is_classifier(run.method) else "clustering"
+
+
+if SELECTION_KEY not in st.session_state:  # the newest finished run's dataset and kind of task: one comparable chart
+    done = [r for r in shown if r.metrics] or shown
+    first = done[0]
+    st.session_state[SELECTION_KEY] = [r.id for r in done if r.dataset == first.dataset and task(r) == task(first)][:DEFAULT_SELECTION]
 st.session_state[SELECTION_KEY] = [i for i in st.session_state[SELECTION_KEY] if i in by_id]
 labels = {r.id: r.label() for r in shown}
 selected_ids = st.multiselect("Runs to compare", shown_ids, key=SELECTION_KEY, format_func=labels.get,
@@ -156,6 +163,15 @@ if not selected_ids:
     st.stop()
 selected = [by_id[i] for i in selected_ids]
 selected_frame = frame[frame["run"].isin(selected_ids)]
+mixed_data = sorted({r.dataset for r in selected})
+mixed_tasks = sorted({task(r) for r in selected})
+if len(mixed_data) > 1 or len(mixed_tasks) > 1:
+    what = (f"{len(mixed_data)} datasets ({', '.join(mixed_data)})" if len(mixed_data) > 1 else "") + \
+        (" and " if len(mixed_data) > 1 and len(mixed_tasks) > 1 else "") + \
+        ("both classifier and clustering runs" if len(mixed_tasks) > 1 else "")
+    st.warning(f"The selection mixes {what}: their numbers share the charts below but do not measure the same thing. "
+               "Compare runs of one dataset and one kind of task (the Dataset filter above helps).",
+               icon=":material/warning:")
 
 settings = {r.id: run_settings(r) for r in selected}
 differing = {}  # per method, the settings that differ among its selected runs: what tells them apart

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard_lib import explain
+from dashboard_lib import explain, methods
 from dashboard_lib.data import load_dataset
 from dashboard_lib.plots import explain_summary_figure
 from dashboard_lib.state import ensure_navigation, run_store
@@ -34,11 +34,11 @@ if not pairs:
     missing = ("an ERM run and a ClusterFix run" if not erm_runs and not cf_runs
                else "an ERM run" if not erm_runs else "a ClusterFix run" if not cf_runs
                else "an ERM run and a ClusterFix run on the same data (same dataset and options)")
-    st.info(f"Nothing to explain yet: this page needs {missing} that finished. On the Train page pick Colored MNIST "
-            "with target = binary, color_flip e = 0.01 (99% of training images bias-aligned) and label_flip = 0, then "
-            "train the method ERM and the method ClusterFix with the same data options. From a shell:\n\n"
-            "`python -m dashboard_lib train --dataset colored_mnist --data target=binary --data color_flip=0.01 "
-            "--data label_flip=0 --method erm` (then `--method clusterfix`).")
+    erm = methods.get_method("erm")
+    st.info(f"Nothing to explain yet: this page needs {missing} that finished. On the Train page choose the method "
+            "ERM with its quick demo and press *Use that data* (Colored MNIST, binary label, 95% of the training "
+            f"images coloured as their label), train it (about {erm.quick_minutes:g} min on a laptop CPU), then "
+            "ClusterFix the same way: both must use the same data options.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
@@ -101,16 +101,21 @@ if any("error" in m for m in result["models"].values()):
 st.subheader("Measured over test images")
 columns = st.columns([1] * len(result["models"]) + [1.6])
 for column, (name, model) in zip(columns, result["models"].items()):
-    column.metric(f"{name}: CAM mass on strokes", f"{model['stroke_share']:.2f}",
-                  help=f"Share of each map's mass on the digit's stroke pixels (brightest channel > "
-                       f"{explain.STROKE_THRESHOLD}), averaged over {result['n_sample']} test images, half bias-aligned "
-                       f"and half bias-conflicting. The strokes cover {result['stroke_area']:.2f} of the image: a map "
-                       "spread evenly would get that.")
+    # The colour swap first: in Colored MNIST the colour sits on the strokes, so where the map lies cannot tell a
+    # model reading the colour from one reading the shape (both put their mass on the strokes).
     if model["colour_flip_rate"] is not None:
         column.metric(f"{name}: flips when recoloured", f"{model['colour_flip_rate']:.2f}",
                       help="Each test image repainted in the other colour: the share whose predicted class changes. "
-                           "In Colored MNIST the colour sits on the strokes themselves, so this measures colour reliance "
-                           "where the stroke share cannot.")
+                           "0 for a model blind to the colour; near the bias-aligned share for one that reads only "
+                           "the colour.")
+        column.caption("0 = blind to the colour")
+    column.metric(f"{name}: CAM mass on strokes", f"{model['stroke_share']:.2f}",
+                  delta=f"{model['stroke_share'] - result['stroke_area']:+.2f} vs a map spread evenly", delta_color="off",
+                  help=f"Share of each map's mass on the digit's stroke pixels (brightest channel > "
+                       f"{explain.STROKE_THRESHOLD}), averaged over {result['n_sample']} test images, half bias-aligned "
+                       f"and half bias-conflicting. The strokes cover {result['stroke_area']:.2f} of the image: a map "
+                       "spread evenly would get that. It says whether a model looks at the digit, not whether it "
+                       "reads the digit's shape or its colour.")
     if isinstance(model.get("worst_group_acc"), float):
         column.caption(f"worst-group accuracy {model['worst_group_acc']:.3f} · unbiased accuracy {model['unbiased_acc']:.3f}")
 columns[-1].plotly_chart(explain_summary_figure(result["models"], result["stroke_area"]), key="explain_summary")

@@ -4,15 +4,14 @@ import time
 import streamlit as st
 
 from dashboard_lib.data import REGISTRY as DATASETS
-from dashboard_lib.methods import REGISTRY as METHODS
+from dashboard_lib.methods import REGISTRY as METHODS, Method
 from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
 from dashboard_lib.state import ensure_navigation, job_registry, run_store
-from dashboard_lib.ui import METHOD_METRICS, metric_row, progress_text, run_picker, status_badge
+from dashboard_lib.ui import METHOD_METRICS, metric_row, progress_text, reference_notes, run_picker, status_badge
 
 ensure_navigation()
 
 REFRESH_SECONDS = 1.0
-CURVE_METRICS = ["acc", "nmi", "balance", "mnce", "f_beta"]
 
 store, registry = run_store(), job_registry()
 registry.reconcile()
@@ -56,6 +55,7 @@ elif run.status == "stopped":
 def live_view(run_id: str, status_when_drawn: str) -> None:
     """Everything that changes while the run trains; redrawn every second while it runs."""
     run = store.get_run(run_id)
+    method = METHODS.get(run.method, Method)
     if run.status != status_when_drawn:  # it just ended: redraw the whole page (status, stop button, no more polling)
         st.rerun(scope="app")
     if run.status == "running":
@@ -76,20 +76,24 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
                                        if signals["losses"] else "Training signals"), key="loss_chart")
         if signals["accuracies"]:
             st.plotly_chart(accuracy_figure(scalars, signals["accuracies"], signals["chance"]), key="accuracy_chart")
-            st.caption("A fair method's bias classifier (DFC's discriminator, Inv-SENnet's key/query classifiers) starts "
-                       "well above chance and should decay towards it as the representation stops carrying the group.")
+            if method.accuracy_caption:
+                st.caption(method.accuracy_caption)
         if others:
             with st.expander("Other training signals"):
                 st.plotly_chart(signals_figure(scalars, others, title="Other training signals"), key="other_chart")
-    if evaluations:
+    unit = method.eval_unit
+    if len(evaluations) > 1:  # one evaluation is a row of numbers (below), not a chart of one dot
         charts = st.columns(2)
-        charts[0].plotly_chart(metrics_figure(evaluations, CURVE_METRICS), key="metrics_chart")
+        charts[0].plotly_chart(metrics_figure(evaluations, list(method.curve_metrics), unit=unit), key="metrics_chart")
         if any("probe_acc" in e["metrics"] or "same_group_share" in e["metrics"] for e in evaluations):
-            charts[1].plotly_chart(probe_figure(evaluations), key="probe_chart")
-    final = run.metrics or (evaluations[-1]["metrics"] if evaluations else {})
-    st.markdown("**Final metrics**" if run.status == "finished" else "**Latest evaluation**")
-    metric_row(final)
-    metric_row(final, METHOD_METRICS, empty=None)
+            charts[1].plotly_chart(probe_figure(evaluations, unit=unit), key="probe_chart")
+    final = run.metrics if run.status == "finished" else (evaluations[-1]["metrics"] if evaluations else {})
+    where = f"{unit} {evaluations[-1]['epoch']}" if evaluations else ""
+    st.markdown(("**Final metrics**" + (f" ({where})" if len(evaluations) > 1 else "")) if run.status == "finished" else
+                f"**Latest evaluation** ({where}; the run {'is still training' if run.status == 'running' else run.status + ': not final'})"
+                if evaluations else "**Metrics**")
+    metric_row(final, method.headline_metrics, notes=reference_notes(store, run, evaluations))
+    metric_row(final, [k for k in METHOD_METRICS if k not in method.headline_metrics], empty=None)
 
 
 st.toggle("Log scale for losses", key="log_y")

@@ -22,7 +22,9 @@ from .download import missing_message
 from .mnist_family import DIGITS, npz_available, npz_needs
 from .sources import Images, MNIST_SOURCE_PARAM, n_param, seed_param, subset_index
 
-INV_SENNET_CITATION = "Inv-SENnet (papers/inv-sennet.md), §4.1 Setting 1; Arjovsky et al. 2019, Invariant Risk Minimization"
+INV_SENNET_CITATION = ("Singh, Singh, Masoomi, Imbiriba, Learned-Miller & Erdoğmuş, Inv-SENnet: Invariant Self Expression "
+                       "Network for Clustering under Biased Data, §4.1 Setting 1; Arjovsky, Bottou, Gulrajani & Lopez-Paz "
+                       "2019, Invariant Risk Minimization (arXiv:1907.02893)")
 PALETTES = {  # (name, RGB) for y' = 0 and y' = 1, as in the paper's Fig. 2
     "mnist": (("red", (1.0, 0.0, 0.0)), ("green", (0.0, 1.0, 0.0))),
     "fashion": (("blue", (0.0, 0.0, 1.0)), ("yellow", (1.0, 1.0, 0.0))),

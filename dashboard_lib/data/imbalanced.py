@@ -23,7 +23,7 @@ from .colored import _fashion_needs
 from .mnist_family import DIGITS, npz_available, npz_needs
 from .sources import MNIST_SOURCE_PARAM, n_param, seed_param, subset_index
 
-STATDEC_CITATION = ("StatDEC (papers/statdec.md), Joint Debiased Representation Learning and Imbalanced Data Clustering; "
+STATDEC_CITATION = ("Rezaei, Dorigatti, Rügamer & Bischl, Joint Debiased Representation Learning and Imbalanced Data Clustering (StatDEC); "
                     "Cao et al. 2019, Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss")
 
 

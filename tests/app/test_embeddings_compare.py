@@ -222,3 +222,35 @@ def test_compare_labels_name_the_dataset_option_and_seed_that_tell_runs_apart(tm
     bars = next(c for c in _charts(at) if c["layout"]["title"]["text"] == "Metrics of the selected runs")
     assert [t["name"] for t in bars["data"]] == ["kmeans · n=300, seed=0", "kmeans · n=600, seed=0",
                                                  "kmeans · n=600, seed=1"]
+
+
+def test_monitor_shows_one_evaluation_as_numbers_with_what_they_are_measured_against(runs):
+    """k-means evaluates once: numbers, no one-dot chart; Balance with its ceiling and the cluster that sets it,
+    Entropy with its maximum ln K; its inertia panel says it holds one segment per restart."""
+    at = open_app("pages/monitor.py", runs["kmeans"])
+    keys = {c.proto.id for c in at.get("plotly_chart")}
+    titles = [json.loads(c.proto.spec)["layout"].get("annotations", [{}])[0].get("text") for c in at.get("plotly_chart")]
+    assert not any("metrics_chart" in k for k in keys) and len(at.get("plotly_chart")) == 1
+    assert "inertia (2 restarts, one segment each)" in titles
+    captions = " ".join(c.value for c in at.caption)
+    assert "ceiling 0.36" in captions and "set by cluster" in captions
+    assert "maximum ln K = 2.303 (K = 10 clusters)" in captions
+    assert "**Final metrics**" in [m.value for m in at.markdown]
+
+
+def test_compare_starts_on_one_dataset_and_warns_when_a_selection_mixes_two(tmp_path, monkeypatch):
+    from tests.conftest import SHARED_DATA
+
+    store = RunStore(tmp_path / "store")
+    ids = {}
+    for dataset in ("mnist_optdigits", "colored_mnist"):  # the colored one is the newest
+        run_id, config = create_run(store, RunConfig(dataset=dataset, method="kmeans", dataset_options={"n": 300},
+                                                     hparams={"n_init": 1}, device="cpu", data_dir=str(SHARED_DATA)))
+        assert execute_run(store, run_id, config, threading.Event()).status == "finished"
+        ids[dataset] = run_id
+    monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
+    at = open_app("pages/compare.py")
+    assert at.multiselect(key="compare_runs").value == [ids["colored_mnist"]]
+    assert not at.warning
+    at.multiselect(key="compare_runs").set_value(list(ids.values())).run()
+    assert any("mixes 2 datasets (colored_mnist, mnist_optdigits)" in w.value for w in at.warning)

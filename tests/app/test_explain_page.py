@@ -41,7 +41,7 @@ def test_empty_state_says_what_to_run_first(fclab_home):
     at = open_explain()
     text = at.info[0].value
     assert "Nothing to explain yet" in text and "an ERM run and a ClusterFix run" in text and "method=" not in text
-    assert "--method erm" in text and "color_flip" in text
+    assert "Use that data" in text and "--" not in text  # the app's way to the demo's data, no CLI flags
 
 
 def test_runs_on_different_data_are_not_paired(fclab_home):

@@ -1,6 +1,7 @@
 import pandas as pd
 
-from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, probe_figure, signals_figure, split_signals
+from dashboard_lib.plots import (MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure,
+                                 split_signals)
 
 
 def _long(series: dict[str, list[float]]) -> pd.DataFrame:
@@ -58,3 +59,23 @@ def test_the_progress_text_gives_the_elapsed_time_and_the_time_left_at_the_pace_
     assert progress_text(0.25, 90, "epoch 5/20") == "epoch 5/20 · 25% · elapsed 1:30 · about 4:30 left"
     assert progress_text(0.01, 10) == "1% · elapsed 0:10"  # too early to tell the time left
     assert progress_text(0.5, 4000) == "50% · elapsed 1:06:40 · about 1:06:40 left"
+
+
+def test_restarts_are_drawn_as_separate_segments_and_counted_in_the_title():
+    """k-means logs inertia restart after restart: each restart is its own segment (a gap before each new one), and
+    the restart series itself is no panel of its own."""
+    scalars = _long({"inertia": [9.0, 5.0, 4.0, 8.0, 3.0], "restart": [1, 1, 1, 2, 2]})
+    assert split_signals(scalars["name"].unique())["other"] == ["inertia"]
+    fig = signals_figure(scalars, ["inertia", "restart"])
+    (trace,) = fig.data
+    assert list(trace.x) == [1, 2, 3, 3.5, 4, 5]  # a gap between step 3 (restart 1) and step 4 (restart 2)
+    assert trace.y[3] is None or trace.y[3] != trace.y[3]  # NaN: the line breaks there
+    assert trace.connectgaps is False
+    assert fig.layout.annotations[0].text == "inertia (2 restarts, one segment each)"
+
+
+def test_metric_charts_name_the_unit_the_evaluations_count():
+    evaluations = [{"epoch": e, "metrics": {"acc": 0.5, "probe_acc": 0.9, "probe_majority": 0.7}} for e in (0, 100, 200)]
+    assert metrics_figure(evaluations, ["acc"], unit="iteration").layout.xaxis.title.text == "iteration"
+    assert probe_figure(evaluations, unit="iteration").layout.xaxis.title.text == "iteration"
+    assert metrics_figure(evaluations, ["acc"]).layout.xaxis.title.text == "epoch"
