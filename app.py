@@ -1,4 +1,6 @@
 """Fair Clustering Lab: entry point. `streamlit run app.py`."""
+from pathlib import Path
+
 import streamlit as st
 import torch
 
@@ -7,11 +9,14 @@ from dashboard_lib.settings import store_dir
 from dashboard_lib.state import access_gate, access_granted, app_navigation, data_folder_input, job_registry, warm_up
 from dashboard_lib.store import StoreDamaged
 
-st.set_page_config(page_title="Fair Clustering Lab", page_icon=":material/balance:", layout="wide")
+# The page icon is a file of the app: a Material icon as favicon would be fetched from fonts.gstatic.com.
+ICON = Path(__file__).parent / "dashboard_lib" / "assets" / "icon.png"
+st.set_page_config(page_title="Fair Clustering Lab", page_icon=str(ICON), layout="wide")
 
 # Start is the default page, served at /: every other page then answers its own path (/train, /monitor, …).
 pages = [
     st.Page("pages/start.py", title="Start", icon=":material/home:", default=True),
+    st.Page("pages/lesson.py", title="Lesson: see the bias", icon=":material/school:", url_path="lesson"),
     st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:"),

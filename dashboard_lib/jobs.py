@@ -169,6 +169,7 @@ def evaluation_metrics(data: BiasedDataset, assignment: np.ndarray, embedding: n
     if data.y is not None:
         result["nmi_geometric"] = metrics.nmi(data.y, assignment, average="geometric")
     if two_groups:
+        result["balance_ceiling"] = metrics.balance_ceiling(data.g)
         result["entropy_per_group"] = [float(v) for v in metrics.entropy(assignment, data.g).per_group]
         features = embedding if embedding is not None else data.X.flatten(1).numpy()
         try:
@@ -276,12 +277,24 @@ class JobRegistry:
         self.store.mark_sweeps_interrupted(lambda sweep_id: self._sweeps is not None and self._sweeps.is_running(sweep_id))
         return stale
 
-    def start(self, config: RunConfig) -> str:
-        """Validate config, record the run and train it in a background thread; returns the run id at once."""
+    def start(self, config: RunConfig, *, after: str | None = None) -> str:
+        """Validate config, record the run and train it in a background thread; returns the run id at once.
+        after: a run of this registry to wait for first (the run is recorded at once, its stage says it waits)."""
         run_id, config = create_run(self.store, config)
         stop_event = threading.Event()
-        thread = threading.Thread(target=execute_run, args=(self.store, run_id, config, stop_event),
-                                  name=f"run-{run_id}", daemon=True)
+
+        def train() -> None:
+            if after is not None:
+                self.store.set_progress(run_id, 0.0, "waiting for the run before it to end")
+                while not self.wait(after, timeout=0.5):
+                    if stop_event.is_set():
+                        break
+            if stop_event.is_set():
+                self.store.finish(run_id, "stopped")
+                return
+            execute_run(self.store, run_id, config, stop_event)
+
+        thread = threading.Thread(target=train, name=f"run-{run_id}", daemon=True)
         with self._lock:
             self._jobs[run_id] = (thread, stop_event)
         thread.start()

@@ -12,9 +12,10 @@ st.markdown("Clustering algorithms can split people along a sensitive attribute 
 paths = st.columns(3, gap="large")
 with paths[0]:
     st.subheader("See the bias")
-    st.markdown("Train k-means on the built-in digits (two sources: MNIST and UCI optdigits), then a fair method such "
-                "as FCMI on its quick demo, and compare their clusters group by group.")
-    st.page_link("pages/train.py", label="Train a method", icon=":material/model_training:")
+    st.markdown("A five-step lesson for a class: k-means sorts the built-in digits by their source (MNIST or UCI "
+                "optdigits); a fair method mixes every cluster. About three minutes on a laptop, runs included.")
+    st.page_link("pages/lesson.py", label="Start the lesson", icon=":material/school:")
+    st.page_link("pages/train.py", label="Or train a method yourself", icon=":material/model_training:")
 with paths[1]:
     st.subheader("Audit a clustering")
     st.markdown("Bring assignments made elsewhere (a table with a cluster column and sensitive columns) and get every "

@@ -30,6 +30,26 @@ def test_kmeans_run_records_everything(registry):
     assert arrays["assignment"].shape == (n,) and "embedding" not in arrays
 
 
+def test_a_run_started_after_another_waits_for_it_and_stops_while_waiting(registry):
+    """The lesson starts its fair run after k-means: it is recorded at once, says it waits, trains once the first
+    ended; one stopped while it waits ends stopped without training."""
+    long = registry.start(RunConfig(dataset="mnist_optdigits", method="ae_kmeans", dataset_options=TINY,
+                                    hparams={"epochs": 2000, "batch_size": 32}))
+    second = registry.start(RunConfig(dataset="mnist_optdigits", method="kmeans", dataset_options=TINY,
+                                      hparams={"n_init": 1}), after=long)
+    third = registry.start(RunConfig(dataset="mnist_optdigits", method="kmeans", dataset_options=TINY,
+                                     hparams={"n_init": 1}), after=long)
+    deadline = time.time() + 10
+    while registry.store.get_run(second).stage != "waiting for the run before it to end" and time.time() < deadline:
+        time.sleep(0.05)
+    assert registry.store.get_run(second).status == "running" and registry.store.scalars(second).empty
+    assert registry.stop(third) and wait_for_run(registry, third).status == "stopped"
+    assert registry.store.scalars(third).empty and registry.is_running(long)
+    registry.stop(long)
+    assert wait_for_run(registry, long).status == "stopped"
+    assert wait_for_run(registry, second).status == "finished"
+
+
 def test_same_seed_same_numbers(registry):
     config = RunConfig(dataset="mnist_optdigits", method="ae_kmeans", dataset_options=TINY, seed=1,
                        hparams={"epochs": 2, "n_init": 2, "batch_size": 128})

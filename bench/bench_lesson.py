@@ -1,0 +1,67 @@
+"""The class lesson's time from the click on "Start the lesson" to its last step, in a real browser against a real
+`streamlit run app.py` on a fresh store (nothing prepared), clicking Next as soon as each step's figures are drawn.
+The goal: under 3 minutes on 2 CPU cores.
+
+    python bench/bench_lesson.py                 # 1280 × 720, as on a projector
+    python bench/bench_lesson.py --umap          # also wait, at step 4, for the UMAP layouts (not the PCA stand-in)
+
+Prints, per step, the seconds since the click when its figures were all drawn.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
+from tests.e2e.test_lesson import FIGURES  # noqa: E402
+
+BUDGET_S = 180.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--umap", action="store_true", help="at step 4, wait for both UMAP layouts")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="bench_lesson_")) / "home"
+    home.mkdir()
+    server = AppServer(home).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+            page.goto(f"{server.url}/lesson")
+            button = page.get_by_role("button", name="Start the lesson")
+            expect(button).to_be_visible(timeout=60_000)
+            start = time.perf_counter()
+            button.click()
+            print(f"{'step':<6}{'seconds since the click':>24}  title", flush=True)
+            for step in range(1, 6):
+                expect(page.get_by_text(f"Step {step} of 5")).to_be_visible(timeout=60_000)
+                expect(page.locator(".js-plotly-plot")).to_have_count(FIGURES[step], timeout=600_000)
+                if step == 4 and args.umap:
+                    expect(page.get_by_text("PCA (UMAP still computing)")).to_have_count(0, timeout=600_000)
+                title = page.get_by_role("heading", level=3).first.inner_text()
+                print(f"{step:<6}{time.perf_counter() - start:>24.1f}  {title}", flush=True)
+                if step < 5:
+                    page.get_by_role("button", name="Next").click()
+            total = time.perf_counter() - start
+            browser.close()
+    finally:
+        server.stop()
+    from dashboard_lib.store import RunStore
+
+    for run in RunStore(home / "store").list_runs():
+        print(f"{run.method}: {run.status}, {run.ended - run.created:.1f} s from its record to its end (threads {run.threads})")
+    print(f"\nlesson: {total:.1f} s from the click to the last step ({'within' if total <= BUDGET_S else 'OVER'} "
+          f"the {BUDGET_S:.0f} s budget); its runs are in {home / 'store'}")
+
+
+if __name__ == "__main__":
+    main()

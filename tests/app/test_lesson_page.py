@@ -1,0 +1,78 @@
+"""The Start page and the lesson through AppTest, with the lesson's real runs trained once for the module."""
+import time
+
+import pytest
+
+from dashboard_lib import lesson
+from dashboard_lib.jobs import JobRegistry
+from dashboard_lib.store import RunStore
+from tests.app.helpers import charts, open_app
+
+
+@pytest.fixture(scope="module")
+def lesson_home(tmp_path_factory):
+    """An app home whose store holds the lesson's two runs, trained with the lesson's very configurations."""
+    home = tmp_path_factory.mktemp("lesson") / "fclab_home"
+    store = RunStore(home / "store")
+    registry = JobRegistry(store)
+    for run_id in lesson.start_missing(store, registry).values():
+        assert registry.wait(run_id, 900) and store.get_run(run_id).status == "finished"
+    return home
+
+
+def test_start_page_offers_three_paths(fclab_home):
+    at = open_app()
+    assert [s.value for s in at.subheader] == ["See the bias", "Audit a clustering", "Reproduce a paper"]
+    assert "Start the lesson" in [link.label for link in at.get("page_link")]
+
+
+def test_the_lesson_walks_through_its_five_steps_on_runs_already_in_the_store(lesson_home, monkeypatch):
+    monkeypatch.setenv("FCLAB_HOME", str(lesson_home))
+    at = open_app("pages/lesson.py")
+    at.button[0].click().run()  # "Open the lesson": both runs are there, nothing starts
+    assert at.button[0].label == "Back" and not at.exception
+    assert len(RunStore(lesson_home / "store").list_runs()) == 2
+
+    texts = lambda: " ".join(m.value for m in [*at.markdown, *at.caption])  # noqa: E731
+    assert "clusters hold digits from one source only" in texts()
+    (shares,) = charts(at)
+    assert shares["data"][0]["y"][0] == "population"
+    next_button = lambda: next(b for b in at.button if b.label == "Next")  # noqa: E731
+
+    next_button().click().run()  # 2: Balance against its ceiling, with the cluster that sets it named
+    (bars,) = charts(at)
+    assert bars["layout"]["shapes"][0]["y0"] == pytest.approx(1797 / 5000, abs=1e-3)
+    assert "Set by cluster" in texts() and "k-means: Balance 0.000" in bars["layout"]["title"]["text"]
+
+    next_button().click().run()  # 3: the fair method's shares and Balance
+    fair = RunStore(lesson_home / "store").list_runs(method=lesson.FAIR_METHOD)[0].metrics
+    assert len(charts(at)) == 2 and f"MNCE **{fair['mnce']:.3f}**" in texts()
+
+    next_button().click().run()  # 4: both embeddings coloured by source (UMAP, or PCA while it computes)
+    scatters = charts(at)
+    assert len(scatters) == 2 and all({t["name"] for t in s["data"]} == {"MNIST sample", "UCI optdigits"} for s in scatters)
+
+    next_button().click().run()  # 5: the probe against chance, and the end
+    (probe,) = charts(at)
+    assert probe["layout"]["shapes"][0]["y0"] == pytest.approx(5000 / 6797, abs=0.02)  # the held-out majority rate
+    assert [b.label for b in at.button] == ["Back", "Again"] and at.success
+
+
+def test_starting_the_lesson_on_an_empty_store_trains_its_two_runs(fclab_home):
+    at = open_app("pages/lesson.py")
+    assert at.button[0].label == "Start the lesson"
+    at.button[0].click().run()
+    store = RunStore(fclab_home / "store")
+    runs = {r.method: r for r in store.list_runs()}
+    assert set(runs) == {"kmeans", lesson.FAIR_METHOD}
+    wanted = lesson.lesson_configs()[lesson.FAIR].resolved().hparams
+    assert runs[lesson.FAIR_METHOD].config["hparams"] == wanted
+    from dashboard_lib.state import job_registry
+
+    registry = job_registry()
+    for run in runs.values():
+        registry.stop(run.id)
+    deadline = time.time() + 60
+    while any(store.get_run(r.id).status == "running" for r in runs.values()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert all(store.get_run(r.id).status in ("stopped", "finished") for r in runs.values())
