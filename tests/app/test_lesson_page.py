@@ -34,7 +34,7 @@ def test_the_lesson_walks_through_its_five_steps_on_runs_already_in_the_store(le
     assert len(RunStore(lesson_home / "store").list_runs()) == 2
 
     texts = lambda: " ".join(m.value for m in [*at.markdown, *at.caption])  # noqa: E731
-    assert "clusters hold digits from one source only" in texts()
+    assert "clusters are at least 90 % one source" in texts()
     (shares,) = charts(at)
     assert shares["data"][0]["y"][0] == "population"
     next_button = lambda: next(b for b in at.button if b.label == "Next")  # noqa: E731
