@@ -120,6 +120,12 @@ for column, (name, model) in zip(columns, result["models"].items()):
         column.caption(f"worst-group accuracy {model['worst_group_acc']:.3f} · unbiased accuracy {model['unbiased_acc']:.3f}")
 columns[-1].plotly_chart(explain_summary_figure(result["models"], result["stroke_area"]), key="explain_summary")
 
+def image_row(images, captions: list[str], slots: int) -> None:
+    """One row of images, one column each, so a row never wraps and the rows of one group line up."""
+    for column, image, caption in zip(st.columns(max(slots, 1)), images, captions):
+        column.image(image, caption=caption, width="stretch", output_format="PNG")
+
+
 names = result["class_names"] or []
 st.caption("Each group: the test images (true class), then each model's Grad-CAM of the true class over the image, "
            "captioned with its predicted class and softmax confidence. Classes: "
@@ -131,9 +137,8 @@ for group, count in result["groups"].items():
         st.caption("No test image in this group.")
         continue
     part = slice(start, start + count)
-    st.image(result["images"][part], caption=[f"true {y}" for y in result["y"][part]],
-             width=112, output_format="PNG")
+    image_row(result["images"][part], [f"true {y}" for y in result["y"][part]], per_group)
     for name, model in result["models"].items():
         captions = [f"{name}: {p} ({c:.2f})" for p, c in zip(model["pred"][part], model["confidence"][part])]
-        st.image(model["overlays"][part], caption=captions, width=112, output_format="PNG")
+        image_row(model["overlays"][part], captions, per_group)
     start += count

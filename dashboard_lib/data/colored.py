@@ -134,8 +134,8 @@ def _fashion_needs(data_dir: Path | None) -> str:
 
 
 COLORED_MNIST_SPEC = DatasetSpec(
-    id="colored_mnist", name="Colored MNIST (Inv-SENnet)",
-    summary="MNIST coloured red/green from a noisy binary label: a biased train split (colour agrees with y' 60%) and "
+    id="colored_mnist", name="Colored MNIST",
+    summary="MNIST coloured red/green from a noisy binary label, built as in Inv-SENnet §4.1: a biased train split (colour agrees with y' 60%) and "
             "an unbiased test split; y = digit, g = colour.",
     load=_loader("mnist", "colored_mnist"), options=_options("mnist"),
     available=npz_available, needs=npz_needs("colored_mnist"), offline=False,
@@ -143,8 +143,8 @@ COLORED_MNIST_SPEC = DatasetSpec(
          "60,000 + 10,000 with source=official), 10 classes, 2 colours",
 )
 COLORED_FASHION_SPEC = DatasetSpec(
-    id="colored_fashion_mnist", name="Colored Fashion-MNIST (Inv-SENnet)",
-    summary="Fashion-MNIST coloured blue/yellow from a noisy binary label: biased train split and unbiased test split; "
+    id="colored_fashion_mnist", name="Colored Fashion-MNIST",
+    summary="Fashion-MNIST coloured blue/yellow from a noisy binary label, built as in Inv-SENnet §4.1: biased train split and unbiased test split; "
             "y = class, g = colour.",
     load=_loader("fashion", "colored_fashion_mnist"), options=_options("fashion"),
     available=sources.fashion_available, needs=_fashion_needs, offline=False,

@@ -50,6 +50,14 @@ def test_runs_on_different_data_are_not_paired(fclab_home):
     assert "on the same data" in at.info[0].value
 
 
+def image_rows(at, per_row: int) -> list[list[str]]:
+    """The captions of the page's images, row by row: each st.columns row holds per_row columns of one image each."""
+    image_columns = [column for column in at.columns if len(column.image) == 1]
+    captions = [column.image[0].captions[0] for column in image_columns]
+    assert len(captions) == len(at.image) and len(captions) % per_row == 0, len(captions)
+    return [captions[i:i + per_row] for i in range(0, len(captions), per_row)]
+
+
 def test_maps_predictions_and_stroke_share_side_by_side(trained_home, monkeypatch):
     monkeypatch.setenv("FCLAB_HOME", str(trained_home))
     at = open_explain()
@@ -60,12 +68,12 @@ def test_maps_predictions_and_stroke_share_side_by_side(trained_home, monkeypatc
     for metric in at.metric:
         assert 0.0 <= float(metric.value) <= 1.0
     assert [h.value for h in at.subheader][1:] == ["Bias-aligned", "Bias-conflicting"]
-    rows = at.image
-    # Per group: one row of inputs and one row per model, 8 images each.
-    assert len(rows) == 6 and all(len(row.captions) == 8 for row in rows)
-    assert all(c.startswith("true ") for c in rows[0].captions)
-    assert all(c.startswith("ERM: ") and c.endswith(")") for c in rows[1].captions)
-    assert all(c.startswith("ClusterFix: ") for c in rows[2].captions)
+    # Per group: one row of inputs and one row per model, 8 images each (one image per column, so rows never wrap).
+    rows = image_rows(at, 8)
+    assert len(rows) == 6
+    assert all(c.startswith("true ") for c in rows[0])
+    assert all(c.startswith("ERM: ") and c.endswith(")") for c in rows[1])
+    assert all(c.startswith("ClusterFix: ") for c in rows[2])
 
 
 def test_fewer_images_and_an_earlier_layer(trained_home, monkeypatch):
@@ -74,4 +82,4 @@ def test_fewer_images_and_an_earlier_layer(trained_home, monkeypatch):
     at.slider(key="explain_n").set_value(2).run()
     at.selectbox(key="explain_block").select_index(2).run()
     assert not at.exception, at.exception
-    assert len(at.image) == 6 and all(len(row.captions) == 2 for row in at.image)
+    assert len(image_rows(at, 2)) == 6
