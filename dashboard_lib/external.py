@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from .auditing import AuditResult, audit, cluster_codes, group_codes
-from .data.upload import MAX_ROWS, read_table
+from .data.tables import MAX_ROWS, read_table
 from .store import RunStore
 
 METHOD_ID = "external"

@@ -133,10 +133,10 @@ def run_picker(runs, *, key: str, default: str | None = None) -> str:
 
 def table_uploader(label: str, key: str):
     """A CSV / Parquet / NPZ file input with the upload limits on hover (the Data and Audit pages)."""
-    from .data import upload
+    from .data import tables
 
-    return st.file_uploader(label, type=list(upload.FORMATS), key=key,
-                            help=f"At most {upload.MAX_BYTES // 2**20} MB and {upload.MAX_ROWS:,} rows.")
+    return st.file_uploader(label, type=list(tables.FORMATS), key=key,
+                            help=f"At most {tables.MAX_BYTES // 2**20} MB and {tables.MAX_ROWS:,} rows.")
 
 
 def progress_text(fraction: float, elapsed_s: float, stage: str = "") -> str:

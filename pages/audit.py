@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard_lib import external, report
 from dashboard_lib.auditing import DEFAULT_RESAMPLES, AuditResult
-from dashboard_lib.data import upload
+from dashboard_lib.data import tables, upload
 from dashboard_lib.jobs import library_versions
 from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import group_share_bars
@@ -89,7 +89,7 @@ mode = st.radio("What to audit", MODES, horizontal=True, key="audit.mode",
 def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defaults: dict | None = None) -> None:
     """Choose the columns of `table`, audit it, and record it as an external run."""
     defaults = defaults or {}
-    about = upload.inspect_table(table)
+    about = tables.inspect_table(table)
     st.caption(f"{about['n_rows']:,} rows × {about['n_columns']} columns"
                + (f" · SHA-256 {provenance['sha256'][:16]}…" if provenance.get("sha256") else ""))
     st.dataframe(table.head(10), width="stretch")

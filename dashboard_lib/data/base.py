@@ -36,6 +36,8 @@ class BiasedDataset:
     attributes: other per-sample labels, aligned with X (e.g. Colored MNIST's "digit", "binary_label", "color").
     row_id: each sample's row in the dataset as first built (0..N-1; an upload's row in its file), kept through
         subsets, so a run's saved assignments join back to the source rows.
+    feature_names: one name per feature of a vector dataset (an upload's columns, one-hot levels as column=value).
+    unscale: (mean, sd) per feature when X is standardised: X · sd + mean is the value in the source's units.
     """
 
     id: str
@@ -50,6 +52,8 @@ class BiasedDataset:
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
     row_id: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    unscale: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self):
         n = len(self.X)
@@ -96,6 +100,7 @@ class BiasedDataset:
             group_names=self.group_names, class_names=self.class_names, n_clusters=self.n_clusters,
             info=self.info, options=self.options, splits=splits,
             attributes={k: v[index] for k, v in self.attributes.items()}, row_id=self.row_id[index],
+            feature_names=self.feature_names, unscale=self.unscale,
         )
 
     def split(self, name: str) -> "BiasedDataset":

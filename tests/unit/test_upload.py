@@ -9,6 +9,7 @@ import pytest
 
 from dashboard_lib import settings
 from dashboard_lib.data import load_dataset, max_balance, resolve_options
+from dashboard_lib.data import tables as tb
 from dashboard_lib.data import upload as up
 
 
@@ -59,14 +60,14 @@ def test_parquet_path_without_class_column(tmp_path):
 def test_npz_arrays_become_columns():
     buf = io.BytesIO()
     np.savez(buf, X=np.arange(24, dtype=float).reshape(6, 2, 2), g=np.array([0, 1] * 3))
-    df = up.read_table(buf.getvalue(), "arrays.npz")
+    df = tb.read_table(buf.getvalue(), "arrays.npz")
     assert list(df.columns) == ["X_0", "X_1", "X_2", "X_3", "g"]
     up.build_upload(df, ["X_0", "X_1", "X_2", "X_3"], "g", name="arr")
     assert load_dataset("upload", {"name": "arr", "n": 2}).X.shape == (2, 4)
 
 
 def test_inspect_table_offers_choices():
-    info = up.inspect_table(table())
+    info = tb.inspect_table(table())
     cols = {c["name"]: c for c in info["columns"]}
     assert info["n_rows"] == 40 and info["n_columns"] == 6
     assert cols["x1"]["kind"] == "numeric" and cols["x1"]["can_be_feature"] and not cols["x1"]["can_be_group"]
@@ -93,20 +94,21 @@ def errors_cases():
     missing_group = df.copy()
     missing_group.loc[0, "sex"] = None
     return [
-        ("empty bytes", b"", "e.csv", {}, up.ERR_EMPTY),
-        ("header only", b"a,b,c\n", "e.csv", {}, up.ERR_EMPTY),
-        ("unparseable csv", b"a,b\n1,2\n3,4,5,6\n", "bad.csv", {}, "could not be read as CSV"),
+        ("empty bytes", b"", "e.csv", {}, tb.ERR_EMPTY),
+        ("header only", b"a,b,c\n", "e.csv", {}, tb.ERR_EMPTY),
+        ("long row", b"a,b\n1,2\n3,4,5,6\n", "bad.csv", {}, "data row 2 (line 3 of the file) has 4 field(s) where the header has 2"),
+        ("unparseable csv", b'a,b\n1,"2\n', "bad.csv", {}, "could not be read as CSV"),
         ("unparseable parquet", b"not parquet at all", "bad.parquet", {}, "could not be read as PARQUET"),
         ("unparseable npz", b"PK\x03\x04 broken", "bad.npz", {}, "could not be read as NPZ"),
         ("unsupported type", b"x", "data.xlsx", {}, "unsupported file type 'xlsx'"),
-        ("nan feature", nan, None, {}, "feature column(s) ['x1'] have missing or infinite values in 1 row(s)"),
-        ("inf feature", inf, None, {}, "['x2'] have missing or infinite values"),
-        ("non-numeric feature", df, None, {"feature_columns": ["x1", "note"]}, "feature column(s) ['note'] are not numeric"),
-        ("one group", df, None, {"sensitive_column": "note"}, up.ERR_ONE_GROUP.format(name="note", value="a")),
-        ("one class", df, None, {"class_column": "note"}, up.ERR_ONE_CLASS.format(name="note", value="a")),
-        ("missing group value", missing_group, None, {}, "the sensitive column 'sex' has missing values in 1 row(s)"),
+        ("nan feature", nan, None, {}, "feature column(s) ['x1'] have missing values in 1 row(s) (first: data row 4); "
+                                       "choose how to handle them"),
+        ("inf feature", inf, None, {}, "column 'x2' is infinite (inf) in data row 6"),
+        ("one group", df, None, {"sensitive_column": "note"}, tb.ERR_ONE_GROUP.format(name="note", value="a")),
+        ("one class", df, None, {"class_column": "note"}, tb.ERR_ONE_CLASS.format(name="note", value="a")),
+        ("missing group value", missing_group, None, {}, "the sensitive column 'sex' has missing values in 1 row(s) (first: data row 1)"),
         ("unknown column", df, None, {"feature_columns": ["x1", "x9"]}, "unknown column(s) ['x9']"),
-        ("no features", df, None, {"feature_columns": []}, up.ERR_NO_FEATURES),
+        ("no features", df, None, {"feature_columns": []}, tb.ERR_NO_FEATURES),
         ("feature is the group", df, None, {"feature_columns": ["x1", "sex"]}, "cannot be both a feature and the sensitive"),
         ("bad name", df, None, {"name": "../evil"}, "is not allowed"),
     ]
@@ -123,15 +125,15 @@ def test_each_bad_input_has_a_clear_message_and_saves_nothing(case):
 
 
 def test_size_limits(monkeypatch, tmp_path):
-    monkeypatch.setattr(up, "MAX_BYTES", 100)
+    monkeypatch.setattr(tb, "MAX_BYTES", 100)
     with pytest.raises(ValueError, match=r"over the 0 MB limit"):
-        up.read_table(b"x" * 101, "big.csv")
+        tb.read_table(b"x" * 101, "big.csv")
     path = tmp_path / "big.csv"
     path.write_bytes(csv_bytes(table()))
     with pytest.raises(ValueError, match="limit"):
         up.build_upload(path, ["x1"], "sex", name="big")
-    monkeypatch.setattr(up, "MAX_BYTES", 200 * 2**20)
-    monkeypatch.setattr(up, "MAX_ROWS", 39)
+    monkeypatch.setattr(tb, "MAX_BYTES", 200 * 2**20)
+    monkeypatch.setattr(tb, "MAX_ROWS", 39)
     with pytest.raises(ValueError, match=r"40 rows, over the 39 row limit"):
         up.build_upload(table(), ["x1"], "sex", name="big")
     assert saved() == []
