@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import data as datasets
 from . import methods
-from .data import upload
+from .data import tables, upload
 from .jobs import JobRegistry, RunConfig, preflight, training_threads
 from .params import parse_assignments
 from .settings import store_dir
@@ -32,7 +32,15 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("upload", help="save a CSV, Parquet or NPZ table as a dataset (dataset id 'upload'), or delete one")
     p.add_argument("path", nargs="?", help="the table file")
-    p.add_argument("--features", nargs="+", metavar="COLUMN", help="numeric feature columns")
+    p.add_argument("--features", nargs="+", metavar="COLUMN",
+                   help="feature columns (default: every column but the labels, ids, constants, mixed columns and leaks)")
+    p.add_argument("--encode", nargs="+", metavar="COLUMN=ENCODING", default=[],
+                   help="numeric, one-hot or ordinal per column (default: numbers numeric, text one-hot)")
+    p.add_argument("--order", nargs="+", metavar="COLUMN=LOW|…|HIGH", default=[],
+                   help="an ordinal column's values, lowest first, separated by '|' (default: numeric, else alphabetical)")
+    p.add_argument("--missing", choices=tables.MISSING_CHOICES, default="refuse",
+                   help="rows with a missing value: refuse the file (default), drop them, or impute the features "
+                        "(median / most frequent; rows missing the group or class are dropped)")
     p.add_argument("--sensitive", metavar="COLUMN", help="the sensitive attribute (2 or more groups)")
     p.add_argument("--class", dest="class_column", metavar="COLUMN", help="optional class column, for ACC/NMI")
     p.add_argument("--name", help="name to save it under (letters, digits, - _ .)")
@@ -126,15 +134,36 @@ def _upload(args) -> None:
         runs = upload.delete_upload(args.delete, RunStore(store_dir()), with_runs=args.with_runs)
         print(f"deleted upload '{args.delete}'; its {len(runs)} run(s) " + ("deleted too" if args.with_runs else "kept"))
         return
-    missing = [flag for flag, value in (("TABLE", args.path), ("--features", args.features), ("--sensitive", args.sensitive),
-                                        ("--name", args.name)) if not value]
+    missing = [flag for flag, value in (("TABLE", args.path), ("--sensitive", args.sensitive), ("--name", args.name))
+               if not value]
     if missing:
         raise CLIError(f"upload needs {', '.join(missing)} (or --delete NAME)")
-    meta = upload.build_upload(Path(args.path), args.features, args.sensitive, args.class_column, name=args.name,
-                               overwrite=args.replace)
+    table = tables.read_table(Path(args.path))
+    features = args.features
+    if not features:
+        notes = tables.column_notes(table, args.sensitive, args.class_column)
+        features = [c for c in table.columns if c not in notes]
+        for column, why in notes.items():
+            if column not in (args.sensitive, args.class_column):
+                print(f"left out {column!r}: {why} (name it in --features to keep it)", file=sys.stderr)
+    meta = upload.build_upload(table, features, args.sensitive, args.class_column, name=args.name,
+                               filename=Path(args.path).name, overwrite=args.replace,
+                               encodings=dict(_pairs(args.encode, "--encode")),
+                               orders={c: v.split("|") for c, v in _pairs(args.order, "--order")}, missing=args.missing)
     print(json.dumps(meta) if args.json else
-          f"saved upload '{meta['name']}': {meta['n']:,} rows, groups {meta['group_counts']}; "
-          f"train on it with --dataset upload --data name={meta['name']}")
+          f"saved upload '{meta['name']}': {upload.saved_text(meta)}; "
+          f"train on it with --dataset upload --data name={meta['name']} (runs list it as {upload.label(meta['name'])})")
+
+
+def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
+    """COLUMN=VALUE arguments as pairs (a column name may itself hold '=': the last one splits)."""
+    pairs = []
+    for item in items:
+        if "=" not in item:
+            raise CLIError(f"{flag} takes COLUMN=VALUE, got {item!r}")
+        column, value = item.rsplit("=", 1)
+        pairs.append((column, value))
+    return pairs
 
 
 def _audit(args) -> None:
@@ -249,10 +278,10 @@ def _store(args) -> int:
 def _list_runs(args) -> None:
     runs = RunStore(store_dir()).list_runs()
     if args.json:
-        print(json.dumps([{"run_id": r.id, "dataset": r.dataset, "method": r.method, "status": r.status,
+        print(json.dumps([{"run_id": r.id, "dataset": r.dataset_label, "method": r.method, "status": r.status,
                            "device": r.device, "seconds": r.seconds, "metrics": r.metrics, "error": r.error} for r in runs], indent=2))
         return
-    rows = [[r.id, r.status, r.method, r.dataset,
+    rows = [[r.id, r.status, r.method, r.dataset_label,
              " ".join(f"{k}={r.metrics[k]:.3f}" for k in FINAL_METRIC_KEYS if isinstance(r.metrics.get(k), float))]
             for r in runs]
     for line in aligned_columns([["run", "status", "method", "dataset", "final metrics"], *rows] if rows else []):
@@ -294,7 +323,7 @@ def _train(args) -> int:
         registry.wait(run_id)
     run = registry.store.get_run(run_id)
     if args.json:
-        print(json.dumps({"run_id": run.id, "dataset": run.dataset, "method": run.method, "device": run.device,
+        print(json.dumps({"run_id": run.id, "dataset": run.dataset_label, "method": run.method, "device": run.device,
                           "seconds": run.seconds, "status": run.status, "error": run.error, "metrics": run.metrics}))
     else:
         print(f"{run.id}: {run.status} in {run.seconds:.1f} s on {run.device}")

@@ -123,9 +123,16 @@ class RunRecord:
     def seconds(self) -> float | None:
         return None if self.ended is None else self.ended - self.created
 
+    @property
+    def dataset_label(self) -> str:
+        """The dataset as lists show it: its id, and for an upload which one (upload:<name>), so two uploaded tables
+        can be told apart."""
+        name = (self.config.get("dataset_options") or {}).get("name") if self.dataset == "upload" else None
+        return f"{self.dataset}:{name}" if name else self.dataset
+
     def label(self) -> str:
         """A short human label for pickers: method on dataset, status, id."""
-        return f"{self.method} on {self.dataset} · {self.status} · {self.id}"
+        return f"{self.method} on {self.dataset_label} · {self.status} · {self.id}"
 
 
 @dataclass

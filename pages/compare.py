@@ -65,7 +65,7 @@ def runs_frame(runs, finals: dict[str, dict]) -> pd.DataFrame:
     metrics = [*HEADLINE_METRICS, *(k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))]
     for run in runs:
         final = finals[run.id]
-        row = {"run": run.id, "method": run.method, "dataset": run.dataset, "status": run.status,
+        row = {"run": run.id, "method": run.method, "dataset": run.dataset_label, "status": run.status,
                "created": dt.datetime.fromtimestamp(run.created), "seconds": run.seconds, "seed": run.seed,
                "device": run.device, "threads": run.threads,
                "data options": ", ".join(f"{k}={v}" for k, v in (run.config.get("dataset_options") or {}).items())}
@@ -103,7 +103,7 @@ def run_settings(run) -> dict:
     name a hyperparameter also has (or "seed", the subset's draw) is prefixed "data."."""
     options = run.config.get("dataset_options") or {}
     clash = set(run.hparams) | {"seed", "dataset"}
-    return {"dataset": run.dataset, **{(f"data.{k}" if k in clash else k): v for k, v in options.items()},
+    return {"dataset": run.dataset_label, **{(f"data.{k}" if k in clash else k): v for k, v in options.items()},
             **run.hparams, "seed": run.seed}
 
 
@@ -122,9 +122,9 @@ def names_for(run_id: str, dataset: str, options_json: str) -> tuple[list[str], 
 # --- filters and table ----------------------------------------------------------------------------------------
 filters = st.columns(3)
 chosen = {}
-for column, field in zip(filters, ("dataset", "method", "status")):
+for column, (field, title) in zip(filters, (("dataset_label", "Dataset"), ("method", "Method"), ("status", "Status"))):
     values = sorted({getattr(r, field) for r in runs})
-    chosen[field] = column.multiselect(field.capitalize(), values, key=f"filter.{field}", placeholder="all")
+    chosen[field] = column.multiselect(title, values, key=f"filter.{field.split('_')[0]}", placeholder="all")
 shown = [r for r in runs if all(not chosen[f] or getattr(r, f) in chosen[f] for f in chosen)]
 if not shown:
     st.info("No run matches these filters: clear one of them.")
@@ -153,7 +153,7 @@ def task(run) -> str:
 if SELECTION_KEY not in st.session_state:  # the newest finished run's dataset and kind of task: one comparable chart
     done = [r for r in shown if r.metrics] or shown
     first = done[0]
-    st.session_state[SELECTION_KEY] = [r.id for r in done if r.dataset == first.dataset and task(r) == task(first)][:DEFAULT_SELECTION]
+    st.session_state[SELECTION_KEY] = [r.id for r in done if r.dataset_label == first.dataset_label and task(r) == task(first)][:DEFAULT_SELECTION]
 st.session_state[SELECTION_KEY] = [i for i in st.session_state[SELECTION_KEY] if i in by_id]
 labels = {r.id: r.label() for r in shown}
 selected_ids = st.multiselect("Runs to compare", shown_ids, key=SELECTION_KEY, format_func=labels.get,
@@ -163,7 +163,7 @@ if not selected_ids:
     st.stop()
 selected = [by_id[i] for i in selected_ids]
 selected_frame = frame[frame["run"].isin(selected_ids)]
-mixed_data = sorted({r.dataset for r in selected})
+mixed_data = sorted({r.dataset_label for r in selected})
 mixed_tasks = sorted({task(r) for r in selected})
 if len(mixed_data) > 1 or len(mixed_tasks) > 1:
     what = (f"{len(mixed_data)} datasets ({', '.join(mixed_data)})" if len(mixed_data) > 1 else "") + \

@@ -28,7 +28,7 @@ run = store.get_run(run_id)
 head = st.columns([3, 1])
 with head[0]:
     method_name = METHODS[run.method].name if run.method in METHODS else run.method
-    dataset_name = DATASETS[run.dataset].name if run.dataset in DATASETS else run.dataset
+    dataset_name = run.dataset_label if run.dataset == "upload" or run.dataset not in DATASETS else DATASETS[run.dataset].name
     st.subheader(f"{method_name} on {dataset_name}")
     status_badge(run.status)
     st.caption(f"Run {run.id} · device {run.device} · seed {run.seed}")

@@ -7,6 +7,7 @@ import sys
 import time
 
 from dashboard_lib.cli import main
+from dashboard_lib.data import upload
 from dashboard_lib.methods import get_method
 from dashboard_lib.store import RunStore
 from tests.conftest import REPO
@@ -80,12 +81,33 @@ def test_upload_then_train_on_it(fclab_home, tmp_path, capsys):
     table.write_text("age,income,site,label\n" + "".join(f"{i % 7},{(i * 37) % 11},{'ab'[i % 2]},{i % 3}\n" for i in range(60)))
     assert main(["upload", str(table), "--features", "age", "income", "--sensitive", "site", "--class", "label",
                  "--name", "survey"]) == 0
-    assert "saved upload 'survey': 60 rows, groups [30, 30]" in capsys.readouterr().out
+    assert "saved upload 'survey': 60 rows, 2 features; groups: a 30, b 30" in capsys.readouterr().out
     assert main(["upload", str(table), "--features", "age", "--sensitive", "site", "--name", "survey"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["train", "--dataset", "upload", "--data", "name=survey", "--set", "n_init=2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["status"] == "finished" and 0 <= result["metrics"]["balance"] <= 1
+    assert result["dataset"] == "upload:survey"
+    assert main(["runs", "--json"]) == 0
+    assert [r["dataset"] for r in json.loads(capsys.readouterr().out)] == ["upload:survey"]
+
+
+def test_upload_a_table_as_it_comes(fclab_home, tmp_path, capsys):
+    """Default features (the id and the constant left out, said on stderr), an ordinal order, missing values dropped."""
+    rows = [f"{100 + i};{20 + i % 9};{['low', 'mid', 'high'][i % 3]};{'?' if i % 10 == 3 else 'ab'[i % 2]};{'FM'[i % 2 == 0 and i % 3 == 0]};x"
+            for i in range(40)]
+    table = tmp_path / "t.csv"
+    table.write_text("row_id;age;level;site;sex;batch\n" + "\n".join(rows) + "\n")
+    assert main(["upload", str(table), "--sensitive", "sex", "--name", "t", "--missing", "drop",
+                 "--encode", "level=ordinal", "--order", "level=low|mid|high"]) == 0
+    out, err = capsys.readouterr()
+    assert "left out 'row_id': an id: a different value in every row" in err
+    assert "left out 'batch': a single value" in err
+    assert "saved upload 't': 36 rows, 4 features; groups: F 29, M 7; 4 row(s) with missing values dropped" in out
+    meta = upload.upload_meta("t")
+    assert meta["feature_names"] == ["age", "level", "site=a", "site=b"] and meta["levels"]["level"] == ["low", "mid", "high"]
+    assert main(["upload", str(table), "--sensitive", "sex", "--name", "u", "--encode", "level"]) == 2
+    assert "--encode takes COLUMN=VALUE, got 'level'" in capsys.readouterr().err
 
 
 def test_the_default_preset_is_the_apps_quick_one_and_set_wins(fclab_home, capsys):
