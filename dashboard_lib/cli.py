@@ -10,7 +10,7 @@ from pathlib import Path
 from . import data as datasets
 from . import methods
 from .data import tables, upload
-from .jobs import JobRegistry, RunConfig, preflight, training_threads
+from .jobs import KEPT_FROM, JobRegistry, RunConfig, preflight, training_threads
 from .params import parse_assignments
 from .settings import store_dir
 from .store import RunStore, StoreDamaged
@@ -279,13 +279,33 @@ def _list_runs(args) -> None:
     runs = RunStore(store_dir()).list_runs()
     if args.json:
         print(json.dumps([{"run_id": r.id, "dataset": r.dataset_label, "method": r.method, "status": r.status,
-                           "device": r.device, "seconds": r.seconds, "metrics": r.metrics, "error": r.error} for r in runs], indent=2))
+                           "device": r.device, "seconds": r.seconds, **metrics_fields(r), "error": r.error} for r in runs],
+                         indent=2))
         return
-    rows = [[r.id, r.status, r.method, r.dataset_label,
-             " ".join(f"{k}={r.metrics[k]:.3f}" for k in FINAL_METRIC_KEYS if isinstance(r.metrics.get(k), float))]
-            for r in runs]
-    for line in aligned_columns([["run", "status", "method", "dataset", "final metrics"], *rows] if rows else []):
+    rows = [[r.id, r.status, r.method, r.dataset_label, metrics_text(r)] for r in runs]
+    for line in aligned_columns([["run", "status", "method", "dataset", "metrics"], *rows] if rows else []):
         print(line)
+
+
+def metrics_fields(run) -> dict:
+    """A run's metrics for --json: whether they are final and, when not, the evaluation epoch they come from."""
+    metrics = dict(run.metrics or {})
+    epoch = metrics.pop(KEPT_FROM, None)
+    return {"metrics": metrics, "metrics_final": run.status == "finished" and bool(metrics),
+            "metrics_epoch": epoch}
+
+
+def not_final_note(run) -> str:
+    """'' for a finished run; else where its kept metrics come from."""
+    if run.status == "finished" or not run.metrics:
+        return ""
+    epoch = run.metrics.get(KEPT_FROM)
+    return f"(not final: evaluation {'at epoch ' + str(epoch) if epoch is not None else 'before it ended'})"
+
+
+def metrics_text(run) -> str:
+    values = " ".join(f"{k}={run.metrics[k]:.3f}" for k in FINAL_METRIC_KEYS if isinstance(run.metrics.get(k), float))
+    return f"{not_final_note(run)} {values}".strip() if values else ""
 
 
 def aligned_columns(rows: list[list[str]]) -> list[str]:
@@ -324,9 +344,11 @@ def _train(args) -> int:
     run = registry.store.get_run(run_id)
     if args.json:
         print(json.dumps({"run_id": run.id, "dataset": run.dataset_label, "method": run.method, "device": run.device,
-                          "seconds": run.seconds, "status": run.status, "error": run.error, "metrics": run.metrics}))
+                          "seconds": run.seconds, "status": run.status, "error": run.error, **metrics_fields(run)}))
     else:
         print(f"{run.id}: {run.status} in {run.seconds:.1f} s on {run.device}")
+        if not_final_note(run):
+            print(f"  metrics {not_final_note(run)}")
         for key, value in run.metrics.items():
             if isinstance(value, float):
                 print(f"  {key:<16} {value:.4f}")

@@ -26,6 +26,7 @@ FLUSH_SECONDS = 0.5  # how often logged scalars reach the store (the Monitor pol
 PROBE_MAX_SAMPLES = 5000  # the group probe subsamples: a few thousand held-out points estimate its accuracy well
 ERR_DIVERGED = ("{name} became {value} at step {step}: training diverged. Lower the learning rate or the loss weights "
                 "and start again; the metrics of the last evaluation before it are kept.")
+KEPT_FROM = "kept_from_epoch"  # in a stopped or failed run's metrics: the evaluation they come from
 ERR_OUT_OF_MEMORY = "out of memory on {device}: lower the batch size or use a smaller subset (dataset option n), then start again."
 
 
@@ -91,6 +92,14 @@ class Recorder:
         self._last_flush = 0.0  # flush the first point at once, so the live view shows it immediately
         self._progress: tuple[float, str] | None = None
         self.last_metrics: dict = {}
+        self.last_epoch: int | None = None
+
+    def kept_metrics(self) -> dict | None:
+        """What a stopped or failed run keeps: its last evaluation's metrics, marked with the epoch (or iteration)
+        they come from, so no list shows them as final."""
+        if not self.last_metrics:
+            return None
+        return {**self.last_metrics, KEPT_FROM: self.last_epoch}
 
     def check_stop(self) -> None:
         if self._stop.is_set():
@@ -145,7 +154,7 @@ class Recorder:
         if emb is not None:
             arrays["embedding"] = emb
         self.store.add_evaluation(self.run_id, epoch, result, arrays)
-        self.last_metrics = result
+        self.last_metrics, self.last_epoch = result, int(epoch)
         self.check_stop()
         return result
 
@@ -206,19 +215,19 @@ def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: thr
         store.finish(run_id, "finished", metrics=final)
     except RunStopped:
         _safe_flush(recorder)
-        store.finish(run_id, "stopped", metrics=recorder.last_metrics if recorder else None)
+        store.finish(run_id, "stopped", metrics=recorder.kept_metrics() if recorder else None)
     except TrainingDiverged as exc:
-        store.finish(run_id, "failed", metrics=recorder.last_metrics if recorder else None, error=str(exc))
+        store.finish(run_id, "failed", metrics=recorder.kept_metrics() if recorder else None, error=str(exc))
     except (torch.OutOfMemoryError, MemoryError) as exc:
-        store.finish(run_id, "failed", metrics=recorder.last_metrics if recorder else None,
+        store.finish(run_id, "failed", metrics=recorder.kept_metrics() if recorder else None,
                      error=ERR_OUT_OF_MEMORY.format(device=config.device), error_detail=repr(exc))
     except ValueError as exc:  # a setting this data cannot take (K > N, batch larger than the data, one group…)
         _safe_flush(recorder)
-        store.finish(run_id, "failed", metrics=recorder.last_metrics if recorder else None, error=str(exc),
+        store.finish(run_id, "failed", metrics=recorder.kept_metrics() if recorder else None, error=str(exc),
                      error_detail=traceback.format_exc())
     except Exception as exc:  # a bug: keep the traceback for the report, tell the user what happened
         _safe_flush(recorder)
-        store.finish(run_id, "failed", metrics=recorder.last_metrics if recorder else None,
+        store.finish(run_id, "failed", metrics=recorder.kept_metrics() if recorder else None,
                      error=f"{type(exc).__name__}: {exc}", error_detail=traceback.format_exc())
     return store.get_run(run_id)
 

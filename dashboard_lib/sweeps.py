@@ -18,7 +18,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pandas as pd
 from . import data as datasets
 from . import methods
 from .data import upload
-from .jobs import JobRegistry, RunConfig, environment, execute_run, preflight
+from .jobs import KEPT_FROM, JobRegistry, RunConfig, environment, execute_run, preflight
 from .params import Param
 from .store import private_file
 
@@ -267,7 +266,8 @@ def sweep_frame(store, sweep_id: str) -> pd.DataFrame:
         row = {"run_id": run.id, "status": run.status, "seed": run.seed, "seconds": run.seconds}
         row.update({name: run.hparams.get(name) for name in names})
         row["metrics_epoch"] = last_epochs.get(run.id)
-        row.update({k: v for k, v in (run.metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        row.update({k: v for k, v in (run.metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and k != KEPT_FROM})  # metrics_epoch says it already
         row.update(store.last_scalars(run.id, FINAL_SERIES.get(run.method, ())))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["run_id", "status", "seed", "seconds", *names] if not rows else None)
@@ -583,7 +583,7 @@ class SweepRunner:
                         self.store.add_scalars(run_id, message[1])
                     elif kind == "evaluation":
                         self.store.add_evaluation(run_id, message[1], message[2], message[3])
-                        last_metrics = message[2]
+                        last_metrics = {**message[2], KEPT_FROM: int(message[1])}  # kept only if the trial ends early
                     elif kind == "file":  # weights the method saved (the Explain page reads them)
                         path = self.store.run_dir(run_id) / Path(message[1]).name
                         path.write_bytes(message[2])

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard_lib import methods
+from dashboard_lib.jobs import KEPT_FROM
 from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import count_heatmap, metric_bars, pareto_scatter
 from dashboard_lib.projection import cluster_group_counts, label_names, projector_for
@@ -43,11 +44,23 @@ if not runs:
 
 
 def _final_metrics(run) -> dict:
-    """The run's final metrics; for a run that stopped or failed, those of its last evaluation."""
+    """The run's final metrics; for a run that stopped or failed, those of its last evaluation (with KEPT_FROM, the
+    epoch they come from, so the table can say they are not final)."""
     if run.metrics:
         return run.metrics
     evaluations = store.evaluations(run.id)
-    return evaluations[-1]["metrics"] if evaluations else {}
+    return {**evaluations[-1]["metrics"], KEPT_FROM: evaluations[-1]["epoch"]} if evaluations else {}
+
+
+def metrics_from(run, final: dict) -> str:
+    """Where a row's metrics come from: the end of training, or an earlier evaluation of a run that did not finish."""
+    if not final:
+        return "none yet" if run.status == "running" else "none"
+    if run.status == "finished":
+        return "final"
+    epoch = final.get(KEPT_FROM)
+    unit = methods.REGISTRY[run.method].eval_unit if run.method in methods.REGISTRY else "epoch"
+    return f"{unit} {epoch}, not final" if epoch is not None else "not final"
 
 
 def _param_help() -> dict[str, str]:
@@ -66,6 +79,7 @@ def runs_frame(runs, finals: dict[str, dict]) -> pd.DataFrame:
     for run in runs:
         final = finals[run.id]
         row = {"run": run.id, "method": run.method, "dataset": run.dataset_label, "status": run.status,
+               "metrics from": metrics_from(run, final),
                "created": dt.datetime.fromtimestamp(run.created), "seconds": run.seconds, "seed": run.seed,
                "device": run.device, "threads": run.threads,
                "data options": ", ".join(f"{k}={v}" for k, v in (run.config.get("dataset_options") or {}).items())}
@@ -74,7 +88,7 @@ def runs_frame(runs, finals: dict[str, dict]) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     hp_columns = sorted(c for c in frame.columns if c.startswith("hp."))
-    fixed = ["run", "method", "dataset", "status", *metrics, "created", "seconds", "seed", "device", "threads", "data options"]
+    fixed = ["run", "method", "dataset", "status", "metrics from", *metrics, "created", "seconds", "seed", "device", "threads", "data options"]
     return frame[fixed + hp_columns]
 
 
@@ -86,6 +100,9 @@ def column_config(frame: pd.DataFrame) -> dict:
                                                              "or interrupted (the app stopped while it trained)."),
         "created": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
         "seconds": st.column_config.NumberColumn("time (s)", format="%.0f", help="Wall-clock training time."),
+        "metrics from": st.column_config.TextColumn("metrics from", help="final: the evaluation at the end of training. "
+                                                    "For a run that stopped or failed: the last evaluation before it "
+                                                    "ended (its epoch or iteration), not a final result."),
         "data options": st.column_config.TextColumn("data options", help="The dataset options the run used (n = subset size)."),
     }
     for key in (*HEADLINE_METRICS, *METHOD_METRICS):

@@ -254,3 +254,18 @@ def test_compare_starts_on_one_dataset_and_warns_when_a_selection_mixes_two(tmp_
     assert not at.warning
     at.multiselect(key="compare_runs").set_value(list(ids.values())).run()
     assert any("mixes 2 datasets (colored_mnist, mnist_optdigits)" in w.value for w in at.warning)
+
+
+def test_compare_says_a_failed_runs_metrics_are_not_final(tmp_path, monkeypatch):
+    """A run that diverged keeps its last evaluation's numbers; the table says which evaluation (DFC counts iterations) they come from."""
+    store = RunStore(tmp_path / "store")
+    finished = _train(store, "kmeans", n_init=1)
+    failed = store.create_run(dataset="mnist_optdigits", method="dfc", config={}, seed=0, device="cpu", environment={})
+    store.add_evaluation(failed, 3, {"acc": 0.4, "nmi": 0.3, "balance": 0.1}, {})
+    store.finish(failed, "failed", error="L_c became nan at step 457")
+    monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
+    at = open_app("pages/compare.py")
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc[finished, "metrics from"] == "final"
+    assert table.loc[failed, "metrics from"] == "iteration 3, not final" and table.loc[failed, "acc"] == 0.4
+    assert "kept_from_epoch" not in table.columns

@@ -147,6 +147,18 @@ def test_runs_listing_has_a_header_and_aligned_columns(fclab_home, capsys):
         store.create_run(dataset=dataset, method=method, config={}, seed=0, device="cpu", environment={})
     assert main(["runs"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
-    assert header.split() == ["run", "status", "method", "dataset", "final", "metrics"] and len(rows) == 2
+    assert header.split() == ["run", "status", "method", "dataset", "metrics"] and len(rows) == 2
     starts = {line.index(line.split()[2], len(line.split()[0])) for line in rows}  # run ids hold the method too
     assert starts == {header.index("method")}
+
+
+def test_a_failed_runs_kept_metrics_never_read_as_final(fclab_home, capsys):
+    store = RunStore(fclab_home / "store")
+    run_id = store.create_run(dataset="upload", method="dfc", config={"dataset_options": {"name": "adult"}}, seed=0,
+                              device="cpu", environment={})
+    store.finish(run_id, "failed", metrics={"acc": 0.5, "balance": 0.1, "kept_from_epoch": 0}, error="L_c became nan")
+    assert main(["runs"]) == 0
+    assert "upload:adult  (not final: evaluation at epoch 0) acc=0.500 balance=0.100" in capsys.readouterr().out
+    assert main(["runs", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["metrics"] == {"acc": 0.5, "balance": 0.1} and row["metrics_final"] is False and row["metrics_epoch"] == 0
