@@ -19,13 +19,14 @@ import torch
 from . import metrics
 from .data import BiasedDataset, DownloadError, load_dataset, resolve_options
 from .methods import RunStopped, TrainingDiverged, get_method, resolve_device
+from .methods.base import GENERIC_ADVICE
 from .params import resolve_params
 from .store import RunRecord, RunStore, private_file
 
 FLUSH_SECONDS = 0.5  # how often logged scalars reach the store (the Monitor polls it about once a second)
 PROBE_MAX_SAMPLES = 5000  # the group probe subsamples: a few thousand held-out points estimate its accuracy well
-ERR_DIVERGED = ("{name} became {value} at step {step}: training diverged. Lower the learning rate or the loss weights "
-                "and start again; the metrics of the last evaluation before it are kept.")
+ERR_DIVERGED = ("{name} became {value} at step {step}: training diverged. {advice}, and start again; the metrics of "
+                "the last evaluation before it are kept.")
 KEPT_FROM = "kept_from_epoch"  # in a stopped or failed run's metrics: the evaluation they come from
 ERR_OUT_OF_MEMORY = "out of memory on {device}: lower the batch size or use a smaller subset (dataset option n), then start again."
 
@@ -84,8 +85,9 @@ class Recorder:
     """The RunContext a method trains with: buffers scalars, writes them to the store in batches, evaluates, stops."""
 
     def __init__(self, store: RunStore, run_id: str, data: BiasedDataset, device: torch.device, seed: int,
-                 stop_event: threading.Event):
+                 stop_event: threading.Event, advice: str = GENERIC_ADVICE):
         self.store, self.run_id, self.data = store, run_id, data
+        self.advice = advice  # what a divergence message tells the user to change (Method.divergence_advice)
         self.device, self.seed = device, seed
         self._stop = stop_event
         self._buffer: list[tuple[int, str, object, float]] = []
@@ -136,7 +138,7 @@ class Recorder:
         good = rows if bad is None else [r for r in rows if math.isfinite(r[2])]
         self.store.add_scalars(self.run_id, good)
         if bad is not None:
-            raise TrainingDiverged(ERR_DIVERGED.format(name=bad[1], value=bad[2], step=bad[0]))
+            raise TrainingDiverged(ERR_DIVERGED.format(name=bad[1], value=bad[2], step=bad[0], advice=self.advice))
 
     def evaluate(self, epoch: int, embedding, assignment, extra: dict | None = None, split: str | None = None) -> dict:
         """All metrics that apply to assignment (on `split` of the data, or all of it), the group probe on the
@@ -205,7 +207,7 @@ def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: thr
         store.set_dataset_info(run_id, {**data.info.as_dict(), **data.summary()})
         method = get_method(config.method)(**config.hparams)
         method.check_data(data)
-        recorder = Recorder(store, run_id, data, device, config.seed, stop_event)
+        recorder = Recorder(store, run_id, data, device, config.seed, stop_event, method.divergence_advice())
         store.set_progress(run_id, 0.0, "training")
         method.fit(data, recorder)
         recorder.flush()

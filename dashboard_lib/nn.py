@@ -124,6 +124,9 @@ def _linear_bn_relu(n_in: int, n_out: int) -> list[nn.Module]:
     return [nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU()]
 
 
+LOGVAR_BOUND = 10.0  # σ between e^−5 and e^5 (DFCAutoencoder)
+
+
 class DFCAutoencoder(nn.Module):
     """DFC's (variational) autoencoder, encoder as in its public code (module.Encoder).
 
@@ -167,7 +170,9 @@ class DFCAutoencoder(nn.Module):
         mu = self.fc_mu(features)
         if self.fc_logvar is None:
             return mu, mu, None
-        logvar = self.fc_logvar(features)
+        # log σ² clamped to [−10, 10]: nothing bounds it in fair training (no KL term there), and on standardised
+        # tables L_s pushed it past 100 within 20 iterations, so exp overflowed and every loss became NaN.
+        logvar = self.fc_logvar(features).clamp(-LOGVAR_BOUND, LOGVAR_BOUND)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return z, mu, logvar
 

@@ -21,6 +21,9 @@ class TrainingDiverged(Exception):
     """Raised when a logged scalar (a loss, an accuracy) becomes NaN or infinite."""
 
 
+GENERIC_ADVICE = "Lower the learning rate or the loss weights"
+
+
 class RunContext(Protocol):
     """What a method may use while it trains; the runner (jobs.py) provides it.
 
@@ -72,11 +75,23 @@ class Method:
     curve_metrics: ClassVar[tuple[str, ...]] = ("acc", "nmi", "balance", "mnce", "f_beta")
     # What the live accuracy chart shows for this method and what a good run looks like there (Monitor's caption).
     accuracy_caption: ClassVar[str] = ""
+    # The settings to lower when training diverges, the likeliest cause first (a learning rate, then loss weights).
+    divergence_settings: ClassVar[tuple[str, ...]] = ("lr",)
 
     def __init__(self, **hparams: Any):
         self.hparams = resolve_params(self.params, hparams, owner=f"method {self.id}")
         self.labels_: np.ndarray | None = None
         self.embedding_: np.ndarray | None = None
+
+    def divergence_advice(self) -> str:
+        """What to change after a divergence, with this run's values: 'Lower lr (now 0.01), e.g. to 0.001, or …'."""
+        names = [n for n in self.divergence_settings if isinstance(self.hparams.get(n), (int, float))]
+        if not names:
+            return GENERIC_ADVICE
+        first, *rest = names
+        value = self.hparams[first]
+        others = "".join(f", or {n} (now {self.hparams[n]:g})" for n in rest)
+        return f"Lower {first} (now {value:g}), e.g. to {value / 10:g}{others}"
 
     @classmethod
     def describe(cls) -> dict:
@@ -98,11 +113,18 @@ class Method:
         if k > len(data):
             raise ValueError(f"{self.name}: K = {k} clusters is more than the {len(data)} samples")
 
-    def check_batch_size(self, n: int, what: str = "samples") -> None:
-        """Raise ValueError when the batch_size hyperparameter exceeds the n samples its batches are drawn from."""
-        if self.hparams["batch_size"] > n:
-            raise ValueError(f"{self.name}: batch size {self.hparams['batch_size']} is larger than the {n} {what}; "
-                             "lower batch_size")
+    def check_batch_size(self, n: int, what: str = "samples", name: str = "batch_size") -> None:
+        """Raise ValueError when a batch-size hyperparameter exceeds the n samples its batches are drawn from, saying
+        what to lower it to, or, when even its smallest allowed value is too large, that the data is too small."""
+        value = self.hparams[name]
+        if value <= n:
+            return
+        smallest = next((int(p.low) for p in self.params if p.name == name and p.low is not None), 1)
+        label = "batch size" if name == "batch_size" else name.replace("_", " ")
+        if n < smallest:
+            raise ValueError(f"{self.name}: the data is too small: its batches take at least {smallest} of the "
+                             f"{what}, which number {n}; upload more rows or choose another method")
+        raise ValueError(f"{self.name}: {label} {value} is larger than the {n} {what}; lower {name} to at most {n}")
 
     def n_clusters(self, data: BiasedDataset) -> int:
         """K: the n_clusters hyperparameter, or the dataset's default when it is 0."""

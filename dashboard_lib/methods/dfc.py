@@ -132,6 +132,7 @@ class DFC(Method):
     quick = {"pretrain_epochs": 3, "group_dec_iterations": 30, "iterations": 300, "eval_every": 100,
              "batch_per_group": 64, "n_init": 5}
     quick_minutes = 2.4
+    divergence_settings = ("lr", "alpha_s", "alpha_f")
     params = (
         n_clusters_param(),
         Param("alpha_f", 1.0, low=0, high=1e6, symbol="α_f",
@@ -180,16 +181,12 @@ class DFC(Method):
         sizes = np.bincount(data.g, minlength=data.n_groups)
         smallest = int(sizes.argmin())
         name = data.group_names[smallest] if smallest < len(data.group_names) else str(smallest)
-        if hp["batch_per_group"] > sizes[smallest]:
-            raise ValueError(f"{self.name}: batch per group b = {hp['batch_per_group']} is larger than the smallest group "
-                             f"({name}, {sizes[smallest]} samples); lower batch_per_group to at most {sizes[smallest]}")
+        self.check_batch_size(int(sizes[smallest]), f"samples of its smallest group ({name})", "batch_per_group")
         k = self.n_clusters(data)
         if k > sizes[smallest]:
             raise ValueError(f"{self.name}: K = {k} clusters is more than the {sizes[smallest]} samples of group {name}, "
                              "which gets its own clustering for L_s")
-        if hp["pretrain_batch_size"] > len(data):
-            raise ValueError(f"{self.name}: pretraining batch size {hp['pretrain_batch_size']} is larger than the "
-                             f"{len(data)} samples; lower pretrain_batch_size")
+        self.check_batch_size(len(data), "samples", "pretrain_batch_size")
 
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "DFC":
         hp = self.hparams

@@ -89,6 +89,7 @@ class FCMI(Method):
     needs_groups = True
     quick = {"epochs": 10, "warmup_epochs": 4, "eval_every": 5, "batch_size": 256, "kmeans_n_init": 3}
     quick_minutes = 2.3
+    divergence_settings = ("lr", "alpha", "beta")
     params = (
         n_clusters_param(),
         Param("alpha", 0.04, low=0, high=1e4, symbol="α",

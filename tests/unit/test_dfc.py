@@ -144,4 +144,5 @@ def test_dfc_bad_settings(tmp_path):
     # Through the app: the smallest group of the 599 digits (optdigits) has 159 samples.
     _, run = run_job(tmp_path, "dfc", {"batch_per_group": 512})
     assert run.status == "failed"
-    assert "batch per group b = 512 is larger than the smallest group (UCI optdigits, 159 samples)" in run.error
+    assert ("batch per group 512 is larger than the 159 samples of its smallest group (UCI optdigits); lower "
+            "batch_per_group to at most 159") in run.error

@@ -6,7 +6,7 @@ import pytest
 
 from dashboard_lib import methods
 from dashboard_lib.jobs import ERR_DIVERGED, RunConfig
-from dashboard_lib.methods.base import Method
+from dashboard_lib.methods.base import GENERIC_ADVICE, Method
 from tests.conftest import wait_for_run
 
 TINY = {"n": 400}
@@ -108,7 +108,7 @@ def test_nan_loss_fails_the_run_and_keeps_last_metrics(registry, monkeypatch):
     monkeypatch.setitem(methods.REGISTRY, _Diverges.id, _Diverges)
     run = wait_for_run(registry, registry.start(RunConfig(dataset="mnist_optdigits", method="diverges", dataset_options=TINY)))
     assert run.status == "failed"
-    assert run.error == ERR_DIVERGED.format(name="L_total", value=float("nan"), step=2)
+    assert run.error == ERR_DIVERGED.format(name="L_total", value=float("nan"), step=2, advice=GENERIC_ADVICE)
     assert "acc" in run.metrics  # the last good evaluation
     assert registry.store.scalars(run.id)["value"].tolist() == [1.0]
 
@@ -133,3 +133,11 @@ def test_a_logged_tensor_is_its_value_at_log_time_not_at_flush_time(tmp_path):
             parameter += 1.0  # an optimiser's in-place update
     recorder.flush()
     assert store.scalars(run_id)["value"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_divergence_names_the_settings_to_lower_with_this_runs_values():
+    from dashboard_lib.methods import get_method
+
+    assert get_method("dfc")(lr=0.01, alpha_s=2.0).divergence_advice() == (
+        "Lower lr (now 0.01), e.g. to 0.001, or alpha_s (now 2), or alpha_f (now 1)")
+    assert get_method("kmeans")().divergence_advice() == GENERIC_ADVICE  # no learning rate to lower
