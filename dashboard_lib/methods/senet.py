@@ -19,7 +19,8 @@ weighted μ, which pushes the bias classifiers' predictive distribution towards 
 
 Input features (the paper and SENet use a scattering transform): `features` is a declared choice, the same for both
 methods and fitted on the training rows only, and recorded in every run's hyperparameters:
-- "scattering" (default): a 2-D Morlet scattering transform of order 2 (J = 3 scales, L = 8 orientations; Bruna &
+- "auto" (default): "scattering" for images, "pca" for vectors (an uploaded table).
+- "scattering": a 2-D Morlet scattering transform of order 2 (J = 3 scales, L = 8 orientations; Bruna &
   Mallat 2013, Morlet filters built as kymatio builds them, images zero-padded to a multiple of 2^J, output averaged
   and sampled every 2^J pixels: 217 maps of 4 × 4 = 3,472 numbers for a 28 × 28 image, SENet's MNIST size) of the
   luminance (the channel mean) and of each colour channel separately (colour scattering networks likewise transform
@@ -495,9 +496,10 @@ def senet_params() -> tuple[Param, ...]:
               help="ood: train on the 'train' split, cluster the 'test' split (paper Table 1); mixed: train and cluster "
                    "both splits together (Table 2); all: every row; auto: ood when the data has both splits, else all.",
               source="Inv-SENnet §4.2"),
-        Param("features", "scattering", kind="choice", choices=("scattering", "pca", "raw"),
+        Param("features", "auto", kind="choice", choices=("auto", "scattering", "pca", "raw"),
               help="Fixed input features, fitted on the training rows only: Morlet scattering (J=3, L=8, order 2) of the "
-                   "luminance and of each colour channel + PCA; raw-pixel PCA; or raw. Rows scaled to unit norm.",
+                   "luminance and of each colour channel + PCA; raw-pixel (or raw-vector) PCA; or raw. Rows scaled to "
+                   "unit norm. auto: scattering for images, PCA for vectors such as an uploaded table.",
               source="paper §4.1 and SENet: scattering + PCA 500"),
         Param("pca_dim", 500, kind="int", low=1, high=100_000, symbol="d", help="PCA dimension of the features.",
               source="SENet public code: 500"),
@@ -574,7 +576,7 @@ class SENet(Method):
         super().check_data(data)
         hp = self.hparams
         _, train, cluster, _ = protocol_rows(data, hp["protocol"])
-        if hp["features"] == "scattering" and not data.is_image:
+        if self.features(data) == "scattering" and not data.is_image:
             raise ValueError(f"{self.name}: scattering features need images; {data.id} holds vectors: choose features = pca or raw")
         self.check_batch_size(len(train), "training samples")
         k = self.n_clusters(data)
@@ -583,6 +585,12 @@ class SENet(Method):
         if self.invariant and len(np.unique(data.g[train])) < 2:
             raise ValueError(f"{self.name} needs at least two groups among its training samples to learn invariance; "
                              f"the training rows of {data.id} hold one")
+
+    def features(self, data: BiasedDataset) -> str:
+        """The input features this run uses: the declared choice, with auto resolved by the data's kind."""
+        if self.hparams["features"] == "auto":
+            return "scattering" if data.is_image else "pca"
+        return self.hparams["features"]
 
     # -- clustering ---------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -611,12 +619,13 @@ class SENet(Method):
         protocol, train, cluster_rows, split = protocol_rows(data, hp["protocol"])
         self.protocol_, self.eval_split_ = protocol, split
         self.train_index_, self.cluster_index_ = train, cluster_rows
-        ctx.progress(0.0, f"features: {hp['features']}")
+        features = self.features(data)
+        ctx.progress(0.0, f"features: {features}" + (" (auto)" if hp["features"] == "auto" else ""))
         rows = np.union1d(train, cluster_rows)
         position = np.full(len(data), -1)
         position[rows] = np.arange(len(rows))
         X = data.X[torch.from_numpy(rows)]
-        feats = extract_features(hp["features"], X, position[train], hp["pca_dim"], ctx.seed, hp["whiten"],
+        feats = extract_features(features, X, position[train], hp["pca_dim"], ctx.seed, hp["whiten"],
                                  ctx.check_stop).to(device)
         f_train, f_cluster = feats[torch.from_numpy(position[train])], feats[torch.from_numpy(position[cluster_rows])]
         g_train = torch.from_numpy(data.g[train]).to(device)

@@ -227,7 +227,10 @@ def test_bad_settings_give_clear_messages():
     with pytest.raises(ValueError, match="protocol ood needs the dataset's 'train' .* and 'test' .* splits"):
         get_method("senet")(protocol="ood").check_data(_dataset())
     with pytest.raises(ValueError, match="scattering features need images"):
-        get_method("senet")(batch_size=10).check_data(_dataset(image=False))
+        get_method("senet")(batch_size=10, features="scattering").check_data(_dataset(image=False))
+    vectors = get_method("senet")(batch_size=10)  # auto: PCA for vectors, scattering for images
+    vectors.check_data(_dataset(image=False))
+    assert vectors.features(_dataset(image=False)) == "pca" and vectors.features(_dataset()) == "scattering"
     with pytest.raises(ValueError, match="batch size 100 is larger than the 30 training samples"):
         get_method("senet")().check_data(_dataset(splits={"train": np.arange(30), "test": np.arange(30, 60)}))
     one_colour_train = _dataset(splits={"train": np.arange(0, 60, 2), "test": np.arange(1, 60, 2)})  # train: group 0 only
