@@ -42,8 +42,19 @@ with left:
                    "Its files are not on this machine: put them in the data folder named in the sidebar (the Data page "
                    "lists each file's name) or, where a dataset option offers it, let it download them.",
                    icon=":material/folder_off:")
+    options = spec.options
+    picked = {}
+    if dataset_id == upload_id and dataset_id not in absent:
+        # Which upload is the one choice this dataset cannot do without: a picker in sight, not a name to type in
+        # the collapsed options below.
+        names = datasets.upload.list_uploads()
+        if st.session_state.get(f"data.{upload_id}.name") not in names:  # deleted since, or typed before
+            st.session_state.pop(f"data.{upload_id}.name", None)
+        picked["name"] = st.selectbox("Upload", names, key=f"data.{upload_id}.name",
+                                      help="A table saved on the Data page (or with the CLI's upload command).")
+        options = tuple(p for p in spec.options if p.name != "name")
     with st.expander("Dataset options", expanded=False):
-        dataset_options = param_form_values(spec.options, f"data.{dataset_id}")
+        dataset_options = {**picked, **param_form_values(options, f"data.{dataset_id}")}
 
     st.subheader("Method")
     method_id = st.selectbox("Method", list(methods.REGISTRY), key="method",
