@@ -22,7 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("FCLAB_HOME", tempfile.mkdtemp(prefix="bench_tabular_"))  # before dashboard_lib reads it
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dashboard_lib.jobs import JobRegistry, RunConfig, training_threads  # noqa: E402
@@ -43,11 +42,9 @@ def run_one(registry: JobRegistry, method: str, name: str, overrides: dict, seed
                                       hparams=hparams, seed=seed))
     registry.wait(run_id)
     seconds = time.perf_counter() - start
-    store = registry.store
-    run = store.get_run(run_id)
-    series = store.scalars(run_id)
-    nan = bool(len(series)) and not bool(np.isfinite(series["value"].to_numpy()).all())
-    diverged = nan or "diverged" in (run.error or "")
+    run = registry.store.get_run(run_id)
+    # The Recorder stores only finite values and fails the run at the first NaN: its message says "diverged".
+    diverged = run.status == "failed" and "diverged" in (run.error or "")
     row = {"method": method, "seconds": seconds, "status": run.status, "error": run.error, "nan": diverged}
     row.update({k: v for k, v in (run.metrics or {}).items() if isinstance(v, (int, float))})
     return row
@@ -81,11 +78,10 @@ def main() -> None:
           f"quick presets, torch threads {torch.get_num_threads()}, budget {BUDGET_S:.0f} s per run")
     print(f"{'method':<11}{'seed':>5}{'seconds':>9}{'ACC':>8}{'NMI':>8}{'Balance':>9}{'(ceil)':>8}{'MNCE':>8}  NaN?  status",
           flush=True)
-    slow, rows = [], []
+    slow = []
     for method in methods:
         for seed in (int(s) for s in args.seeds.split(",")):
             row = run_one(registry, method, "census", overrides.get(method, {}), seed)
-            rows.append(row)
             status = row["status"] if row["status"] == "finished" else f"{row['status']}: {row['error']}"
             print(f"{method:<11}{seed:>5}{row['seconds']:>9.1f}{cell(row.get('acc'))}{cell(row.get('nmi'))}"
                   f"{cell(row.get('balance'), 9)}{cell(row.get('balance_ceiling'))}{cell(row.get('mnce'))}"

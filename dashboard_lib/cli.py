@@ -347,8 +347,9 @@ def _train(args) -> int:
                           "seconds": run.seconds, "status": run.status, "error": run.error, **metrics_fields(run)}))
     else:
         print(f"{run.id}: {run.status} in {run.seconds:.1f} s on {run.device}")
-        if not_final_note(run):
-            print(f"  metrics {not_final_note(run)}")
+        note = not_final_note(run)
+        if note:
+            print(f"  metrics {note}")
         for key, value in run.metrics.items():
             if isinstance(value, float):
                 print(f"  {key:<16} {value:.4f}")

@@ -19,14 +19,13 @@ import torch
 from . import metrics
 from .data import BiasedDataset, DownloadError, load_dataset, resolve_options
 from .methods import RunStopped, TrainingDiverged, get_method, resolve_device
-from .methods.base import GENERIC_ADVICE
+from .methods.base import DIVERGED, GENERIC_ADVICE
 from .params import resolve_params
 from .store import RunRecord, RunStore, private_file
 
 FLUSH_SECONDS = 0.5  # how often logged scalars reach the store (the Monitor polls it about once a second)
 PROBE_MAX_SAMPLES = 5000  # the group probe subsamples: a few thousand held-out points estimate its accuracy well
-ERR_DIVERGED = ("{name} became {value} at step {step}: training diverged. {advice}, and start again; the metrics of "
-                "the last evaluation before it are kept.")
+ERR_DIVERGED = "{name} became {value} at step {step}: " + DIVERGED
 KEPT_FROM = "kept_from_epoch"  # in a stopped or failed run's metrics: the evaluation they come from
 ERR_OUT_OF_MEMORY = "out of memory on {device}: lower the batch size or use a smaller subset (dataset option n), then start again."
 

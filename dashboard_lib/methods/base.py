@@ -22,6 +22,8 @@ class TrainingDiverged(Exception):
 
 
 GENERIC_ADVICE = "Lower the learning rate or the loss weights"
+# The end of every divergence message (the Recorder's for a NaN loss, ensure_finite's for a NaN embedding).
+DIVERGED = "training diverged. {advice}, and start again; the metrics of the last evaluation before it are kept."
 
 
 class RunContext(Protocol):

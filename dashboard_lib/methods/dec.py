@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..data import BiasedDataset
 from ..nn import DFCAutoencoder, MLPAutoencoder, embed_chunks, minibatches, mixed_precision, student_t_assignment
 from ..params import Param
-from .base import GENERIC_ADVICE, Method, RunContext, TrainingDiverged, n_clusters_param, precision_param
+from .base import DIVERGED, GENERIC_ADVICE, Method, RunContext, TrainingDiverged, n_clusters_param, precision_param
 from .kmeans import kmeans
 
 EPS = 1e-12
@@ -238,8 +238,7 @@ def ensure_finite(ctx: RunContext, embedding: torch.Tensor, step: int) -> None:
         flush()
     if not bool(torch.isfinite(embedding).all()):
         advice = getattr(ctx, "advice", GENERIC_ADVICE)
-        raise TrainingDiverged(f"the embedding became NaN or infinite by step {step}: training diverged. {advice}, and "
-                               "start again; the metrics of the last evaluation before it are kept.")
+        raise TrainingDiverged(f"the embedding became NaN or infinite by step {step}: " + DIVERGED.format(advice=advice))
 
 
 def _sync(device: torch.device) -> None:
