@@ -36,7 +36,7 @@ def _start_cli_run(home: Path, i: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _idle(page, timeout: float = 60_000) -> None:
+def _idle(page, timeout: float = 120_000) -> None:
     """Wait until the app has finished its script run (Streamlit shows a status widget while one runs)."""
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
 
@@ -52,7 +52,7 @@ def _start_app_run(page, url: str) -> None:
     epochs.press("Tab")
     _idle(page)
     page.get_by_role("button", name="Train").click()
-    page.wait_for_url("**/monitor?run=*", timeout=60_000)
+    page.wait_for_url("**/monitor?run=*")
 
 
 def _series_counts(store: RunStore) -> dict[str, int]:
@@ -90,9 +90,13 @@ def soak(home: Path, browser, *, runs: int = 20, restarts: int = 2, app_share: f
 
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     try:
-        top_up()
         starter = context.new_page()
-        starter.set_default_timeout(60_000)
+        starter.set_default_timeout(120_000)  # pages of a server sharing 2 cores with 20 training processes
+        # The server's first page imports torch and builds its data; done before the CLI flood, not under it (on 2 cores
+        # it took over 60 s under 20 starting processes), since what is soaked is the store, not a cold import.
+        starter.goto(f"{server.url}/train")
+        starter.get_by_role("combobox", name="Method").wait_for()
+        top_up()
         watchers = []
         for phase in range(restarts):
             for _ in range(per_phase[phase]):
@@ -112,7 +116,7 @@ def soak(home: Path, browser, *, runs: int = 20, restarts: int = 2, app_share: f
             sample()
             server = AppServer(home, port=port).start()
             starter.goto(f"{server.url}/monitor")  # the first page of the new process marks the dead runs interrupted
-            starter.get_by_role("heading", name="Monitor").wait_for(timeout=60_000)
+            starter.get_by_role("heading", name="Monitor").wait_for()
             sample()
         while len(cli) < n_cli or any(proc.poll() is None for proc in cli):
             if time.time() > deadline:
