@@ -2,8 +2,9 @@
 as the sensitive attribute, income as the class), one-hot encoded and saved as an upload, as a user's UCI Adult would
 be; the upload's standardize option z-scores every column. Prints a side-by-side table: seconds, ACC, NMI, Balance
 (with its ceiling), MNCE, and whether a logged loss became NaN, under two hand-made reference splits: the fair one
-(the table's college stratum) and the sex-linked one k-means finds, so "comparable ACC" has a yardstick. The goal: FCMI and DFC reach MNCE ≥ 0.8 where
-k-means stays below 0.3, at comparable ACC, each in at most 3 minutes on 2 CPU cores.
+(the table's college stratum) and the sex-linked one k-means finds, so "comparable ACC" has a yardstick. The goal:
+FCMI and DFC reach MNCE ≥ 0.8 where k-means stays below 0.3, at comparable ACC, each in at most 3 minutes on 2 CPU
+cores.
 
     python bench/bench_tabular.py                      # k-means, DFC, FCMI on 4,000 rows
     python bench/bench_tabular.py --all                # every registered method
@@ -26,12 +27,12 @@ os.environ.setdefault("FCLAB_HOME", tempfile.mkdtemp(prefix="bench_tabular_"))  
 import torch  # noqa: E402
 
 from dashboard_lib.jobs import JobRegistry, RunConfig, training_threads  # noqa: E402
+from dashboard_lib.metrics import clustering_accuracy, mnce, nmi  # noqa: E402
 from dashboard_lib.methods import REGISTRY, get_method  # noqa: E402
 from dashboard_lib.params import parse_assignments  # noqa: E402
 from dashboard_lib.settings import store_dir  # noqa: E402
 from dashboard_lib.store import RunStore  # noqa: E402
-from dashboard_lib.metrics import clustering_accuracy, mnce, nmi  # noqa: E402
-from tests.tabular_data import census_like, save_upload  # noqa: E402
+from tests.tabular_data import census_like, upload_table  # noqa: E402
 
 BUDGET_S = 180.0
 DEFAULT = ("kmeans", "dfc", "fcmi")
@@ -52,11 +53,12 @@ def run_one(registry: JobRegistry, method: str, name: str, overrides: dict, seed
     return row
 
 
-def reference_split(n: int, data_seed: int, missing: float) -> str:
-    """ACC, NMI and MNCE of two hand-made clusterings of the same rows (those the upload keeps): the fair one a
-    clustering could find (education_num ≥ 13, the college stratum's mark) and the sex-linked one k-means finds
-    (relationship = Husband). Without such a fair, income-related split no fair clustering can match k-means' ACC."""
-    table = census_like(n, data_seed, missing).dropna()
+def reference_splits(table) -> str:
+    """ACC, NMI and MNCE of two hand-made clusterings of the rows the upload keeps (those without a missing value):
+    the fair one a clustering could find (education_num ≥ 13, the college stratum's mark) and the sex-linked one
+    k-means finds (relationship = Husband). Without such a fair, income-related split no fair clustering can match
+    k-means' ACC."""
+    table = table.dropna()
     income, sex = ((table["income"] == ">50K").to_numpy().astype(int), (table["sex"] == "Male").to_numpy().astype(int))
     parts = []
     for name, split in (("education_num ≥ 13", table["education_num"] >= 13),
@@ -87,13 +89,14 @@ def main() -> None:
     for item in args.set:
         method, _, assignment = item.partition(":")
         overrides.setdefault(method, {}).update(parse_assignments([assignment]))
-    meta = save_upload(args.n, args.data_seed, args.missing, name="census")
+    table = census_like(args.n, args.data_seed, args.missing)
+    meta = upload_table(table, "census")
     registry = JobRegistry(RunStore(store_dir()), threads=training_threads())
     counts = meta["group_counts"]
     print(f"census-like table: {meta['n']:,} rows × {len(meta['feature_columns'])} columns → {len(meta['feature_names'])} features (one-hot), "
           f"sex {dict(zip(meta['group_names'], counts))}, income {meta['class_names']}; "
           f"quick presets, torch threads {torch.get_num_threads()}, budget {BUDGET_S:.0f} s per run")
-    print(reference_split(args.n, args.data_seed, args.missing))
+    print(reference_splits(table))
     print(f"{'method':<11}{'seed':>5}{'seconds':>9}{'ACC':>8}{'NMI':>8}{'Balance':>9}{'(ceil)':>8}{'MNCE':>8}  NaN?  status",
           flush=True)
     slow = []

@@ -52,9 +52,9 @@ EDUCATION = {  # education: its years (education_num), as in Adult
     "Prof-school": 15, "Doctorate": 16,
 }
 RACE = {"White": 0.85, "Black": 0.096, "Asian-Pac-Islander": 0.032, "Amer-Indian-Eskimo": 0.01, "Other": 0.012}
-COLLEGE_SHARE = 0.35
 REGION = {"United-States": 0.90, "Latin-America": 0.045, "Asia": 0.022, "Europe": 0.018, "Caribbean": 0.01,
           "Other": 0.005}
+COLLEGE_SHARE = 0.35  # the college stratum's share of the population, independent of sex
 
 
 def _choice(rng: np.random.Generator, table: dict, n: int) -> np.ndarray:
@@ -103,15 +103,14 @@ def census_like(n: int = 4000, seed: int = 0, missing: float = 0.0) -> pd.DataFr
     college = rng.random(n) < COLLEGE_SHARE
     names = np.array(list(OCCUPATIONS))
     shares = np.array([OCCUPATIONS[o][:2] for o in names])  # occupations × (men, women)
-    tilt = np.array([OCCUPATIONS[o][2] for o in names])
-    occupation = np.empty(n, dtype=object)
+    prestige_of = np.array([OCCUPATIONS[o][2] for o in names])
+    drawn = np.empty(n, dtype=int)  # each row's occupation, as an index into names
     for is_female in (False, True):
         for is_college in (False, True):
             rows = np.flatnonzero((female == is_female) & (college == is_college))
-            p = shares[:, int(is_female)] * np.exp((1.5 if is_college else -0.7) * tilt)
-            occupation[rows] = names[rng.choice(len(names), len(rows), p=p / p.sum())]
-    occupation = occupation.astype(str)
-    prestige = np.array([OCCUPATIONS[o][2] for o in occupation])
+            p = shares[:, int(is_female)] * np.exp((1.5 if is_college else -0.7) * prestige_of)
+            drawn[rows] = rng.choice(len(names), len(rows), p=p / p.sum())
+    occupation, prestige = names[drawn], prestige_of[drawn]
 
     # Education follows the stratum and the occupation: years ~ 9 + 3.5·college + 0.8·prestige + noise, snapped to
     # Adult's 16 levels.
@@ -164,10 +163,14 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def save_upload(n: int = 4000, seed: int = 0, missing: float = 0.0, name: str = "census") -> dict:
-    """Build the table and save it as upload `name` (under $FCLAB_HOME) the way a user's would be: every column as it
-    comes, categoricals one-hot encoded by the upload itself, rows with a missing value dropped; returns its metadata."""
+    """Build the table and save it as upload `name` (under $FCLAB_HOME); returns its metadata (see upload_table)."""
+    return upload_table(census_like(n, seed, missing), name)
+
+
+def upload_table(table: pd.DataFrame, name: str = "census") -> dict:
+    """Save a census-like table as upload `name` the way a user's would be: every column as it comes, categoricals
+    one-hot encoded by the upload itself, rows with a missing value dropped; returns its metadata."""
     from dashboard_lib.data.upload import build_upload
 
-    table = census_like(n, seed, missing)
-    return build_upload(table, feature_columns(table), SENSITIVE, CLASS, name=name, overwrite=True,
-                        missing="drop" if missing else "refuse")
+    missing = "drop" if table.isna().to_numpy().any() else "refuse"
+    return build_upload(table, feature_columns(table), SENSITIVE, CLASS, name=name, overwrite=True, missing=missing)
