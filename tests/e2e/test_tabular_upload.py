@@ -54,6 +54,9 @@ def test_upload_a_census_csv_impute_save_and_train_fcmi(app_server, page, tmp_pa
     _idle(page)
     expect(page.get_by_role("combobox", name="Upload")).to_have_value("adult")  # the only upload: chosen already
     _choose(page, "Method", "FCMI")
+    # FCMI's own form must be the one on screen: a click on the previous method's Train button, still shown while the
+    # rerun starts, is a click on a form that no longer exists and is lost.
+    expect(page.get_by_role("spinbutton", name="β (beta)")).to_be_visible()
     _idle(page)
     page.get_by_role("button", name="Train").click()
     expect(page.get_by_role("heading", name="Monitor")).to_be_visible()
