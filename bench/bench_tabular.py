@@ -32,7 +32,7 @@ from dashboard_lib.methods import REGISTRY, get_method  # noqa: E402
 from dashboard_lib.params import parse_assignments  # noqa: E402
 from dashboard_lib.settings import store_dir  # noqa: E402
 from dashboard_lib.store import RunStore  # noqa: E402
-from tests.tabular_data import census_like, upload_table  # noqa: E402
+from tests.tabular_data import census_like, save_as_upload  # noqa: E402
 
 BUDGET_S = 180.0
 DEFAULT = ("kmeans", "dfc", "fcmi")
@@ -90,7 +90,7 @@ def main() -> None:
         method, _, assignment = item.partition(":")
         overrides.setdefault(method, {}).update(parse_assignments([assignment]))
     table = census_like(args.n, args.data_seed, args.missing)
-    meta = upload_table(table, "census")
+    meta = save_as_upload(table, "census")
     registry = JobRegistry(RunStore(store_dir()), threads=training_threads())
     counts = meta["group_counts"]
     print(f"census-like table: {meta['n']:,} rows × {len(meta['feature_columns'])} columns → {len(meta['feature_names'])} features (one-hot), "

@@ -163,11 +163,11 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def save_upload(n: int = 4000, seed: int = 0, missing: float = 0.0, name: str = "census") -> dict:
-    """Build the table and save it as upload `name` (under $FCLAB_HOME); returns its metadata (see upload_table)."""
-    return upload_table(census_like(n, seed, missing), name)
+    """Build the table and save it as upload `name` (under $FCLAB_HOME); returns its metadata (see save_as_upload)."""
+    return save_as_upload(census_like(n, seed, missing), name)
 
 
-def upload_table(table: pd.DataFrame, name: str = "census") -> dict:
+def save_as_upload(table: pd.DataFrame, name: str = "census") -> dict:
     """Save a census-like table as upload `name` the way a user's would be: every column as it comes, categoricals
     one-hot encoded by the upload itself, rows with a missing value dropped; returns its metadata."""
     from dashboard_lib.data.upload import build_upload
