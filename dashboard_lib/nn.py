@@ -191,24 +191,24 @@ def vae_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class FCMINet(nn.Module):
-    """FCMI's autoencoder (public code, networkExplicitDecoupleShuffle.Net / NetFCN): L2-normalised embedding of size K,
-    one decoder per group by default.
+    """FCMI's autoencoder (public code, networkExplicitDecoupleShuffle.Net / NetFCN): L2-normalised embedding of size
+    `embedding_dim` (the public representation_dim; K unless set), one decoder per group by default.
 
     Images: resized to 28 × 28 and scaled to [−1, 1] (the public transforms: Normalize(0.5, 0.5)); conv C→16→32→32→16
-    (3 × 3, strides 1, 2, 1, 2, ReLU, no BatchNorm) → 16·7·7 = 784 → 256 → K; decoder K → 256 → 784 (ReLU) →
+    (3 × 3, strides 1, 2, 1, 2, ReLU, no BatchNorm) → 16·7·7 = 784 → 256 → D; decoder D → 256 → 784 (ReLU) →
     transposed convs 16→32→32→16→C with a Tanh output.
-    Vectors: d → 1024 → 1024 → 512 (BatchNorm, ReLU) → 256 → K; decoder K → 256 → 512 (ReLU) → 1024 → 1024
+    Vectors: d → 1024 → 1024 → 512 (BatchNorm, ReLU) → 256 → D; decoder D → 256 → 512 (ReLU) → 1024 → 1024
     (BatchNorm, ReLU) → d, with a Tanh output when every input lies in [−1, 1] (HAR in the public code), else linear.
     """
 
     image_size = 28
 
-    def __init__(self, input_shape: Sequence[int], n_clusters: int, n_groups: int, group_decoders: bool = True,
+    def __init__(self, input_shape: Sequence[int], embedding_dim: int, n_groups: int, group_decoders: bool = True,
                  tanh_output: bool = True):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.is_image = len(self.input_shape) == 3
-        k = n_clusters
+        k = embedding_dim
         if self.is_image:
             c = self.input_shape[0]
             self.encoder = nn.Sequential(
@@ -240,7 +240,7 @@ class FCMINet(nn.Module):
         return resize_square(x, self.image_size) * 2.0 - 1.0 if self.is_image else x.flatten(1)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """L2-normalised embedding h of prepared inputs (dimension K)."""
+        """L2-normalised embedding h of prepared inputs (dimension embedding_dim)."""
         return F.normalize(self.encoder(x), dim=1)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

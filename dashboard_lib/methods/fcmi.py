@@ -56,7 +56,7 @@ def fcmi_reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tens
 class FCMI(Method):
     """FCMI: maximise I(X; C), minimise I(C; G), with k-means centres on an L2-normalised embedding each epoch.
 
-    An autoencoder with an L2-normalised embedding h of dimension K; cluster centres U from k-means on all embeddings
+    An autoencoder with an L2-normalised embedding h of dimension D (K by default); cluster centres U from k-means on all embeddings
     at the start of every epoch (not learned); soft assignment q_ik = softmax_k(cos(h_i, u_k)/τ) (supplementary Eq. 1).
     Per mini-batch the joint p(c, g) = Σ_{i∈g} q_ic / Σ_i Σ_c q_ic gives
     - L_clu = Σ_c p(c) log p(c) + (1/B) Σ_i Σ_k −q_ik log q_ik = −H(C) + H(C|X)  (maximise I(X; C));
@@ -75,6 +75,9 @@ class FCMI(Method):
       of the k-means run on the current embedding (the public code's pred is the same rule).
     - Images are resized to 28 × 28 on the device (the public conv net's size) and scaled to [−1, 1]; vectors are used
       as given, with a Tanh decoder output only when every value lies in [−1, 1] (HAR in the public code).
+    - The embedding's dimension D is the public code's representation_dim: K by default (embedding_dim = 0); its
+      main.py sets 5 for MTFL, its only K = 2 dataset. The default stays K for every data set: on the census-like
+      table of tests/tabular_data.py (K = 2), D = 5 let the clusters split on rare one-hot levels (NMI ≈ 0).
     - The last incomplete mini-batch of an epoch is dropped, as the public code's DataLoader(drop_last=True): the
       estimates of p(c) and p(c, g) from a few samples are noisy, and β weighs them every epoch.
     """
@@ -96,6 +99,9 @@ class FCMI(Method):
               help="Weight of L_clu = −H(C) + H(C|X) (Eq. 7, 12).", source="FCMI public code --LambdaClu: 0.04"),
         Param("beta", 0.20, low=0, high=1e4, symbol="β",
               help="Weight of L_fair = I(C;G) (Eq. 8, 12).", source="FCMI public code InfoFairLoss: 0.20"),
+        Param("embedding_dim", 0, kind="int", low=0, high=4096, symbol="D",
+              help="Dimension of the L2-normalised embedding h (0 = K, the number of clusters).",
+              source="FCMI public code --representation_dim: 0 (= K); 5 for MTFL, its K = 2 dataset"),
         Param("tau", 0.1, low=0, low_open=True, high=100, symbol="τ",
               help="Temperature of the soft assignment softmax(cos/τ) (supplementary Eq. 1).",
               source="FCMI supplementary §2: 0.1"),
@@ -129,6 +135,10 @@ class FCMI(Method):
             raise ValueError(f"{self.name}: warm-up epochs ({hp['warmup_epochs']}) must be fewer than epochs "
                              f"({hp['epochs']}), or the clustering and fairness terms never train")
 
+    def embedding_dim(self, k: int) -> int:
+        """D: the embedding_dim hyperparameter, or K when it is 0 (the public code's default)."""
+        return int(self.hparams["embedding_dim"] or k)
+
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "FCMI":
         hp = self.hparams
         k, m = self.n_clusters(data), data.n_groups
@@ -136,7 +146,7 @@ class FCMI(Method):
         X = data.X.to(device)
         G = torch.from_numpy(data.g).to(device)
         tanh = bool(data.is_image or (float(data.X.min()) >= -1.0 and float(data.X.max()) <= 1.0))
-        net = FCMINet(data.X.shape[1:], k, m, group_decoders=hp["group_decoders"], tanh_output=tanh).to(device)
+        net = FCMINet(data.X.shape[1:], self.embedding_dim(k), m, group_decoders=hp["group_decoders"], tanh_output=tanh).to(device)
         optimiser = torch.optim.Adam(net.parameters(), lr=hp["lr"])
         rng = np.random.default_rng(ctx.seed)
         epochs, warmup = hp["epochs"], hp["warmup_epochs"]

@@ -74,7 +74,7 @@ def test_reconstruction_loss():
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 28, 28), (1, 16, 16), (30,)])
 def test_network_shapes_and_group_decoders(shape):
-    net = FCMINet(shape, n_clusters=4, n_groups=3)
+    net = FCMINet(shape, embedding_dim=4, n_groups=3)
     x = net.prepare(torch.rand(7, *shape))
     if len(shape) == 3:
         assert x.shape[1:] == (shape[0], 28, 28) and float(x.min()) >= -1
