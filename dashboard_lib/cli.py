@@ -318,7 +318,7 @@ def aligned_columns(rows: list[list[str]]) -> list[str]:
 
 def _train(args) -> int:
     cls = methods.get_method(args.method)
-    hparams = {**cls.preset(args.preset), **parse_assignments(args.set)}
+    hparams = {**cls.preset(args.preset, args.dataset), **parse_assignments(args.set)}
     if args.epochs is not None:
         if not any(p.name == "epochs" for p in cls.params):
             raise CLIError(f"method {args.method} does not train in epochs; its hyperparameters: "

@@ -147,7 +147,7 @@ class SweepSpec:
         if n > MAX_TRIALS:
             raise ValueError(ERR_TOO_MANY.format(n=n, max=MAX_TRIALS))
         cls = methods.get_method(self.method)
-        base = {**cls.preset(self.preset), **{k: v for k, v in self.fixed.items() if k not in grid}}
+        base = {**cls.preset(self.preset, self.dataset), **{k: v for k, v in self.fixed.items() if k not in grid}}
         configs = []
         for point in itertools.product(*grid.values()):
             for seed in range(self.first_seed, self.first_seed + self.seeds):

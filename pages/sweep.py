@@ -105,9 +105,12 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
                                  help="Quick: the method's demo schedule (minutes on a CPU). Paper: the paper's, for "
                                       "reproductions on a GPU or a cluster.")
     with right:
-        fixed_defaults = {**cls.preset(schedule), **(base.fixed if method_id == base.method else {})}
+        preset_values = cls.preset(schedule, dataset_id)
+        fixed_defaults = {**preset_values, **(base.fixed if method_id == base.method else {})}
+        # The quick schedule differs on a table (quick_tables): its own keys, so switching data shows its values.
+        schedule_key = f"{schedule}.table" if preset_values != cls.preset(schedule) else schedule
         with st.expander("Fixed values of the other hyperparameters", expanded=False):
-            fixed = {p.name: param_input(p, f"{k}.{method_id}.{schedule}.fixed.{p.name}", fixed_defaults.get(p.name))
+            fixed = {p.name: param_input(p, f"{k}.{method_id}.{schedule_key}.fixed.{p.name}", fixed_defaults.get(p.name))
                      for p in cls.params if p.name not in chosen}
         st.markdown("**Where the trials run**")
         address = st.text_input("Ray cluster address", key="sweep.address", placeholder="empty: a local Ray on this machine",

@@ -11,6 +11,7 @@ from ..params import Param, resolve_params
 
 
 PRESETS = ("paper", "quick")
+TABLE_DATASET = "upload"  # the dataset id of uploaded tables, which get a method's quick_tables overlay
 
 
 class RunStopped(Exception):
@@ -65,6 +66,10 @@ class Method:
     # ends in minutes on a laptop CPU. Only schedule sizes belong here (epochs, iterations, restarts, widths);
     # every weight of the method stays the paper's. Empty: the paper's schedule is already short.
     quick: ClassVar[dict[str, Any]] = {}
+    # Schedule sizes overlaid on `quick` when the data is an uploaded table (dataset "upload"): an epoch of a table of
+    # a few thousand rows costs a fraction of an image epoch, and some methods need more of their schedule there to
+    # find the table's structure (measured in bench/bench_tabular.py; the weights stay the paper's there too).
+    quick_tables: ClassVar[dict[str, Any]] = {}
     # The dataset (id, options) the quick demo tells its story on, when it is not the built-in one (the Train page
     # offers it; bench/bench_quick_presets.py times it). None: the built-in dataset.
     quick_data: ClassVar[tuple[str, dict] | None] = None
@@ -98,14 +103,18 @@ class Method:
     @classmethod
     def describe(cls) -> dict:
         return {"id": cls.id, "name": cls.name, "summary": cls.summary, "paper": cls.paper,
-                "needs_groups": cls.needs_groups, "params": [p.describe() for p in cls.params], "quick": dict(cls.quick)}
+                "needs_groups": cls.needs_groups, "params": [p.describe() for p in cls.params], "quick": dict(cls.quick),
+                "quick_tables": dict(cls.quick_tables)}
 
     @classmethod
-    def preset(cls, name: str) -> dict[str, Any]:
-        """The values a schedule preset sets: {} for "paper" (the declared defaults), the quick overlay for "quick"."""
+    def preset(cls, name: str, dataset: str | None = None) -> dict[str, Any]:
+        """The values a schedule preset sets on a dataset (its id): {} for "paper" (the declared defaults); for
+        "quick" the quick overlay, and on an uploaded table the quick_tables overlay on top of it."""
         if name not in PRESETS:
             raise ValueError(f"unknown schedule preset '{name}'; valid: {', '.join(PRESETS)}")
-        return dict(cls.quick) if name == "quick" else {}
+        if name != "quick":
+            return {}
+        return {**cls.quick, **(cls.quick_tables if dataset == TABLE_DATASET else {})}
 
     def check_data(self, data: BiasedDataset) -> None:
         """Raise ValueError when this method cannot run on data (checked before the run starts)."""

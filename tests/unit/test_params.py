@@ -48,11 +48,12 @@ def test_every_quick_preset_names_declared_schedule_settings_within_range():
 
     weights = {"alpha", "beta", "gamma", "lam", "tau", "alpha_f", "alpha_s", "lambda_adv", "mu", "lr", "lambda_en"}
     for method_id, cls in REGISTRY.items():
-        assert cls.preset("paper") == {}
-        quick = cls.preset("quick")
-        assert not (weights & set(quick)), f"{method_id}: a quick preset changes a weight of the method"
-        resolved = cls(**quick).hparams  # each value is declared and inside its range
-        assert all(resolved[name] == value for name, value in quick.items())
+        assert cls.preset("paper") == cls.preset("paper", "upload") == {}
+        for quick in (cls.preset("quick"), cls.preset("quick", "upload")):  # on the built-in data, on a table
+            assert not (weights & set(quick)), f"{method_id}: a quick preset changes a weight of the method"
+            resolved = cls(**quick).hparams  # each value is declared and inside its range
+            assert all(resolved[name] == value for name, value in quick.items())
+        assert cls.preset("quick", "digits") == cls.quick and cls.preset("quick", "upload") == {**cls.quick, **cls.quick_tables}
     with pytest.raises(ValueError, match="unknown schedule preset 'fast'; valid: paper, quick"):
         REGISTRY["dfc"].preset("fast")
 
