@@ -198,16 +198,23 @@ class FCMINet(nn.Module):
     (3 × 3, strides 1, 2, 1, 2, ReLU, no BatchNorm) → 16·7·7 = 784 → 256 → D; decoder D → 256 → 784 (ReLU) →
     transposed convs 16→32→32→16→C with a Tanh output.
     Vectors: d → 1024 → 1024 → 512 (BatchNorm, ReLU) → 256 → D; decoder D → 256 → 512 (ReLU) → 1024 → 1024
-    (BatchNorm, ReLU) → d, with a Tanh output when every input lies in [−1, 1] (HAR in the public code), else linear.
+    (BatchNorm, ReLU) → d with a Tanh output. Vectors already in [−1, 1] (HAR) are used as given; others, given
+    `squash` = (mean, sd), become tanh((x − mean) / sd) with one mean and sd over all entries: the public code's
+    feature transform for its vector data (FeatureType GlT_GaussainlizeAndTanh, applied to its ResNet-50
+    features), so input and reconstruction target share the Tanh output's range.
     """
 
     image_size = 28
 
     def __init__(self, input_shape: Sequence[int], embedding_dim: int, n_groups: int, group_decoders: bool = True,
-                 tanh_output: bool = True):
+                 squash: tuple[float, float] | None = None):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.is_image = len(self.input_shape) == 3
+        self.squash = squash is not None and not self.is_image
+        if self.squash:  # buffers: they follow the network to its device and into its state_dict
+            self.register_buffer("input_mean", torch.tensor(float(squash[0])))
+            self.register_buffer("input_sd", torch.tensor(float(squash[1])))
         k = embedding_dim
         if self.is_image:
             c = self.input_shape[0]
@@ -232,12 +239,16 @@ class FCMINet(nn.Module):
 
             def decoder() -> nn.Module:
                 return nn.Sequential(*_linear_bn_relu(512, 1024), *_linear_bn_relu(1024, 1024), nn.Linear(1024, d),
-                                     *([nn.Tanh()] if tanh_output else []))
+                                     nn.Tanh())
         self.decoders = nn.ModuleList([decoder() for _ in range(n_groups if group_decoders else 1)])
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """The network's input and reconstruction target: images at 28 × 28 in [−1, 1], vectors flattened."""
-        return resize_square(x, self.image_size) * 2.0 - 1.0 if self.is_image else x.flatten(1)
+        """The network's input and reconstruction target, in [−1, 1]: images at 28 × 28, vectors flattened (and
+        squashed when the network was given `squash`)."""
+        if self.is_image:
+            return resize_square(x, self.image_size) * 2.0 - 1.0
+        x = x.flatten(1)
+        return torch.tanh((x - self.input_mean) / self.input_sd) if self.squash else x
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """L2-normalised embedding h of prepared inputs (dimension embedding_dim)."""

@@ -1,4 +1,5 @@
 """FCMI: the mutual-information losses against hand-computed cases, the network, a short real run, bad settings."""
+import dataclasses
 import math
 
 import numpy as np
@@ -6,8 +7,8 @@ import pytest
 import torch
 
 from dashboard_lib.methods import fcmi as fcmi_module
-from dashboard_lib.methods.fcmi import (FCMI, fcmi_clustering_loss, fcmi_fairness_loss, fcmi_joint, fcmi_reconstruction_loss,
-                                        fcmi_soft_assignment)
+from dashboard_lib.methods.fcmi import (FCMI, fcmi_clustering_loss, fcmi_fairness_loss, fcmi_input_squash, fcmi_joint,
+                                        fcmi_reconstruction_loss, fcmi_soft_assignment)
 from dashboard_lib.nn import FCMINet, group_sorted_batches
 from tests.unit.test_dec import FakeContext, run_job, single_thread, synthetic  # noqa: F401 (autouse fixture)
 
@@ -81,6 +82,36 @@ def test_network_shapes_and_group_decoders(shape):
     h = net.encode(x)
     assert h.shape == (7, 4) and torch.allclose(h.norm(dim=1), torch.ones(7), atol=1e-5)
     assert net.decode(h, [3, 1, 3]).shape == x.shape  # one sample of group 1: BatchNorm still trains
+
+
+def test_input_squash_hand_cases():
+    # Entries 0, 2, 4, 6: mean 3, population sd √((9 + 1 + 1 + 9) / 4) = √5.
+    mean, sd = fcmi_input_squash(torch.tensor([[0.0, 2.0], [4.0, 6.0]]), is_image=False)
+    assert (mean, sd) == (pytest.approx(3.0), pytest.approx(math.sqrt(5)))
+    assert fcmi_input_squash(torch.tensor([[-1.0, 0.5], [1.0, 0.0]]), is_image=False) is None  # in [−1, 1], as HAR
+    assert fcmi_input_squash(torch.full((2, 3, 4, 4), 255.0), is_image=True) is None  # images: scaled, not squashed
+    assert fcmi_input_squash(torch.full((3, 2), 5.0), is_image=False) == (5.0, 1.0)  # constant: no division by 0
+
+
+def test_squashed_vectors_are_tanh_of_the_standardised_input():
+    net = FCMINet((2,), embedding_dim=2, n_groups=2, squash=(3.0, 2.0))
+    x = net.prepare(torch.tensor([[3.0, 5.0], [-1.0, 47.0]]))
+    # tanh((3 − 3)/2) = 0, tanh(1) = 0.761594, tanh(−2) = −0.964028, tanh(22) = 1.0
+    assert x.tolist() == [[0.0, pytest.approx(0.761594, abs=1e-6)], [pytest.approx(-0.964028, abs=1e-6), pytest.approx(1.0)]]
+    assert {"input_mean", "input_sd"} <= set(net.state_dict())  # saved with the weights
+    with torch.no_grad():
+        x_hat = net.decode(net.encode(x), [1, 1])
+    assert x_hat.shape == x.shape and float(x_hat.abs().max()) <= 1.0  # Tanh output: the target's range
+
+
+def test_fcmi_squashes_a_z_scored_table_and_not_har_like_vectors():
+    args = dict(epochs=2, warmup_epochs=1, eval_every=0, batch_size=16, kmeans_n_init=1)
+    har_like = synthetic((12,), n=40)  # values in [0, 1]
+    table = dataclasses.replace(har_like, X=(har_like.X - 0.5) * 8)  # values in [−4, 4]
+    net = FCMI(**args).fit(table, FakeContext()).model_
+    assert net.squash and float(net.input_mean) == pytest.approx(float(table.X.double().mean()), abs=1e-6)
+    assert float(net.input_sd) == pytest.approx(float(table.X.double().std(unbiased=False)), abs=1e-6)
+    assert not FCMI(**args).fit(har_like, FakeContext()).model_.squash
 
 
 def test_group_sorted_batches():
