@@ -50,13 +50,17 @@ def test_dfc_quick_preset_no_longer_diverges_on_the_census_table(home, monkeypat
     assert np.isfinite(scalars["value"].to_numpy()).all()
 
 
-def test_kmeans_is_unfair_on_the_census_table_and_dfc_is_not(home, monkeypatch):
+def test_kmeans_is_unfair_on_the_census_table_and_dfc_and_fcmi_are_not(home, monkeypatch):
     """The table's point: its sex-linked columns (relationship, occupation, hours) make k-means' clusters follow sex;
-    DFC's quick schedule for tables finds the fair college stratum instead, at an ACC close to k-means'."""
+    DFC's quick schedule for tables finds the fair college stratum instead, at an ACC close to k-means'. FCMI's
+    clusters are fair too (MNCE ≥ 0.92 on 3 tables × 5 seeds in bench/bench_tabular.py), but which fair split they
+    follow varies with the seed, so only its fairness is asserted."""
     kmeans, _ = train(home, monkeypatch, "kmeans", "census")
     assert kmeans.metrics["mnce"] < 0.3
     dfc, _ = train(home, monkeypatch, "dfc", "census")
     assert dfc.metrics["mnce"] > 0.8 and dfc.metrics["acc"] > kmeans.metrics["acc"] - 0.05
+    fcmi, _ = train(home, monkeypatch, "fcmi", "census")
+    assert fcmi.metrics["mnce"] > 0.8
 
 
 def test_a_table_too_small_for_a_method_says_so(fclab_home):
