@@ -148,6 +148,16 @@ METRIC_DEFINITIONS: dict[str, dict] = {
         "higher_is_better": True,
         "range": "[0, 1]",
     },
+    "profile_agreement": {
+        "label": "Profile agreement",
+        "definition": "size-weighted mean over clusters c of the mean over pairs of groups (g, h) of the cosine "
+        "similarity of c's profiles in g and in h; a profile d_gcj = (mean of feature j over group g's samples in c "
+        "− its mean over g's samples in the other clusters) / sd of j within g. 1 = each cluster stands apart on the "
+        "same features, in the same direction, in every group; near 0 = the clusters mean different things in "
+        "different groups (which Balance and MNCE, counts only, cannot see); this lab's diagnostic, not a paper's",
+        "higher_is_better": True,
+        "range": "[-1, 1]",
+    },
     "f_beta": {
         "label": "F_beta",
         "definition": "(1 + beta^2) NMI MNCE / (beta^2 NMI + MNCE), beta = 1 by "
@@ -630,6 +640,66 @@ def silhouette_by_group(features, y_pred, groups, *, max_samples: int = 3000, ra
     per_group = _safe_divide(sums, counts.astype(np.float64))
     present = counts > 0
     return float(per_group[present].max() - per_group[present].min()), per_group
+
+
+def cluster_profiles(features, y_pred, groups) -> np.ndarray:
+    """d[g, c, j]: within group g, (mean of feature j over g's samples in cluster c − its mean over g's samples in the
+    other clusters) / the feature's standard deviation over g's samples (population sd). What sets cluster c apart
+    within group g, in that group's standard deviations; groups and clusters in sorted label order. NaN where g has
+    no sample in c or none outside it; 0 for a feature constant within g."""
+    pred = _labels(y_pred, "y_pred")
+    g = _labels(groups, "groups")
+    _check_lengths("y_pred", pred, "groups", g)
+    x = _features(features, len(pred))
+    c_codes, clusters = _codes(pred)
+    g_codes, group_ids = _codes(g)
+    n_g, n_c = len(group_ids), len(clusters)
+    cell = g_codes * n_c + c_codes
+    counts = np.bincount(cell, minlength=n_g * n_c).reshape(n_g, n_c).astype(np.float64)
+    sums = np.zeros((n_g * n_c, x.shape[1]))
+    np.add.at(sums, cell, x)
+    sums = sums.reshape(n_g, n_c, -1)
+    group_n, group_sum = counts.sum(1), sums.sum(1)
+    centred = x - (group_sum / group_n[:, None])[g_codes]  # two passes: exact for features far from 0
+    squares = np.zeros((n_g, x.shape[1]))
+    np.add.at(squares, g_codes, centred ** 2)
+    sd = np.sqrt(squares / group_n[:, None])
+    inside, outside = counts, group_n[:, None] - counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_in = sums / inside[:, :, None]
+        mean_out = (group_sum[:, None, :] - sums) / outside[:, :, None]
+        d = np.where(sd[:, None, :] > 0, (mean_in - mean_out) / sd[:, None, :], 0.0)
+    d[(inside == 0) | (outside == 0)] = np.nan
+    return d
+
+
+def profile_agreement(features, y_pred, groups) -> tuple[float, np.ndarray]:
+    """(agreement, per cluster): for each cluster c, the mean over pairs of groups (g, h) of the cosine similarity of
+    the profiles d[g, c, :] and d[h, c, :] (cluster_profiles), leaving out pairs where either is undefined or all 0;
+    the agreement is the mean over the clusters that have a value, weighted by cluster size. 1: every cluster differs
+    from the others in the same features, in the same direction, within every group; near 0: the clusters mean
+    different things in different groups, which Balance and MNCE (counts only) cannot see. NaN when no cluster has
+    a value."""
+    pred = _labels(y_pred, "y_pred")
+    return agreement_from_profiles(cluster_profiles(features, pred, groups), np.bincount(_codes(pred)[0]))
+
+
+def agreement_from_profiles(d: np.ndarray, cluster_sizes) -> tuple[float, np.ndarray]:
+    """profile_agreement from profiles already computed (cluster_profiles) and each cluster's size."""
+    d = np.asarray(d, dtype=np.float64)
+    n_g, n_c = d.shape[:2]
+    norms = np.linalg.norm(d, axis=2)
+    usable = np.isfinite(norms) & (norms > 0)
+    per_cluster = np.full(n_c, np.nan)
+    for c in range(n_c):
+        cosines = [float(d[a, c] @ d[b, c] / (norms[a, c] * norms[b, c]))
+                   for a in range(n_g) for b in range(a + 1, n_g) if usable[a, c] and usable[b, c]]
+        if cosines:
+            per_cluster[c] = float(np.mean(cosines))
+    has = np.isfinite(per_cluster)
+    if not has.any():
+        return float("nan"), per_cluster
+    return float(np.average(per_cluster[has], weights=np.asarray(cluster_sizes, dtype=np.float64)[has])), per_cluster
 
 
 def f_beta(nmi_value: float, mnce_value: float, beta: float = 1.0) -> float:

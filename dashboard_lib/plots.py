@@ -191,6 +191,32 @@ def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster ×
     return fig
 
 
+def profile_heatmap(d, feature_names, group_names, cluster_labels, *, top: int = 12,
+                    title: str = "What sets each cluster apart, within each group") -> go.Figure:
+    """Cluster profiles (metrics.cluster_profiles, shape groups × clusters × features) as one heatmap: a row per
+    feature (the `top` with the largest |d| in any cell), a column per (cluster, group), colour = d in the group's
+    standard deviations. Columns of one cluster that look alike: the cluster means the same thing in every group."""
+    d = np.asarray(d, dtype=float)
+    n_groups, n_clusters, _ = d.shape
+    strength = np.nan_to_num(np.abs(d), nan=0.0).max(axis=(0, 1))
+    rows = [int(j) for j in np.argsort(-strength, kind="stable")[:top]]
+    columns = [(c, g) for c in range(n_clusters) for g in range(n_groups)]
+    z = np.array([[d[g, c, j] for c, g in columns] for j in rows])
+    x = [f"{cluster_labels[c]} · {group_names[g]}" for c, g in columns]
+    y = [str(feature_names[j]) for j in rows]
+    limit = max(1.0, float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0)
+    text = [["" if not np.isfinite(v) else f"{v:+.1f}" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=x, y=y, text=text, texttemplate="%{text}", colorscale="RdBu_r", zmid=0, zmin=-limit, zmax=limit,
+        colorbar=dict(title="d (sd)", thickness=12),
+        hovertemplate="%{x}<br>%{y}: %{z:+.2f} sd from the group's other clusters<extra></extra>", xgap=1, ygap=1))
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=max(300, 90 + 24 * len(rows)),
+                      margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_xaxes(title="cluster · group", side="bottom", type="category")
+    fig.update_yaxes(title=None, autorange="reversed", type="category")
+    return fig
+
+
 def _metric_label(key: str) -> str:
     return METRIC_DEFINITIONS.get(key, {}).get("label", key)
 

@@ -283,6 +283,36 @@ def load_epoch_points(store, run, epoch: int, *, with_features: bool = True) -> 
     return points
 
 
+@dataclass
+class ClusterProfiles:
+    """What sets each cluster apart within each group, on the run's input features (metrics.cluster_profiles)."""
+
+    d: np.ndarray  # groups × clusters × features, in each group's standard deviations
+    feature_names: list[str]
+    groups: list[int]  # the group ids of d's first axis
+    clusters: list[int]  # the cluster ids of d's second axis
+    agreement: float  # metrics.profile_agreement
+    per_cluster: np.ndarray
+
+
+def input_profiles(run, points: EpochPoints) -> ClusterProfiles | None:
+    """Cluster profiles of a saved evaluation on the run's input features, for vector data (tables) this machine can
+    rebuild; None for images (a pixel's mean says little) and for data that cannot be rebuilt here."""
+    from .metrics import agreement_from_profiles, cluster_profiles
+
+    if len((run.dataset_info or {}).get("shape", [])) == 3:
+        return None
+    data = dataset_for_arrays(run, len(points.assignment))
+    if data is None or data.X.dim() != 2:
+        return None
+    d = cluster_profiles(data.X.numpy(), points.assignment, points.g)
+    clusters, sizes = np.unique(points.assignment, return_counts=True)
+    agreement, per_cluster = agreement_from_profiles(d, sizes)
+    names = list(data.feature_names or [f"feature {j}" for j in range(d.shape[2])])
+    return ClusterProfiles(d=d, feature_names=names, groups=np.unique(points.g).tolist(), clusters=clusters.tolist(),
+                           agreement=agreement, per_cluster=per_cluster)
+
+
 def _strata(points: EpochPoints) -> np.ndarray:
     g = points.g.astype(np.int64)
     if points.y is None:

@@ -3,15 +3,16 @@ import numpy as np
 import streamlit as st
 
 from dashboard_lib.data.base import display_image
-from dashboard_lib.plots import count_heatmap, embedding_scatter
-from dashboard_lib.projection import (cluster_group_counts, dataset_for_arrays, label_names, load_epoch_points,
-                                      projector_for, umap_is_warm)
+from dashboard_lib.plots import count_heatmap, embedding_scatter, profile_heatmap
+from dashboard_lib.projection import (cluster_group_counts, dataset_for_arrays, input_profiles, label_names,
+                                      load_epoch_points, projector_for, umap_is_warm)
 from dashboard_lib.state import ensure_navigation, run_store, selected_run_id
 from dashboard_lib.ui import metric_row, run_picker
 
 POLL_SECONDS = 1.0  # while a UMAP computes (or the run trains), check this often whether there is something new
 EPOCH_METRICS = ("acc", "nmi", "balance", "mnce", "entropy", "probe_acc")
 MAX_THUMBNAILS = 12
+MAX_PROFILE_COLUMNS = 24  # (cluster, group) columns of the profile heatmap that still read at a glance
 LAYOUTS = {"UMAP": "UMAP keeps each point's neighbours together: clusters and islands show clearly. Computed in the "
                    "background and cached; the PCA view is shown until it is ready.",
            "PCA": "The two directions of largest variance: linear, instant, faithful to global distances but crowded."}
@@ -191,3 +192,29 @@ with inspector:
                     st.image(display_image(data.X[i].numpy()), caption=caption, width=96)
                 else:
                     st.caption(caption)
+
+
+profiles = input_profiles(run, points)
+if profiles is not None:
+    st.subheader("What the clusters mean in each group")
+    st.caption("Balance and MNCE count each group's share of a cluster; they cannot see what a cluster *is*. A "
+               "clustering can be fair by counts and still split one group by one feature and another group by "
+               "another (men by marriage, women by age). Here each cluster's members of a group are compared with "
+               "that group's other members, feature by feature, in the group's standard deviations (d).")
+    metric_row({"profile_agreement": profiles.agreement} if profiles.agreement == profiles.agreement else {},
+               ("profile_agreement",),
+               empty="Profile agreement needs a cluster with members in at least two groups.")
+    clusters_text = ", ".join(f"cluster {c}: {v:+.2f}" for c, v in zip(profiles.clusters, profiles.per_cluster)
+                              if v == v)  # NaN: the cluster is in fewer than two groups
+    if clusters_text:
+        st.caption(f"Per cluster (mean cosine between its groups' profiles): {clusters_text}.")
+    names = [group_names[g] if g < len(group_names) else str(g) for g in profiles.groups]
+    if len(profiles.clusters) * len(names) <= MAX_PROFILE_COLUMNS:
+        st.plotly_chart(profile_heatmap(profiles.d, profiles.feature_names, names,
+                                        [f"cluster {c}" for c in profiles.clusters]), key="profiles")
+        st.caption("Rows: the features that set some cluster apart most. Red: the cluster's members of that group "
+                   "lie above the group's other members; blue: below. Columns of one cluster that look alike: it "
+                   "means the same thing in every group.")
+    else:
+        st.caption(f"{len(profiles.clusters)} clusters × {len(names)} groups are too many columns for a heatmap; "
+                   "the agreement above sums them up.")

@@ -119,6 +119,38 @@ def test_embeddings_umap_replaces_pca_when_ready(runs):
     assert "UMAP of the embedding · aligned to epoch 4" in _markdown(at)
 
 
+def test_embeddings_of_an_image_run_has_no_feature_profiles(runs):
+    at = open_app("pages/embeddings.py", runs["kmeans"])
+    assert not [h for h in at.subheader if "What the clusters mean" in h.value]
+
+
+def test_embeddings_of_a_table_run_show_what_each_cluster_means_in_each_group(tmp_path, monkeypatch):
+    """k-means on a census-like upload: the profiles section shows the agreement that metrics.profile_agreement
+    gives on the same features, and a heatmap whose columns are cluster · group with relationship=Husband among the
+    rows (the k-means clusters split men by marriage)."""
+    from dashboard_lib.data import load_dataset
+    from dashboard_lib.metrics import profile_agreement
+    from tests.tabular_data import save_upload
+
+    monkeypatch.setenv("FCLAB_HOME", str(tmp_path / "home"))
+    save_upload(600, seed=0, name="census")
+    store = RunStore(tmp_path / "home" / "store")
+    run_id, config = create_run(store, RunConfig(dataset="upload", method="kmeans", dataset_options={"name": "census"},
+                                                 hparams={"n_init": 2}, device="cpu"))
+    assert execute_run(store, run_id, config, threading.Event()).status == "finished"
+    arrays = store.load_arrays(run_id, 0)
+    expected, _ = profile_agreement(load_dataset("upload", {"name": "census"}).X.numpy(), arrays["assignment"], arrays["g"])
+
+    at = open_app("pages/embeddings.py", run_id)
+    assert [h.value for h in at.subheader] == ["What the clusters mean in each group"]
+    metric = next(m for m in at.metric if m.label == "Profile agreement")
+    assert metric.value == f"{expected:.3f}"
+    assert "cosine" in metric.help and "sd of j within g" in metric.help
+    heat = next(c for c in _charts(at) if c["layout"]["title"]["text"].startswith("What sets each cluster apart"))
+    assert heat["data"][0]["x"] == ["cluster 0 · Female", "cluster 0 · Male", "cluster 1 · Female", "cluster 1 · Male"]
+    assert "relationship=Husband" in heat["data"][0]["y"]
+
+
 # --- Compare ---------------------------------------------------------------------------------------------------
 def test_compare_empty_store_says_what_to_do(fclab_home):
     at = open_app("pages/compare.py")

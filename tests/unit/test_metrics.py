@@ -335,3 +335,62 @@ def test_error_probe_split():
         max_samples=4, test_size=0.3, n_train=3, n_test=1, n_groups=2,
     )):
         m.probe_accuracy(np.zeros((10, 1)), [0] * 5 + [1] * 5, max_samples=4)
+
+
+# Two groups of four samples, two clusters. Group 0's clusters differ in feature 0 only, group 1's in feature 1 only:
+# fair by counts (each cluster holds two of each group) but meaning different things.
+PROFILE_X = np.array([[0, 0], [0, 1], [2, 0], [2, 1],   # group 0: cluster 0 at x0 = 0, cluster 1 at x0 = 2
+                      [0, 0], [1, 0], [0, 2], [1, 2]],  # group 1: cluster 0 at x1 = 0, cluster 1 at x1 = 2
+                     dtype=float)
+PROFILE_G = [0, 0, 0, 0, 1, 1, 1, 1]
+PROFILE_C = [0, 0, 1, 1, 0, 0, 1, 1]
+
+
+def test_cluster_profiles_hand_case():
+    # Group 0, feature 0: cluster 0 mean 0, the others 2, population sd of (0, 0, 2, 2) = 1 → d = −2; feature 1: means
+    # 0.5 and 0.5 → 0. Group 1 the same with the features swapped.
+    d = m.cluster_profiles(PROFILE_X, PROFILE_C, PROFILE_G)
+    assert d.tolist() == [[[-2.0, 0.0], [2.0, 0.0]], [[0.0, -2.0], [0.0, 2.0]]]
+
+
+def test_profile_agreement_tells_same_from_different_meanings():
+    # Different features in the two groups: cos((−2, 0), (0, −2)) = 0, though MNCE is 1.
+    assert m.mnce(PROFILE_C, PROFILE_G) == pytest.approx(1.0)
+    agreement, per_cluster = m.profile_agreement(PROFILE_X, PROFILE_C, PROFILE_G)
+    assert agreement == pytest.approx(0.0) and per_cluster.tolist() == [0.0, 0.0]
+    # Group 1 split on feature 0 as group 0 is, at three times the scale: d is in each group's sd, so cos = 1.
+    same = PROFILE_X.copy()
+    same[4:] = [[0, 0], [0, 1], [6, 0], [6, 1]]
+    assert m.profile_agreement(same, PROFILE_C, PROFILE_G)[0] == pytest.approx(1.0)
+    # Cluster labels swapped in group 1 (cluster 0 = high x0 there): opposite meanings, cos = −1.
+    swapped = [0, 0, 1, 1, 1, 1, 0, 0]
+    assert m.profile_agreement(same, swapped, PROFILE_G)[0] == pytest.approx(-1.0)
+
+
+def test_profile_agreement_leaves_out_undefined_profiles_and_weighs_by_size():
+    # Three clusters; cluster 2 holds group 0 only (its group-1 profile is undefined), so only clusters 0 and 1 count.
+    x = np.vstack([PROFILE_X, [[5.0, 5.0]]])
+    clusters, groups = PROFILE_C + [2], PROFILE_G + [0]
+    d = m.cluster_profiles(x, clusters, groups)
+    assert np.isnan(d[1, 2]).all() and np.isfinite(d[0, 2]).all()
+    agreement, per_cluster = m.profile_agreement(x, clusters, groups)
+    assert np.isnan(per_cluster[2]) and np.isfinite(agreement)
+    # One feature, three clusters. Group 0: clusters 0, 0, 1, 2 at 0, 0, 1, 2; group 1: at 0, 0, 2, 0. Clusters 0
+    # (below the rest in both) and 1 (above in both) agree, cos 1; cluster 2 sits above the rest in group 0 and below
+    # in group 1, cos −1. Sizes 4, 2, 2: agreement (4 + 2 − 2) / 8 = 0.5.
+    x = np.array([[0.0], [0.0], [1.0], [2.0], [0.0], [0.0], [2.0], [0.0]])
+    agreement, per_cluster = m.profile_agreement(x, [0, 0, 1, 2] * 2, [0] * 4 + [1] * 4)
+    assert per_cluster.tolist() == [pytest.approx(1.0), pytest.approx(1.0), pytest.approx(-1.0)]
+    assert agreement == pytest.approx(0.5)
+
+
+def test_profile_agreement_is_nan_without_a_comparable_cluster_and_checks_its_input():
+    # Each cluster holds a single group: no cluster has a profile in two groups.
+    agreement, per_cluster = m.profile_agreement([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1], [0, 0, 1, 1])
+    assert np.isnan(agreement) and np.isnan(per_cluster).all()
+    with pytest.raises(ValueError, match="embedding must be a 2-D array"):
+        m.profile_agreement(np.zeros(8), PROFILE_C, PROFILE_G)
+    with pytest.raises(ValueError, match="different lengths"):
+        m.profile_agreement(PROFILE_X[:7], PROFILE_C, PROFILE_G)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        m.profile_agreement(np.where(PROFILE_X == 2, np.nan, PROFILE_X), PROFILE_C, PROFILE_G)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dashboard_lib.plots import PALETTES, count_heatmap, embedding_scatter, metric_bars, pareto_scatter
+from dashboard_lib.plots import PALETTES, count_heatmap, embedding_scatter, metric_bars, pareto_scatter, profile_heatmap
 
 
 def test_embedding_scatter_one_trace_per_label_with_names_ids_and_hover():
@@ -74,3 +74,17 @@ def test_the_pareto_ring_is_visible_on_the_dark_theme_too():
         r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
         luminance = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
         assert 0.35 < luminance < 0.75, colour  # neither black (lost on a dark page) nor white (lost on a light one)
+
+
+def test_profile_heatmap_rows_are_the_strongest_features_and_columns_cluster_by_group():
+    d = np.zeros((2, 2, 4))  # groups × clusters × features
+    d[0, 0] = [0.1, -2.0, 0.0, 0.5]  # group 0's cluster 0 stands apart on feature b
+    d[1, 0] = [1.5, 0.0, 0.2, np.nan]  # group 1's on feature a (feature d undefined there)
+    d[:, 1] = -d[:, 0]
+    fig = profile_heatmap(d, ["a", "b", "c", "d"], ["women", "men"], ["c0", "c1"], top=3)
+    heat = fig.data[0]
+    assert list(heat.y) == ["b", "a", "d"]  # by max |d| over every cell: 2.0, 1.5, 0.5; "c" (0.2) left out
+    assert list(heat.x) == ["c0 · women", "c0 · men", "c1 · women", "c1 · men"]
+    assert heat.z[0].tolist() == [-2.0, 0.0, 2.0, 0.0]
+    assert heat.text[2][1] == "" and heat.text[0][0] == "-2.0"  # an undefined cell shows no number
+    assert heat.zmid == 0 and heat.zmax == -heat.zmin == 2.0
