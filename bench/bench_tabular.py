@@ -6,7 +6,8 @@ an upload: with the method's quick_tables overlay (DFC: 30 pretraining epochs, 2
 Prints, per table, hand-made reference splits (the fair, income-linked college stratum; the sex-linked split k-means
 finds; fair splits that say little of income), so "comparable ACC" has a yardstick; then per run: seconds, ACC, NMI,
 Balance (with its ceiling), MNCE, the reference split its clusters follow most closely (by NMI) among women and
-among men (a clustering fair by MNCE can split each sex along a different line), and whether a
+among men (a clustering fair by MNCE can split each sex along a different line), its profile agreement (do its
+clusters stand apart on the same features in both sexes? metrics.profile_agreement), and whether a
 logged loss became NaN; last, a summary per method over every table and seed. The goal: FCMI and DFC reach
 MNCE ≥ 0.8 where k-means stays below 0.3, at comparable ACC, each in at most 3 minutes on 2 CPU cores.
 
@@ -29,10 +30,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("FCLAB_HOME", tempfile.mkdtemp(prefix="bench_tabular_"))  # before dashboard_lib reads it
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dashboard_lib.jobs import JobRegistry, RunConfig, training_threads  # noqa: E402
-from dashboard_lib.metrics import clustering_accuracy, mnce, nmi  # noqa: E402
+from dashboard_lib.data import load_dataset  # noqa: E402
+from dashboard_lib.metrics import clustering_accuracy, mnce, nmi, profile_agreement  # noqa: E402
 from dashboard_lib.methods import REGISTRY, get_method  # noqa: E402
 from dashboard_lib.params import parse_assignments  # noqa: E402
 from dashboard_lib.settings import store_dir  # noqa: E402
@@ -91,17 +94,19 @@ def closest_split(rows, assignment) -> tuple[str, float]:
     return best, scores[best]
 
 
-def follows(table, store: RunStore, run_id: str) -> dict[str, tuple[str, float]]:
-    """{sex: (split, NMI)}: the split of SPLITS the run's last evaluated clusters follow most closely among women and
-    among men. MNCE and Balance count group shares only: a clustering can be fair by them while it splits men by
+def meaning(table, features: np.ndarray, store: RunStore, run_id: str) -> tuple[dict[str, tuple[str, float]], float]:
+    """What the run's last evaluated clusters mean in each sex: {sex: (split, NMI)}, the split of SPLITS they follow
+    most closely among women and among men, and their profile agreement (metrics.profile_agreement) on the upload's
+    features. MNCE and Balance count group shares only: a clustering can be fair by them while it splits men by
     marriage and women by age."""
     evaluations = [e for e in store.evaluations(run_id) if e["has_arrays"]]
     if not evaluations:
-        return {}
+        return {}, math.nan
     arrays = store.load_arrays(run_id, evaluations[-1]["epoch"])
     rows, assignment = table.iloc[arrays["row_id"]], arrays["assignment"]
-    return {sex: closest_split(rows[mask], assignment[mask])
-            for sex in ("Female", "Male") for mask in [(rows["sex"] == sex).to_numpy()]}
+    closest = {sex: closest_split(rows[mask], assignment[mask])
+               for sex in ("Female", "Male") for mask in [(rows["sex"] == sex).to_numpy()]}
+    return closest, profile_agreement(features, assignment, arrays["g"])[0]
 
 
 def follows_text(closest: dict[str, tuple[str, float]]) -> str:
@@ -132,6 +137,9 @@ def summary(rows: list[dict]) -> list[str]:
         same = sum(len({name for name, _ in r["follows"].values()}) == 1 for r in fair)
         college = sum(all(name == "college" for name, _ in r["follows"].values()) for r in fair)
         text += f"; {same} fair runs follow one split in both sexes, {college} the college one"
+        agreements = [r["agreement"] for r in fair if math.isfinite(r["agreement"])]
+        if agreements:
+            text += f"; profile agreement of the fair runs {sum(agreements) / len(agreements):+.2f} (min {min(agreements):+.2f})"
         lines.append(text)
     return lines
 
@@ -157,22 +165,24 @@ def main() -> None:
     for data_seed in (int(s) for s in args.data_seeds.split(",")):
         table = census_like(args.n, data_seed, args.missing)
         meta = save_as_upload(table, "census")
+        features = load_dataset("upload", {"name": "census"}).X.numpy()  # as the methods see them (z-scored)
         counts = meta["group_counts"]
         print(f"\ncensus-like table (data seed {data_seed}): {meta['n']:,} rows × {len(meta['feature_columns'])} columns → "
               f"{len(meta['feature_names'])} features (one-hot), sex {dict(zip(meta['group_names'], counts))}, income "
               f"{meta['class_names']}; quick presets, torch threads {torch.get_num_threads()}, budget {BUDGET_S:.0f} s per run")
         print(reference_splits(table))
         print(f"{'method':<11}{'seed':>5}{'seconds':>9}{'ACC':>8}{'NMI':>8}{'Balance':>9}{'(ceil)':>8}{'MNCE':>8}  "
-              f"{'follows (NMI), F | M':<33} NaN?  status", flush=True)
+              f"{'follows (NMI), F | M':<35}{'agree':>6}  NaN?  status", flush=True)
         for method in methods:
             for seed in (int(s) for s in args.seeds.split(",")):
                 row = run_one(registry, method, "census", overrides.get(method, {}), seed)
-                row.update(data_seed=data_seed, follows=follows(table, registry.store, row["run_id"]))
+                follows, agreement = meaning(table, features, registry.store, row["run_id"])
+                row.update(data_seed=data_seed, follows=follows, agreement=agreement)
                 rows.append(row)
                 status = row["status"] if row["status"] == "finished" else f"{row['status']}: {row['error']}"
                 print(f"{method:<11}{seed:>5}{row['seconds']:>9.1f}{cell(row.get('acc'))}{cell(row.get('nmi'))}"
                       f"{cell(row.get('balance'), 9)}{cell(row.get('balance_ceiling'))}{cell(row.get('mnce'))}"
-                      f"  {follows_text(row['follows']):<33} {'yes' if row['nan'] else 'no':<4}  {status}",
+                      f"  {follows_text(row['follows']):<35}{cell(row['agreement'], 6)}  {'yes' if row['nan'] else 'no':<4}  {status}",
                       flush=True)
                 if row["seconds"] > BUDGET_S:
                     slow.append(f"{method} {row['seconds']:.0f} s")
