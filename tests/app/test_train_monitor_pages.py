@@ -122,3 +122,20 @@ def test_a_quick_demo_that_needs_other_data_offers_it_and_says_how_long(app):
     assert app.number_input(key="data.colored_mnist.color_flip").value == 0.05
     assert app.selectbox(key="data.colored_mnist.target").value == "binary"
     assert not any("tells its story" in i.value for i in app.info)  # it is the data now
+
+
+def test_on_an_uploaded_table_the_quick_demo_gives_the_tables_schedule_and_time(fclab_home):
+    """The built-in data's minutes would mislead on a table (FCMI: 2.3 min there, about 15 s on 4,000 rows)."""
+    from tests.tabular_data import save_upload
+
+    save_upload(300, seed=1, name="census")
+    app = open_app("pages/train.py")
+    app.selectbox(key="dataset").select("upload").run()
+    app.selectbox(key="method").select("fcmi").run()
+    quick = next(c.value for c in app.caption if "Quick demo sets" in c.value)
+    assert "On an uploaded table of 4,000 rows" in quick and "2.3 min" not in quick
+    app.selectbox(key="method").select("dfc").run()
+    quick = next(c.value for c in app.caption if "Quick demo sets" in c.value)
+    assert "pretrain_epochs 30 (paper" in quick and "On an uploaded table" in quick  # its quick_tables overlay
+    app.selectbox(key="method").select("kmeans").run()
+    assert not any("min on the built-in data" in c.value for c in app.caption)
