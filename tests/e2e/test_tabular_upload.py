@@ -1,5 +1,6 @@
 """A user's census table in a real browser: a CSV with string columns and '?' for missing values, uploaded on the Data
-page, its labels chosen, the missing values imputed, saved, then FCMI trained on it to the end."""
+page, its labels chosen, the missing values imputed, saved, then FCMI trained on it to the end and its clusters'
+profiles shown."""
 import re
 
 from playwright.sync_api import expect
@@ -63,6 +64,10 @@ def test_upload_a_census_csv_impute_save_and_train_fcmi(app_server, page, tmp_pa
     expect(page.get_by_text("finished", exact=True).first).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Final metrics").first).to_be_visible()
     page.screenshot(path=str(tmp_path / "upload_monitor.png"), full_page=True)
+    # On a table the Embeddings page also says what the clusters mean within each sex.
+    page.get_by_role("link", name="Embeddings").first.click()
+    expect(page.get_by_role("heading", name="What the clusters mean in each group")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Profile agreement")).to_be_visible()
 
     (run,) = RunStore(app_server.home / "store").list_runs()
     assert run.status == "finished" and run.method == "fcmi" and run.dataset_label == "upload:adult"
