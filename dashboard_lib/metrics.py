@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
 from sklearn.linear_model import LogisticRegression
@@ -656,14 +657,13 @@ def cluster_profiles(features, y_pred, groups) -> np.ndarray:
     n_g, n_c = len(group_ids), len(clusters)
     cell = g_codes * n_c + c_codes
     counts = np.bincount(cell, minlength=n_g * n_c).reshape(n_g, n_c).astype(np.float64)
-    sums = np.zeros((n_g * n_c, x.shape[1]))
-    np.add.at(sums, cell, x)
-    sums = sums.reshape(n_g, n_c, -1)
+    ones = np.ones(len(x))
+    members = sparse.csr_matrix((ones, (cell, np.arange(len(x)))), shape=(n_g * n_c, len(x)))  # cell × sample
+    sums = (members @ x).reshape(n_g, n_c, -1)
     group_n, group_sum = counts.sum(1), sums.sum(1)
     centred = x - (group_sum / group_n[:, None])[g_codes]  # two passes: exact for features far from 0
-    squares = np.zeros((n_g, x.shape[1]))
-    np.add.at(squares, g_codes, centred ** 2)
-    sd = np.sqrt(squares / group_n[:, None])
+    in_group = sparse.csr_matrix((ones, (g_codes, np.arange(len(x)))), shape=(n_g, len(x)))
+    sd = np.sqrt((in_group @ centred ** 2) / group_n[:, None])
     inside, outside = counts, group_n[:, None] - counts
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_in = sums / inside[:, :, None]
