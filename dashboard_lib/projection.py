@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import agreement_from_profiles, cluster_profiles
+
 SUBSAMPLE_LIMIT = 10_000  # points drawn beyond this; a browser draws 10k WebGL points smoothly and UMAP takes seconds
 UMAP_NEIGHBOURS = 15
 UMAP_EPOCHS = 200  # umap-learn's own default for > 10k points; ~3.5 s for 10k points on one core once compiled
@@ -298,8 +300,6 @@ class ClusterProfiles:
 def input_profiles(run, points: EpochPoints) -> ClusterProfiles | None:
     """Cluster profiles of a saved evaluation on the run's input features, for vector data (tables) this machine can
     rebuild; None for images (a pixel's mean says little) and for data that cannot be rebuilt here."""
-    from .metrics import agreement_from_profiles, cluster_profiles
-
     if len((run.dataset_info or {}).get("shape", [])) == 3:
         return None
     data = dataset_for_arrays(run, len(points.assignment))

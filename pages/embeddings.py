@@ -201,11 +201,11 @@ if profiles is not None:
                "clustering can be fair by counts and still split one group by one feature and another group by "
                "another (men by marriage, women by age). Here each cluster's members of a group are compared with "
                "that group's other members, feature by feature, in the group's standard deviations (d).")
-    metric_row({"profile_agreement": profiles.agreement} if profiles.agreement == profiles.agreement else {},
+    metric_row({"profile_agreement": profiles.agreement} if np.isfinite(profiles.agreement) else {},
                ("profile_agreement",),
                empty="Profile agreement needs a cluster with members in at least two groups.")
     clusters_text = ", ".join(f"cluster {c}: {v:+.2f}" for c, v in zip(profiles.clusters, profiles.per_cluster)
-                              if v == v)  # NaN: the cluster is in fewer than two groups
+                              if np.isfinite(v))  # NaN: the cluster is in fewer than two groups
     if clusters_text:
         st.caption(f"Per cluster (mean cosine between its groups' profiles): {clusters_text}.")
     names = [group_names[g] if g < len(group_names) else str(g) for g in profiles.groups]
