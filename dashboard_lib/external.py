@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +163,26 @@ def with_assignments(table: pd.DataFrame, assignments: pd.DataFrame, cluster_col
     return out
 
 
+INT64_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+
+
+def assignment_arrays(assignment: pd.Series) -> dict[str, np.ndarray]:
+    """The cluster ids to save: `assignment` holds the ids themselves as int64 (like a trained run's) when every
+    label is an int64 written plainly; otherwise (text such as "01", booleans, ids beyond int64) it holds codes
+    0 … K−1 and `cluster_labels` the labels, so nothing is cast and merged on the way to the store."""
+    codes, labels = cluster_codes(assignment, str(assignment.name))
+    if all(INT64_TEXT.fullmatch(label) and -2**63 <= int(label) < 2**63 for label in labels):
+        return {"assignment": np.asarray([int(label) for label in labels], dtype=np.int64)[codes]}
+    return {"assignment": codes, "cluster_labels": np.asarray(labels, dtype=str)}  # Unicode: loads without pickle
+
+
+def cluster_ids(arrays: dict) -> np.ndarray:
+    """Each row's cluster id as saved: the labels where the run saved codes into them, else the ids."""
+    if "cluster_labels" in arrays:
+        return np.asarray(arrays["cluster_labels"])[arrays["assignment"]]
+    return arrays["assignment"]
+
+
 def run_audit(prepared: AuditTable, **options) -> AuditResult:
     return audit(prepared.assignment, prepared.sensitive, y=prepared.y, embedding=prepared.embedding,
                  cluster_name=str(prepared.assignment.name), **options)
@@ -185,10 +206,8 @@ def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, 
         "sensitive_columns": [a.name for a in result.attributes if not a.is_intersection],
         "built": f"an external clustering from {prepared.provenance.get('file')}; sensitive attribute shown: {first.name}",
     })
-    codes, ids = cluster_codes(prepared.assignment, str(prepared.assignment.name))
-    n = len(codes)
-    arrays = {"assignment": np.asarray(ids, dtype=np.int64)[codes],  # the cluster ids as given, like a trained run's
-              "row_id": prepared.row_id}
+    arrays = {**assignment_arrays(prepared.assignment), "row_id": prepared.row_id}
+    n = len(arrays["assignment"])
     for i, attribute in enumerate(a for a in result.attributes if not a.is_intersection):
         arrays[f"sensitive_{i}"] = group_codes(prepared.sensitive[attribute.name], attribute.name, n)[0]
     arrays["g"] = arrays["sensitive_0"]  # the group every other page draws: the first attribute's
@@ -230,7 +249,7 @@ def audit_run(store: RunStore, run_id: str, *, resamples: int = 1000, confidence
     y = None
     if "y" in arrays:
         y = np.asarray(names, dtype=object)[arrays["y"]] if names and len(names) > arrays["y"].max() else arrays["y"]
-    return audit(arrays["assignment"], groups, y=y, embedding=arrays.get("embedding"), resamples=resamples,
+    return audit(cluster_ids(arrays), groups, y=y, embedding=arrays.get("embedding"), resamples=resamples,
                  confidence=confidence, seed=seed)
 
 
