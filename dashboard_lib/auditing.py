@@ -177,7 +177,7 @@ def _number_text(value) -> str | None:
     return None
 
 
-def _label(value) -> str:
+def exact_label(value) -> str:
     """One value as the label it is: text as it is, booleans as False/True, integral numbers exactly in decimal."""
     if isinstance(value, str):
         return value
@@ -230,9 +230,9 @@ def cluster_codes(assignment, name: str) -> tuple[np.ndarray, list[str]]:
         else:
             for row, value in enumerate(values):
                 _check_cluster_value(value, row, name)
-            labels_per_row = np.array([_label(v) for v in values], dtype=object)
+            labels_per_row = np.array([exact_label(v) for v in values], dtype=object)
         codes, uniques = pd.factorize(labels_per_row)
-    labels = [_label(u) for u in uniques]
+    labels = [exact_label(u) for u in uniques]
     # Distinct values with the same label (an int 1 and an int64 1) are one cluster.
     order = label_order(set(labels))
     if len(order) < 2:
@@ -240,6 +240,14 @@ def cluster_codes(assignment, name: str) -> tuple[np.ndarray, list[str]]:
     position = {label: i for i, label in enumerate(order)}
     remap = np.array([position[label] for label in labels], dtype=np.int64)
     return remap[codes], order
+
+
+def saved_cluster_ids(arrays: dict) -> np.ndarray:
+    """Each row's cluster id as a run saved it: `assignment` itself, or, where an external run's ids are not all
+    int64 (external.assignment_arrays), its codes into `cluster_labels`."""
+    if "cluster_labels" in arrays:
+        return np.asarray(arrays["cluster_labels"])[arrays["assignment"]]
+    return arrays["assignment"]
 
 
 def _check_missing(series: pd.Series, what: str, name: str) -> None:
@@ -457,6 +465,8 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
         _check_missing(ys, "class", "class")
         codes, uniques = pd.factorize(ys, sort=True)
         class_codes, class_names = codes.astype(np.int64), [str(u) for u in uniques]
+        if near := near_duplicate_warning(pd.Series(np.asarray(uniques, dtype=object)), "class", str(ys.name or "class")):
+            warnings.append(near)
     x = None if embedding is None else _embedding(embedding, n)
     rng = np.random.default_rng(seed)
 

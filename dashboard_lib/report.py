@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from .auditing import AuditResult, AttributeAudit, Estimate, cluster_codes, metric_keys
+from .auditing import AuditResult, AttributeAudit, Estimate, cluster_codes, metric_keys, saved_cluster_ids
 from .plots import share_bar_rows
 
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"]
@@ -201,19 +201,12 @@ def report_json(result: AuditResult, *, provenance: dict | None = None, run=None
 def assignments_csv(arrays: dict, result: AuditResult, group_columns: dict[str, list[str]] | None = None) -> str:
     """One row per audited sample: its row id, cluster and (where saved) class and sensitive values."""
     frame = pd.DataFrame({"row_id": arrays.get("row_id", np.arange(len(arrays["assignment"]))),
-                          "cluster": np.asarray(result.clusters, dtype=object)[_positions(_cluster_ids(arrays), result.clusters)]})
+                          "cluster": np.asarray(result.clusters, dtype=object)[_positions(saved_cluster_ids(arrays), result.clusters)]})
     for name, values in (group_columns or {}).items():
         frame[name] = values
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     return buffer.getvalue()
-
-
-def _cluster_ids(arrays: dict) -> np.ndarray:
-    """An external run whose ids are not all int64 saved codes into `cluster_labels` (external.assignment_arrays)."""
-    if "cluster_labels" in arrays:
-        return np.asarray(arrays["cluster_labels"])[arrays["assignment"]]
-    return arrays["assignment"]
 
 
 def _positions(assignment: np.ndarray, clusters: list[str]) -> np.ndarray:

@@ -108,3 +108,145 @@ def test_an_expanded_npz_array_colliding_with_another_is_refused():
     with pytest.raises(ValueError) as info:
         T.read_table(buffer.getvalue(), "t.npz")
     assert str(info.value) == T.ERR_DUPLICATE_HEADER.format(name="a_0", count=2, positions="1, 3")
+
+
+# --- near-duplicate group values ------------------------------------------------------------------------------------
+SPELLINGS = ["Male", "Male ", "male", "Ｍａｌｅ", "Female", "Fe  male"]
+
+
+def _sexes(n=60):
+    return pd.Series(["Male"] * (n // 2) + ["Male "] * 6 + ["male"] * 3 + ["Ｍａｌｅ"] * 1 + ["Female"] * (n // 2 - 10),
+                     name="sex")
+
+
+def test_near_duplicates_are_found_by_whitespace_case_and_unicode_form():
+    assert A.near_duplicates(pd.Series(SPELLINGS)) == [["Male", "Male ", "male", "Ｍａｌｅ"]]
+    assert A.near_duplicates(pd.Series(["Female", "Fe  male", "Fe male"])) == [["Fe  male", "Fe male"]]
+    assert A.near_duplicates(pd.Series(["a", "b", 1, 1.0])) == []
+
+
+def test_the_audit_warns_of_near_duplicates_and_never_merges_them():
+    sex = _sexes()
+    result = A.audit(np.arange(len(sex)) % 2, {"sex": sex}, y=pd.Series(["Yes", "yes "] * 30, name="label"), resamples=10)
+    assert result.attributes[0].group_names == ["Female", "Male", "Male ", "male", "Ｍａｌｅ"]  # five groups, as given
+    listed = "'Male' / 'Male ' / 'male' / 'Ｍａｌｅ'"
+    assert A.WARN_NEAR_DUPLICATES.format(role="sensitive", name="sex", listed=listed) in result.warnings
+    assert A.WARN_NEAR_DUPLICATES.format(role="class", name="label", listed="'Yes' / 'yes '") in result.warnings
+    assert result.to_dict()["warnings"] == result.warnings  # the JSON and the report carry them
+
+
+def test_merge_near_duplicates_keeps_the_most_frequent_spelling_and_says_what_it_merged():
+    merged, merges = A.merge_near_duplicates(_sexes())
+    assert merges == {"Male": ["Male ", "male", "Ｍａｌｅ"]}
+    assert sorted(merged.unique()) == ["Female", "Male"] and (merged == "Male").sum() == 40
+
+
+def test_prepare_merges_only_on_request_and_records_it(fclab_home):
+    table = pd.DataFrame({"c": np.arange(60) % 3, "sex": _sexes()})
+    plain = external.prepare(table, clusters="c", sensitive=["sex"])
+    assert plain.provenance["near_duplicates"] == {"sex": [["Male", "Male ", "male", "Ｍａｌｅ"]]}
+    assert "merged_near_duplicates" not in plain.provenance and plain.sensitive["sex"].nunique() == 5
+    merged = external.prepare(table, clusters="c", sensitive=["sex"], merge_near_duplicates=True)
+    assert merged.provenance["merged_near_duplicates"] == {"sex": {"Male": ["Male ", "male", "Ｍａｌｅ"]}}
+    result = external.run_audit(merged, resamples=10)
+    assert result.attributes[0].group_names == ["Female", "Male"] and not result.warnings
+    note = external.NOTE_MERGED.format(name="sex", listed="'Male ' / 'male' / 'Ｍａｌｅ' → 'Male'")
+    assert result.caveats[0] == note
+    run_id = external.record_external(RunStore(fclab_home / "store"), merged, result, "merged")
+    assert RunStore(fclab_home / "store").get_run(run_id).config["provenance"]["merged_near_duplicates"]["sex"]
+
+
+def test_cli_audit_warns_then_merges_with_its_flag(fclab_home, tmp_path, capsys):
+    from dashboard_lib.cli import main
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"c": np.arange(60) % 3, "sex": _sexes()}).to_csv(path, index=False)
+    assert main(["audit", str(path), "--clusters", "c", "--sensitive", "sex", "--resamples", "10", "--no-store"]) == 0
+    assert "note: the sensitive column 'sex' holds values that differ only in spaces" in capsys.readouterr().out
+    assert main(["audit", str(path), "--clusters", "c", "--sensitive", "sex", "--resamples", "10", "--no-store",
+                 "--merge-near-duplicates"]) == 0
+    out = capsys.readouterr().out
+    assert "differ only in spaces" not in out and "near-duplicate values merged on request" in out
+
+
+# --- an embedding file's id column, float32's range ----------------------------------------------------------------
+def _audit_table(n=40):
+    return pd.DataFrame({"id": [f"r{i}" for i in range(n)], "c": np.arange(n) % 2, "g": np.arange(n) // 2 % 2})
+
+
+def test_an_embedding_files_id_column_joins_rows_instead_of_being_a_dimension():
+    table = _audit_table()
+    embedding = pd.DataFrame({"id": table["id"][::-1].to_numpy(), "e0": np.arange(40.0)[::-1], "e1": np.ones(40)})
+    prepared = external.prepare(table, clusters="c", sensitive=["g"], id_column="id", embedding=embedding)
+    assert prepared.embedding.shape == (40, 2) and prepared.embedding[:, 0].tolist() == list(np.arange(40.0))
+
+
+@pytest.mark.parametrize("rows, problem, count, example", [
+    (slice(0, 39), "missing", 1, "r39"),
+    (list(range(40)) + [3], "repeated", 1, "r3"),
+])
+def test_an_embedding_file_with_missing_or_repeated_ids_is_refused(rows, problem, count, example):
+    table = _audit_table()
+    embedding = pd.DataFrame({"id": table["id"], "e0": np.arange(40.0)}).iloc[rows]
+    with pytest.raises(ValueError) as info:
+        external.prepare(table, clusters="c", sensitive=["g"], id_column="id", embedding=embedding)
+    assert str(info.value) == external._ids_error("id", problem, count, example)
+    assert external.EMBEDDING_ID_PROBLEMS[problem].format(count=count) in str(info.value)
+
+
+def test_an_embedding_file_with_ids_not_in_the_table_is_refused():
+    table = _audit_table()
+    embedding = pd.DataFrame({"id": [f"r{i}" for i in range(1, 41)], "e0": np.arange(40.0)})
+    with pytest.raises(ValueError) as info:
+        external.prepare(table, clusters="c", sensitive=["g"], id_column="id", embedding=embedding)
+    assert "lacks 1 of the table's row id(s) (e.g. 'r0')" in str(info.value)
+    table["id"] = [f"r{i}" for i in range(1, 41)]
+    embedding["id"] = [f"r{i}" for i in range(1, 40)] + ["x"]
+    with pytest.raises(ValueError, match="lacks 1 of the table's row id"):
+        external.prepare(table, clusters="c", sensitive=["g"], id_column="id", embedding=embedding)
+    embedding = pd.DataFrame({"id": list(table["id"]) + ["extra"], "e0": np.arange(41.0)})
+    with pytest.raises(ValueError) as info:
+        external.prepare(table, clusters="c", sensitive=["g"], id_column="id", embedding=embedding)
+    assert str(info.value) == external._ids_error("id", "extra", 1, "extra")
+
+
+@pytest.mark.parametrize("column, values, message", [
+    ("row_id", np.arange(40), external.ERR_EMBEDDING_ID_COLUMN.format(name="row_id")),
+    ("index", np.arange(40), external.ERR_EMBEDDING_ID_COLUMN.format(name="index")),
+    ("Unnamed: 0", np.arange(40), external.ERR_EMBEDDING_ID_COLUMN.format(name="Unnamed: 0")),
+    ("name", [f"n{i}" for i in range(40)], external.ERR_EMBEDDING_FILE_COLUMN.format(name="name", example="n0")),
+])
+def test_an_id_like_or_text_column_in_an_embedding_file_is_never_a_dimension(column, values, message):
+    embedding = pd.DataFrame({column: values, "e0": np.arange(40.0)})
+    with pytest.raises(ValueError) as info:
+        external.prepare(_audit_table(), clusters="c", sensitive=["g"], embedding=embedding)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, np.inf, 3.5e38])
+def test_embedding_values_beyond_float32_are_refused_before_anything_is_stored(value, fclab_home):
+    embedding = pd.DataFrame({"e0": np.zeros(40), "e1": np.zeros(40)})
+    embedding.loc[7, "e1"] = value
+    with pytest.raises(ValueError) as info:
+        external.prepare(_audit_table(), clusters="c", sensitive=["g"], embedding=embedding)
+    assert str(info.value) == external.ERR_EMBEDDING_RANGE.format(name="e1", value=value, row=7)
+    table = _audit_table().assign(e0=embedding["e1"])
+    with pytest.raises(ValueError, match="embedding column 'e0' holds .* at row 7 .* beyond float32's range"):
+        external.prepare(table, clusters="c", sensitive=["g"], embedding_columns=["e0"])
+    assert not (fclab_home / "store").exists() or not RunStore(fclab_home / "store").list_runs()
+
+
+# --- the group limit is the audit's, in uploads too -----------------------------------------------------------------
+def test_upload_refuses_more_groups_than_the_audit_allows_with_the_same_message(fclab_home):
+    from dashboard_lib.data import upload
+
+    n = A.MAX_GROUPS + 1
+    table = pd.DataFrame({"x": np.arange(2.0 * n), "s": [f"p{i}" for i in range(n)] * 2})
+    message = A.ERR_TOO_MANY_GROUPS.format(name="s", count=n, max=A.MAX_GROUPS)
+    with pytest.raises(ValueError) as info:
+        upload.build_upload(table, ["x"], "s", name="many")
+    assert str(info.value) == message
+    with pytest.raises(ValueError) as info:
+        A.audit(np.arange(2 * n) % 2, {"s": table["s"]}, resamples=0)
+    assert str(info.value) == message
+    assert upload.list_uploads() == []
