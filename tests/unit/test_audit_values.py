@@ -8,6 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dashboard_lib import auditing as A
 from dashboard_lib import external, report
@@ -250,3 +252,93 @@ def test_upload_refuses_more_groups_than_the_audit_allows_with_the_same_message(
         A.audit(np.arange(2 * n) % 2, {"s": table["s"]}, resamples=0)
     assert str(info.value) == message
     assert upload.list_uploads() == []
+
+
+# --- property-based: arbitrary files and tables give a result or a clear error, never a traceback -------------------
+
+PROPERTY = settings(max_examples=80, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+# Bytes near real files too (a valid file cut short or with a byte changed), not only noise.
+_VALID = {"csv": b"c,g,x\n1,a,0.5\n2,b,1.5\n1,b,2\n", "npz": _npz_bytes({"c": np.arange(4), "x": np.zeros((4, 2))}),
+          "parquet": _parquet_bytes(pd.DataFrame({"c": [1, 2, 1], "g": ["a", "b", "a"]}))}
+
+
+@st.composite
+def _file_bytes(draw):
+    ext = draw(st.sampled_from(sorted(_VALID)))
+    how = draw(st.sampled_from(["noise", "cut", "flip"]))
+    valid = _VALID[ext]
+    if how == "noise":
+        data = draw(st.binary(max_size=300))
+    elif how == "cut":
+        data = valid[:draw(st.integers(0, len(valid)))]
+    else:
+        at = draw(st.integers(0, len(valid) - 1))
+        data = valid[:at] + bytes([draw(st.integers(0, 255))]) + valid[at + 1:]
+    return ext, data
+
+
+@PROPERTY
+@given(_file_bytes())
+def test_any_bytes_give_a_table_or_a_value_error(case):
+    ext, data = case
+    try:
+        table = T.read_table(data, f"t.{ext}")
+    except ValueError:
+        return
+    assert isinstance(table, pd.DataFrame) and len(table) > 0
+
+
+_CELLS = st.one_of(
+    st.integers(-3, 3), st.integers(-2**70, 2**70), st.sampled_from([1e19, 2e19, np.inf, -np.inf, np.nan, 0.5, 1e308]),
+    st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+    st.sampled_from(["Male", "Male ", "male", "Ｍａｌｅ", "01", "1", "001", "", " ", "=1+1", "a,b", 'q"uote', "é", "NA", "?"]),
+    st.text(max_size=6),
+)
+
+
+_ROLE_CELLS = {
+    "c": st.one_of(st.integers(0, 2), st.sampled_from([1e19, 2e19, 3e19, 2**64, "01", "1", "001", True, False])),
+    "g": st.sampled_from(["Male", "Male ", "male", "Ｍａｌｅ", "Female", "x"]),
+    "h": st.sampled_from(["a", "b", "A", " b", 0, 1]),
+    "y": st.sampled_from(["yes", "no", "Yes "]),
+    "e": st.floats(-1e6, 1e6),
+}
+
+
+@st.composite
+def _tables(draw):
+    n = draw(st.integers(2, 16))
+    names = ["c", "g"] + draw(st.lists(st.sampled_from(["h", "y", "e", "id"]), max_size=4, unique=True))
+    # Each column mostly of the kind its role expects (so that many tables get as far as an audit), or any cells.
+    return pd.DataFrame({name: draw(st.lists(_ROLE_CELLS.get(name, _CELLS) if draw(st.integers(0, 3)) else _CELLS,
+                                             min_size=n, max_size=n)) for name in names})
+
+
+@PROPERTY
+@given(_tables(), st.booleans())
+def test_any_small_table_audits_or_says_why(frame, merge):
+    present = lambda name: name if name in frame.columns else None  # noqa: E731
+    try:
+        table = T.read_table(frame.to_csv(index=False).encode(), "t.csv")
+        prepared = external.prepare(table, clusters="c", sensitive=[c for c in ("g", "h") if present(c)],
+                                    class_column=present("y"), embedding_columns=[c for c in ("e",) if present(c)],
+                                    id_column=present("id"), merge_near_duplicates=merge)
+        result = external.run_audit(prepared, resamples=5, random_draws=5, probe=False)
+    except ValueError:
+        return
+    assert isinstance(result, A.AuditResult) and result.n == len(table) and len(result.clusters) >= 2
