@@ -101,7 +101,7 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
     choice = lambda name: [NONE, *columns].index(defaults[name]) if defaults.get(name) in columns else 0  # noqa: E731
     with st.form("audit.form"):
         clusters = st.selectbox("Cluster column", columns, index=columns.index(guess), key="audit.clusters",
-                                help="Each row's cluster id (whole numbers).")
+                                help="Each row's cluster id: a label, read exactly (text, or whole numbers).")
         sensitive = st.multiselect("Sensitive column(s)", columns, default=defaults.get("sensitive", group_like[:1]),
                                    key="audit.sensitive", help="With two or more, each is audited alone and their intersection too.")
         class_col = st.selectbox("Class column (optional: ACC, NMI, ARI)", [NONE, *columns], index=choice("class"), key="audit.class")

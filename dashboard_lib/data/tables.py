@@ -272,11 +272,15 @@ def as_numbers(col: pd.Series) -> pd.Series:
 
 
 def column_kind(col: pd.Series) -> str:
-    """numeric, categorical, or mixed: text that is nearly all numbers (a typo or a stray marker, not a category)."""
+    """numeric (numbers, or text that is all numbers), categorical, or mixed: text that is nearly all numbers (a typo
+    or a stray marker, not a category)."""
     if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         return "numeric"
     present = col.dropna()
-    if len(present) and as_numbers(present).notna().mean() >= MIXED_SHARE:
+    share = as_numbers(present).notna().mean() if len(present) else 0.0
+    if share == 1:
+        return "numeric"  # whole numbers kept as written ("08", "007"): text as labels, numbers as a feature
+    if share >= MIXED_SHARE:
         return "mixed"
     return "categorical"
 

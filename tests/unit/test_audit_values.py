@@ -36,6 +36,16 @@ def test_a_column_of_plain_numbers_is_still_read_as_numbers():
     assert table["c"].dtype.kind == "i" and table["x"].dtype.kind == "f"
 
 
+def test_numbers_written_with_leading_zeros_are_text_as_labels_and_numbers_as_a_feature(fclab_home):
+    from dashboard_lib.data import upload
+
+    table = _csv("hour,s\n" + "".join(f"{h:02d},{'ab'[h % 2]}\n" for h in range(24)))
+    assert table["hour"].tolist()[:3] == ["00", "01", "02"]
+    assert T.column_kind(table["hour"]) == "numeric" and "hour" in T.default_features(table, "s", None)
+    meta = upload.build_upload(table, ["hour"], "s", name="hours")
+    assert meta["encodings"] == {"hour": "numeric"} and meta["feature_mean"] == [11.5]
+
+
 @pytest.mark.parametrize("values, labels", [
     (np.array([1e19, 2e19, 3e19] * 3), ["10000000000000000000", "20000000000000000000", "30000000000000000000"]),
     (np.array([2**64, 2**70, 1] * 2, dtype=object), ["1", "18446744073709551616", "1180591620717411303424"]),
