@@ -39,7 +39,7 @@ def test_a_column_of_plain_numbers_is_still_read_as_numbers():
 def test_numbers_written_with_leading_zeros_are_text_as_labels_and_numbers_as_a_feature(fclab_home):
     from dashboard_lib.data import upload
 
-    table = _csv("hour,s\n" + "".join(f"{h:02d},{'ab'[h % 2]}\n" for h in range(24)))
+    table = _csv("hour,s\n" + "".join(f"{i % 24:02d},{'ab'[i % 2]}\n" for i in range(48)))
     assert table["hour"].tolist()[:3] == ["00", "01", "02"]
     assert T.column_kind(table["hour"]) == "numeric" and "hour" in T.default_features(table, "s", None)
     meta = upload.build_upload(table, ["hour"], "s", name="hours")
