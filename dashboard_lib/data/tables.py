@@ -161,7 +161,7 @@ def _read_csv(data: bytes) -> tuple[pd.DataFrame, str]:
         raise TableError(ERR_EMPTY)
     _check_unique_headers([h.lstrip() for h in header])  # skipinitialspace strips a header's leading blanks too
     table = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, na_values=NA_MARKERS)
-    table = _keep_written_integers(table, text, sep)
+    table = _keep_written_integers(table, text, sep, data)
     names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
     return table, f"CSV, {names[sep]}-separated, {encoding.replace('-sig', '')}"
 
@@ -169,14 +169,27 @@ def _read_csv(data: bytes) -> tuple[pd.DataFrame, str]:
 LEADING_ZERO = r"^[+-]?0[0-9]"
 
 
-def _keep_written_integers(table: pd.DataFrame, text: str, sep: str) -> pd.DataFrame:
+def _may_have_leading_zeros(data: bytes, sep: str) -> bool:
+    """Whether some field may start with a zero then a digit, signed or not (a cheap scan of the bytes, so that a
+    table without one is parsed once): after the start, a delimiter, a line break, a quote or a blank, a 0 then a
+    digit (an exponent such as 1e-05 does not count). ASCII bytes are themselves in UTF-8, Windows-1252 and Latin-1."""
+    a = np.frombuffer(b"\n\n" + data + b"\n", dtype=np.uint8)
+    starts = np.zeros(256, dtype=bool)
+    starts[list(f"{sep}\n\r\" ".encode())] = True
+    field_start = starts[a]
+    sign = (a == ord("+")) | (a == ord("-"))
+    zero_digit = (a[2:-1] == ord("0")) & (a[3:] >= ord("0")) & (a[3:] <= ord("9"))
+    return bool((zero_digit & (field_start[1:-2] | (sign[1:-2] & field_start[:-3]))).any())
+
+
+def _keep_written_integers(table: pd.DataFrame, text: str, sep: str, data: bytes) -> pd.DataFrame:
     """Columns of whole numbers in which some value is written with leading zeros ("01", "007") kept as the text
     written: pandas reads "01", "1" and "001" all as 1, merging what may be three different ids or codes."""
     whole = [i for i, c in enumerate(table.columns)
              if table[c].dtype.kind in "iu" or (table[c].dtype.kind == "O" and len(table[c].dropna())
                                                and pd.api.types.infer_dtype(table[c], skipna=True) == "integer")
              or (table[c].dtype.kind == "f" and bool((table[c].dropna() == np.trunc(table[c].dropna())).all()))]
-    if not whole:
+    if not whole or not _may_have_leading_zeros(data, sep):
         return table
     written = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, na_values=NA_MARKERS, dtype=str,
                           usecols=whole)
