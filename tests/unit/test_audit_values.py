@@ -352,3 +352,14 @@ def test_any_small_table_audits_or_says_why(frame, merge):
     except ValueError:
         return
     assert isinstance(result, A.AuditResult) and result.n == len(table) and len(result.clusters) >= 2
+
+
+@pytest.mark.parametrize("text, kind", [
+    ('c;x\n1;"-007"\n2;3\n', "text"),  # quoted and signed, semicolon-separated
+    ("c,x\n1,1e-05\n2,2e-05\n", "number"),  # an exponent's zero is no leading zero
+    ("c,x\n1,0\n2,10\n", "number"),
+    ("c\tx\n1\t00\n2\t1\n", "text"),
+])
+def test_leading_zeros_are_found_wherever_a_field_starts(text, kind):
+    column = _csv(text)["x"]
+    assert (column.dtype.kind in "iuf") == (kind == "number")
