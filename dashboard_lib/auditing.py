@@ -462,7 +462,7 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
         ys = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y).ravel())
         if len(ys) != n:
             raise ValueError(ERR_LENGTHS.format(what="the class column", n_other=len(ys), n=n))
-        _check_missing(ys, "class", "class")
+        _check_missing(ys, "class", str(ys.name or "class"))
         codes, uniques = pd.factorize(ys, sort=True)
         class_codes, class_names = codes.astype(np.int64), [str(u) for u in uniques]
         if near := near_duplicate_warning(pd.Series(np.asarray(uniques, dtype=object)), "class", str(ys.name or "class")):

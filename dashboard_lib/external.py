@@ -237,6 +237,8 @@ def with_assignments(table: pd.DataFrame, assignments: pd.DataFrame, cluster_col
         if row_column not in assignments.columns:
             raise ValueError(ERR_UNKNOWN_COLUMN.format(role="row", name=row_column, have=list(assignments.columns)[:30]))
         rows = pd.to_numeric(assignments[row_column], errors="coerce")
+        if pd.api.types.is_bool_dtype(assignments[row_column]):
+            rows = pd.Series(np.nan, index=assignments.index)  # True is not row 1
         bad = rows.isna() | (rows < 0) | (rows >= len(table)) | (rows != rows.round())
         if bad.any():
             raise ValueError(ERR_ROWS_OUTSIDE.format(name=row_column, value=_plain(assignments[row_column][bad].iloc[0]), n=len(table)))

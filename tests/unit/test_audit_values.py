@@ -363,3 +363,17 @@ def test_any_small_table_audits_or_says_why(frame, merge):
 def test_leading_zeros_are_found_wherever_a_field_starts(text, kind):
     column = _csv(text)["x"]
     assert (column.dtype.kind in "iuf") == (kind == "number")
+
+
+def test_assignments_with_a_boolean_row_column_are_refused():
+    table = pd.DataFrame({"g": ["a", "b"]})
+    assignments = pd.DataFrame({"row": [True, False], "cluster": [0, 1]})
+    with pytest.raises(ValueError) as info:
+        external.with_assignments(table, assignments, "cluster", "row")
+    assert str(info.value) == external.ERR_ROWS_OUTSIDE.format(name="row", value=True, n=2)
+
+
+def test_a_missing_class_value_names_the_class_column():
+    with pytest.raises(ValueError) as info:
+        A.audit([0, 1, 0, 1], {"g": ["a", "b", "b", "a"]}, y=pd.Series(["x", None, "y", "x"], name="income"), resamples=0)
+    assert str(info.value) == A.ERR_MISSING.format(what="class", name="income", count=1, row=1)
