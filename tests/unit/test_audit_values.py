@@ -377,3 +377,14 @@ def test_a_missing_class_value_names_the_class_column():
     with pytest.raises(ValueError) as info:
         A.audit([0, 1, 0, 1], {"g": ["a", "b", "b", "a"]}, y=pd.Series(["x", None, "y", "x"], name="income"), resamples=0)
     assert str(info.value) == A.ERR_MISSING.format(what="class", name="income", count=1, row=1)
+
+
+def test_cli_upload_refuses_a_sensitive_column_of_ten_thousand_values(fclab_home, tmp_path, capsys):
+    from dashboard_lib.cli import main
+
+    path = tmp_path / "people.csv"
+    pd.DataFrame({"x": np.arange(10_000) % 7, "person": [f"p{i}" for i in range(10_000)]}).to_csv(path, index=False)
+    assert main(["upload", str(path), "--sensitive", "person", "--features", "x", "--name", "people"]) == 2
+    err = capsys.readouterr().err
+    assert A.ERR_TOO_MANY_GROUPS.format(name="person", count=10_000, max=A.MAX_GROUPS) in err
+    assert "Traceback" not in err
