@@ -56,7 +56,7 @@ ERR_NO_SENSITIVE = "pick at least one sensitive column"
 ERR_CONFIDENCE = "confidence must be in (0, 1), got {value!r}"
 ERR_RESAMPLES = "resamples must be a whole number from 0 to 100,000, got {value!r}"
 WARN_NEAR_DUPLICATES = ("the {role} column {name!r} holds values that differ only in spaces, letter case or Unicode form: "
-                        "{listed}; they are audited as separate groups. If each set is one group, merge them "
+                        "{listed}; they are audited as separate {kinds}. If each set is one, merge them "
                         "(Merge near-duplicate values on the Audit page, or audit --merge-near-duplicates)")
 WARN_CONTINUOUS = ("the sensitive column {name!r} has {count} distinct numeric values: it looks continuous; "
                    "bin it into a few groups for a meaningful audit")
@@ -294,7 +294,7 @@ def near_duplicate_warning(values, role: str, name: str) -> str | None:
     if not groups:
         return None
     listed = "; ".join(" / ".join(repr(v) for v in g) for g in groups[:10]) + (" …" if len(groups) > 10 else "")
-    return WARN_NEAR_DUPLICATES.format(role=role, name=name, listed=listed)
+    return WARN_NEAR_DUPLICATES.format(role=role, name=name, listed=listed, kinds="classes" if role == "class" else "groups")
 
 
 def group_codes(values, name: str, n: int) -> tuple[np.ndarray, list[str], str | None]:

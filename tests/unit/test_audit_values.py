@@ -142,8 +142,8 @@ def test_the_audit_warns_of_near_duplicates_and_never_merges_them():
     result = A.audit(np.arange(len(sex)) % 2, {"sex": sex}, y=pd.Series(["Yes", "yes "] * 30, name="label"), resamples=10)
     assert result.attributes[0].group_names == ["Female", "Male", "Male ", "male", "Ｍａｌｅ"]  # five groups, as given
     listed = "'Male' / 'Male ' / 'male' / 'Ｍａｌｅ'"
-    assert A.WARN_NEAR_DUPLICATES.format(role="sensitive", name="sex", listed=listed) in result.warnings
-    assert A.WARN_NEAR_DUPLICATES.format(role="class", name="label", listed="'Yes' / 'yes '") in result.warnings
+    assert A.WARN_NEAR_DUPLICATES.format(role="sensitive", name="sex", listed=listed, kinds="groups") in result.warnings
+    assert A.WARN_NEAR_DUPLICATES.format(role="class", name="label", listed="'Yes' / 'yes '", kinds="classes") in result.warnings
     assert result.to_dict()["warnings"] == result.warnings  # the JSON and the report carry them
 
 
