@@ -19,7 +19,10 @@ Knows nothing of Streamlit.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -39,8 +42,10 @@ MAX_GROUPS = 100
 INTERSECTION = " × "
 
 ERR_ONE_CLUSTER = "the cluster column {name!r} holds a single cluster ({value}): an audit compares clusters, pass a clustering with 2 or more"
-ERR_CLUSTER_LABELS = ("the cluster column {name!r} must hold whole numbers (cluster ids), found {found}: "
-                      "map cluster names to integers first")
+ERR_CLUSTER_LABELS = ("the cluster column {name!r} holds {found} at row {row:,} (0 = the first row): a cluster id is a "
+                      "label (text or a whole number), not a fraction; fix that row or map the ids to labels")
+ERR_CLUSTER_INFINITE = ("the cluster column {name!r} holds {found} at row {row:,} (0 = the first row): an infinite cluster "
+                        "id is not a label; fix that row")
 ERR_MISSING = "the {what} column {name!r} has {count:,} missing value(s) (first at row {row}): drop or fill those rows first"
 ERR_SINGLE_GROUP = "the sensitive column {name!r} holds a single group ({value}): an audit compares groups, pick a column with 2 or more"
 ERR_TOO_MANY_GROUPS = ("the sensitive column {name!r} has {count:,} distinct values (at most {max} groups): it looks "
@@ -50,6 +55,9 @@ ERR_EMBEDDING = "the embedding {problem}: {fix}"
 ERR_NO_SENSITIVE = "pick at least one sensitive column"
 ERR_CONFIDENCE = "confidence must be in (0, 1), got {value!r}"
 ERR_RESAMPLES = "resamples must be a whole number from 0 to 100,000, got {value!r}"
+WARN_NEAR_DUPLICATES = ("the {role} column {name!r} holds values that differ only in spaces, letter case or Unicode form: "
+                        "{listed}; they are audited as separate {kinds}. If each set is one, merge them "
+                        "(Merge near-duplicate values on the Audit page, or audit --merge-near-duplicates)")
 WARN_CONTINUOUS = ("the sensitive column {name!r} has {count} distinct numeric values: it looks continuous; "
                    "bin it into a few groups for a meaningful audit")
 
@@ -158,25 +166,88 @@ def metric_keys(result: AuditResult) -> list[str]:
 
 
 # --- input ----------------------------------------------------------------------------------------------------------
+def _number_text(value) -> str | None:
+    """An integral number as its exact decimal text (any size: 1e19 is "10000000000000000000"), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == math.trunc(value):
+        return str(int(value))  # int() of a float is exact, however large
+    return None
+
+
+def exact_label(value) -> str:
+    """One value as the label it is: text as it is, booleans as False/True, integral numbers exactly in decimal."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    number = _number_text(value)
+    return number if number is not None else str(value)
+
+
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def label_order(labels) -> list[str]:
+    """Labels sorted numerically when every one is a decimal number (ties, such as "01" and "1", by their text),
+    else as text."""
+    labels = list(labels)
+    if labels and all(_DECIMAL.fullmatch(t) for t in labels):
+        return sorted(labels, key=lambda t: (Decimal(t), t))
+    return sorted(labels)
+
+
+def _check_cluster_value(value, row: int, name: str) -> None:
+    if isinstance(value, (float, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        if not math.isfinite(value):
+            raise ValueError(ERR_CLUSTER_INFINITE.format(name=name, found=float(value), row=row))
+        if value != math.trunc(value):
+            raise ValueError(ERR_CLUSTER_LABELS.format(name=name, found=repr(float(value)), row=row))
+
+
 def cluster_codes(assignment, name: str) -> tuple[np.ndarray, list[str]]:
-    a = pd.Series(np.asarray(assignment).ravel() if not isinstance(assignment, pd.Series) else assignment.to_numpy())
-    _check_missing(a, "cluster", name)
-    values = a.to_numpy()
+    """Each row's cluster as a code 0 … K−1 into the cluster labels, read exactly: text stays text ("01", "1" and
+    "001" are three clusters), booleans are the labels False and True, whole numbers of any size keep every digit
+    (1e19 and 2e19 stay apart; nothing is cast to int64). A fractional or infinite id is refused, naming its row
+    (0 = the first). Labels sort numerically when all are numbers, else as text."""
+    series = assignment if isinstance(assignment, pd.Series) else pd.Series(np.asarray(assignment).ravel())
+    series = series.reset_index(drop=True)
+    _check_missing(series, "cluster", name)
+    values = series.to_numpy()
     if values.dtype.kind == "f":
-        fractional = values != np.trunc(values)
-        if fractional.any():
-            raise ValueError(ERR_CLUSTER_LABELS.format(name=name, found=repr(values[fractional][0].item())))
-        values = values.astype(np.int64)
-    elif values.dtype.kind not in "biu":
-        numeric = pd.to_numeric(a, errors="coerce")
-        if numeric.isna().any():
-            bad = a[numeric.isna()].iloc[0]
-            raise ValueError(ERR_CLUSTER_LABELS.format(name=name, found=repr(bad)))
-        return cluster_codes(numeric.to_numpy(), name)
-    uniques, codes = np.unique(values, return_inverse=True)
-    if len(uniques) < 2:
-        raise ValueError(ERR_ONE_CLUSTER.format(name=name, value=uniques[0]))
-    return codes.astype(np.int64), [str(u) for u in uniques]
+        bad = ~np.isfinite(values) | (values != np.trunc(np.where(np.isfinite(values), values, 0)))
+        if bad.any():
+            row = int(np.argmax(bad))
+            _check_cluster_value(values[row], row, name)
+    if values.dtype.kind != "O":
+        codes, uniques = pd.factorize(values)
+    else:
+        # Python objects: 1, 1.0 and True hash alike, so label every row (text fast, anything else one by one).
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
+            labels_per_row = values
+        else:
+            for row, value in enumerate(values):
+                _check_cluster_value(value, row, name)
+            labels_per_row = np.array([exact_label(v) for v in values], dtype=object)
+        codes, uniques = pd.factorize(labels_per_row)
+    labels = [exact_label(u) for u in uniques]
+    # Distinct values with the same label (an int 1 and an int64 1) are one cluster.
+    order = label_order(set(labels))
+    if len(order) < 2:
+        raise ValueError(ERR_ONE_CLUSTER.format(name=name, value=order[0] if order else "none"))
+    position = {label: i for i, label in enumerate(order)}
+    remap = np.array([position[label] for label in labels], dtype=np.int64)
+    return remap[codes], order
+
+
+def saved_cluster_ids(arrays: dict) -> np.ndarray:
+    """Each row's cluster id as a run saved it: `assignment` itself, or, where an external run's ids are not all
+    int64 (external.assignment_arrays), its codes into `cluster_labels`."""
+    if "cluster_labels" in arrays:
+        return np.asarray(arrays["cluster_labels"])[arrays["assignment"]]
+    return arrays["assignment"]
 
 
 def _check_missing(series: pd.Series, what: str, name: str) -> None:
@@ -185,7 +256,50 @@ def _check_missing(series: pd.Series, what: str, name: str) -> None:
         raise ValueError(ERR_MISSING.format(what=what, name=name, count=int(missing.sum()), row=int(np.argmax(missing))))
 
 
+def _near_key(value: str) -> str:
+    """What two spellings of one group share: Unicode NFKC form, case folded, whitespace runs as one space, trimmed."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
+def near_duplicates(values) -> list[list[str]]:
+    """Sets of distinct text values that differ only in surrounding or internal whitespace, letter case or Unicode
+    normal form (e.g. "Male", "Male ", "male", "Ｍａｌｅ"), each set sorted, most frequent first among sets."""
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
+    counts = series.dropna().value_counts(sort=False)
+    found: dict[str, list[str]] = {}
+    for value in counts.index:
+        if isinstance(value, str):
+            found.setdefault(_near_key(value), []).append(value)
+    return sorted((sorted(v) for v in found.values() if len(v) > 1), key=lambda v: -int(counts[v].sum()))
+
+
+def merge_near_duplicates(values) -> tuple[pd.Series, dict[str, list[str]]]:
+    """The values with each set of near-duplicates (near_duplicates) replaced by its most frequent spelling (ties: the
+    first in sorted order), and what was merged: {kept spelling: [the spellings it replaced]}. Only on request:
+    the audit never merges by itself."""
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
+    counts = series.value_counts()
+    mapping, merges = {}, {}
+    for group in near_duplicates(series):
+        keep = max(group, key=lambda v: (int(counts[v]), -group.index(v)))
+        merges[keep] = [v for v in group if v != keep]
+        mapping.update({v: keep for v in merges[keep]})
+    if not mapping:
+        return series, {}
+    return series.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v).astype(series.dtype), merges
+
+
+def near_duplicate_warning(values, role: str, name: str) -> str | None:
+    groups = near_duplicates(values)
+    if not groups:
+        return None
+    listed = "; ".join(" / ".join(repr(v) for v in g) for g in groups[:10]) + (" …" if len(groups) > 10 else "")
+    return WARN_NEAR_DUPLICATES.format(role=role, name=name, listed=listed, kinds="classes" if role == "class" else "groups")
+
+
 def group_codes(values, name: str, n: int) -> tuple[np.ndarray, list[str], str | None]:
+    """Each row's group as a code into the sorted group names, and a warning (or None) for a column that looks
+    continuous or holds near-duplicate values (those stay separate groups: merge_near_duplicates merges on request)."""
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
     if len(series) != n:
         raise ValueError(ERR_LENGTHS.format(what=f"the sensitive column {name!r}", n_other=len(series), n=n))
@@ -195,10 +309,13 @@ def group_codes(values, name: str, n: int) -> tuple[np.ndarray, list[str], str |
         raise ValueError(ERR_SINGLE_GROUP.format(name=name, value=uniques[0]))
     if len(uniques) > MAX_GROUPS:
         raise ValueError(ERR_TOO_MANY_GROUPS.format(name=name, count=len(uniques), max=MAX_GROUPS))
-    warning = None
+    warnings = []
     if series.dtype.kind == "f" and len(uniques) > 10 and not np.all(np.asarray(uniques) == np.trunc(np.asarray(uniques))):
-        warning = WARN_CONTINUOUS.format(name=name, count=len(uniques))
-    return codes.astype(np.int64), [str(u) for u in uniques], warning
+        warnings.append(WARN_CONTINUOUS.format(name=name, count=len(uniques)))
+    near = near_duplicate_warning(pd.Series(np.asarray(uniques, dtype=object)), "sensitive", name)
+    if near:
+        warnings.append(near)
+    return codes.astype(np.int64), [str(u) for u in uniques], " ".join(warnings) or None
 
 
 def _sensitive(groups) -> dict[str, object]:
@@ -345,9 +462,11 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
         ys = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y).ravel())
         if len(ys) != n:
             raise ValueError(ERR_LENGTHS.format(what="the class column", n_other=len(ys), n=n))
-        _check_missing(ys, "class", "class")
+        _check_missing(ys, "class", str(ys.name or "class"))
         codes, uniques = pd.factorize(ys, sort=True)
         class_codes, class_names = codes.astype(np.int64), [str(u) for u in uniques]
+        if near := near_duplicate_warning(pd.Series(np.asarray(uniques, dtype=object)), "class", str(ys.name or "class")):
+            warnings.append(near)
     x = None if embedding is None else _embedding(embedding, n)
     rng = np.random.default_rng(seed)
 

@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--embedding-file", metavar="FILE", help="the embedding as a separate CSV/Parquet/NPZ with the same rows")
     p.add_argument("--id", dest="id_column", metavar="COLUMN", help="row-id column (unique), kept with the assignments")
     p.add_argument("--name", help="name of the external run in the store (default: the file's name)")
+    p.add_argument("--merge-near-duplicates", action="store_true",
+                   help="merge sensitive and class values that differ only in spaces, case or Unicode form (the audit "
+                        "warns of them otherwise); what was merged is recorded")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the random baselines")
@@ -193,7 +196,7 @@ def _audit(args) -> None:
             embedding, _ = external.read_audit_file(Path(args.embedding_file))
         prepared = external.prepare(table, clusters=args.clusters, sensitive=args.sensitive, class_column=args.class_column,
                                     embedding_columns=args.embedding, embedding=embedding, id_column=args.id_column,
-                                    provenance=provenance)
+                                    provenance=provenance, merge_near_duplicates=args.merge_near_duplicates)
         result = external.run_audit(prepared, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
         run = run_id = epoch = None
         if not args.no_store:

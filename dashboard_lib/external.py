@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .auditing import AuditResult, audit, cluster_codes, group_codes
-from .data.tables import MAX_ROWS, read_table
+from .auditing import AuditResult, audit, cluster_codes, exact_label, group_codes, near_duplicates
+from .auditing import merge_near_duplicates as merge_near_duplicates_of, saved_cluster_ids
+from .data.tables import FLOAT32_MAX, ID_NAME, MAX_ROWS, read_table
 from .store import RunStore
 
 METHOD_ID = "external"
@@ -34,6 +36,20 @@ ERR_DUPLICATE_IDS = "the row-id column {name!r} repeats {count:,} value(s) (e.g.
 ERR_ROWS_OUTSIDE = "the row column {name!r} holds {value!r}, not a row of the upload (0 to {n} − 1): give each row's number"
 ERR_ASSIGNMENT_ROWS = ("the assignments have {n:,} rows but the upload has {m:,}: give one cluster per row in the same order, "
                        "or a row column that says which row each belongs to")
+ERR_EMBEDDING_FILE_COLUMN = ("the embedding file's column {name!r} is not numeric (e.g. {example!r}): an embedding "
+                             "holds numbers only; remove that column, or give the table's row-id column if it is the id")
+ERR_EMBEDDING_ID_COLUMN = ("the embedding file's column {name!r} looks like a row id, not a dimension: choose the table's "
+                           "row-id column of the same name (--id) to match rows on it, or remove the column")
+ERR_EMBEDDING_NO_TABLE_ID = ("the embedding file's rows are to be matched on its column {name!r}: choose the table's row-id "
+                             "column (--id) too")
+ERR_EMBEDDING_IDS = ("the embedding file's id column {name!r} {problem} (e.g. {example!r}): give exactly one embedding "
+                     "row per row of the table, with its id")
+EMBEDDING_ID_PROBLEMS = {"repeated": "repeats {count:,} id(s)", "missing": "lacks {count:,} of the table's row id(s)",
+                         "extra": "holds {count:,} id(s) that are not in the table"}
+ERR_EMBEDDING_RANGE = ("embedding column {name!r} holds {value:.3g} at row {row:,} (0 = the first row), beyond float32's "
+                       "range (±3.4e38) in which embeddings are stored: rescale that column (e.g. divide it by 1e30) or "
+                       "leave it out")
+NOTE_MERGED = "{name}: near-duplicate values merged on request before the audit: {listed}"
 CLUSTER_COLUMN, ROW_COLUMN = "cluster", "row"  # what a saved upload joined with its assignments calls them
 ERR_NO_AUDIT = "run {run_id} saved no assignments (it ended before its first evaluation): there is nothing to audit"
 
@@ -70,8 +86,16 @@ def read_audit_file(source: bytes | str | Path, filename: str | None = None) -> 
 
 def prepare(table: pd.DataFrame, *, clusters: str, sensitive: list[str], class_column: str | None = None,
             embedding_columns: list[str] | None = None, embedding: np.ndarray | pd.DataFrame | None = None,
-            id_column: str | None = None, provenance: dict | None = None) -> AuditTable:
-    """Check the auditor's choice of columns (ValueError naming the column) and return them ready to audit."""
+            id_column: str | None = None, provenance: dict | None = None, embedding_id_column: str | None = None,
+            merge_near_duplicates: bool = False) -> AuditTable:
+    """Check the auditor's choice of columns (ValueError naming the column) and return them ready to audit.
+
+    An embedding given as a separate table is matched to the rows on its `embedding_id_column` (by default the
+    column named like `id_column`, where it has one) and is otherwise taken row by row; an id-like or non-numeric
+    column in it is refused, never used as a dimension. Embedding values beyond float32's range (in which the
+    store keeps them) are refused naming the row and column. Near-duplicate sensitive or class values (auditing.
+    near_duplicates) are listed in the provenance and, only with merge_near_duplicates, merged (and what was
+    merged recorded there)."""
     if not clusters:
         raise ValueError(ERR_NO_CLUSTER)
     if len(table) > MAX_ROWS:
@@ -94,15 +118,19 @@ def prepare(table: pd.DataFrame, *, clusters: str, sensitive: list[str], class_c
         raise ValueError(ERR_NO_SENSITIVE)
     if embedding_columns and embedding is not None:
         raise ValueError(ERR_EMBEDDING_BOTH)
-    x = None
+    x, dimensions = None, embedding_columns
     if embedding_columns:
         block = table[embedding_columns]
         bad = [c for c in embedding_columns if not pd.api.types.is_numeric_dtype(block[c])]
         if bad:
             raise ValueError(ERR_EMBEDDING_COLUMNS.format(names=bad, example=_plain(block[bad[0]].dropna().iloc[0])))
         x = block.to_numpy(dtype=np.float64)
+    elif isinstance(embedding, pd.DataFrame):
+        x, dimensions = _embedding_table(embedding, table, id_column, embedding_id_column)
     elif embedding is not None:
-        x = embedding.select_dtypes("number").to_numpy(np.float64) if isinstance(embedding, pd.DataFrame) else np.asarray(embedding)
+        x = np.asarray(embedding)
+    if x is not None:
+        _check_float32(x, dimensions)
     row_id = np.arange(len(table), dtype=np.int64)
     if id_column:
         ids = table[id_column]
@@ -111,13 +139,76 @@ def prepare(table: pd.DataFrame, *, clusters: str, sensitive: list[str], class_c
             raise ValueError(ERR_DUPLICATE_IDS.format(name=id_column, count=int(duplicated.nunique()), example=_plain(duplicated.iloc[0])))
         # Unicode, not object, so the run folder's .npz loads without pickle.
         row_id = ids.to_numpy() if pd.api.types.is_integer_dtype(ids) else np.asarray(ids.astype(str).to_numpy(), dtype=str)
+    labels = {c: table[c] for c in sensitive + ([class_column] if class_column else [])}
+    near, merged = {}, {}
+    for column, values in labels.items():
+        if merge_near_duplicates:
+            labels[column], merges = merge_near_duplicates_of(values)
+            if merges:
+                merged[column] = merges
+        elif found := near_duplicates(values):
+            near[column] = found
+    notes = {"near_duplicates": near} if near else {}
+    notes |= {"merged_near_duplicates": merged} if merged else {}
     return AuditTable(
-        assignment=table[clusters].rename(clusters), sensitive={c: table[c] for c in sensitive},
-        y=table[class_column] if class_column else None, embedding=x, row_id=row_id,
+        assignment=table[clusters].rename(clusters), sensitive={c: labels[c] for c in sensitive},
+        y=labels[class_column] if class_column else None, embedding=x, row_id=row_id,
         provenance={**(provenance or {}), "columns": {"clusters": clusters, "sensitive": sensitive, "class": class_column,
                                                        "embedding": embedding_columns or ("separate file" if embedding is not None else None),
-                                                       "row_id": id_column}, "n_rows": len(table)},
+                                                       "row_id": id_column}, "n_rows": len(table), **notes},
     )
+
+
+EMBEDDING_ID_NAME = re.compile(r"^(unnamed: ?0|rows?|row_?(id|num|number)|rowid|idx|n|no|sample(_?id)?)$", re.IGNORECASE)
+
+
+def _embedding_table(embedding: pd.DataFrame, table: pd.DataFrame, id_column: str | None,
+                     embedding_id_column: str | None) -> tuple[np.ndarray, list[str]]:
+    """An embedding file's dimensions as rows of the table: matched on its id column, else in the table's order."""
+    key = embedding_id_column or (id_column if id_column and id_column in embedding.columns else None)
+    if key is not None:
+        if key not in embedding.columns:
+            raise ValueError(ERR_UNKNOWN_COLUMN.format(role="embedding row-id", name=key, have=list(embedding.columns)[:30]))
+        if not id_column:
+            raise ValueError(ERR_EMBEDDING_NO_TABLE_ID.format(name=key))
+        mine, theirs = _id_labels(table[id_column]), _id_labels(embedding[key])
+        repeated = theirs[theirs.duplicated()]
+        if len(repeated):
+            raise ValueError(_ids_error(key, "repeated", int(repeated.nunique()), repeated.iloc[0]))
+        position = pd.Series(np.arange(len(theirs)), index=theirs.to_numpy())
+        missing, extra = mine[~mine.isin(position.index)], theirs[~theirs.isin(set(mine))]
+        if len(missing):
+            raise ValueError(_ids_error(key, "missing", len(missing), missing.iloc[0]))
+        if len(extra):
+            raise ValueError(_ids_error(key, "extra", len(extra), extra.iloc[0]))
+        embedding = embedding.drop(columns=[key]).iloc[position[mine.to_numpy()].to_numpy()]
+    dimensions = [str(c) for c in embedding.columns]
+    for column in dimensions:
+        values = embedding[column]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            present = values.dropna()
+            raise ValueError(ERR_EMBEDDING_FILE_COLUMN.format(name=column, example=_plain(present.iloc[0]) if len(present) else None))
+        if pd.api.types.is_integer_dtype(values) and (EMBEDDING_ID_NAME.match(column) or ID_NAME.search(column)):
+            raise ValueError(ERR_EMBEDDING_ID_COLUMN.format(name=column))
+    return embedding.to_numpy(dtype=np.float64), dimensions
+
+
+def _ids_error(name: str, problem: str, count: int, example) -> str:
+    return ERR_EMBEDDING_IDS.format(name=name, problem=EMBEDDING_ID_PROBLEMS[problem].format(count=count), example=example)
+
+
+def _id_labels(ids: pd.Series) -> pd.Series:
+    """Row ids as exact text, so the table's 7 and an embedding file's 7 (or "7") match and 01 and 1 do not."""
+    return pd.Series([exact_label(v) for v in ids], dtype=object)
+
+
+def _check_float32(x: np.ndarray, dimensions: list[str] | None) -> None:
+    values = np.asarray(x, dtype=np.float64)
+    outside = np.isinf(values) | (np.abs(np.nan_to_num(values)) > FLOAT32_MAX)
+    if outside.any():
+        row, col = (int(i) for i in np.argwhere(outside.reshape(len(values), -1))[0])
+        name = dimensions[col] if dimensions and col < len(dimensions) else f"dimension {col}"
+        raise ValueError(ERR_EMBEDDING_RANGE.format(name=name, value=values.reshape(len(values), -1)[row, col], row=row))
 
 
 def upload_table(name: str) -> tuple[pd.DataFrame, dict]:
@@ -146,6 +237,8 @@ def with_assignments(table: pd.DataFrame, assignments: pd.DataFrame, cluster_col
         if row_column not in assignments.columns:
             raise ValueError(ERR_UNKNOWN_COLUMN.format(role="row", name=row_column, have=list(assignments.columns)[:30]))
         rows = pd.to_numeric(assignments[row_column], errors="coerce")
+        if pd.api.types.is_bool_dtype(assignments[row_column]):
+            rows = pd.Series(np.nan, index=assignments.index)  # True is not row 1
         bad = rows.isna() | (rows < 0) | (rows >= len(table)) | (rows != rows.round())
         if bad.any():
             raise ValueError(ERR_ROWS_OUTSIDE.format(name=row_column, value=_plain(assignments[row_column][bad].iloc[0]), n=len(table)))
@@ -162,9 +255,27 @@ def with_assignments(table: pd.DataFrame, assignments: pd.DataFrame, cluster_col
     return out
 
 
+INT64_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+
+
+def assignment_arrays(assignment: pd.Series) -> dict[str, np.ndarray]:
+    """The cluster ids to save: `assignment` holds the ids themselves as int64 (like a trained run's) when every
+    label is an int64 written plainly; otherwise (text such as "01", booleans, ids beyond int64) it holds codes
+    0 … K−1 and `cluster_labels` the labels, so nothing is cast and merged on the way to the store."""
+    codes, labels = cluster_codes(assignment, str(assignment.name))
+    if all(INT64_TEXT.fullmatch(label) and -2**63 <= int(label) < 2**63 for label in labels):
+        return {"assignment": np.asarray([int(label) for label in labels], dtype=np.int64)[codes]}
+    return {"assignment": codes, "cluster_labels": np.asarray(labels, dtype=str)}  # Unicode: loads without pickle
+
+
 def run_audit(prepared: AuditTable, **options) -> AuditResult:
-    return audit(prepared.assignment, prepared.sensitive, y=prepared.y, embedding=prepared.embedding,
-                 cluster_name=str(prepared.assignment.name), **options)
+    """The audit of a prepared table; near-duplicate values merged on request are named among its caveats."""
+    result = audit(prepared.assignment, prepared.sensitive, y=prepared.y, embedding=prepared.embedding,
+                   cluster_name=str(prepared.assignment.name), **options)
+    for column, merges in (prepared.provenance.get("merged_near_duplicates") or {}).items():
+        listed = "; ".join(f"{' / '.join(repr(v) for v in variants)} → {kept!r}" for kept, variants in merges.items())
+        result.caveats.insert(0, NOTE_MERGED.format(name=column, listed=listed))
+    return result
 
 
 def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, name: str) -> str:
@@ -185,10 +296,8 @@ def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, 
         "sensitive_columns": [a.name for a in result.attributes if not a.is_intersection],
         "built": f"an external clustering from {prepared.provenance.get('file')}; sensitive attribute shown: {first.name}",
     })
-    codes, ids = cluster_codes(prepared.assignment, str(prepared.assignment.name))
-    n = len(codes)
-    arrays = {"assignment": np.asarray(ids, dtype=np.int64)[codes],  # the cluster ids as given, like a trained run's
-              "row_id": prepared.row_id}
+    arrays = {**assignment_arrays(prepared.assignment), "row_id": prepared.row_id}
+    n = len(arrays["assignment"])
     for i, attribute in enumerate(a for a in result.attributes if not a.is_intersection):
         arrays[f"sensitive_{i}"] = group_codes(prepared.sensitive[attribute.name], attribute.name, n)[0]
     arrays["g"] = arrays["sensitive_0"]  # the group every other page draws: the first attribute's
@@ -230,7 +339,7 @@ def audit_run(store: RunStore, run_id: str, *, resamples: int = 1000, confidence
     y = None
     if "y" in arrays:
         y = np.asarray(names, dtype=object)[arrays["y"]] if names and len(names) > arrays["y"].max() else arrays["y"]
-    return audit(arrays["assignment"], groups, y=y, embedding=arrays.get("embedding"), resamples=resamples,
+    return audit(saved_cluster_ids(arrays), groups, y=y, embedding=arrays.get("embedding"), resamples=resamples,
                  confidence=confidence, seed=seed)
 
 

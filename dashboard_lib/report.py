@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from .auditing import AuditResult, AttributeAudit, Estimate, metric_keys
+from .auditing import AuditResult, AttributeAudit, Estimate, cluster_codes, metric_keys, saved_cluster_ids
 from .plots import share_bar_rows
 
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"]
@@ -201,7 +201,7 @@ def report_json(result: AuditResult, *, provenance: dict | None = None, run=None
 def assignments_csv(arrays: dict, result: AuditResult, group_columns: dict[str, list[str]] | None = None) -> str:
     """One row per audited sample: its row id, cluster and (where saved) class and sensitive values."""
     frame = pd.DataFrame({"row_id": arrays.get("row_id", np.arange(len(arrays["assignment"]))),
-                          "cluster": np.asarray(result.clusters, dtype=object)[_positions(arrays["assignment"], result.clusters)]})
+                          "cluster": np.asarray(result.clusters, dtype=object)[_positions(saved_cluster_ids(arrays), result.clusters)]})
     for name, values in (group_columns or {}).items():
         frame[name] = values
     buffer = io.StringIO()
@@ -210,9 +210,10 @@ def assignments_csv(arrays: dict, result: AuditResult, group_columns: dict[str, 
 
 
 def _positions(assignment: np.ndarray, clusters: list[str]) -> np.ndarray:
-    """Saved assignments hold cluster ids; the audit names them in sorted order."""
+    """Saved assignments hold cluster ids; the audit names them in sorted order (labels read exactly, as it does)."""
+    codes, labels = cluster_codes(np.asarray(assignment), "cluster")
     index = {c: i for i, c in enumerate(clusters)}
-    return pd.Series(np.asarray(assignment)).astype(str).map(index).to_numpy(np.int64)
+    return np.asarray([index[label] for label in labels], dtype=np.int64)[codes]
 
 
 def figures_page(title: str, intro_html: str, figures: dict) -> str:

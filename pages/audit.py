@@ -101,7 +101,7 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
     choice = lambda name: [NONE, *columns].index(defaults[name]) if defaults.get(name) in columns else 0  # noqa: E731
     with st.form("audit.form"):
         clusters = st.selectbox("Cluster column", columns, index=columns.index(guess), key="audit.clusters",
-                                help="Each row's cluster id (whole numbers).")
+                                help="Each row's cluster id: a label, read exactly (text, or whole numbers).")
         sensitive = st.multiselect("Sensitive column(s)", columns, default=defaults.get("sensitive", group_like[:1]),
                                    key="audit.sensitive", help="With two or more, each is audited alone and their intersection too.")
         class_col = st.selectbox("Class column (optional: ACC, NMI, ARI)", [NONE, *columns], index=choice("class"), key="audit.class")
@@ -113,7 +113,8 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
         name = st.text_input("Name of the run", value=default_name[:64], key="audit.name")
         resamples = st.number_input("Bootstrap resamples", 0, 100_000, DEFAULT_RESAMPLES, step=100, key="audit.resamples")
         go = st.form_submit_button("Audit", type="primary")
-    if go:
+    merge = st.session_state.pop("audit.merge_now", False)  # the Merge near-duplicate values button: same choices
+    if go or merge:
         try:
             embedding = None
             if embedding_file is not None:
@@ -121,7 +122,7 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
             prepared = external.prepare(
                 table, clusters=clusters, sensitive=sensitive, class_column=None if class_col == NONE else class_col,
                 embedding_columns=embedding_cols, embedding=embedding, id_column=None if id_col == NONE else id_col,
-                provenance=provenance)
+                provenance=provenance, merge_near_duplicates=merge)
             with st.spinner("Auditing: bootstrap intervals and random baselines…"):
                 result = external.run_audit(prepared, resamples=int(resamples))
         except ValueError as exc:
@@ -180,6 +181,11 @@ if mode == MODES[0]:
     if "audit.last" in st.session_state:
         last, result = st.session_state["audit.last"]
         run, arrays = store.get_run(last), store.load_arrays(last, 0)
+        if run.config["provenance"].get("near_duplicates"):  # the audit warns of them just below
+            st.button("Merge near-duplicate values", key="audit.merge", icon=":material/merge:",
+                      on_click=lambda: st.session_state.update({"audit.merge_now": True}),
+                      help="Audit again with each set of values that differ only in spaces, letter case or Unicode "
+                           "form counted as one group (its most frequent spelling); the new run records what was merged.")
         show_audit(result, title=f"Audit of {run.config['provenance'].get('file')}", provenance=run.config["provenance"],
                    run=run, epoch=0, arrays=arrays, key="audit.new")
         if "embedding" in arrays:

@@ -40,6 +40,8 @@ ERR_ROW_LENGTH = ("data row {row:,} (line {line:,} of the file) has {got} field(
                   "row, a stray {sep!r} or an unquoted {sep!r} inside a value; fix that line or export the file again")
 ERR_PARQUET_DAMAGED = ("the Parquet file is damaged: {what}; nothing was saved. Export it again (with page checksums if "
                        "the writer offers them)")
+ERR_DUPLICATE_HEADER = ("the header names column {name!r} {count} times (at positions {positions}, counting from 1): each "
+                        "column needs its own name; rename the copies and export the file again")
 ERR_NPZ_SHAPES = "the arrays in the .npz file must all have the same number of rows; got {shapes}"
 ERR_UNKNOWN_COLUMNS = "unknown column(s) {names}; the table has: {have}"
 ERR_NO_FEATURES = "choose at least one feature column"
@@ -157,9 +159,58 @@ def _read_csv(data: bytes) -> tuple[pd.DataFrame, str]:
             raise TableError(ERR_ROW_LENGTH.format(row=data_row, line=rows.line_num, got=len(row), want=len(header), sep=sep))
     if data_row == 0:
         raise TableError(ERR_EMPTY)
+    _check_unique_headers([h.lstrip() for h in header])  # skipinitialspace strips a header's leading blanks too
     table = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, na_values=NA_MARKERS)
+    table = _keep_written_integers(table, text, sep, data)
     names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
     return table, f"CSV, {names[sep]}-separated, {encoding.replace('-sig', '')}"
+
+
+LEADING_ZERO = r"^[+-]?0[0-9]"
+
+
+def _may_have_leading_zeros(data: bytes, sep: str) -> bool:
+    """Whether some field may start with a zero then a digit, signed or not (a cheap scan of the bytes, so that a
+    table without one is parsed once): after the start, a delimiter, a line break, a quote or a blank, a 0 then a
+    digit (an exponent such as 1e-05 does not count). ASCII bytes are themselves in UTF-8, Windows-1252 and Latin-1."""
+    a = np.frombuffer(b"\n\n" + data + b"\n", dtype=np.uint8)
+    starts = np.zeros(256, dtype=bool)
+    starts[list(f"{sep}\n\r\" ".encode())] = True
+    field_start = starts[a]
+    sign = (a == ord("+")) | (a == ord("-"))
+    zero_digit = (a[2:-1] == ord("0")) & (a[3:] >= ord("0")) & (a[3:] <= ord("9"))
+    return bool((zero_digit & (field_start[1:-2] | (sign[1:-2] & field_start[:-3]))).any())
+
+
+def _keep_written_integers(table: pd.DataFrame, text: str, sep: str, data: bytes) -> pd.DataFrame:
+    """Columns of whole numbers in which some value is written with leading zeros ("01", "007") kept as the text
+    written: pandas reads "01", "1" and "001" all as 1, merging what may be three different ids or codes."""
+    whole = [i for i, c in enumerate(table.columns)
+             if table[c].dtype.kind in "iu" or (table[c].dtype.kind == "O" and len(table[c].dropna())
+                                               and pd.api.types.infer_dtype(table[c], skipna=True) == "integer")
+             or (table[c].dtype.kind == "f" and bool((table[c].dropna() == np.trunc(table[c].dropna())).all()))]
+    if not whole or not _may_have_leading_zeros(data, sep):
+        return table
+    written = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, na_values=NA_MARKERS, dtype=str,
+                          usecols=whole)
+    for i in whole:
+        name = table.columns[i]
+        raw = written.iloc[:, whole.index(i)]
+        if raw.str.match(LEADING_ZERO, na=False).any():
+            table[name] = raw.to_numpy()  # text, like the table's other text columns
+    return table
+
+
+def _check_unique_headers(names: list[str]) -> None:
+    """A header named twice is refused: pandas would rename the copy (race.1) and a choice of `race` would silently
+    take the first."""
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        if str(name) != "":  # empty headers are named Unnamed: i, one by one
+            positions.setdefault(str(name), []).append(i)
+    for name, at in positions.items():
+        if len(at) > 1:
+            raise TableError(ERR_DUPLICATE_HEADER.format(name=name, count=len(at), positions=", ".join(map(str, at))))
 
 
 def _read_parquet(data: bytes) -> tuple[pd.DataFrame, str]:
@@ -167,6 +218,7 @@ def _read_parquet(data: bytes) -> tuple[pd.DataFrame, str]:
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(io.BytesIO(data), page_checksum_verification=True)
+    _check_unique_headers(file.schema_arrow.names)
     parts = []
     for r in range(file.num_row_groups):
         part, meta = file.read_row_group(r), file.metadata.row_group(r)
@@ -203,13 +255,17 @@ def _read_npz(data: bytes) -> tuple[pd.DataFrame, str]:
     lengths = {k: (len(a) if a.ndim else 0) for k, a in arrays.items()}
     if len(set(lengths.values())) > 1:
         raise TableError(ERR_NPZ_SHAPES.format(shapes={k: arrays[k].shape for k in arrays}))
-    columns = {}
+    columns, headers = {}, []
     for key, a in arrays.items():
         if a.ndim <= 1:
+            names = [key]
             columns[key] = a
         else:
             flat = a.reshape(len(a), -1)
-            columns.update({f"{key}_{j}": flat[:, j] for j in range(flat.shape[1])})
+            names = [f"{key}_{j}" for j in range(flat.shape[1])]
+            columns.update({name: flat[:, j] for j, name in enumerate(names)})
+        headers += names  # an expanded `a` (a_0, a_1, …) may collide with a 1-D array saved as a_0
+    _check_unique_headers(headers)
     return pd.DataFrame(columns), f"NPZ, {len(arrays)} array(s)"
 
 
@@ -229,11 +285,15 @@ def as_numbers(col: pd.Series) -> pd.Series:
 
 
 def column_kind(col: pd.Series) -> str:
-    """numeric, categorical, or mixed: text that is nearly all numbers (a typo or a stray marker, not a category)."""
+    """numeric (numbers, or text that is all numbers), categorical, or mixed: text that is nearly all numbers (a typo
+    or a stray marker, not a category)."""
     if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         return "numeric"
     present = col.dropna()
-    if len(present) and as_numbers(present).notna().mean() >= MIXED_SHARE:
+    share = as_numbers(present).notna().mean() if len(present) else 0.0
+    if share == 1:
+        return "numeric"  # whole numbers kept as written ("08", "007"): text as labels, numbers as a feature
+    if share >= MIXED_SHARE:
         return "mixed"
     return "categorical"
 

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from .. import settings
+from ..auditing import ERR_TOO_MANY_GROUPS, MAX_GROUPS
 from ..params import Param
 from . import tables
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
@@ -86,6 +87,8 @@ def validate(table: pd.DataFrame, feature_columns: list[str], sensitive_column: 
     g, group_names = _codes(kept[sensitive_column])
     if len(group_names) < 2:
         raise ValueError(ERR_ONE_GROUP.format(name=sensitive_column, value=group_names[0]))
+    if len(group_names) > MAX_GROUPS:  # the audit's limit and words: what trains here can be audited
+        raise ValueError(ERR_TOO_MANY_GROUPS.format(name=sensitive_column, count=len(group_names), max=MAX_GROUPS))
     y = class_names = None
     if class_column:
         y, class_names = _codes(kept[class_column])

@@ -111,3 +111,25 @@ def test_an_external_run_shows_on_the_other_pages(fclab_home):
         assert not at.exception and not at.error, (page, [e.value for e in at.error])
         assert not at.warning, (page, [w.value for w in at.warning])
     assert at.get("plotly_chart") or at.metric  # the Monitor shows its metrics
+
+
+def test_near_duplicate_groups_are_warned_of_and_merged_with_one_click(fclab_home):
+    n = 120
+    frame = pd.DataFrame({"segment": np.arange(n) % 3,
+                          "sex": ["female"] * 50 + ["male"] * 50 + ["male "] * 12 + ["Male"] * 8})
+    at = _bring(open_app("pages/audit.py"), frame.to_csv(index=False).encode())
+    at.multiselect(key="audit.sensitive").set_value(["sex"])
+    at.number_input(key="audit.resamples").set_value(50)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("'Male' / 'male' / 'male '" in w.value and "audited as separate groups" in w.value for w in at.warning)
+    assert [t.label for t in at.tabs] == ["sex"]
+    at.button(key="audit.merge").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not any("audited as separate groups" in w.value for w in at.warning)
+    assert any("near-duplicate values merged on request" in i.value and "→ 'male'" in i.value for i in at.info)
+    first, merged = sorted(RunStore(fclab_home / "store").list_runs(), key=lambda r: r.created)
+    assert merged.config["provenance"]["merged_near_duplicates"] == {"sex": {"male": ["Male", "male "]}}
+    assert merged.dataset_info["group_names"] == ["female", "male"]
+    assert "merged_near_duplicates" not in first.config["provenance"]
+    assert not [b for b in at.button if b.key == "audit.merge"]  # nothing left to merge
