@@ -24,7 +24,7 @@ ERR_DAMAGED = ("The run store {path} is damaged ({reason}). Nothing was changed.
                "damaged file beside it. `python -m dashboard_lib store check` tells what is readable.")
 ERR_NEWER = ("The run store {path} was written by a newer version of Fair Clustering Lab (store schema {found}, this version "
              "reads up to {known}). Update the app, or point FCLAB_HOME at another folder.")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # runs keep every sample's sensitive attribute: owner-only
 
 
@@ -89,7 +89,15 @@ MIGRATIONS = {
        " CREATE INDEX runs_by_sweep ON runs (sweep_id);"
        " CREATE TABLE sweeps (id TEXT PRIMARY KEY, created REAL NOT NULL, ended REAL, status TEXT NOT NULL,"
        " spec TEXT NOT NULL, n_trials INTEGER NOT NULL, address TEXT, error TEXT, owner_pid INTEGER, owner_host TEXT);",
+    # When the owner process started (Linux: field 22 of /proc/<pid>/stat), so a reader can tell a live owner from a
+    # dead one whose pid was reused. NULL: recorded before this column, or on a system without /proc (pid only).
+    4: "ALTER TABLE runs ADD COLUMN owner_started INTEGER;"
+       " ALTER TABLE sweeps ADD COLUMN owner_started INTEGER;",
 }
+INTERRUPTED = ("The process running this run ended before it finished (app restarted or killed). Its logged series and "
+               "evaluations are kept; start it again to finish.")
+TEMP_PATTERNS = ("*.tmp.npz",)  # what the store's atomic writes leave in a run's folder when killed mid-write
+RECOVERING_PATTERN = "runs.sqlite.recovering-*"  # recover_store's new file, left behind by a killed recovery
 
 
 @dataclass
@@ -114,6 +122,7 @@ class RunRecord:
     owner_host: str | None
     threads: int | None = None  # torch threads it trained with
     sweep_id: str | None = None  # the sweep this run is a trial of
+    owner_started: int | None = None  # when the owner process started (see process_start_time)
 
     @property
     def hparams(self) -> dict:
@@ -147,6 +156,7 @@ class SweepRecord:
     error: str | None
     owner_pid: int | None
     owner_host: str | None
+    owner_started: int | None = None
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
@@ -164,6 +174,56 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+_PROC = Path("/proc")
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of a process from /proc/<pid>/stat; None when it does not exist.
+    The command name (field 2) may hold spaces and parentheses, so fields are counted after its last ')'."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[19])  # fields 3 (state) and 22 (starttime)
+
+
+_own_start: dict[int, int | None] = {}  # pid -> start time: a forked child has its own pid, so its own entry
+
+
+def process_start_time(pid: int | None = None) -> int | None:
+    """When a process (this one by default) started, as /proc gives it; None without /proc (then only the pid is kept)."""
+    pid = os.getpid() if pid is None else pid
+    if pid == os.getpid() and pid in _own_start:
+        return _own_start[pid]
+    stat = _proc_stat(pid) if _PROC.joinpath("self", "stat").exists() else None
+    started = None if stat is None else stat[1]
+    if pid == os.getpid():
+        _own_start[pid] = started
+    return started
+
+
+def owner_alive(pid: int | None, started: int | None) -> bool:
+    """Whether the process that recorded a run (on this host) still runs: its pid exists, is not a zombie, and, where
+    its start time was recorded, started then (else the pid was reused by another process). One /proc read."""
+    if pid is None:
+        return False
+    if not _PROC.joinpath("self", "stat").exists():  # no /proc (macOS): the pid alone
+        return _pid_alive(pid)
+    stat = _proc_stat(pid)
+    if stat is None or stat[0] in ("Z", "X"):  # gone, or killed and not yet reaped by its parent
+        return False
+    return started is None or stat[1] == started
+
+
+def _owner_gone(run: dict | RunRecord, host: str, pid: int) -> bool:
+    """A running run recorded by another process on this host that has died (runs of this process: is_live's to say;
+    another host's: we cannot tell)."""
+    get = run.get if isinstance(run, dict) else lambda key: getattr(run, key, None)
+    return (get("status") == "running" and get("owner_host") == host and get("owner_pid") != pid
+            and not owner_alive(get("owner_pid"), get("owner_started")))
 
 
 class RunStore:
@@ -222,9 +282,9 @@ class RunStore:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, owner_pid, owner_host,"
-                " threads, sweep_id) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                " owner_started, threads, sweep_id) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment), os.getpid(),
-                 socket.gethostname(), environment.get("torch_threads"), sweep_id),
+                 socket.gethostname(), process_start_time(), environment.get("torch_threads"), sweep_id),
             )
         private_dir(self.root / "runs")
         private_dir(self.run_dir(run_id))
@@ -284,19 +344,27 @@ class RunStore:
         answers for runs owned by this process.
         """
         host, pid = socket.gethostname(), os.getpid()
-        stale = []
-        for run in self.list_runs(status="running"):
-            if run.owner_host != host:
-                continue  # another machine's run: we cannot tell
-            if run.owner_pid == pid:
-                if not is_live(run):
-                    stale.append(run.id)
-            elif run.owner_pid is None or not _pid_alive(run.owner_pid):
-                stale.append(run.id)
-        for run_id in stale:
-            self.finish(run_id, "interrupted", error="The process running this run ended before it finished "
-                        "(app restarted or killed). Its logged series and evaluations are kept; start it again to finish.")
-        return stale
+        stale = self.sweep_dead_owners()  # other processes' (another machine's runs: we cannot tell)
+        own = [run.id for run in self.list_runs(status="running") if run.owner_host == host and run.owner_pid == pid
+               and not is_live(run)]
+        return stale + [run_id for run_id in own if self._interrupt(run_id)]
+
+    def _interrupt(self, run_id: str) -> bool:
+        """Finish a run left running as interrupted, unless something finished it meanwhile; whether this did."""
+        with self._connect() as db:
+            changed = db.execute("UPDATE runs SET status = 'interrupted', ended = ?, error = ?, error_detail = NULL "
+                                 "WHERE id = ? AND status = 'running'", (time.time(), INTERRUPTED, run_id)).rowcount
+        return bool(changed)
+
+    def sweep_dead_owners(self) -> list[str]:
+        """Runs recorded as running by another process of this host that has since died become interrupted, so every
+        reader (another CLI process, the app) sees them so at once; returns their ids. Cheap enough for every list:
+        one query, and one /proc read per running run."""
+        host, pid = socket.gethostname(), os.getpid()
+        with self._connect() as db:
+            rows = db.execute("SELECT id, status, owner_pid, owner_host, owner_started FROM runs "
+                              "WHERE status = 'running'").fetchall()
+        return [row["id"] for row in rows if _owner_gone(dict(row), host, pid) and self._interrupt(row["id"])]
 
     # --- sweeps: a grid of runs, each run tagged with its sweep's id --------------------------------------------------
     def create_sweep(self, spec: dict, n_trials: int, address: str | None) -> str:
@@ -304,9 +372,10 @@ class RunStore:
         now = time.time()
         sweep_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-sweep-{secrets.token_hex(2)}"
         with self._connect() as db:
-            db.execute("INSERT INTO sweeps (id, created, status, spec, n_trials, address, owner_pid, owner_host)"
-                       " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
-                       (sweep_id, now, json.dumps(spec), n_trials, address, os.getpid(), socket.gethostname()))
+            db.execute("INSERT INTO sweeps (id, created, status, spec, n_trials, address, owner_pid, owner_host,"
+                       " owner_started) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                       (sweep_id, now, json.dumps(spec), n_trials, address, os.getpid(), socket.gethostname(),
+                        process_start_time()))
         return sweep_id
 
     def finish_sweep(self, sweep_id: str, status: str, error: str | None = None) -> None:
@@ -332,7 +401,8 @@ class RunStore:
         """Sweeps recorded as running whose driver process ended (or that this process no longer drives)."""
         host, pid = socket.gethostname(), os.getpid()
         stale = [s.id for s in self.list_sweeps() if s.status == "running" and s.owner_host == host
-                 and ((s.owner_pid == pid and not is_live(s.id)) or (s.owner_pid != pid and not _pid_alive(s.owner_pid or 0)))]
+                 and ((s.owner_pid == pid and not is_live(s.id))
+                      or (s.owner_pid != pid and not owner_alive(s.owner_pid, s.owner_started)))]
         for sweep_id in stale:
             self.finish_sweep(sweep_id, "interrupted", error="The process driving this sweep ended before it finished; "
                               "its finished runs are kept.")
@@ -340,15 +410,21 @@ class RunStore:
 
     # --- reading -------------------------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:
+        """One run; a run left running by a process of this host that has died is first finished as interrupted."""
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise KeyError(ERR_UNKNOWN_RUN.format(id=run_id, root=self.root))
+        if _owner_gone(dict(row), socket.gethostname(), os.getpid()) and self._interrupt(run_id):
+            with self._connect() as db:
+                row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _record(row)
 
     def list_runs(self, *, dataset: str | None = None, method: str | None = None, status: str | None = None,
                   sweep_id: str | None = None) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered."""
+        """Runs, newest first, optionally filtered; runs whose process died are first finished as interrupted
+        (sweep_dead_owners)."""
+        self.sweep_dead_owners()
         where, args = [], []
         for column, value in (("dataset", dataset), ("method", method), ("status", status), ("sweep_id", sweep_id)):
             if value is not None:
