@@ -263,15 +263,29 @@ def _store(args) -> int:
                      if report["runs_with_unreadable_series"] else ""))
             for problem in report["problems"][:10]:
                 print(f"  {problem}")
+            dead, stray = report["runs_of_dead_processes"], report["stray_temp_files"]
+            for run in dead:
+                print(f"  run {run['id']}: recorded as running, but its process (pid {run['pid']}) has died")
+            for path in stray:
+                print(f"  stray temporary file: {path}")
             if not report.get("ok"):
                 print("  to keep what is readable: python -m dashboard_lib store recover")
+            elif dead or stray:
+                print("  to mark those runs interrupted and delete those files: python -m dashboard_lib store recover")
     else:
-        c = report["copied"]
-        print(f"recovered {c['runs']} run(s), {c['scalars']:,} series points, {c['evaluations']} evaluations into "
-              f"{root / 'runs.sqlite'}; the damaged file is kept as {report['damaged_file']}")
-        if report["runs_with_lost_series"]:
-            print(f"  {len(report['runs_with_lost_series'])} run(s) lost part of their series: "
-                  + ", ".join(report["runs_with_lost_series"][:10]))
+        if report["sound"]:
+            print(f"{root / 'runs.sqlite'}: sound, nothing to copy")
+        else:
+            c = report["copied"]
+            print(f"recovered {c['runs']} run(s), {c['scalars']:,} series points, {c['evaluations']} evaluations into "
+                  f"{root / 'runs.sqlite'}; the damaged file is kept as {report['damaged_file']}")
+            if report["runs_with_lost_series"]:
+                print(f"  {len(report['runs_with_lost_series'])} run(s) lost part of their series: "
+                      + ", ".join(report["runs_with_lost_series"][:10]))
+        for run_id in report["runs_marked_interrupted"]:
+            print(f"  marked run {run_id} interrupted: its process had died")
+        for path in report["stray_temp_files_removed"]:
+            print(f"  deleted stray temporary file {path}")
     return 0 if args.action == "recover" or report.get("ok") or not report["exists"] else 1
 
 

@@ -226,6 +226,15 @@ def _owner_gone(run: dict | RunRecord, host: str, pid: int) -> bool:
             and not owner_alive(get("owner_pid"), get("owner_started")))
 
 
+@contextmanager
+def _schema_lock(root: Path) -> Iterator[None]:
+    """One process at a time creates, migrates or recovers a store's file."""
+    with open(root / ".schema.lock", "w") as lock:
+        private_file(Path(lock.name))
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 class RunStore:
     """Runs on disk: `root/runs.sqlite` and `root/runs/<run id>/` (epoch arrays as .npz, weights as .pt)."""
 
@@ -236,9 +245,7 @@ class RunStore:
         self.db_path = self.root / "runs.sqlite"
         # One process at a time creates or migrates the schema: two opening a new store together (the app and a CLI
         # sweep) would otherwise both add the same columns.
-        with open(self.root / ".schema.lock", "w") as lock:
-            private_file(Path(lock.name))
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _schema_lock(self.root):
             existed = self.db_path.exists()
             with self._connect() as db:
                 if existed:
@@ -540,11 +547,34 @@ def _readable_runs(db: sqlite3.Connection) -> tuple[list[dict], list[str]]:
     return rows, problems
 
 
+TEMP_GRACE_SECONDS = 600.0  # a view's cache file (projections/) younger than this may still be being written
+
+
+def _stray_temp_files(root: Path, runs: list[dict]) -> list[Path]:
+    """Temporary files no write will finish: in a run's folder, those of a run that no live process records (ended,
+    owner dead, or no longer in the store); in its projections/ cache, which any app process writes for any run,
+    those older than TEMP_GRACE_SECONDS; and a killed recovery's new file."""
+    host, pid = socket.gethostname(), os.getpid()
+    by_id = {run["id"]: run for run in runs}
+    stray = sorted(root.glob(RECOVERING_PATTERN))
+    runs_dir = root / "runs"
+    for folder in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
+        run = by_id.get(folder.name)
+        recorded = run is not None and run.get("status") == "running" and not _owner_gone(run, host, pid)
+        for pattern in TEMP_PATTERNS:
+            stray += [] if recorded else sorted(folder.glob(pattern))
+            stray += [f for f in sorted(folder.glob(f"projections/{pattern}"))
+                      if time.time() - f.stat().st_mtime > TEMP_GRACE_SECONDS]
+    return stray
+
+
 def check_store(root: str | Path) -> dict:
-    """What a store's file holds and whether SQLite finds it sound, without changing it."""
+    """What a store's file holds and whether SQLite finds it sound, without changing it; also the runs left running by
+    a process of this host that has died, and the stray temporary files (both cleaned by `store recover`)."""
     db_path = Path(root) / "runs.sqlite"
     report = {"path": str(db_path), "exists": db_path.exists(), "integrity": [], "schema_version": None,
-              "runs_readable": 0, "runs_with_unreadable_series": [], "problems": []}
+              "runs_readable": 0, "runs_with_unreadable_series": [], "problems": [],
+              "runs_of_dead_processes": [], "stray_temp_files": []}
     if not db_path.exists():
         return report
     try:
@@ -566,17 +596,46 @@ def check_store(root: str | Path) -> dict:
                 report["runs_with_unreadable_series"].append(run["id"])
                 break
     db.close()
+    host, pid = socket.gethostname(), os.getpid()
+    report["runs_of_dead_processes"] = [{"id": run["id"], "pid": run.get("owner_pid")} for run in runs
+                                        if _owner_gone(run, host, pid)]
+    report["stray_temp_files"] = [str(f) for f in _stray_temp_files(Path(root), runs)]
     report["ok"] = report["integrity"] == ["ok"] and not report["problems"]
     return report
 
 
+def clean_store(root: str | Path) -> dict:
+    """On a sound store: finish the runs of dead processes as interrupted, then delete the stray temporary files."""
+    root = Path(root)
+    store = RunStore(root)
+    interrupted = store.sweep_dead_owners()
+    with store._connect() as db:
+        runs = [dict(r) for r in db.execute("SELECT id, status, owner_pid, owner_host, owner_started FROM runs")]
+    removed = []
+    with _schema_lock(root):  # not a recovery's file while it is being written
+        for path in _stray_temp_files(root, runs):
+            path.unlink(missing_ok=True)
+            removed.append(str(path))
+    return {"runs_marked_interrupted": interrupted, "stray_temp_files_removed": removed}
+
+
 def recover_store(root: str | Path) -> dict:
-    """Copy every readable run (with whatever of its series and evaluations reads) into a new store file, keep the
-    damaged file beside it as runs.sqlite.damaged-<time>, and put the new one in its place."""
+    """A damaged store: copy every readable run (with whatever of its series and evaluations reads) into a new store
+    file, keep the damaged file beside it as runs.sqlite.damaged-<time>, and put the new one in its place. Then, on a
+    damaged or a sound store, clean_store. 'sound' says which it was ('copied' is None for a sound one)."""
     root = Path(root)
     db_path = root / "runs.sqlite"
     if not db_path.exists():
         raise FileNotFoundError(f"no run store at {db_path}")
+    sound = bool(check_store(root).get("ok"))
+    result = {"sound": sound, "copied": None, "damaged_file": None, "runs_with_lost_series": [], "problems": []}
+    if not sound:
+        with _schema_lock(root):
+            result.update(_copy_readable(root, db_path))
+    return {**result, **clean_store(root)}
+
+
+def _copy_readable(root: Path, db_path: Path) -> dict:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     fresh_path = root / f"runs.sqlite.recovering-{stamp}"
     old = _read_only(db_path)
