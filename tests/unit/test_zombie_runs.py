@@ -96,3 +96,30 @@ def test_recover_on_a_sound_store_marks_dead_runs_and_deletes_stray_files(tmp_pa
     assert sorted(result["stray_temp_files_removed"]) == sorted(map(str, left))
     assert not any(p.exists() for p in left) and in_flight.exists() and fresh_cache.exists()
     assert store.get_run(zombie).status == "interrupted" and store.get_run(kept).status == "running"
+
+
+class _FullDisk(RunStore):
+    """A run store on a disk that fills up while an evaluation's arrays are written (a disk cannot be filled here)."""
+
+    def add_evaluation(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+
+def test_an_audit_that_fails_while_recording_leaves_no_running_run(tmp_path):
+    """The app process lives on after a failed page audit, so no dead-owner rule would ever end its half-recorded run."""
+    import pandas as pd
+
+    from dashboard_lib import external
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"c": rng.integers(0, 3, 200), "g": rng.choice(["a", "b"], 200)})
+    prepared = external.prepare(table, clusters="c", sensitive=["g"], provenance={"file": "t.csv"})
+    result = external.run_audit(prepared, resamples=20)
+    store = _FullDisk(tmp_path)
+    try:
+        external.record_external(store, prepared, result, "t")
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("the full disk went unnoticed")
+    assert store.list_runs() == [] and not any((tmp_path / "runs").iterdir())
