@@ -96,6 +96,7 @@ MIGRATIONS = {
 }
 INTERRUPTED = ("The process running this run ended before it finished (app restarted or killed). Its logged series and "
                "evaluations are kept; start it again to finish.")
+SWEEP_INTERRUPTED = "The process driving this sweep ended before it finished; its finished runs are kept."
 TEMP_PATTERNS = ("*.tmp.npz",)  # what the store's atomic writes leave in a run's folder when killed mid-write
 RECOVERING_PATTERN = "runs.sqlite.recovering-*"  # recover_store's new file, left behind by a killed recovery
 
@@ -267,6 +268,8 @@ class RunStore:
         try:
             with db:
                 yield db
+        except sqlite3.IntegrityError:  # a constraint (a duplicate id), not damage: the caller's to handle
+            raise
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise
@@ -285,14 +288,23 @@ class RunStore:
         """Record a new run as running, owned by this process (a sweep's trials too: this process writes them), and
         make its folder."""
         now = time.time()
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{method}-{secrets.token_hex(2)}"
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, owner_pid, owner_host,"
-                " owner_started, threads, sweep_id) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment), os.getpid(),
-                 socket.gethostname(), process_start_time(), environment.get("torch_threads"), sweep_id),
-            )
+        for attempt in range(8):  # two random bytes: runs started in the same second (a sweep's) may draw the same id
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{method}-{secrets.token_hex(2 + attempt // 4)}"
+            try:
+                with self._connect() as db:
+                    db.execute(
+                        "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, "
+                        "owner_pid, owner_host, owner_started, threads, sweep_id) "
+                        "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment),
+                         os.getpid(), socket.gethostname(), process_start_time(), environment.get("torch_threads"),
+                         sweep_id),
+                    )
+                break
+            except sqlite3.IntegrityError:
+                continue
+        else:
+            raise RuntimeError(f"no free run id for {method} at {now}")
         private_dir(self.root / "runs")
         private_dir(self.run_dir(run_id))
         return run_id
@@ -392,6 +404,7 @@ class RunStore:
             db.execute("UPDATE sweeps SET status = ?, ended = ?, error = ? WHERE id = ?", (status, time.time(), error, sweep_id))
 
     def get_sweep(self, sweep_id: str) -> SweepRecord:
+        self._sweep_dead_drivers()
         with self._connect() as db:
             row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
         if row is None:
@@ -399,21 +412,32 @@ class RunStore:
         return SweepRecord(**{**dict(row), "spec": json.loads(row["spec"])})
 
     def list_sweeps(self) -> list[SweepRecord]:
-        """Sweeps, newest first."""
+        """Sweeps, newest first; those whose driver process died are first finished as interrupted."""
+        self._sweep_dead_drivers()
         with self._connect() as db:
             rows = db.execute("SELECT * FROM sweeps ORDER BY created DESC").fetchall()
         return [SweepRecord(**{**dict(r), "spec": json.loads(r["spec"])}) for r in rows]
 
+    def _interrupt_sweep(self, sweep_id: str) -> bool:
+        with self._connect() as db:
+            return bool(db.execute("UPDATE sweeps SET status = 'interrupted', ended = ?, error = ? WHERE id = ? AND "
+                                   "status = 'running'", (time.time(), SWEEP_INTERRUPTED, sweep_id)).rowcount)
+
+    def _sweep_dead_drivers(self) -> list[str]:
+        """As sweep_dead_owners, for sweeps: those driven by a dead process of this host become interrupted."""
+        host, pid = socket.gethostname(), os.getpid()
+        with self._connect() as db:
+            rows = db.execute("SELECT id, status, owner_pid, owner_host, owner_started FROM sweeps "
+                              "WHERE status = 'running'").fetchall()
+        return [row["id"] for row in rows if _owner_gone(dict(row), host, pid) and self._interrupt_sweep(row["id"])]
+
     def mark_sweeps_interrupted(self, is_live: Callable[[str], bool]) -> list[str]:
         """Sweeps recorded as running whose driver process ended (or that this process no longer drives)."""
         host, pid = socket.gethostname(), os.getpid()
-        stale = [s.id for s in self.list_sweeps() if s.status == "running" and s.owner_host == host
-                 and ((s.owner_pid == pid and not is_live(s.id))
-                      or (s.owner_pid != pid and not owner_alive(s.owner_pid, s.owner_started)))]
-        for sweep_id in stale:
-            self.finish_sweep(sweep_id, "interrupted", error="The process driving this sweep ended before it finished; "
-                              "its finished runs are kept.")
-        return stale
+        stale = self._sweep_dead_drivers()
+        own = [s.id for s in self.list_sweeps() if s.status == "running" and s.owner_host == host
+               and s.owner_pid == pid and not is_live(s.id)]
+        return stale + [sweep_id for sweep_id in own if self._interrupt_sweep(sweep_id)]
 
     # --- reading -------------------------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:

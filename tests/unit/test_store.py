@@ -113,3 +113,22 @@ def test_thinned_series_keep_spacing_and_last_point(tmp_path):
     assert a[:3] == [10, 20, 30] and a[-1] == 1000 and len(a) == 100  # every 10th step, the last included
     assert thinned[thinned["name"] == "L_b"]["step"].tolist() == [1, 2, 3]  # short series untouched
     assert store.scalar_counts(run_id) == {"L_a": (1000, 1000), "L_b": (3, 3)}
+
+
+def test_a_sweep_whose_driver_died_reads_as_interrupted(tmp_path):
+    store = RunStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan, own = store.create_sweep({"method": "kmeans"}, 2, None), store.create_sweep({"method": "kmeans"}, 2, None)
+    with store._connect() as db:
+        db.execute("UPDATE sweeps SET owner_pid = ? WHERE id = ?", (dead.pid, orphan))
+    assert store.get_sweep(own).owner_started == process_start_time()
+    assert {s.id: s.status for s in RunStore(tmp_path).list_sweeps()} == {orphan: "interrupted", own: "running"}
+    assert "ended before it finished" in store.get_sweep(orphan).error
+    assert store.mark_sweeps_interrupted(lambda sweep_id: False) == [own]
+
+
+def test_runs_created_in_the_same_second_get_distinct_ids(tmp_path):
+    store = RunStore(tmp_path)
+    ids = [_new_run(store) for _ in range(600)]  # two random bytes: a clash within a second is likely among 600
+    assert len(set(ids)) == 600 and len(store.list_runs()) == 600
