@@ -213,7 +213,10 @@ def owner_alive(pid: int | None, started: int | None) -> bool:
         return False
     if not _PROC.joinpath("self", "stat").exists():  # no /proc (macOS): the pid alone
         return _pid_alive(pid)
-    stat = _proc_stat(pid)
+    try:
+        stat = _proc_stat(pid)
+    except PermissionError:  # /proc mounted hidepid: the pid alone
+        return _pid_alive(pid)
     if stat is None or stat[0] in ("Z", "X"):  # gone, or killed and not yet reaped by its parent
         return False
     return started is None or stat[1] == started
