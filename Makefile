@@ -17,8 +17,10 @@ install-test:
 	$(PIP) --require-hashes -r requirements-test.lock
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# Through the serve verb: on an address other than loopback without FCLAB_PASSWORD it refuses before anything binds.
+# Streamlit's options go in ARGS, e.g. make app ARGS='--server.port 8502'.
 app: install
-	$(PYTHON) -m streamlit run app.py
+	$(PYTHON) -m dashboard_lib serve $(ARGS)
 
 test: install-test
 	$(PYTHON) -m pytest

@@ -27,7 +27,7 @@ pages = [
     st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
 ]
 page = st.navigation(pages, position="sidebar" if access_granted() else "hidden")  # not even the page list when locked
-access_gate()  # a password before anything else, where the server is reachable from the network
+access_gate()  # a password before anything else, where the server is reachable from the network (none set: it stops)
 try:  # a damaged run store: one clear message on every page, never a traceback
     warm_up()
     with st.sidebar:

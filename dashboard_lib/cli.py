@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check", "recover"])
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("serve", help="start the app (streamlit run app.py [ARGS…]), refused on a network address "
+                                     "without FCLAB_PASSWORD", add_help=False)
+    p.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="streamlit run's options, e.g. --server.port 8502")
+
     p = sub.add_parser("runs", help="list the runs in the store")
     p.add_argument("--json", action="store_true")
 
@@ -266,15 +270,29 @@ def _store(args) -> int:
                      if report["runs_with_unreadable_series"] else ""))
             for problem in report["problems"][:10]:
                 print(f"  {problem}")
+            dead, stray = report["runs_of_dead_processes"], report["stray_temp_files"]
+            for run in dead:
+                print(f"  run {run['id']}: recorded as running, but its process (pid {run['pid']}) has died")
+            for path in stray:
+                print(f"  stray temporary file: {path}")
             if not report.get("ok"):
                 print("  to keep what is readable: python -m dashboard_lib store recover")
+            elif dead or stray:
+                print("  to mark those runs interrupted and delete those files: python -m dashboard_lib store recover")
     else:
-        c = report["copied"]
-        print(f"recovered {c['runs']} run(s), {c['scalars']:,} series points, {c['evaluations']} evaluations into "
-              f"{root / 'runs.sqlite'}; the damaged file is kept as {report['damaged_file']}")
-        if report["runs_with_lost_series"]:
-            print(f"  {len(report['runs_with_lost_series'])} run(s) lost part of their series: "
-                  + ", ".join(report["runs_with_lost_series"][:10]))
+        if report["sound"]:
+            print(f"{root / 'runs.sqlite'}: sound, nothing to copy")
+        else:
+            c = report["copied"]
+            print(f"recovered {c['runs']} run(s), {c['scalars']:,} series points, {c['evaluations']} evaluations into "
+                  f"{root / 'runs.sqlite'}; the damaged file is kept as {report['damaged_file']}")
+            if report["runs_with_lost_series"]:
+                print(f"  {len(report['runs_with_lost_series'])} run(s) lost part of their series: "
+                      + ", ".join(report["runs_with_lost_series"][:10]))
+        for run_id in report["runs_marked_interrupted"]:
+            print(f"  marked run {run_id} interrupted: its process had died")
+        for path in report["stray_temp_files_removed"]:
+            print(f"  deleted stray temporary file {path}")
     return 0 if args.action == "recover" or report.get("ok") or not report["exists"] else 1
 
 
@@ -459,7 +477,27 @@ def _sweep(args) -> int:
     return 0 if sweep.status == "finished" else 1
 
 
+APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def serve(streamlit_args: list[str]) -> int:
+    """`streamlit run app.py ARGS…` in place of this process, unless the address it would bind (found as Streamlit
+    finds it) is not loopback and no password is set: then one line and exit 2, before anything is bound."""
+    from . import security
+
+    address = security.streamlit_address(streamlit_args, script_dir=APP_SCRIPT.parent)
+    refused = security.refusal(address, security.configured_password())
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), *streamlit_args])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # every other argument is streamlit's (argparse would take --help and --server.* as ours)
+        return serve(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)

@@ -288,27 +288,31 @@ def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, 
               "seed": result.settings["seed"], "device": "cpu", "audit": result.settings, "provenance": prepared.provenance}
     run_id = store.create_run(dataset=f"external:{name}", method=METHOD_ID, config=config, seed=result.settings["seed"],
                               device="cpu", environment=environment(torch.device("cpu")))
-    store.set_dataset_info(run_id, {
-        "name": name, "source": prepared.provenance.get("file"), "sha256": prepared.provenance.get("sha256"),
-        "n": result.n, "n_groups": len(first.group_names), "group_names": first.group_names,
-        "group_counts": first.group_counts, "class_names": result.class_names,
-        "n_classes": None if result.class_names is None else len(result.class_names),
-        "sensitive_columns": [a.name for a in result.attributes if not a.is_intersection],
-        "built": f"an external clustering from {prepared.provenance.get('file')}; sensitive attribute shown: {first.name}",
-    })
-    arrays = {**assignment_arrays(prepared.assignment), "row_id": prepared.row_id}
-    n = len(arrays["assignment"])
-    for i, attribute in enumerate(a for a in result.attributes if not a.is_intersection):
-        arrays[f"sensitive_{i}"] = group_codes(prepared.sensitive[attribute.name], attribute.name, n)[0]
-    arrays["g"] = arrays["sensitive_0"]  # the group every other page draws: the first attribute's
-    if prepared.y is not None:
-        arrays["y"] = pd.factorize(pd.Series(prepared.y).reset_index(drop=True), sort=True)[0].astype(np.int64)
-    if prepared.embedding is not None:
-        arrays["embedding"] = np.asarray(prepared.embedding, dtype=np.float32)
-    metrics = result.headline()
-    store.add_evaluation(run_id, 0, metrics, arrays)
-    save_audit(store, run_id, result)
-    store.finish(run_id, "finished", metrics=metrics)
+    try:  # a failure part-way (a value the readers let through, a full disk) leaves no run recorded as running
+        store.set_dataset_info(run_id, {
+            "name": name, "source": prepared.provenance.get("file"), "sha256": prepared.provenance.get("sha256"),
+            "n": result.n, "n_groups": len(first.group_names), "group_names": first.group_names,
+            "group_counts": first.group_counts, "class_names": result.class_names,
+            "n_classes": None if result.class_names is None else len(result.class_names),
+            "sensitive_columns": [a.name for a in result.attributes if not a.is_intersection],
+            "built": f"an external clustering from {prepared.provenance.get('file')}; sensitive attribute shown: {first.name}",
+        })
+        arrays = {**assignment_arrays(prepared.assignment), "row_id": prepared.row_id}
+        n = len(arrays["assignment"])
+        for i, attribute in enumerate(a for a in result.attributes if not a.is_intersection):
+            arrays[f"sensitive_{i}"] = group_codes(prepared.sensitive[attribute.name], attribute.name, n)[0]
+        arrays["g"] = arrays["sensitive_0"]  # the group every other page draws: the first attribute's
+        if prepared.y is not None:
+            arrays["y"] = pd.factorize(pd.Series(prepared.y).reset_index(drop=True), sort=True)[0].astype(np.int64)
+        if prepared.embedding is not None:
+            arrays["embedding"] = np.asarray(prepared.embedding, dtype=np.float32)
+        metrics = result.headline()
+        store.add_evaluation(run_id, 0, metrics, arrays)
+        save_audit(store, run_id, result)
+        store.finish(run_id, "finished", metrics=metrics)
+    except BaseException:
+        store.delete_run(run_id)
+        raise
     return run_id
 
 

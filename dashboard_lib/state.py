@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
+import secrets
+import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -93,13 +97,39 @@ def access_granted() -> bool:
     return not security.password_required(_address()) or bool(st.session_state.get("_fclab_authenticated"))
 
 
+@st.cache_resource
+def login_throttle() -> security.LoginThrottle:
+    """One per server process: it counts wrong guesses across browser sessions."""
+    return security.LoginThrottle()
+
+
+STOP_AFTER_SECONDS = 1.0  # long enough for the page's message to reach the browser first
+_stopping = threading.Lock()
+
+
+def stop_unprotected_server(address: str) -> None:
+    """A server open to the network without a password (started with `streamlit run`, not `make app`'s check): print
+    the refusal to stderr once and end the server process. Under AppTest there is no server to end."""
+    if not _stopping.acquire(blocking=False):
+        return
+    print(f"error: {security.refusal(address, None)}", file=sys.stderr, flush=True)
+    from streamlit.runtime import Runtime
+
+    # AppTest installs a stand-in Runtime (a MagicMock, which isinstance would accept): only a real one is a server.
+    # Streamlit's own SIGTERM handler then stops the server and the process exits.
+    if Runtime.exists() and type(Runtime.instance()) is Runtime:
+        threading.Timer(STOP_AFTER_SECONDS, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+
 def access_gate() -> None:
-    """Serve nothing to a browser session that has not given the password, where one is required (security.py)."""
+    """Serve nothing to a browser session that has not given the password, where one is required (security.py);
+    a server open to the network without one stops. Wrong guesses are answered ever more slowly (LoginThrottle)."""
     if access_granted():
         return
     address = _address()
     expected = security.configured_password()
     if not expected:
+        stop_unprotected_server(address)
         st.error(security.ERR_NO_PASSWORD.format(address=address or "every network interface"))
         st.stop()
     st.title("Fair Clustering Lab")
@@ -108,10 +138,17 @@ def access_gate() -> None:
                               help="The password this server was started with (FCLAB_PASSWORD).")
         entered = st.form_submit_button("Enter", type="primary")
     if entered:
+        throttle = login_throttle()
+        session = st.session_state.setdefault("_fclab_login_session", secrets.token_hex(16))
+        # The wait comes before the answer (and, when many sessions guess, before the check), so neither a burst of
+        # guesses in one session nor guesses spread over many sessions are answered at once.
+        time.sleep(throttle.before_guess())
         if security.password_matches(given, expected):
+            throttle.succeeded(session)
             st.session_state["_fclab_authenticated"] = True
             st.rerun()
-        st.error("Wrong password.")
+        time.sleep(throttle.failed(session))
+        st.error(security.ERR_WRONG_PASSWORD)
     st.stop()
 
 

@@ -24,7 +24,7 @@ ERR_DAMAGED = ("The run store {path} is damaged ({reason}). Nothing was changed.
                "damaged file beside it. `python -m dashboard_lib store check` tells what is readable.")
 ERR_NEWER = ("The run store {path} was written by a newer version of Fair Clustering Lab (store schema {found}, this version "
              "reads up to {known}). Update the app, or point FCLAB_HOME at another folder.")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # runs keep every sample's sensitive attribute: owner-only
 
 
@@ -89,7 +89,16 @@ MIGRATIONS = {
        " CREATE INDEX runs_by_sweep ON runs (sweep_id);"
        " CREATE TABLE sweeps (id TEXT PRIMARY KEY, created REAL NOT NULL, ended REAL, status TEXT NOT NULL,"
        " spec TEXT NOT NULL, n_trials INTEGER NOT NULL, address TEXT, error TEXT, owner_pid INTEGER, owner_host TEXT);",
+    # When the owner process started (Linux: field 22 of /proc/<pid>/stat), so a reader can tell a live owner from a
+    # dead one whose pid was reused. NULL: recorded before this column, or on a system without /proc (pid only).
+    4: "ALTER TABLE runs ADD COLUMN owner_started INTEGER;"
+       " ALTER TABLE sweeps ADD COLUMN owner_started INTEGER;",
 }
+INTERRUPTED = ("The process running this run ended before it finished (app restarted or killed). Its logged series and "
+               "evaluations are kept; start it again to finish.")
+SWEEP_INTERRUPTED = "The process driving this sweep ended before it finished; its finished runs are kept."
+TEMP_PATTERNS = ("*.tmp.npz",)  # what the store's atomic writes leave in a run's folder when killed mid-write
+RECOVERING_PATTERN = "runs.sqlite.recovering-*"  # recover_store's new file, left behind by a killed recovery
 
 
 @dataclass
@@ -114,6 +123,7 @@ class RunRecord:
     owner_host: str | None
     threads: int | None = None  # torch threads it trained with
     sweep_id: str | None = None  # the sweep this run is a trial of
+    owner_started: int | None = None  # when the owner process started (see process_start_time)
 
     @property
     def hparams(self) -> dict:
@@ -147,6 +157,7 @@ class SweepRecord:
     error: str | None
     owner_pid: int | None
     owner_host: str | None
+    owner_started: int | None = None
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
@@ -166,6 +177,68 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+_PROC = Path("/proc")
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of a process from /proc/<pid>/stat; None when it does not exist.
+    The command name (field 2) may hold spaces and parentheses, so fields are counted after its last ')'."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[19])  # fields 3 (state) and 22 (starttime)
+
+
+_own_start: dict[int, int | None] = {}  # pid -> start time: a forked child has its own pid, so its own entry
+
+
+def process_start_time(pid: int | None = None) -> int | None:
+    """When a process (this one by default) started, as /proc gives it; None without /proc (then only the pid is kept)."""
+    pid = os.getpid() if pid is None else pid
+    if pid == os.getpid() and pid in _own_start:
+        return _own_start[pid]
+    stat = _proc_stat(pid) if _PROC.joinpath("self", "stat").exists() else None
+    started = None if stat is None else stat[1]
+    if pid == os.getpid():
+        _own_start[pid] = started
+    return started
+
+
+def owner_alive(pid: int | None, started: int | None) -> bool:
+    """Whether the process that recorded a run (on this host) still runs: its pid exists, is not a zombie, and, where
+    its start time was recorded, started then (else the pid was reused by another process). One /proc read."""
+    if pid is None:
+        return False
+    if not _PROC.joinpath("self", "stat").exists():  # no /proc (macOS): the pid alone
+        return _pid_alive(pid)
+    try:
+        stat = _proc_stat(pid)
+    except PermissionError:  # /proc mounted hidepid: the pid alone
+        return _pid_alive(pid)
+    if stat is None or stat[0] in ("Z", "X"):  # gone, or killed and not yet reaped by its parent
+        return False
+    return started is None or stat[1] == started
+
+
+def _owner_gone(run: dict | RunRecord, host: str, pid: int) -> bool:
+    """A running run recorded by another process on this host that has died (runs of this process: is_live's to say;
+    another host's: we cannot tell)."""
+    get = run.get if isinstance(run, dict) else lambda key: getattr(run, key, None)
+    return (get("status") == "running" and get("owner_host") == host and get("owner_pid") != pid
+            and not owner_alive(get("owner_pid"), get("owner_started")))
+
+
+@contextmanager
+def _schema_lock(root: Path) -> Iterator[None]:
+    """One process at a time creates, migrates or recovers a store's file."""
+    with open(root / ".schema.lock", "w") as lock:
+        private_file(Path(lock.name))
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 class RunStore:
     """Runs on disk: `root/runs.sqlite` and `root/runs/<run id>/` (epoch arrays as .npz, weights as .pt)."""
 
@@ -176,9 +249,7 @@ class RunStore:
         self.db_path = self.root / "runs.sqlite"
         # One process at a time creates or migrates the schema: two opening a new store together (the app and a CLI
         # sweep) would otherwise both add the same columns.
-        with open(self.root / ".schema.lock", "w") as lock:
-            private_file(Path(lock.name))
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _schema_lock(self.root):
             existed = self.db_path.exists()
             with self._connect() as db:
                 if existed:
@@ -200,6 +271,8 @@ class RunStore:
         try:
             with db:
                 yield db
+        except sqlite3.IntegrityError:  # a constraint (a duplicate id), not damage: the caller's to handle
+            raise
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise
@@ -218,14 +291,23 @@ class RunStore:
         """Record a new run as running, owned by this process (a sweep's trials too: this process writes them), and
         make its folder."""
         now = time.time()
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{method}-{secrets.token_hex(2)}"
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, owner_pid, owner_host,"
-                " threads, sweep_id) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment), os.getpid(),
-                 socket.gethostname(), environment.get("torch_threads"), sweep_id),
-            )
+        for attempt in range(8):  # two random bytes: runs started in the same second (a sweep's) may draw the same id
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{method}-{secrets.token_hex(2 + attempt // 4)}"
+            try:
+                with self._connect() as db:
+                    db.execute(
+                        "INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, "
+                        "owner_pid, owner_host, owner_started, threads, sweep_id) "
+                        "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, now, dataset, method, json.dumps(config), seed, device, json.dumps(environment),
+                         os.getpid(), socket.gethostname(), process_start_time(), environment.get("torch_threads"),
+                         sweep_id),
+                    )
+                break
+            except sqlite3.IntegrityError:
+                continue
+        else:
+            raise RuntimeError(f"no free run id for {method} at {now}")
         private_dir(self.root / "runs")
         private_dir(self.run_dir(run_id))
         return run_id
@@ -284,19 +366,27 @@ class RunStore:
         answers for runs owned by this process.
         """
         host, pid = socket.gethostname(), os.getpid()
-        stale = []
-        for run in self.list_runs(status="running"):
-            if run.owner_host != host:
-                continue  # another machine's run: we cannot tell
-            if run.owner_pid == pid:
-                if not is_live(run):
-                    stale.append(run.id)
-            elif run.owner_pid is None or not _pid_alive(run.owner_pid):
-                stale.append(run.id)
-        for run_id in stale:
-            self.finish(run_id, "interrupted", error="The process running this run ended before it finished "
-                        "(app restarted or killed). Its logged series and evaluations are kept; start it again to finish.")
-        return stale
+        stale = self.sweep_dead_owners()  # other processes' (another machine's runs: we cannot tell)
+        own = [run.id for run in self.list_runs(status="running") if run.owner_host == host and run.owner_pid == pid
+               and not is_live(run)]
+        return stale + [run_id for run_id in own if self._interrupt(run_id)]
+
+    def _interrupt(self, run_id: str) -> bool:
+        """Finish a run left running as interrupted, unless something finished it meanwhile; whether this did."""
+        with self._connect() as db:
+            changed = db.execute("UPDATE runs SET status = 'interrupted', ended = ?, error = ?, error_detail = NULL "
+                                 "WHERE id = ? AND status = 'running'", (time.time(), INTERRUPTED, run_id)).rowcount
+        return bool(changed)
+
+    def sweep_dead_owners(self) -> list[str]:
+        """Runs recorded as running by another process of this host that has since died become interrupted, so every
+        reader (another CLI process, the app) sees them so at once; returns their ids. Cheap enough for every list:
+        one query, and one /proc read per running run."""
+        host, pid = socket.gethostname(), os.getpid()
+        with self._connect() as db:
+            rows = db.execute("SELECT id, status, owner_pid, owner_host, owner_started FROM runs "
+                              "WHERE status = 'running'").fetchall()
+        return [row["id"] for row in rows if _owner_gone(dict(row), host, pid) and self._interrupt(row["id"])]
 
     # --- sweeps: a grid of runs, each run tagged with its sweep's id --------------------------------------------------
     def create_sweep(self, spec: dict, n_trials: int, address: str | None) -> str:
@@ -304,9 +394,10 @@ class RunStore:
         now = time.time()
         sweep_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-sweep-{secrets.token_hex(2)}"
         with self._connect() as db:
-            db.execute("INSERT INTO sweeps (id, created, status, spec, n_trials, address, owner_pid, owner_host)"
-                       " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
-                       (sweep_id, now, json.dumps(spec), n_trials, address, os.getpid(), socket.gethostname()))
+            db.execute("INSERT INTO sweeps (id, created, status, spec, n_trials, address, owner_pid, owner_host,"
+                       " owner_started) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                       (sweep_id, now, json.dumps(spec), n_trials, address, os.getpid(), socket.gethostname(),
+                        process_start_time()))
         return sweep_id
 
     def finish_sweep(self, sweep_id: str, status: str, error: str | None = None) -> None:
@@ -316,6 +407,7 @@ class RunStore:
             db.execute("UPDATE sweeps SET status = ?, ended = ?, error = ? WHERE id = ?", (status, time.time(), error, sweep_id))
 
     def get_sweep(self, sweep_id: str) -> SweepRecord:
+        self._sweep_dead_drivers()
         with self._connect() as db:
             row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
         if row is None:
@@ -323,32 +415,50 @@ class RunStore:
         return SweepRecord(**{**dict(row), "spec": json.loads(row["spec"])})
 
     def list_sweeps(self) -> list[SweepRecord]:
-        """Sweeps, newest first."""
+        """Sweeps, newest first; those whose driver process died are first finished as interrupted."""
+        self._sweep_dead_drivers()
         with self._connect() as db:
             rows = db.execute("SELECT * FROM sweeps ORDER BY created DESC").fetchall()
         return [SweepRecord(**{**dict(r), "spec": json.loads(r["spec"])}) for r in rows]
 
+    def _interrupt_sweep(self, sweep_id: str) -> bool:
+        with self._connect() as db:
+            return bool(db.execute("UPDATE sweeps SET status = 'interrupted', ended = ?, error = ? WHERE id = ? AND "
+                                   "status = 'running'", (time.time(), SWEEP_INTERRUPTED, sweep_id)).rowcount)
+
+    def _sweep_dead_drivers(self) -> list[str]:
+        """As sweep_dead_owners, for sweeps: those driven by a dead process of this host become interrupted."""
+        host, pid = socket.gethostname(), os.getpid()
+        with self._connect() as db:
+            rows = db.execute("SELECT id, status, owner_pid, owner_host, owner_started FROM sweeps "
+                              "WHERE status = 'running'").fetchall()
+        return [row["id"] for row in rows if _owner_gone(dict(row), host, pid) and self._interrupt_sweep(row["id"])]
+
     def mark_sweeps_interrupted(self, is_live: Callable[[str], bool]) -> list[str]:
         """Sweeps recorded as running whose driver process ended (or that this process no longer drives)."""
         host, pid = socket.gethostname(), os.getpid()
-        stale = [s.id for s in self.list_sweeps() if s.status == "running" and s.owner_host == host
-                 and ((s.owner_pid == pid and not is_live(s.id)) or (s.owner_pid != pid and not _pid_alive(s.owner_pid or 0)))]
-        for sweep_id in stale:
-            self.finish_sweep(sweep_id, "interrupted", error="The process driving this sweep ended before it finished; "
-                              "its finished runs are kept.")
-        return stale
+        stale = self._sweep_dead_drivers()
+        own = [s.id for s in self.list_sweeps() if s.status == "running" and s.owner_host == host
+               and s.owner_pid == pid and not is_live(s.id)]
+        return stale + [sweep_id for sweep_id in own if self._interrupt_sweep(sweep_id)]
 
     # --- reading -------------------------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:
+        """One run; a run left running by a process of this host that has died is first finished as interrupted."""
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise KeyError(ERR_UNKNOWN_RUN.format(id=run_id, root=self.root))
+        if _owner_gone(dict(row), socket.gethostname(), os.getpid()) and self._interrupt(run_id):
+            with self._connect() as db:
+                row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _record(row)
 
     def list_runs(self, *, dataset: str | None = None, method: str | None = None, status: str | None = None,
                   sweep_id: str | None = None) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered."""
+        """Runs, newest first, optionally filtered; runs whose process died are first finished as interrupted
+        (sweep_dead_owners)."""
+        self.sweep_dead_owners()
         where, args = [], []
         for column, value in (("dataset", dataset), ("method", method), ("status", status), ("sweep_id", sweep_id)):
             if value is not None:
@@ -464,11 +574,34 @@ def _readable_runs(db: sqlite3.Connection) -> tuple[list[dict], list[str]]:
     return rows, problems
 
 
+TEMP_GRACE_SECONDS = 600.0  # a view's cache file (projections/) younger than this may still be being written
+
+
+def _stray_temp_files(root: Path, runs: list[dict]) -> list[Path]:
+    """Temporary files no write will finish: in a run's folder, those of a run that no live process records (ended,
+    owner dead, or no longer in the store); in its projections/ cache, which any app process writes for any run,
+    those older than TEMP_GRACE_SECONDS; and a killed recovery's new file."""
+    host, pid = socket.gethostname(), os.getpid()
+    by_id = {run["id"]: run for run in runs}
+    stray = sorted(root.glob(RECOVERING_PATTERN))
+    runs_dir = root / "runs"
+    for folder in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
+        run = by_id.get(folder.name)
+        recorded = run is not None and run.get("status") == "running" and not _owner_gone(run, host, pid)
+        for pattern in TEMP_PATTERNS:
+            stray += [] if recorded else sorted(folder.glob(pattern))
+            stray += [f for f in sorted(folder.glob(f"projections/{pattern}"))
+                      if time.time() - f.stat().st_mtime > TEMP_GRACE_SECONDS]
+    return stray
+
+
 def check_store(root: str | Path) -> dict:
-    """What a store's file holds and whether SQLite finds it sound, without changing it."""
+    """What a store's file holds and whether SQLite finds it sound, without changing it; also the runs left running by
+    a process of this host that has died, and the stray temporary files (both cleaned by `store recover`)."""
     db_path = Path(root) / "runs.sqlite"
     report = {"path": str(db_path), "exists": db_path.exists(), "integrity": [], "schema_version": None,
-              "runs_readable": 0, "runs_with_unreadable_series": [], "problems": []}
+              "runs_readable": 0, "runs_with_unreadable_series": [], "problems": [],
+              "runs_of_dead_processes": [], "stray_temp_files": []}
     if not db_path.exists():
         return report
     try:
@@ -490,17 +623,46 @@ def check_store(root: str | Path) -> dict:
                 report["runs_with_unreadable_series"].append(run["id"])
                 break
     db.close()
+    host, pid = socket.gethostname(), os.getpid()
+    report["runs_of_dead_processes"] = [{"id": run["id"], "pid": run.get("owner_pid")} for run in runs
+                                        if _owner_gone(run, host, pid)]
+    report["stray_temp_files"] = [str(f) for f in _stray_temp_files(Path(root), runs)]
     report["ok"] = report["integrity"] == ["ok"] and not report["problems"]
     return report
 
 
+def clean_store(root: str | Path) -> dict:
+    """On a sound store: finish the runs of dead processes as interrupted, then delete the stray temporary files."""
+    root = Path(root)
+    store = RunStore(root)
+    interrupted = store.sweep_dead_owners()
+    with store._connect() as db:
+        runs = [dict(r) for r in db.execute("SELECT id, status, owner_pid, owner_host, owner_started FROM runs")]
+    removed = []
+    with _schema_lock(root):  # not a recovery's file while it is being written
+        for path in _stray_temp_files(root, runs):
+            path.unlink(missing_ok=True)
+            removed.append(str(path))
+    return {"runs_marked_interrupted": interrupted, "stray_temp_files_removed": removed}
+
+
 def recover_store(root: str | Path) -> dict:
-    """Copy every readable run (with whatever of its series and evaluations reads) into a new store file, keep the
-    damaged file beside it as runs.sqlite.damaged-<time>, and put the new one in its place."""
+    """A damaged store: copy every readable run (with whatever of its series and evaluations reads) into a new store
+    file, keep the damaged file beside it as runs.sqlite.damaged-<time>, and put the new one in its place. Then, on a
+    damaged or a sound store, clean_store. 'sound' says which it was ('copied' is None for a sound one)."""
     root = Path(root)
     db_path = root / "runs.sqlite"
     if not db_path.exists():
         raise FileNotFoundError(f"no run store at {db_path}")
+    sound = bool(check_store(root).get("ok"))
+    result = {"sound": sound, "copied": None, "damaged_file": None, "runs_with_lost_series": [], "problems": []}
+    if not sound:
+        with _schema_lock(root):
+            result.update(_copy_readable(root, db_path))
+    return {**result, **clean_store(root)}
+
+
+def _copy_readable(root: Path, db_path: Path) -> dict:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     fresh_path = root / f"runs.sqlite.recovering-{stamp}"
     old = _read_only(db_path)

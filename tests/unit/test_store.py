@@ -1,11 +1,12 @@
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
-from dashboard_lib.store import RunStore
+from dashboard_lib.store import INTERRUPTED, RunStore, owner_alive, process_start_time
 
 
 def _new_run(store, method="kmeans"):
@@ -60,12 +61,47 @@ def test_runs_of_dead_processes_become_interrupted(tmp_path):
     orphan = _new_run(store)
     store._update(orphan, owner_pid=dead.pid)  # as if a process that has since died had started it
     own_live, own_stale = _new_run(store), _new_run(store)
-    other_live = _new_run(store)
-    store._update(other_live, owner_pid=os.getppid())  # a live process that is not us (e.g. a CLI run)
+    other_live, reused = _new_run(store), _new_run(store)
+    # a live process that is not us (e.g. a CLI run)
+    store._update(other_live, owner_pid=os.getppid(), owner_started=process_start_time(os.getppid()))
+    # a dead owner whose pid now belongs to another process: it started at another time
+    store._update(reused, owner_pid=os.getppid(), owner_started=process_start_time(os.getppid()) - 1)
     marked = store.mark_interrupted(lambda run: run.id == own_live)
-    assert set(marked) == {orphan, own_stale}
+    assert set(marked) == {orphan, own_stale, reused}
     assert store.get_run(orphan).status == "interrupted" and "ended before it finished" in store.get_run(orphan).error
     assert store.get_run(own_live).status == "running" and store.get_run(other_live).status == "running"
+
+
+def test_any_read_finishes_the_runs_of_dead_processes(tmp_path):
+    """Not only a registry's start-up: list_runs and get_run, in any process, show a dead owner's run as interrupted;
+    this process's own runs are left to its registry (is_live)."""
+    store = RunStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    listed, fetched, own = _new_run(store), _new_run(store), _new_run(store)
+    for run_id in (listed, fetched):
+        store._update(run_id, owner_pid=dead.pid, owner_started=None)  # a row from before the start-time column
+    assert store.get_run(fetched).status == "interrupted" and store.get_run(fetched).error == INTERRUPTED
+    runs = {r.id: r for r in RunStore(tmp_path).list_runs()}
+    assert runs[listed].status == "interrupted" and runs[listed].ended is not None
+    assert runs[own].status == "running" and runs[own].owner_started == process_start_time()
+    assert RunStore(tmp_path).list_runs(status="running") == [runs[own]]
+
+
+def test_owner_liveness_reads_proc(tmp_path):
+    assert owner_alive(os.getpid(), process_start_time()) and owner_alive(os.getpid(), None)
+    assert not owner_alive(os.getpid(), process_start_time() + 1) and not owner_alive(None, None)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        started = process_start_time(child.pid)
+        assert owner_alive(child.pid, started)
+        child.kill()
+        time.sleep(0.2)  # killed but not yet reaped by us: a zombie, which is dead
+        assert not owner_alive(child.pid, started)
+    finally:
+        child.kill()
+        child.wait()
+    assert not owner_alive(child.pid, started)
 
 
 def test_thinned_series_keep_spacing_and_last_point(tmp_path):
@@ -77,3 +113,22 @@ def test_thinned_series_keep_spacing_and_last_point(tmp_path):
     assert a[:3] == [10, 20, 30] and a[-1] == 1000 and len(a) == 100  # every 10th step, the last included
     assert thinned[thinned["name"] == "L_b"]["step"].tolist() == [1, 2, 3]  # short series untouched
     assert store.scalar_counts(run_id) == {"L_a": (1000, 1000), "L_b": (3, 3)}
+
+
+def test_a_sweep_whose_driver_died_reads_as_interrupted(tmp_path):
+    store = RunStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan, own = store.create_sweep({"method": "kmeans"}, 2, None), store.create_sweep({"method": "kmeans"}, 2, None)
+    with store._connect() as db:
+        db.execute("UPDATE sweeps SET owner_pid = ? WHERE id = ?", (dead.pid, orphan))
+    assert store.get_sweep(own).owner_started == process_start_time()
+    assert {s.id: s.status for s in RunStore(tmp_path).list_sweeps()} == {orphan: "interrupted", own: "running"}
+    assert "ended before it finished" in store.get_sweep(orphan).error
+    assert store.mark_sweeps_interrupted(lambda sweep_id: False) == [own]
+
+
+def test_runs_created_in_the_same_second_get_distinct_ids(tmp_path):
+    store = RunStore(tmp_path)
+    ids = [_new_run(store) for _ in range(600)]  # two random bytes: a clash within a second is likely among 600
+    assert len(set(ids)) == 600 and len(store.list_runs()) == 600
