@@ -37,14 +37,16 @@ class OutputError(ValueError):
     """An output the user named cannot be written as asked: one line, exit status 2 in the CLI."""
 
 
-def _identity(path: Path) -> tuple:
-    """What makes two paths the same file: the inode where the file exists (hard and symbolic links included),
-    else the absolute path with every existing link resolved."""
+def _identities(path: Path) -> set[tuple]:
+    """What makes two paths the same file: the absolute path with every existing link and '..' resolved (as the path
+    will resolve once its missing folders are made), and the inode where the file exists (hard links included)."""
+    ids = {("path", str(path.expanduser().resolve(strict=False)))}
     try:
         st = os.stat(path)
-        return ("inode", st.st_dev, st.st_ino)
+        ids.add(("inode", st.st_dev, st.st_ino))
     except OSError:
-        return ("path", str(path.expanduser().resolve(strict=False)))
+        pass
+    return ids
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -72,7 +74,7 @@ def check_outputs(outputs: dict[str, str | Path | None], *, inputs: dict[str, st
     outputs naming one file.
     """
     inputs = {role: Path(p) for role, p in (inputs or {}).items() if p is not None}
-    input_ids = {_identity(p): (role, p) for role, p in inputs.items()}
+    input_ids = {key: (role, p) for role, p in inputs.items() for key in _identities(p)}
     store_root = Path(store).expanduser().resolve(strict=False) if store is not None else None
     chosen: dict[str, Path] = {}
     seen: dict[tuple, str] = {}
@@ -80,15 +82,15 @@ def check_outputs(outputs: dict[str, str | Path | None], *, inputs: dict[str, st
         if value is None:
             continue
         path = Path(value)
-        identity = _identity(path)
-        if identity in input_ids:
-            role, source = input_ids[identity]
+        identities = _identities(path)
+        for key in identities & input_ids.keys():
+            role, source = input_ids[key]
             raise OutputError(ERR_IS_INPUT.format(flag=flag, path=path, role=role, input=source))
         if store_root is not None and path.expanduser().resolve(strict=False).is_relative_to(store_root):
             raise OutputError(ERR_INSIDE_STORE.format(flag=flag, path=path, store=store_root))
-        if identity in seen:
-            raise OutputError(ERR_TWICE.format(flag=seen[identity], other=flag, path=path))
-        seen[identity] = flag
+        for key in identities & seen.keys():
+            raise OutputError(ERR_TWICE.format(flag=seen[key], other=flag, path=path))
+        seen.update(dict.fromkeys(identities, flag))
         if path.is_dir():
             raise OutputError(ERR_IS_FOLDER.format(flag=flag, path=path, example=path / f"out{path_suffix(flag)}"))
         if os.path.lexists(path):
