@@ -25,6 +25,8 @@ AUDIT_OUTPUTS = {"--report": "audit.html", "--report-json": "audit.json", "--ass
 ERR_SEED = "a seed is a whole number from 0 to {max:,} (2**32 − 1), got {value!r}"
 ERR_WHOLE = "a whole number from {low:,} to {high:,}, got {value!r}"
 ERR_CONFIDENCE = "confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {value!r}"
+ERR_RECORD = ("could not record the audit in the run store {store} ({reason}); the run is kept as failed. Free space "
+              "there, or add --no-store")
 ERR_SEED_RANGE = "--first-seed {first:,} with --seeds {seeds:,} goes past the largest seed, {max:,} (2**32 − 1)"
 
 
@@ -264,7 +266,10 @@ def _audit(args) -> None:
         result = external.run_audit(prepared, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
         run = run_id = epoch = None
         if not args.no_store:
-            run_id = external.record_external(store, prepared, result, args.name or Path(args.table).stem)
+            try:
+                run_id = external.record_external(store, prepared, result, args.name or Path(args.table).stem)
+            except OSError as exc:  # a full disk or a quota: record_external has marked the run failed
+                raise CLIError(ERR_RECORD.format(reason=exc.strerror or type(exc).__name__, store=store.root)) from None
             run, epoch = store.get_run(run_id), 0
         arrays = {"assignment": prepared.assignment.to_numpy(), "row_id": prepared.row_id}
         title = f"Audit of {provenance['file']}"
