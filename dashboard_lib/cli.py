@@ -27,6 +27,7 @@ ERR_WHOLE = "a whole number from {low:,} to {high:,}, got {value!r}"
 ERR_CONFIDENCE = "confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {value!r}"
 ERR_RECORD = ("could not record the audit in the run store {store} ({reason}); the run is kept as failed. Free space "
               "there, or add --no-store")
+ERR_AXIS_COUNT = "--axis {text!r}: COUNT {count:,} is more than the {max:,} trials a sweep can start"
 ERR_SEED_RANGE = "--first-seed {first:,} with --seeds {seeds:,} goes past the largest seed, {max:,} (2**32 − 1)"
 
 
@@ -286,7 +287,7 @@ def _audit(args) -> None:
         return
     for line in audit_summary(result):
         print(line)
-    if run_id:
+    if run_id and not args.run:
         print(f"recorded as run {run_id}")
     for flag, path in outputs.items():
         print(f"{flag[2:].replace('-', ' ')}: {path}")
@@ -434,7 +435,7 @@ def _train(args) -> int:
 
 def parse_axis(text: str):
     """NAME=v1,v2,… or NAME=linear|log|random:LOW:HIGH:COUNT[:SEED] as a sweeps.Axis."""
-    from .sweeps import Axis, GRIDS
+    from .sweeps import GRIDS, MAX_TRIALS, Axis
 
     name, sep, grid = text.partition("=")
     if not sep or not name or not grid:
@@ -449,6 +450,8 @@ def parse_axis(text: str):
             seed = int(parts[3]) if len(parts) == 4 else 0
         except ValueError:
             raise CLIError(f"--axis {text!r}: LOW and HIGH must be numbers, COUNT and SEED whole numbers") from None
+        if count > MAX_TRIALS:  # before a grid of that many values is built
+            raise CLIError(ERR_AXIS_COUNT.format(text=text, count=count, max=MAX_TRIALS))
         return Axis(name, grid=kind, low=low, high=high, count=count, seed=seed)
     return Axis(name, values=[v.strip() for v in grid.split(",") if v.strip()])  # typed by the declaration
 

@@ -222,16 +222,12 @@ def _read_csv(data: bytes) -> tuple[pd.DataFrame, str]:
 
 
 def _read_parquet(data: bytes) -> tuple[pd.DataFrame, str]:
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(io.BytesIO(data), page_checksum_verification=True)
-    for column in file.schema_arrow:
-        if pa.types.is_nested(column.type):
-            # pandas would hold lists, dicts or arrays in the cells, which no later check expects.
-            raise TableError(ERR_NESTED.format(name=column.name, kind=str(column.type)[:80]))
     parts = []
+    _refuse_nested(file.schema_arrow)
     for r in range(file.num_row_groups):
         part, meta = file.read_row_group(r), file.metadata.row_group(r)
         if part.num_rows != meta.num_rows:
@@ -254,8 +250,20 @@ def _read_parquet(data: bytes) -> tuple[pd.DataFrame, str]:
                         what=f"column {name!r} in row group {r} holds values from {low.as_py()!r} to {high.as_py()!r} "
                              f"outside the range its metadata records ({stats.min!r} to {stats.max!r})"))
         parts.append(part)
+    import pyarrow as pa
+
     table = pa.concat_tables(parts).to_pandas() if parts else file.schema_arrow.empty_table().to_pandas()
     return table, f"Parquet, {file.num_row_groups} row group(s) checked"
+
+
+def _refuse_nested(schema) -> None:
+    """Refuse a column of lists, structs or maps: pandas would hold them as objects in the cells, which no later
+    check expects (ERR_NESTED, naming the column)."""
+    import pyarrow as pa
+
+    for column in schema:
+        if pa.types.is_nested(column.type):
+            raise TableError(ERR_NESTED.format(name=column.name, kind=str(column.type)[:80]))
 
 
 def _read_npz(data: bytes) -> tuple[pd.DataFrame, str]:

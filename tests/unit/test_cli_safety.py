@@ -1,6 +1,8 @@
 """An auditor's files are safe from the CLI: outputs only where named, never over an input, never over an existing file
 without --force, written atomically; every mistake one line on stderr and exit status 2 with no run recorded; a file
 over the size limit refused before it is read; a failing record leaves no run running."""
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -10,6 +12,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dashboard_lib import outputs
 from dashboard_lib.cli import main
@@ -242,6 +246,8 @@ def test_every_bad_invocation_is_one_line_exit_2_and_records_nothing(fclab_home,
         (["sweep", "--method", "kmeans", "--axis", "n_clusters=2,3", "--first-seed", str(2**32 - 1), "--seeds", "2"],
          "error: --first-seed 4,294,967,295 with --seeds 2 goes past the largest seed"),
         (["sweep", "--method", "kmeans", "--axis", "n_clusters=2,3", "--seeds", "0"], "error: argument --seeds"),
+        (["sweep", "--method", "kmeans", "--axis", "n_clusters=linear:2:3:999999999", "--dry-run"],
+         "error: --axis 'n_clusters=linear:2:3:999999999': COUNT 999,999,999 is more than the 2,000 trials"),
         (["sweep", "--method", "kmeans", "--axis", "n_clusters=2,3", "--report", str(tmp_path)], "error: --report"),
     ]
     for args, message in cases:
@@ -292,6 +298,45 @@ def test_an_unreadable_file_is_one_line(tmp_path):
         shutil.rmtree(folder)
 
 
+# Arbitrary files through the audit entry point: a result or one line, never a traceback ------------------------------
+
+CELLS = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.text(max_size=5), st.booleans(), st.none())
+
+
+def _audit_file(path) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["audit", str(path), "--clusters", "c", "--sensitive", "g", "--class", "y", "--resamples", "5",
+                     "--no-store"])
+    return code, err.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.binary(max_size=400), ext=st.sampled_from(tables.FORMATS))
+def test_arbitrary_bytes_give_one_line_and_exit_2(tmp_path_factory, data, ext):
+    path = tmp_path_factory.mktemp("bytes") / f"t.{ext}"
+    path.write_bytes(data)
+    code, err = _audit_file(path)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rows=st.lists(st.tuples(CELLS, CELLS, CELLS), max_size=12), ext=st.sampled_from(tables.FORMATS))
+def test_arbitrary_small_tables_give_an_audit_or_one_line(tmp_path_factory, rows, ext):
+    path = tmp_path_factory.mktemp("tables") / f"t.{ext}"
+    frame = pd.DataFrame(rows, columns=["c", "g", "y"])
+    if ext == "csv":
+        frame.to_csv(path, index=False)
+    elif ext == "parquet":
+        frame.astype(str).to_parquet(path)  # a Parquet column has one type
+    else:
+        np.savez(path, **{k: np.asarray(frame[k].astype(str)) for k in frame})
+    code, err = _audit_file(path)
+    assert code in (0, 2) and "Traceback" not in err, err
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1, err
+
+
 # Size limit while streaming --------------------------------------------------------------------------------------------
 
 def test_a_sparse_1gb_file_is_refused_before_it_is_read(tmp_path):
@@ -321,8 +366,6 @@ def test_a_sparse_1gb_file_is_refused_before_it_is_read(tmp_path):
 
 
 def test_a_stream_that_grows_past_the_limit_is_cut_at_limit_plus_one(tmp_path):
-    import io
-
     class Counting(io.BytesIO):
         read_total = 0
 
