@@ -91,7 +91,7 @@ def check_outputs(outputs: dict[str, str | Path | None], *, inputs: dict[str, st
         for key in identities & seen.keys():
             raise OutputError(ERR_TWICE.format(flag=seen[key], other=flag, path=path))
         seen.update(dict.fromkeys(identities, flag))
-        if path.is_dir():
+        if path.is_dir() or str(value).endswith(("/", os.sep)):  # "out/" means a folder even before it exists
             raise OutputError(ERR_IS_FOLDER.format(flag=flag, path=path, example=path / f"out{path_suffix(flag)}"))
         if os.path.lexists(path):
             if path.exists() and not stat.S_ISREG(os.stat(path).st_mode):
