@@ -11,19 +11,72 @@ from . import data as datasets
 from . import methods
 from .data import tables, upload
 from .jobs import KEPT_FROM, JobRegistry, RunConfig, preflight, training_threads
+from .outputs import check_outputs, out_dir_outputs, write_atomic
 from .params import parse_assignments
 from .settings import store_dir
 from .store import RunStore, StoreDamaged
 
 FINAL_METRIC_KEYS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta")
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state take no more
+THREADS_MAX = 1024
+SEEDS_MAX = 10_000  # seeds per grid point
+AUDIT_OUTPUTS = {"--report": "audit.html", "--report-json": "audit.json", "--assignments": "assignments.csv"}
+
+ERR_SEED = "a seed is a whole number from 0 to {max:,} (2**32 − 1), got {value!r}"
+ERR_WHOLE = "a whole number from {low:,} to {high:,}, got {value!r}"
+ERR_CONFIDENCE = "confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {value!r}"
+ERR_RECORD = ("could not record the audit in the run store {store} ({reason}); the run is kept as failed. Free space "
+              "there, or add --no-store")
+ERR_AXIS_COUNT = "--axis {text!r}: COUNT {count:,} is more than the {max:,} trials a sweep can start"
+ERR_SEED_RANGE = "--first-seed {first:,} with --seeds {seeds:,} goes past the largest seed, {max:,} (2**32 − 1)"
 
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a mistake in the arguments is one line (error: …), not the usage and the error."""
+
+    def error(self, message: str):
+        raise CLIError(" ".join(message.split()))
+
+
+def _whole(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(ERR_WHOLE.format(low=low, high=high, value=text)) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(ERR_WHOLE.format(low=low, high=high, value=text))
+        return value
+    parse.__name__ = "whole number"  # what argparse names the type in its own messages
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(ERR_SEED.format(max=SEED_MAX, value=text))
+    return value
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < 1:  # NaN fails this too
+        raise argparse.ArgumentTypeError(ERR_CONFIDENCE.format(value=text))
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dashboard_lib", description="Fair Clustering Lab, headless.")
+    parser = _Parser(prog="python -m dashboard_lib", description="Fair Clustering Lab, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("datasets", help="list the datasets and their options")
@@ -63,10 +116,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--merge-near-duplicates", action="store_true",
                    help="merge sensitive and class values that differ only in spaces, case or Unicode form (the audit "
                         "warns of them otherwise); what was merged is recorded")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the random baselines")
-    p.add_argument("--report", metavar="OUT.html", help="write the HTML report here (with OUT.json and OUT.csv beside it)")
+    p.add_argument("--resamples", type=_whole(0, 100_000), default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--confidence", type=_confidence, default=0.95, help="interval coverage (default 0.95)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the bootstrap and the random baselines")
+    p.add_argument("--report", metavar="OUT.html", help="write the HTML report here (only this file)")
+    p.add_argument("--report-json", metavar="OUT.json", help="write the whole audit as JSON here")
+    p.add_argument("--assignments", metavar="OUT.csv", help="write each row's id and cluster as CSV here")
+    p.add_argument("--out-dir", metavar="DIR", help="write audit.html, audit.json and assignments.csv into DIR (created if "
+                                                    "missing); a file named by its own flag goes there instead")
+    p.add_argument("--force", action="store_true", help="replace output files that already exist (never an input)")
     p.add_argument("--no-store", action="store_true", help="do not record the clustering as a run")
     p.add_argument("--json", action="store_true", help="print the whole audit as JSON")
 
@@ -93,9 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="quick", choices=list(methods.PRESETS),
                    help="schedule: quick (the default, as on the Train page: a demo in minutes on a CPU) or paper (the "
                         "declared defaults, for reproductions); --set wins")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: the app's, all cores but one)")
+    p.add_argument("--threads", type=_whole(1, THREADS_MAX), help="torch CPU threads (default: the app's, all cores but one)")
     p.add_argument("--data-dir", help="folder searched first for downloaded dataset files")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's id, device, time and metrics")
 
@@ -109,8 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", action="append", metavar="NAME=GRID",
                    help="a swept hyperparameter, once or twice: NAME=v1,v2,… or NAME=linear:LOW:HIGH:COUNT, "
                         "NAME=log:LOW:HIGH:COUNT, NAME=random:LOW:HIGH:COUNT[:SEED]")
-    p.add_argument("--seeds", type=int, help="seeds per grid point (default 1; a preset's own otherwise)")
-    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--seeds", type=_whole(1, SEEDS_MAX), help="seeds per grid point (default 1; a preset's own otherwise)")
+    p.add_argument("--first-seed", type=_seed, default=0)
     p.add_argument("--schedule", choices=list(methods.PRESETS), help="every trial's schedule preset (default quick)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a fixed hyperparameter (repeatable)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
@@ -121,6 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the trials and the time estimate, start nothing")
     p.add_argument("--csv", metavar="OUT.csv", help="write one row per run (settings and final metrics) here at the end")
     p.add_argument("--report", metavar="OUT.html", help="write the sweep's figures as one offline HTML page at the end")
+    p.add_argument("--force", action="store_true", help="replace --csv and --report files that already exist")
     p.add_argument("--json", action="store_true", help="print one JSON object with the sweep's id, status and runs")
     return parser
 
@@ -181,6 +240,21 @@ def _audit(args) -> None:
     if args.run:
         if args.table:
             raise CLIError("give either a table or --run, not both")
+    else:
+        if not args.table:
+            raise CLIError("give the table to audit (or --run RUN_ID)")
+        if not args.clusters or not args.sensitive:
+            raise CLIError("--clusters COLUMN and --sensitive COLUMN [COLUMN ...] are required with a table")
+        tables.check_file(args.table)
+        if args.embedding_file:
+            tables.check_file(args.embedding_file)
+    # Every output is checked before any work: a refusal costs nothing and records nothing.
+    named = {"--report": args.report, "--report-json": args.report_json, "--assignments": args.assignments}
+    outputs = check_outputs({**out_dir_outputs(args.out_dir, AUDIT_OUTPUTS),
+                             **{flag: path for flag, path in named.items() if path}},
+                            inputs={"table": args.table, "--embedding-file": args.embedding_file},
+                            force=args.force, store=store.root)
+    if args.run:
         try:
             run = store.get_run(args.run)
         except KeyError as exc:
@@ -190,10 +264,6 @@ def _audit(args) -> None:
         provenance = {"run": run.id, "dataset": run.dataset, "data": (run.dataset_info or {}).get("source")}
         arrays, run_id, title = store.load_arrays(run.id, epoch), run.id, f"Audit of run {run.id}"
     else:
-        if not args.table:
-            raise CLIError("give the table to audit (or --run RUN_ID)")
-        if not args.clusters or not args.sensitive:
-            raise CLIError("--clusters COLUMN and --sensitive COLUMN [COLUMN ...] are required with a table")
         table, provenance = external.read_audit_file(Path(args.table))
         embedding = None
         if args.embedding_file:
@@ -204,26 +274,30 @@ def _audit(args) -> None:
         result = external.run_audit(prepared, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
         run = run_id = epoch = None
         if not args.no_store:
-            run_id = external.record_external(store, prepared, result, args.name or Path(args.table).stem)
+            try:
+                run_id = external.record_external(store, prepared, result, args.name or Path(args.table).stem)
+            except OSError as exc:  # a full disk or a quota: record_external has marked the run failed
+                raise CLIError(ERR_RECORD.format(reason=exc.strerror or type(exc).__name__, store=store.root)) from None
             run, epoch = store.get_run(run_id), 0
         arrays = {"assignment": prepared.assignment.to_numpy(), "row_id": prepared.row_id}
         title = f"Audit of {provenance['file']}"
-    if args.report:
-        out = Path(args.report)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report.build_report(result, title=title, provenance=provenance, run=run, epoch=epoch,
-                                           versions=library_versions()))
-        out.with_suffix(".json").write_text(report.report_json(result, provenance=provenance, run=run, epoch=epoch))
-        out.with_suffix(".csv").write_text(report.assignments_csv(arrays, result))
+    contents = {
+        "--report": lambda: report.build_report(result, title=title, provenance=provenance, run=run, epoch=epoch,
+                                                versions=library_versions()),
+        "--report-json": lambda: report.report_json(result, provenance=provenance, run=run, epoch=epoch),
+        "--assignments": lambda: report.assignments_csv(arrays, result),
+    }
+    for flag, path in outputs.items():
+        write_atomic(path, contents[flag](), flag=flag, replace=args.force)
     if args.json:
         print(json.dumps({"run_id": run_id, **result.to_dict()}, default=str))
         return
     for line in audit_summary(result):
         print(line)
-    if run_id:
+    if run_id and not args.run:
         print(f"recorded as run {run_id}")
-    if args.report:
-        print(f"report: {args.report} (and {Path(args.report).with_suffix('.json')}, {Path(args.report).with_suffix('.csv')})")
+    for flag, path in outputs.items():
+        print(f"{flag[2:].replace('-', ' ')}: {path}")
 
 
 def audit_summary(result) -> list[str]:
@@ -382,7 +456,7 @@ def _train(args) -> int:
 
 def parse_axis(text: str):
     """NAME=v1,v2,… or NAME=linear|log|random:LOW:HIGH:COUNT[:SEED] as a sweeps.Axis."""
-    from .sweeps import Axis, GRIDS
+    from .sweeps import GRIDS, MAX_TRIALS, Axis
 
     name, sep, grid = text.partition("=")
     if not sep or not name or not grid:
@@ -397,6 +471,8 @@ def parse_axis(text: str):
             seed = int(parts[3]) if len(parts) == 4 else 0
         except ValueError:
             raise CLIError(f"--axis {text!r}: LOW and HIGH must be numbers, COUNT and SEED whole numbers") from None
+        if count > MAX_TRIALS:  # before a grid of that many values is built
+            raise CLIError(ERR_AXIS_COUNT.format(text=text, count=count, max=MAX_TRIALS))
         return Axis(name, grid=kind, low=low, high=high, count=count, seed=seed)
     return Axis(name, values=[v.strip() for v in grid.split(",") if v.strip()])  # typed by the declaration
 
@@ -437,8 +513,11 @@ def _sweep(args) -> int:
                   f"fixed {preset.spec.fixed or '-'}\n    {preset.description}")
         return 0
     spec = sweep_spec(args)
+    if spec.first_seed + spec.seeds - 1 > SEED_MAX:
+        raise CLIError(ERR_SEED_RANGE.format(first=spec.first_seed, seeds=spec.seeds, max=SEED_MAX))
     configs = spec.trials()
     registry = JobRegistry(RunStore(store_dir()))
+    outputs = check_outputs({"--csv": args.csv, "--report": args.report}, force=args.force, store=registry.store.root)
     guess = sweeps.estimate(registry.store, configs, sweeps.slots({"CPU": os.cpu_count() or 1}, spec) if not args.address else 1)
     when = (f"about {guess.total_seconds / 60:.1f} min with {guess.slots} trial(s) at once ({guess.basis})" if guess
             else "no estimate yet: no finished run with this schedule in the store")
@@ -463,10 +542,10 @@ def _sweep(args) -> int:
         registry.sweeps.wait(sweep_id)
     sweep = registry.store.get_sweep(sweep_id)
     frame = sweeps.sweep_frame(registry.store, sweep_id)
-    if args.csv:
-        Path(args.csv).write_text(frame.to_csv(index=False))
-    if args.report:
-        Path(args.report).write_text(report.sweep_report(sweep, frame))
+    if "--csv" in outputs:
+        write_atomic(outputs["--csv"], frame.to_csv(index=False), flag="--csv", replace=args.force)
+    if "--report" in outputs:
+        write_atomic(outputs["--report"], report.sweep_report(sweep, frame), flag="--report", replace=args.force)
     if args.json:
         print(json.dumps({"sweep_id": sweep.id, "status": sweep.status, "error": sweep.error, "n_trials": sweep.n_trials,
                           "runs": json.loads(frame.to_json(orient="records"))}))
@@ -498,7 +577,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:  # every other argument is streamlit's (argparse would take --help and --server.* as ours)
         return serve(argv[1:])
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         return _dispatch(args)
     except StoreDamaged as exc:
@@ -508,6 +591,21 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
         return 141  # 128 + SIGPIPE, what the shell reports for a command its reader closed on
+    except OSError as exc:  # after BrokenPipeError, which is one
+        if not _names_a_user_path(exc, args):
+            raise  # not about a file the user named: a bug, or the machine, and its traceback is the report
+        print(f"error: {exc.filename}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return 2
+
+
+USER_PATHS = ("table", "path", "embedding_file", "report", "report_json", "assignments", "out_dir", "csv", "data_dir")
+
+
+def _names_a_user_path(exc: OSError, args) -> bool:
+    """Whether the OSError is about a path the user gave (or a folder on the way to one, or a file inside one)."""
+    given = [Path(getattr(args, a)).absolute() for a in USER_PATHS if getattr(args, a, None)]
+    failed = [Path(os.fsdecode(f)).absolute() for f in (exc.filename, exc.filename2) if f is not None]
+    return any(f == g or f in g.parents or g in f.parents for f in failed for g in given)
 
 
 def _dispatch(args) -> int:

@@ -19,7 +19,7 @@ import torch
 
 from .auditing import AuditResult, audit, cluster_codes, exact_label, group_codes, near_duplicates
 from .auditing import merge_near_duplicates as merge_near_duplicates_of, saved_cluster_ids
-from .data.tables import FLOAT32_MAX, ID_NAME, MAX_ROWS, read_table
+from .data.tables import ERR_FORMAT, FLOAT32_MAX, FORMATS, ID_NAME, MAX_ROWS, check_file, read_file, read_table
 from .store import RunStore
 
 METHOD_ID = "external"
@@ -76,9 +76,19 @@ def file_sha256(data: bytes) -> str:
 
 
 def read_audit_file(source: bytes | str | Path, filename: str | None = None) -> tuple[pd.DataFrame, dict]:
-    """The table and its provenance (file name, size, SHA-256, when it was read)."""
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
-    filename = filename or (Path(source).name if isinstance(source, (str, Path)) else "table")
+    """The table and its provenance (file name, size, SHA-256, when it was read).
+
+    A path is checked (exists, a regular file, within the size limit) before a byte is read, then read with a hard
+    cap (tables.read_file): a file over the limit never takes more memory than the limit."""
+    if isinstance(source, (str, Path)):
+        check_file(source)
+        filename = filename or Path(source).name
+        if Path(filename).suffix.lower().lstrip(".") not in FORMATS:  # before reading up to MAX_BYTES for nothing
+            raise ValueError(ERR_FORMAT.format(ext=Path(filename).suffix.lower().lstrip(".") or "(none)"))
+        data = read_file(source)
+    else:
+        data = bytes(source)
+    filename = filename or "table"
     table = read_table(data, filename)
     return table, {"file": filename, "bytes": len(data), "sha256": file_sha256(data),
                    "read": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -279,46 +289,53 @@ def run_audit(prepared: AuditTable, **options) -> AuditResult:
 
 
 def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, name: str) -> str:
-    """Save an audited external clustering as a finished run (method `external`); returns its id."""
+    """Save an audited external clustering as a finished run (method `external`); returns its id.
+
+    Everything stored (arrays, metrics, dataset info, the audit) is computed before the run is created, so a value the
+    store cannot take raises with no run recorded; a failure after that (a full disk, say) finishes the run as failed,
+    with the error, and raises: no run is left running."""
     from .jobs import environment
 
     name = (name or Path(prepared.provenance.get("file", "table")).stem)[:NAME_MAX]
     first = result.attributes[0]
     config = {"dataset": f"external:{name}", "method": METHOD_ID, "dataset_options": {}, "hparams": {},
               "seed": result.settings["seed"], "device": "cpu", "audit": result.settings, "provenance": prepared.provenance}
+    info = {
+        "name": name, "source": prepared.provenance.get("file"), "sha256": prepared.provenance.get("sha256"),
+        "n": result.n, "n_groups": len(first.group_names), "group_names": first.group_names,
+        "group_counts": first.group_counts, "class_names": result.class_names,
+        "n_classes": None if result.class_names is None else len(result.class_names),
+        "sensitive_columns": [a.name for a in result.attributes if not a.is_intersection],
+        "built": f"an external clustering from {prepared.provenance.get('file')}; sensitive attribute shown: {first.name}",
+    }
+    arrays = {**assignment_arrays(prepared.assignment), "row_id": prepared.row_id}
+    n = len(arrays["assignment"])
+    for i, attribute in enumerate(a for a in result.attributes if not a.is_intersection):
+        arrays[f"sensitive_{i}"] = group_codes(prepared.sensitive[attribute.name], attribute.name, n)[0]
+    arrays["g"] = arrays["sensitive_0"]  # the group every other page draws: the first attribute's
+    if prepared.y is not None:
+        arrays["y"] = pd.factorize(pd.Series(prepared.y).reset_index(drop=True), sort=True)[0].astype(np.int64)
+    if prepared.embedding is not None:
+        arrays["embedding"] = np.asarray(prepared.embedding, dtype=np.float32)
+    metrics = result.headline()
+    audit_text = json.dumps(result.to_dict(), indent=1)
+    json.dumps([config, info, metrics])  # what the store writes as JSON: a value it cannot take fails here, not half-way
     run_id = store.create_run(dataset=f"external:{name}", method=METHOD_ID, config=config, seed=result.settings["seed"],
                               device="cpu", environment=environment(torch.device("cpu")))
-    try:  # a failure part-way (a value the readers let through, a full disk) leaves no run recorded as running
-        store.set_dataset_info(run_id, {
-            "name": name, "source": prepared.provenance.get("file"), "sha256": prepared.provenance.get("sha256"),
-            "n": result.n, "n_groups": len(first.group_names), "group_names": first.group_names,
-            "group_counts": first.group_counts, "class_names": result.class_names,
-            "n_classes": None if result.class_names is None else len(result.class_names),
-            "sensitive_columns": [a.name for a in result.attributes if not a.is_intersection],
-            "built": f"an external clustering from {prepared.provenance.get('file')}; sensitive attribute shown: {first.name}",
-        })
-        arrays = {**assignment_arrays(prepared.assignment), "row_id": prepared.row_id}
-        n = len(arrays["assignment"])
-        for i, attribute in enumerate(a for a in result.attributes if not a.is_intersection):
-            arrays[f"sensitive_{i}"] = group_codes(prepared.sensitive[attribute.name], attribute.name, n)[0]
-        arrays["g"] = arrays["sensitive_0"]  # the group every other page draws: the first attribute's
-        if prepared.y is not None:
-            arrays["y"] = pd.factorize(pd.Series(prepared.y).reset_index(drop=True), sort=True)[0].astype(np.int64)
-        if prepared.embedding is not None:
-            arrays["embedding"] = np.asarray(prepared.embedding, dtype=np.float32)
-        metrics = result.headline()
+    try:
+        store.set_dataset_info(run_id, info)
         store.add_evaluation(run_id, 0, metrics, arrays)
-        save_audit(store, run_id, result)
+        save_audit(store, run_id, result, audit_text)
         store.finish(run_id, "finished", metrics=metrics)
-    except BaseException:
-        store.delete_run(run_id)
+    except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
+        store.finish(run_id, "failed", error=f"recording the external clustering failed: {exc}"[:500])
         raise
     return run_id
 
 
-def save_audit(store: RunStore, run_id: str, result: AuditResult) -> Path:
+def save_audit(store: RunStore, run_id: str, result: AuditResult, text: str | None = None) -> Path:
     path = store.run_dir(run_id) / AUDIT_FILE
-    path.write_text(json.dumps(result.to_dict(), indent=1))
+    path.write_text(text if text is not None else json.dumps(result.to_dict(), indent=1))
     return path
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,13 @@ ERR_EMPTY = "the file is empty: it has no data rows"
 ERR_UNPARSEABLE = "the file could not be read as {fmt}: {reason}"
 ERR_FORMAT = "unsupported file type '{ext}': upload a .csv, .parquet or .npz file"
 ERR_TOO_LARGE = "the file is {size:,.0f} MB, over the {limit:,.0f} MB limit"
+ERR_GREW = "the file grew past the {limit:,.0f} MB limit while it was read"
+ERR_NO_FILE = "no file {path}: check the path and the name"
+ERR_FOLDER = "{path} is a folder: name the table file inside it"
+ERR_NOT_REGULAR = "{path} is not a regular file (a device, pipe or socket): save the table to a file and name that"
+ERR_UNREADABLE = "could not read {path}: {reason}"
+ERR_NESTED = ("column {name!r} holds nested values ({kind}), not one value per cell: flatten it (one column per field) "
+              "or leave it out, and export the file again")
 ERR_TOO_MANY_ROWS = "the table has {rows:,} rows, over the {limit:,} row limit"
 ERR_ROW_LENGTH = ("data row {row:,} (line {line:,} of the file) has {got} field(s) where the header has {want}: a short "
                   "row, a stray {sep!r} or an unquoted {sep!r} inside a value; fix that line or export the file again")
@@ -77,8 +86,58 @@ def size_check(n_bytes: int) -> None:
         raise ValueError(ERR_TOO_LARGE.format(size=n_bytes / 2**20, limit=MAX_BYTES / 2**20))
 
 
+READ_CHUNK = 8 * 2**20
+
+
+def read_file(path: str | Path) -> bytes:
+    """A table file's bytes, checked before a byte is read: it exists, is a regular file, is readable and is within
+    MAX_BYTES (ValueError with ERR_NO_FILE, ERR_FOLDER, ERR_NOT_REGULAR, ERR_UNREADABLE or ERR_TOO_LARGE). Read in
+    chunks with a hard cap, so a file that grows while read (or whose size the system does not report) is refused
+    without holding more than MAX_BYTES + 1 bytes."""
+    path = check_file(path)
+    try:
+        with open(path, "rb") as stream:
+            return read_limited(stream, MAX_BYTES)
+    except OSError as exc:
+        raise ValueError(ERR_UNREADABLE.format(path=path, reason=exc.strerror or type(exc).__name__)) from None
+
+
+def check_file(path: str | Path) -> Path:
+    """The path, once it names an existing regular file within MAX_BYTES (ValueError otherwise; see read_file)."""
+    path = Path(path)
+    try:
+        mode = os.stat(path)
+    except FileNotFoundError:
+        raise ValueError(ERR_NO_FILE.format(path=path)) from None
+    except OSError as exc:
+        raise ValueError(ERR_UNREADABLE.format(path=path, reason=exc.strerror or type(exc).__name__)) from None
+    if stat.S_ISDIR(mode.st_mode):
+        raise ValueError(ERR_FOLDER.format(path=path))
+    if not stat.S_ISREG(mode.st_mode):
+        raise ValueError(ERR_NOT_REGULAR.format(path=path))
+    size_check(mode.st_size)
+    return path
+
+
+def read_limited(stream, limit: int) -> bytes:
+    """Everything a binary stream holds, refused (ERR_GREW) as soon as it passes limit bytes: at most limit + 1 are
+    ever read."""
+    chunks, total = [], 0
+    while True:
+        chunk = stream.read(min(READ_CHUNK, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise ValueError(ERR_GREW.format(limit=limit / 2**20))
+
+
 def read_table(source: bytes | str | Path, filename: str | None = None) -> pd.DataFrame:
     """A DataFrame from CSV, Parquet or NPZ, given as bytes (with filename for its type) or a path, read completely.
+
+    A path is checked before it is read (an existing regular file within MAX_BYTES) and read with a hard cap
+    (read_file). Columns with nested values (Parquet lists, structs, maps) are refused, naming the column.
 
     CSV: the text encoding (UTF-8, else Windows-1252, else Latin-1) and the delimiter (, ; tab |) are detected, every
     row must have the header's number of fields, blanks after a delimiter are dropped and '?' means missing.
@@ -87,16 +146,16 @@ def read_table(source: bytes | str | Path, filename: str | None = None) -> pd.Da
     How the file was read is in table.attrs["read_as"].
     """
     if isinstance(source, (str, Path)):
-        path = Path(source)
+        path = check_file(source)
         filename = filename or path.name
-        size_check(path.stat().st_size)
-        data = path.read_bytes()
     else:
         data = bytes(source)
         size_check(len(data))
     ext = Path(filename or "").suffix.lower().lstrip(".")
     if ext not in FORMATS:
         raise ValueError(ERR_FORMAT.format(ext=ext or "(none)"))
+    if isinstance(source, (str, Path)):
+        data = read_file(path)
     if not data.strip():
         raise ValueError(ERR_EMPTY)
     readers = {"csv": _read_csv, "parquet": _read_parquet, "npz": _read_npz}
@@ -220,6 +279,7 @@ def _read_parquet(data: bytes) -> tuple[pd.DataFrame, str]:
     file = pq.ParquetFile(io.BytesIO(data), page_checksum_verification=True)
     _check_unique_headers(file.schema_arrow.names)
     parts = []
+    _refuse_nested(file.schema_arrow)
     for r in range(file.num_row_groups):
         part, meta = file.read_row_group(r), file.metadata.row_group(r)
         if part.num_rows != meta.num_rows:
@@ -246,6 +306,16 @@ def _read_parquet(data: bytes) -> tuple[pd.DataFrame, str]:
 
     table = pa.concat_tables(parts).to_pandas() if parts else file.schema_arrow.empty_table().to_pandas()
     return table, f"Parquet, {file.num_row_groups} row group(s) checked"
+
+
+def _refuse_nested(schema) -> None:
+    """Refuse a column of lists, structs or maps: pandas would hold them as objects in the cells, which no later
+    check expects (ERR_NESTED, naming the column)."""
+    import pyarrow as pa
+
+    for column in schema:
+        if pa.types.is_nested(column.type):
+            raise TableError(ERR_NESTED.format(name=column.name, kind=str(column.type)[:80]))
 
 
 def _read_npz(data: bytes) -> tuple[pd.DataFrame, str]:

@@ -263,7 +263,8 @@ def test_cli_audit_writes_the_report_and_records_the_run(fclab_home, tmp_path, c
     _table().to_csv(path, index=False)
     out = tmp_path / "out" / "audit.html"
     assert main(["audit", str(path), "--clusters", "segment", "--sensitive", "sex", "race", "--class", "label",
-                 "--embedding", "e0", "e1", "--id", "id", "--resamples", "100", "--report", str(out)]) == 0
+                 "--embedding", "e0", "e1", "--id", "id", "--resamples", "100", "--report", str(out),
+                 "--report-json", str(out.with_suffix(".json")), "--assignments", str(out.with_suffix(".csv"))]) == 0
     text = capsys.readouterr().out
     assert "sex × race" in text and "Balance" in text and "recorded as run" in text
     assert out.is_file() and out.with_suffix(".json").is_file() and out.with_suffix(".csv").is_file()
