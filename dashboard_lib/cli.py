@@ -14,6 +14,7 @@ from .jobs import KEPT_FROM, JobRegistry, RunConfig, preflight, training_threads
 from .params import parse_assignments
 from .settings import store_dir
 from .store import RunStore, StoreDamaged
+from .text import to_csv
 
 FINAL_METRIC_KEYS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta")
 
@@ -443,7 +444,7 @@ def _sweep(args) -> int:
     sweep = registry.store.get_sweep(sweep_id)
     frame = sweeps.sweep_frame(registry.store, sweep_id)
     if args.csv:
-        Path(args.csv).write_text(frame.to_csv(index=False))
+        Path(args.csv).write_text(to_csv(frame))
     if args.report:
         Path(args.report).write_text(report.sweep_report(sweep, frame))
     if args.json:

@@ -15,27 +15,37 @@ import re
 
 import pandas as pd
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all leaves nothing for the
-# parser (emphasis, links, images, code, headings, lists, tables, math `$`, `:red[…]`, `:smile:`) to act on.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&\"'=^%@,;?/])")
-# Plugins that read the parsed text, after escapes are resolved: GFM's bare-URL and e-mail links and Streamlit's
-# `:material/name:` icons. An invisible WORD JOINER (U+2060: neither space nor punctuation, so it ends no word)
-# before the text they look for keeps them from matching while the reader sees the same characters.
+# CommonMark lets any ASCII punctuation be backslash-escaped; only those that can start a construct are, so that a
+# message quoting a name stays readable in logs and tests: emphasis and code (* _ ` ~), links and images ([ ]),
+# raw HTML and autolinks (< >), math ($), entities (&name;), a colon that a word, a sign or a slash follows
+# (Streamlit's `:red[…]`, `:smile:`, `:material/…:`, and the `://` of a bare link), and at the start of the text a
+# heading, list, quote or setext line (# + - = > 1.).
+_MD_SPECIAL = re.compile(r"[\\`*~\[\]<>$]|(?<!\w)_|_(?!\w)|&(?=#?\w+;)|:(?=[\w+\-/])")
+_MD_BLOCK_START = re.compile(r"^([#+\-=>]|\d+(?=[.)]))")
+# Plugins that read the parsed text, after escapes are resolved (emoji shortcodes, `:material/name:` icons, GFM's
+# bare www. and e-mail links): an invisible WORD JOINER (U+2060: neither space nor punctuation) after such a colon,
+# before `www.` and `@`, and before leading spaces (four would open a code block) keeps them from matching while the
+# reader sees the same characters.
 WORD_JOINER = "\u2060"
-_AUTOLINK = re.compile(r"(?i)(?=https?:|www\.|ftp:|mailto:|xmpp:)|(?=@)|(?<=:)(?=material/)")
+_JOIN_BEFORE = re.compile(r"(?i)(?=\bwww\.)|(?=@)|^(?=\s)")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
 def md(value) -> str:
-    """`value` as Markdown that Streamlit shows as the same literal text: every Markdown-special character escaped,
-    links and icons broken by an invisible word joiner, line breaks kept as spaces (a table cell or a label is one line)."""
-    text = _NEWLINES.sub(" ", str(value))
-    return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, text))
+    """`value` as Markdown that Streamlit shows as the same literal text: every character that could start Markdown
+    escaped, links and icons broken by an invisible word joiner, line breaks as spaces (a cell or a label is one line)."""
+    text = _JOIN_BEFORE.sub(WORD_JOINER, _NEWLINES.sub(" ", str(value)))
+    text = _MD_SPECIAL.sub(lambda m: "\\:" + WORD_JOINER if m.group(0) == ":" else "\\" + m.group(0), text)
+    start = _MD_BLOCK_START.match(text)
+    if start:  # "1." or "1)" opens a list by its punctuation; the others by their first character
+        text = "\\" + text if not start.group(1)[0].isdigit() else text[:start.end()] + "\\" + text[start.end():]
+    return text
 
 
-def plain(rendered: str) -> str:
-    """What a reader sees of md(...)'s output once rendered, the joiners removed (for tests and comparisons)."""
-    return rendered.replace(WORD_JOINER, "")
+def plain(markdown: str) -> str:
+    """The text a reader sees of md(...)'s output (backslash escapes resolved, joiners removed): for tests that read
+    a message as Streamlit's AppTest holds it, in Markdown."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def html_text(value) -> str:
