@@ -379,15 +379,13 @@ def explain_summary_figure(models: dict[str, dict], stroke_area: float | None = 
 LEGEND_BELOW = dict(orientation="h", yanchor="bottom", y=0, yref="container", x=0)
 
 
-def _legend_rows(names, width: int = 900) -> int:
-    """About how many lines a horizontal legend of these names takes in a figure `width` pixels wide."""
-    used, rows = 0, 1
-    for name in names:
-        item = 40 + 7 * len(str(name))
-        if used and used + item > width:
-            rows, used = rows + 1, 0
-        used += item
-    return rows
+def _legend_rows(names, width: int = 700) -> int:
+    """At most how many lines a horizontal legend of these names takes in a figure `width` pixels wide (a page column):
+    Plotly lines its entries up in columns as wide as the widest, about 7 pixels a character plus the swatch."""
+    if not len(names):
+        return 0
+    item = 40 + 7 * max(len(str(n)) for n in names)
+    return -(-len(names) // max(1, width // item))
 
 
 MAX_SHARE_BARS = 60  # clusters drawn as bars, largest first; beyond this bars are unreadable (the tables have all)
