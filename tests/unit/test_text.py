@@ -11,6 +11,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dashboard_lib import plots, report
 from dashboard_lib.auditing import audit
@@ -30,6 +32,24 @@ def test_md_escapes_every_character_that_starts_markdown_and_round_trips(value):
     assert not re.search(r"(?<!\w)_|_(?!\w)|&#?\w+;|:[\w+\-/]|^[#+\-=>]|^\d+[.)]", bare), escaped
     # Read back (escapes resolved, joiners invisible), it is the same text on one line.
     assert plain(escaped) == value.replace("\n", " ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40))
+def test_md_round_trips_any_text(value):
+    escaped = md(value)
+    bare = re.sub(r"\\[!-/:-@\[-`{-~]", "", escaped).replace(WORD_JOINER, "")
+    assert not set(bare) & set("*`~[]<>$")
+    assert plain(escaped) == re.sub(r"\r\n|\r|\n", " ", value.replace(WORD_JOINER, "")) or WORD_JOINER in value
+
+
+@given(st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=20)))
+def test_csv_cell_never_starts_a_formula_unless_it_is_a_number(value):
+    cell = csv_cell(value)
+    if isinstance(value, str):
+        assert not str(cell).startswith(FORMULA_PREFIXES) or re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", cell)
+    else:
+        assert cell == value
 
 
 def test_md_leaves_ordinary_names_and_messages_readable():
