@@ -60,7 +60,7 @@ def html_text(value) -> str:
 # OWASP's rule for CSV injection: a cell a spreadsheet would read as a formula (or a DDE command) starts with one of
 # these; a single quote before it makes the spreadsheet show the text as typed.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def csv_cell(value):
@@ -69,7 +69,7 @@ def csv_cell(value):
     if value is None or isinstance(value, (bool, numbers.Number)):
         return value
     text = str(value)
-    if text.startswith(FORMULA_PREFIXES) and not _NUMBER.match(text):
+    if text.startswith(FORMULA_PREFIXES) and not _NUMBER.fullmatch(text):
         return "'" + text
     return value
 
