@@ -8,6 +8,7 @@ from dashboard_lib.methods import available_devices
 from dashboard_lib.settings import store_dir
 from dashboard_lib.state import access_gate, access_granted, app_navigation, data_folder_input, job_registry, warm_up
 from dashboard_lib.store import StoreDamaged
+from dashboard_lib.text import md
 
 # The page icon is a file of the app: a Material icon as favicon would be fetched from fonts.gstatic.com.
 ICON = Path(__file__).parent / "dashboard_lib" / "assets" / "icon.png"
@@ -41,4 +42,4 @@ try:  # a damaged run store: one clear message on every page, never a traceback
     with app_navigation():
         page.run()
 except StoreDamaged as exc:
-    st.error(str(exc), icon=":material/report:")
+    st.error(md(exc), icon=":material/report:")

@@ -15,6 +15,7 @@ from .outputs import check_outputs, out_dir_outputs, write_atomic
 from .params import parse_assignments
 from .settings import store_dir
 from .store import RunStore, StoreDamaged
+from .text import to_csv
 
 FINAL_METRIC_KEYS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta")
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state take no more
@@ -543,7 +544,7 @@ def _sweep(args) -> int:
     sweep = registry.store.get_sweep(sweep_id)
     frame = sweeps.sweep_frame(registry.store, sweep_id)
     if "--csv" in outputs:
-        write_atomic(outputs["--csv"], frame.to_csv(index=False), flag="--csv", replace=args.force)
+        write_atomic(outputs["--csv"], to_csv(frame), flag="--csv", replace=args.force)
     if "--report" in outputs:
         write_atomic(outputs["--report"], report.sweep_report(sweep, frame), flag="--report", replace=args.force)
     if args.json:

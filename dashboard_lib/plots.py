@@ -8,6 +8,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .metrics import METRIC_DEFINITIONS
+from .text import html_text as _h
 
 # Title on the first line, legend on the second, both above the plot area, so neither covers the other.
 _LAYOUT = dict(margin=dict(l=10, r=10, t=95, b=10), height=360, title_y=0.97, title_yanchor="top",
@@ -115,17 +116,48 @@ def probe_figure(evaluations: list[dict], unit: str = "epoch") -> go.Figure:
     return fig
 
 
+# --- Colours
+# Groups (and their intersections: race × sex has 12) get the one palette below, on every page and in the report: the
+# ten colours of Tableau 10 (told apart with the common colour-vision deficiencies), then the same ten darker, lighter
+# and darker still (40 colours that differ in hue or in lightness), then hues spaced by the golden angle.
+GROUP_BASE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
+_LIGHTNESS_STEPS = (0.0, -0.16, 0.14, -0.3)
+
+
+def group_colour(i: int) -> str:
+    """The colour of the i-th group (0 first) as #rrggbb: distinct for the first 40, and for any i a valid colour."""
+    import colorsys
+
+    i = int(i)
+    if i < len(GROUP_BASE) * len(_LIGHTNESS_STEPS):
+        rgb = [int(GROUP_BASE[i % len(GROUP_BASE)][k:k + 2], 16) / 255 for k in (1, 3, 5)]
+        hue, lightness, saturation = colorsys.rgb_to_hls(*rgb)
+        lightness = min(0.9, max(0.12, lightness + _LIGHTNESS_STEPS[i // len(GROUP_BASE)]))
+        rgb = colorsys.hls_to_rgb(hue, lightness, saturation)
+    else:
+        rgb = colorsys.hls_to_rgb((i * 0.618033988749895) % 1.0, (0.35, 0.55, 0.7)[i % 3], 0.65)
+    return "#" + "".join(f"{round(v * 255):02x}" for v in rgb)
+
+
+def group_palette(n: int) -> list[str]:
+    """The colours of n groups, in order (group_colour)."""
+    return [group_colour(i) for i in range(n)]
+
+
 # --- Embeddings and Compare views
 PALETTES = {
     "cluster": qualitative.Dark24,
-    "group": qualitative.Set1,
+    "group": group_palette(40),
     "class": qualitative.Plotly,
 }
 
 
 def _colour(palette: str, i: int) -> str:
-    colours = PALETTES.get(palette, qualitative.Plotly)
-    return colours[i % len(colours)]
+    """Groups: group_colour; clusters and classes: their qualitative palette, group_colour past its end (no repeat)."""
+    colours = PALETTES.get(palette)
+    if colours is None or i >= len(colours):
+        return group_colour(i)
+    return colours[i]
 
 
 def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hover: dict | None = None, ids=None,
@@ -142,21 +174,24 @@ def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hove
     n = len(labels)
     ids = np.arange(n) if ids is None else np.asarray(ids)
     hover = hover or {}
-    columns = [ids.astype(object)] + [np.asarray(v, dtype=object) for v in hover.values()]
+    # customdata[0] is the id a selection event returns (a sample's index, a number): kept as it is. Hover values
+    # are user strings (group and class names): escaped where they are text.
+    columns = [ids.astype(object)] + [np.array([v if isinstance(v, (int, float, np.number)) else _h(v) for v in values],
+                                               dtype=object) for values in hover.values()]
     custom = np.column_stack(columns) if n else np.empty((0, len(columns)), dtype=object)
     template = "<b>sample %{customdata[0]}</b>" + "".join(
-        f"<br>{name}: %{{customdata[{i + 1}]}}" for i, name in enumerate(hover)) + "<extra></extra>"
+        f"<br>{_h(name)}: %{{customdata[{i + 1}]}}" for i, name in enumerate(hover)) + "<extra></extra>"
     size = marker_size or (6 if n <= 2000 else 4 if n <= 6000 else 3)
     fig = go.Figure()
     for value in np.unique(labels):
         mask = labels == value
         name = str(label_names[int(value)]) if label_names is not None and 0 <= int(value) < len(label_names) else str(value)
         fig.add_trace(go.Scattergl(
-            x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name, customdata=custom[mask],
+            x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=_h(name), customdata=custom[mask],
             hovertemplate=template, marker=dict(size=size, color=_colour(palette, int(value)), opacity=0.75, line=dict(width=0)),
         ))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision=uirevision,
-                      legend=dict(title=legend_title, orientation="h", yanchor="top", y=-0.01, x=0, itemsizing="constant"),
+    fig.update_layout(title=_h(title), height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision=uirevision,
+                      hoverlabel_namelength=-1, legend=dict(title=_h(legend_title), orientation="h", yanchor="top", y=-0.01, x=0, itemsizing="constant"),
                       dragmode="pan", clickmode="event+select")
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
     # no equal-scale constraint: a 2-D projection's axes carry no units, and an elongated PCA would draw as a thin line
@@ -171,7 +206,7 @@ def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster ×
     With overall_row, a last row "all data" shows the whole data's group shares: a fair cluster's row looks like it.
     """
     counts = np.asarray(counts, dtype=np.int64)
-    rows = [str(r) for r in row_labels]
+    rows = [_h(r) for r in row_labels]
     if overall_row and counts.size:
         counts = np.vstack([counts, counts.sum(0, keepdims=True)])
         rows = rows + ["all data"]
@@ -179,15 +214,15 @@ def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster ×
     share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
     text = [[f"{c:,}" for c in row] for row in counts]
     fig = go.Figure(go.Heatmap(
-        z=share, x=[str(c) for c in column_labels], y=rows, text=text, texttemplate="%{text}", customdata=counts,
+        z=share, x=[_h(c) for c in column_labels], y=rows, text=text, texttemplate="%{text}", customdata=counts,
         colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share of<br>the row", tickformat=".0%", thickness=12),
-        hovertemplate=f"{row_title} %{{y}} · {column_title} %{{x}}<br>%{{customdata:,}} samples = %{{z:.1%}} of the row<extra></extra>",
+        hovertemplate=f"{_h(row_title)} %{{y}} · {_h(column_title)} %{{x}}<br>%{{customdata:,}} samples = %{{z:.1%}} of the row<extra></extra>",
         xgap=1, ygap=1,
     ))
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height or max(260, 60 + 26 * len(rows)),
+    fig.update_layout(title=dict(text=_h(title), font=dict(size=14)), height=height or max(260, 60 + 26 * len(rows)),
                       margin=dict(l=10, r=10, t=50, b=10))
-    fig.update_xaxes(title=column_title, side="bottom")
-    fig.update_yaxes(title=row_title, autorange="reversed", type="category")
+    fig.update_xaxes(title=_h(column_title), side="bottom", type="category")
+    fig.update_yaxes(title=_h(row_title), autorange="reversed", type="category")
     return fig
 
 
@@ -202,15 +237,15 @@ def profile_heatmap(d, feature_names, group_names, cluster_labels, *, top: int =
     rows = [int(j) for j in np.argsort(-strength, kind="stable")[:top]]
     columns = [(c, g) for c in range(n_clusters) for g in range(n_groups)]
     z = np.array([[d[g, c, j] for c, g in columns] for j in rows])
-    x = [f"{cluster_labels[c]} · {group_names[g]}" for c, g in columns]
-    y = [str(feature_names[j]) for j in rows]
+    x = [_h(f"{cluster_labels[c]} · {group_names[g]}") for c, g in columns]
+    y = [_h(feature_names[j]) for j in rows]
     limit = max(1.0, float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0)
     text = [["" if not np.isfinite(v) else f"{v:+.1f}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=z, x=x, y=y, text=text, texttemplate="%{text}", colorscale="RdBu_r", zmid=0, zmin=-limit, zmax=limit,
         colorbar=dict(title="d (sd)", thickness=12),
         hovertemplate="%{x}<br>%{y}: %{z:+.2f} sd from the group's other clusters<extra></extra>", xgap=1, ygap=1))
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=max(300, 90 + 24 * len(rows)),
+    fig.update_layout(title=dict(text=_h(title), font=dict(size=14)), height=max(300, 90 + 24 * len(rows)),
                       margin=dict(l=10, r=10, t=50, b=10))
     fig.update_xaxes(title="cluster · group", side="bottom", type="category")
     fig.update_yaxes(title=None, autorange="reversed", type="category")
@@ -227,12 +262,19 @@ def metric_bars(values: dict[str, dict[str, float]], metrics: list[str], *, titl
     x = [_metric_label(m) for m in metrics]
     for i, (run_label, run_metrics) in enumerate(values.items()):
         y = [run_metrics.get(m) if isinstance(run_metrics.get(m), (int, float)) else None for m in metrics]
-        fig.add_trace(go.Bar(x=x, y=y, name=run_label, marker_color=_colour("class", i),
+        fig.add_trace(go.Bar(x=x, y=y, name=_h(run_label), marker_color=_colour("class", i),
                              text=[None if v is None else f"{v:.2f}" for v in y], textposition="outside",
-                             hovertemplate="%{x}: %{y:.3f}<extra>" + run_label.replace("<", "&lt;") + "</extra>"))
-    fig.update_layout(title=title, barmode="group", yaxis_title="value", height=400,
+                             hovertemplate="%{x}: %{y:.3f}<extra>" + _h(run_label) + "</extra>"))
+    fig.update_layout(title=_h(title), barmode="group", hoverlabel_namelength=-1, yaxis_title="value", height=400,
                       margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", yanchor="top", y=-0.12, x=0))
     return fig
+
+
+def _lines(value) -> str:
+    """Hover text from a string or a list of lines: each escaped, joined by line breaks."""
+    if isinstance(value, (list, tuple)):
+        return "<br>".join(_h(line) for line in value)
+    return _h(value)
 
 
 def pareto_front(points, maximise=(True, True)) -> np.ndarray:
@@ -260,14 +302,15 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
                    ids=None, title: str = "Fairness versus quality") -> go.Figure:
     """Each run a point (x = a quality metric, y = a fairness metric), labelled; the Pareto front is joined and ringed.
 
-    labels: short text drawn by each point; hover: longer text per point; groups: a name per point (the method)
+    labels: short text drawn by each point; hover: longer text per point (a list of lines, or one string), shown as
+    text (escaped), never as HTML; groups: a name per point (the method)
     that sets its colour and legend entry; ids: a run id per point, the second item of each point's customdata (a
     click on a point tells which run it is).
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    labels = [str(v) for v in labels]
-    hover = [str(v) for v in (hover if hover is not None else labels)]
+    labels = [_h(v) for v in labels]
+    hover = [_lines(v) for v in hover] if hover is not None else labels
     groups = [str(v) for v in (groups if groups is not None else ["runs"] * len(x))]
     ids = [str(v) for v in (ids if ids is not None else [""] * len(x))]
     x_label, y_label = _metric_label(x_key), _metric_label(y_key)
@@ -275,7 +318,7 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
     for i, name in enumerate(dict.fromkeys(groups)):
         idx = [j for j, g in enumerate(groups) if g == name]
         fig.add_trace(go.Scatter(
-            x=x[idx], y=y[idx], mode="markers+text", name=name, text=[labels[j] for j in idx], textposition="top center",
+            x=x[idx], y=y[idx], mode="markers+text", name=_h(name), text=[labels[j] for j in idx], textposition="top center",
             textfont=dict(size=10), marker=dict(size=11, color=_colour("class", i)),
             customdata=[[hover[j], ids[j]] for j in idx],
             hovertemplate=f"%{{customdata[0]}}<br>{x_label}: %{{x:.3f}}<br>{y_label}: %{{y:.3f}}<extra></extra>",
@@ -304,7 +347,7 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
         top = max(1.0, float(finite.max()) if len(finite) else 1.0)
         return [-0.05 * top, 1.1 * top]
 
-    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=50, b=10),
+    fig.update_layout(title=_h(title), height=460, margin=dict(l=10, r=10, t=50, b=10),
                       xaxis=dict(title=axis_title(x_key, x_label, "quality"), range=padded(x)),
                       yaxis=dict(title=axis_title(y_key, y_label, "fairness"), range=from_zero(y)),
                       legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
@@ -316,11 +359,11 @@ def explain_summary_figure(models: dict[str, dict], stroke_area: float | None = 
     measured, the share of predictions that change when the colour is swapped; the strokes' area share as a dashed line."""
     names = list(models)
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=names, y=[models[n].get("stroke_share") for n in names], name="Grad-CAM mass on the strokes",
+    fig.add_trace(go.Bar(x=[_h(n) for n in names], y=[models[n].get("stroke_share") for n in names], name="Grad-CAM mass on the strokes",
                          text=[f"{models[n].get('stroke_share', float('nan')):.2f}" for n in names], textposition="outside"))
     flips = [models[n].get("colour_flip_rate") for n in names]
     if any(v is not None for v in flips):
-        fig.add_trace(go.Bar(x=names, y=flips, name="predictions changed by swapping the colour",
+        fig.add_trace(go.Bar(x=[_h(n) for n in names], y=flips, name="predictions changed by swapping the colour",
                              text=[f"{v:.2f}" if v is not None else "" for v in flips], textposition="outside"))
     if stroke_area is not None:
         fig.add_hline(y=stroke_area, line_dash="dash", line_color=NEUTRAL)
@@ -329,6 +372,20 @@ def explain_summary_figure(models: dict[str, dict], stroke_area: float | None = 
     fig.update_layout(title="What the models use", yaxis_title="share", yaxis_range=[0, 1.1], barmode="group", **_LAYOUT)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0), height=380)
     return fig
+
+
+# A legend at the bottom of the whole figure (container coordinates), in a bottom margin made for it under the x axis's
+# title: it never reaches the title above the plot, however many lines it wraps to.
+LEGEND_BELOW = dict(orientation="h", yanchor="bottom", y=0, yref="container", x=0)
+
+
+def _legend_rows(names, width: int = 700) -> int:
+    """At most how many lines a horizontal legend of these names takes in a figure `width` pixels wide (a page column):
+    Plotly lines its entries up in columns as wide as the widest, about 7 pixels a character plus the swatch."""
+    if not len(names):
+        return 0
+    item = 40 + 7 * max(len(str(n)) for n in names)
+    return -(-len(names) // max(1, width // item))
 
 
 MAX_SHARE_BARS = 60  # clusters drawn as bars, largest first; beyond this bars are unreadable (the tables have all)
@@ -346,15 +403,21 @@ def group_share_bars(table, cluster_labels, group_names, *, title: str = "Group 
     """Per cluster, its group shares as one stacked horizontal bar, under the population's mix (dashed guides at the
     population's cumulative shares): a fair cluster's boundaries line up with the guides. Largest clusters first."""
     rows, counts = share_bar_rows(table, cluster_labels)
+    rows = [_h(r) for r in rows]
     shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     fig = go.Figure()
     for j, name in enumerate(group_names):
-        fig.add_trace(go.Bar(y=rows, x=shares[:, j], name=str(name), orientation="h", marker_color=_colour("groups", j),
-                             customdata=counts[:, j], hovertemplate="%{y}<br>" + str(name) + ": %{customdata:,.0f} (%{x:.1%})<extra></extra>"))
+        fig.add_trace(go.Bar(y=rows, x=shares[:, j], name=_h(name), orientation="h", marker_color=group_colour(j),
+                             customdata=counts[:, j], hovertemplate="%{y}<br>" + _h(name) + ": %{customdata:,.0f} (%{x:.1%})<extra></extra>"))
     for c in np.cumsum(shares[0])[:-1]:
         fig.add_vline(x=float(c), line_dash="dash", line_width=1, line_color="gray")
-    fig.update_layout(**{**_LAYOUT, "height": 130 + 26 * len(rows),
-                         "legend": {**_LAYOUT["legend"], "traceorder": "normal"}}, barmode="stack", title=title,
+    # The legend goes under the plot (with room made for it), whatever the number and length of the group names: a
+    # legend above grows upwards over the title when it wraps.
+    legend_rows = _legend_rows(group_names)
+    fig.update_layout(**{**_LAYOUT, "height": 130 + 26 * len(rows) + 22 * legend_rows,
+                         "margin": dict(l=10, r=10, t=50, b=60 + 22 * legend_rows),
+                         "legend": {**LEGEND_BELOW, "traceorder": "normal"}}, barmode="stack", title=_h(title),
+                      hoverlabel_namelength=-1,
                       xaxis=dict(title="share of the cluster (dashed: the population's mix)", range=[0, 1], tickformat=".0%"),
                       yaxis=dict(autorange="reversed"))
     return fig
@@ -429,14 +492,14 @@ def cluster_balance_bars(clusters, ratio, ceiling: float, *, title: str = "Balan
     ratio = np.asarray(ratio, dtype=float)
     lowest = int(ratio.argmin()) if len(ratio) else -1
     colours = ["#d62728" if i == lowest else _colour("class", 0) for i in range(len(ratio))]
-    fig = go.Figure(go.Bar(x=[f"cluster {c}" for c in clusters], y=ratio, marker_color=colours, showlegend=False,
+    fig = go.Figure(go.Bar(x=[_h(f"cluster {c}") for c in clusters], y=ratio, marker_color=colours, showlegend=False,
                            text=[f"{v:.2f}" for v in ratio], textposition="outside",
                            hovertemplate="%{x}: smallest group / largest group = %{y:.3f}<extra></extra>"))
     fig.add_hline(y=ceiling, line_dash="dash", line_color=NEUTRAL)
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=NEUTRAL),
                              name=f"ceiling {ceiling:.3f}: the whole dataset's ratio"))
     fig.add_trace(go.Bar(x=[None], y=[None], marker_color="#d62728", name="the cluster that sets Balance (the lowest)"))
-    fig.update_layout(**_LAYOUT, title=title, yaxis=dict(title="smallest group / largest group", range=[0, max(ceiling, ratio.max(initial=0)) * 1.25 + 0.02]))
+    fig.update_layout(**_LAYOUT, title=_h(title), yaxis=dict(title="smallest group / largest group", range=[0, max(ceiling, ratio.max(initial=0)) * 1.25 + 0.02]))
     return fig
 
 
@@ -444,11 +507,11 @@ def probe_bars(accuracies: dict[str, float], chance: float, *, title: str = "Bia
     """Per run (label → held-out probe accuracy) a bar, and the majority-group rate (what guessing the larger group
     gets) as a dashed line: a probe at chance means the embedding hides the group."""
     names = list(accuracies)
-    fig = go.Figure(go.Bar(x=names, y=[accuracies[n] for n in names], marker_color=_colour("class", 0), showlegend=False,
+    fig = go.Figure(go.Bar(x=[_h(n) for n in names], y=[accuracies[n] for n in names], marker_color=_colour("class", 0), showlegend=False,
                            text=[f"{accuracies[n]:.3f}" for n in names], textposition="outside",
                            hovertemplate="%{x}: probe accuracy %{y:.3f}<extra></extra>"))
     fig.add_hline(y=chance, line_dash="dash", line_color=NEUTRAL)
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=NEUTRAL),
                              name=f"chance {chance:.3f}: always guess the larger group"))
-    fig.update_layout(**_LAYOUT, title=title, yaxis=dict(title="held-out accuracy", range=[0, 1.1]))
+    fig.update_layout(**_LAYOUT, title=_h(title), yaxis=dict(title="held-out accuracy", range=[0, 1.1]))
     return fig

@@ -6,9 +6,7 @@ Knows nothing of Streamlit.
 from __future__ import annotations
 
 import html
-import io
 import json
-import math
 import time
 
 import numpy as np
@@ -16,9 +14,8 @@ import pandas as pd
 
 from . import metrics as M
 from .auditing import AuditResult, AttributeAudit, Estimate, cluster_codes, metric_keys, saved_cluster_ids
-from .plots import share_bar_rows
-
-PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"]
+from .plots import group_colour, share_bar_rows
+from .text import to_csv
 METRIC_ORDER = ("acc", "nmi", "nmi_geometric", "ari", "balance", "entropy", "mnce", "f_beta", "cluster_balance",
                 "min_cluster_ratio", "cluster_tv", "cluster_kl", "social_fairness_ratio", "silhouette_diff", "probe_acc")
 
@@ -45,14 +42,24 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
     labels, counts = share_bar_rows(attribute.table, clusters)
     rows = list(zip(labels, counts))
     width, left, bar_h, gap = 760, 190, 18, 6
-    legend_h = 22 * math.ceil(len(attribute.group_names) / 4)
+    # The legend above the bars (the title is the page's heading, outside the figure): every name whole, wrapped over
+    # as many lines as it needs, in as many columns as the longest name leaves room for.
+    names = [str(g) for g in attribute.group_names]
+    n_columns = max(1, min(4, (width - 20) // (17 + _CHAR_PX * max((len(n) for n in names), default=1) + 8)))
+    column_w = (width - 20) // n_columns
+    wrapped = [_wrap(n, max(4, (column_w - 25) // _CHAR_PX)) for n in names]
+    line_h, legend_h, row_tops = 15, 8, []
+    for start in range(0, len(names), n_columns):
+        row_tops.append(legend_h)
+        legend_h += 7 + line_h * max(len(w) for w in wrapped[start:start + n_columns])
     height = legend_h + len(rows) * (bar_h + gap) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="group shares per cluster, {_e(attribute.name)}" font-size="12" font-family="sans-serif">']
-    for j, name in enumerate(attribute.group_names):
-        x, y = 10 + (j % 4) * 185, 14 + (j // 4) * 22
-        parts.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{PALETTE[j % len(PALETTE)]}"/>'
-                     f'<text x="{x + 17}" y="{y}">{_e(name[:24])}</text>')
+    for j, lines in enumerate(wrapped):
+        x, y = 10 + (j % n_columns) * column_w, row_tops[j // n_columns] + 12
+        spans = "".join(f'<tspan x="{x + 17}" dy="{0 if k == 0 else line_h}">{_e(line)}</tspan>' for k, line in enumerate(lines))
+        parts.append(f'<g><title>{_e(names[j])}</title><rect x="{x}" y="{y - 10}" width="12" height="12" '
+                     f'fill="{group_colour(j)}"/><text x="{x + 17}" y="{y}">{spans}</text></g>')
     span = width - left - 20
     population = counts[0] / counts[0].sum()
     for r, (label, row) in enumerate(rows):
@@ -63,7 +70,7 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
         for j, count in enumerate(row):
             w = span * count / total if total else 0
             if w > 0:
-                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{PALETTE[j % len(PALETTE)]}">'
+                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{group_colour(j)}">'
                              f'<title>{_e(attribute.group_names[j])}: {int(count):,} ({count / total:.1%})</title></rect>')
             x += w
     # The population's cumulative shares as dashed guides: a fair cluster's boundaries line up with them.
@@ -76,6 +83,27 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
     parts.append(f'<text x="{left}" y="{height - 6}" class="muted">share of the cluster (0 to 100 %); dashed lines: the '
                  'population\'s mix</text></svg>')
     return "".join(parts)
+
+
+_CHAR_PX = 7  # about the width of one character at 12 px sans-serif
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """text cut into lines of at most `width` characters, at spaces where there are some; nothing is dropped."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        while len(word) > width:  # a word longer than a line: cut it
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        candidate = f"{line} {word}" if line else word
+        if len(candidate) > width and line:
+            lines.append(line)
+            candidate = word
+        line = candidate
+    return lines + [line] if line or not lines else lines
 
 
 def _count_table_html(attribute: AttributeAudit, clusters: list[str]) -> str:
@@ -199,14 +227,13 @@ def report_json(result: AuditResult, *, provenance: dict | None = None, run=None
 
 
 def assignments_csv(arrays: dict, result: AuditResult, group_columns: dict[str, list[str]] | None = None) -> str:
-    """One row per audited sample: its row id, cluster and (where saved) class and sensitive values."""
+    """One row per audited sample: its row id, cluster and (where saved) class and sensitive values, as CSV text in
+    which no cell starts a spreadsheet formula (text.to_csv)."""
     frame = pd.DataFrame({"row_id": arrays.get("row_id", np.arange(len(arrays["assignment"]))),
                           "cluster": np.asarray(result.clusters, dtype=object)[_positions(saved_cluster_ids(arrays), result.clusters)]})
     for name, values in (group_columns or {}).items():
         frame[name] = values
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    return buffer.getvalue()
+    return to_csv(frame)  # cells a spreadsheet would run as formulas are neutralised
 
 
 def _positions(assignment: np.ndarray, clusters: list[str]) -> np.ndarray:

@@ -22,6 +22,7 @@ from .jobs import JobRegistry, training_threads
 from .projection import warm_up_umap
 from .settings import store_dir
 from .store import RunStore
+from .text import md
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -163,7 +164,7 @@ def data_folder_input() -> None:
     try:
         security.check_data_folder(value)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(md(exc))  # the folder may come from a link (?data_dir=…): its text is shown, not rendered
     if value and value != str(default_data_dir() or ""):
         st.query_params["data_dir"] = value
     else:

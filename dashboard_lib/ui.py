@@ -9,6 +9,7 @@ import streamlit as st
 from .metrics import METRIC_DEFINITIONS, balance_ceiling, balance_per_cluster
 from .params import Param
 from .state import select_run, selected_run_id
+from .text import md
 
 STATUS_COLOURS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red", "interrupted": "gray"}
 HEADLINE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
@@ -84,7 +85,7 @@ def metric_row(metrics: dict, keys=HEADLINE_METRICS, empty: str | None = "No met
         label = SHORT_LABELS.get(key) or METRIC_DEFINITIONS.get(key, {}).get("label", key)
         column.metric(label, f"{metrics[key]:.3f}", help=metric_help(key, metrics))
         if notes and notes.get(key):
-            column.caption(notes[key])
+            column.caption(md(notes[key]))  # notes name clusters and groups from the user's data
 
 
 def reference_notes(store, run, evaluations: list[dict]) -> dict[str, str]:
@@ -120,7 +121,7 @@ def run_picker(runs, *, key: str, default: str | None = None) -> str:
     labels = {r.id: r.label() for r in runs}
     wanted = selected_run_id()
     if wanted and wanted not in labels:  # a stale or mistyped link: say so rather than show another run as if it were it
-        st.warning(ERR_UNKNOWN_LINK.format(run_id=wanted), icon=":material/link_off:")
+        st.warning(ERR_UNKNOWN_LINK.format(run_id=md(wanted)), icon=":material/link_off:")  # the URL is anyone's text
     if wanted not in labels:
         wanted = default if default in labels else ids[0]
     # The status is part of the key: when a run ends, its label (… · running · …) is drawn anew, not kept by the browser.

@@ -10,6 +10,7 @@ from dashboard_lib.jobs import library_versions
 from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import group_share_bars
 from dashboard_lib.state import ensure_navigation, run_store, select_run, selected_run_id
+from dashboard_lib.text import md
 from dashboard_lib.ui import run_picker, table_uploader
 
 ensure_navigation()
@@ -42,22 +43,22 @@ def _metric_table(estimates) -> pd.DataFrame:
 def show_audit(result: AuditResult, *, title: str, provenance: dict, run=None, epoch=None, arrays=None, key: str) -> None:
     """The audit on the page, then the report downloads."""
     for warning in result.warnings:
-        st.warning(warning)
+        st.warning(md(warning))
     for caveat in report.run_caveats(run, epoch) + result.caveats:
-        st.info(caveat)
+        st.info(md(caveat))
     s = result.settings
     st.caption(f"{result.n:,} samples, {len(result.clusters)} clusters. Intervals: {s['confidence']:.0%} bootstrap "
                f"percentile, {s['resamples']:,} resamples (seed {s['seed']}); baselines: mean of {s['random_draws']} "
                "group-blind random assignments with the same cluster sizes.")
     if result.quality:
         st.subheader("Cluster quality against the class column")
-        st.table(_metric_table(result.quality).set_index("metric"))
-    tabs = st.tabs([a.name for a in result.attributes])
+        st.table(_metric_table(result.quality).set_index("metric"))  # our labels and numbers only: no user string
+    tabs = st.tabs([md(a.name) for a in result.attributes])
     for tab, attribute in zip(tabs, result.attributes):
         with tab:
-            st.markdown(f"**Groups**: " + ", ".join(f"{g} ({c:,})" for g, c in zip(attribute.group_names, attribute.group_counts))
+            st.markdown(f"**Groups**: " + ", ".join(f"{md(g)} ({c:,})" for g, c in zip(attribute.group_names, attribute.group_counts))
                         + f" · **Balance ceiling** (best this mix allows): {attribute.ceiling:.3f}"
-                        + f" · **cluster that sets Balance**: {attribute.balance_cluster}")
+                        + f" · **cluster that sets Balance**: {md(attribute.balance_cluster)}")
             st.plotly_chart(group_share_bars(attribute.table, result.clusters, attribute.group_names,
                                              title=f"{attribute.name}: group shares per cluster against the population"),
                             key=f"{key}.bars.{attribute.name}")
@@ -126,19 +127,19 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
             with st.spinner("Auditing: bootstrap intervals and random baselines…"):
                 result = external.run_audit(prepared, resamples=int(resamples))
         except ValueError as exc:
-            st.error(f"Not audited, nothing saved: {exc}")
+            st.error(f"Not audited, nothing saved: {md(exc)}")
         else:
             run_id = external.record_external(store, prepared, result, name)
             st.session_state["audit.last"] = (run_id, result)  # drawn below as it is, not audited a second time
             select_run(run_id)
-            st.success(f"Audited and saved as run **{run_id}**.")
+            st.success(f"Audited and saved as run **{md(run_id)}**.")
 
 
 def read_or_stop(file, what: str):
     try:
         return external.read_audit_file(file.getvalue(), file.name)
     except ValueError as exc:
-        st.error(f"Could not read {what} {file.name}: {exc}")
+        st.error(f"Could not read {what} {md(file.name)}: {md(exc)}")
         st.stop()
 
 
@@ -172,7 +173,7 @@ if mode == MODES[0]:
             try:
                 table = external.with_assignments(base, assignments, cluster_col, None if row_col == NONE else row_col)
             except ValueError as exc:
-                st.error(f"Cannot join the assignments to {chosen}: {exc}")
+                st.error(f"Cannot join the assignments to {md(chosen)}: {md(exc)}")
                 st.stop()
             provenance = {**provenance, "upload": chosen, "upload_file": meta.get("source_file")}
             audit_form(table, provenance, default_name=f"{chosen}_{file.name.rsplit('.', 1)[0]}",
@@ -204,7 +205,7 @@ else:
         try:
             result = _audit_run(str(store.root), run_id, int(resamples), 0, run.ended)
         except ValueError as exc:
-            st.error(f"Cannot audit run {run_id}: {exc}")
+            st.error(f"Cannot audit run {md(run_id)}: {md(exc)}")
         else:
             provenance = {"run": run.id, "dataset": run.dataset, **{k: v for k, v in (run.dataset_info or {}).items()
                                                                     if k in ("name", "source", "sha256", "built")}}

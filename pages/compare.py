@@ -14,6 +14,7 @@ from dashboard_lib.projection import cluster_group_counts, label_names, projecto
 from dashboard_lib.report import figures_page
 from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
 from dashboard_lib.sweeps import is_classifier
+from dashboard_lib.text import md, to_csv
 from dashboard_lib.ui import HEADLINE_METRICS, METHOD_METRICS, metric_help
 
 BAR_DEFAULT = ["acc", "nmi", "ari", "balance", "mnce", "f_beta"]
@@ -183,7 +184,7 @@ selected_frame = frame[frame["run"].isin(selected_ids)]
 mixed_data = sorted({r.dataset_label for r in selected})
 mixed_tasks = sorted({task(r) for r in selected})
 if len(mixed_data) > 1 or len(mixed_tasks) > 1:
-    what = (f"{len(mixed_data)} datasets ({', '.join(mixed_data)})" if len(mixed_data) > 1 else "") + \
+    what = (f"{len(mixed_data)} datasets ({', '.join(md(d) for d in mixed_data)})" if len(mixed_data) > 1 else "") + \
         (" and " if len(mixed_data) > 1 and len(mixed_tasks) > 1 else "") + \
         ("both classifier and clustering runs" if len(mixed_tasks) > 1 else "")
     st.warning(f"The selection mixes {what}: their numbers share the charts below but do not measure the same thing. "
@@ -230,12 +231,12 @@ if plotted:
     figures["pareto"] = pareto_scatter(
         [finals[r.id][x_key] for r in plotted], [finals[r.id][y_key] for r in plotted], [run_labels[r.id] for r in plotted],
         x_key=x_key, y_key=y_key, groups=[r.method for r in plotted],
-        hover=[f"{r.id}<br>" + "<br>".join(f"{k} = {v}" for k, v in r.hparams.items()) for r in plotted])
+        hover=[[r.id, *(f"{k} = {v}" for k, v in r.hparams.items())] for r in plotted])  # lines, escaped by the figure
     st.plotly_chart(figures["pareto"], key="pareto")
 missing = [run_labels[r.id] for r in selected if r not in plotted]
 if missing:
     st.caption(f"Not plotted (no {METRIC_DEFINITIONS[x_key]['label']} or {METRIC_DEFINITIONS[y_key]['label']}): "
-               + ", ".join(missing) + ". Data without classes has no ACC or NMI; one group has no fairness metric.")
+               + ", ".join(md(m) for m in missing) + ". Data without classes has no ACC or NMI; one group has no fairness metric.")
 
 # --- cluster × group counts -----------------------------------------------------------------------------------
 st.subheader("Cluster × group counts")
@@ -247,7 +248,7 @@ for start in range(0, len(selected), HEATMAPS_PER_ROW):
         with column:
             saved = [e["epoch"] for e in store.evaluations(run.id) if e["has_arrays"]]
             if not saved:
-                st.caption(f"**{run_labels[run.id]}**: no saved arrays.")
+                st.caption(f"**{md(run_labels[run.id])}**: no saved arrays.")
                 continue
             arrays = store.load_arrays(run.id, saved[-1])
             groups, _ = names_for(run.id, run.dataset, json.dumps(run.config.get("dataset_options"), sort_keys=True))
@@ -268,7 +269,7 @@ def _html() -> str:
 
 
 actions = st.columns(3)
-actions[0].download_button("Download table (CSV)", data=lambda: selected_frame.to_csv(index=False), file_name=f"fclab_runs_{stamp}.csv",
+actions[0].download_button("Download table (CSV)", data=lambda: to_csv(selected_frame), file_name=f"fclab_runs_{stamp}.csv",
                            mime="text/csv", on_click="ignore", icon=":material/table_view:", width="stretch",
                            help="The selected runs' rows: settings and final metrics.")
 actions[1].download_button("Download figures (HTML)", data=_html, file_name=f"fclab_compare_{stamp}.html", mime="text/html",
@@ -304,13 +305,13 @@ if pending:
     busy = [i for i in pending if by_id[i].status == "running"]
     with st.container(border=True):
         if busy:
-            st.warning(f"{len(busy)} of these runs are still training ({', '.join(busy)}): stop them on the Monitor page "
+            st.warning(f"{len(busy)} of these runs are still training ({md(', '.join(busy))}): stop them on the Monitor page "
                        "first, then delete.")
             st.button("Cancel", key="delete_cancel", on_click=_cancel_delete)
         else:
             st.warning(f"Delete {len(pending)} run(s) for good? Their records, series, evaluations and files "
                        "(embeddings, weights, cached layouts) are removed; this cannot be undone.\n\n"
-                       + "\n".join(f"- {labels[i]}" for i in pending))
+                       + "\n".join(f"- {md(labels[i])}" for i in pending))
             confirm = st.columns([1, 1, 3])
             confirm[0].button(f"Yes, delete {len(pending)}", key="delete_confirm", type="primary", on_click=_delete, args=(pending,))
             confirm[1].button("Cancel", key="delete_cancel", on_click=_cancel_delete)

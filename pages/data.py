@@ -9,6 +9,7 @@ from dashboard_lib.data.base import display_image
 from dashboard_lib.data.download import reporting
 from dashboard_lib.plots import count_heatmap
 from dashboard_lib.state import data_dir as selected_data_dir, ensure_navigation, run_store
+from dashboard_lib.text import md
 from dashboard_lib.ui import metric_help, param_form_values, table_uploader
 
 ensure_navigation()
@@ -51,13 +52,13 @@ def upload_form() -> None:
             st.session_state["upload.read"] = (file.file_id, tables.read_table(file.getvalue(), file.name))
         except ValueError as exc:
             st.session_state.pop("upload.read", None)
-            st.error(f"Could not read {file.name}: {exc}")
+            st.error(f"Could not read {md(file.name)}: {md(exc)}")
             return
         for key in ("upload.sensitive", "upload.class", "upload.features", "upload.encodings", "upload.edited"):
             st.session_state.pop(key, None)
     table = st.session_state["upload.read"][1]
     about = tables.inspect_table(table)
-    st.caption(f"{about['n_rows']:,} rows × {about['n_columns']} columns · read as {table.attrs.get('read_as', 'a table')}")
+    st.caption(f"{about['n_rows']:,} rows × {about['n_columns']} columns · read as {md(table.attrs.get('read_as', 'a table'))}")
     st.dataframe(table.head(20), width="stretch")
     columns = [c["name"] for c in about["columns"]]
     # Default to a categorical column with few values (a site, a sex, a source): what "sensitive" usually means.
@@ -121,7 +122,7 @@ def upload_form() -> None:
         labels_missing = int(table[[c for c in (sensitive, class_col) if c]].isna().any(axis=1).sum())
         cells = sum(n for c, n in counts["per_column"].items() if c in features)
         st.warning(f"{counts['rows']:,} of {counts['n_rows']:,} rows ({counts['rows'] / counts['n_rows']:.1%}) have a missing "
-                   "value in the chosen columns: " + ", ".join(f"{c} {n:,}" for c, n in counts["per_column"].items())
+                   "value in the chosen columns: " + ", ".join(f"{md(c)} {n:,}" for c, n in counts["per_column"].items())
                    + f". Drop: {counts['rows']:,} rows go, {counts['n_rows'] - counts['rows']:,} stay. Impute: {cells:,} "
                    f"cells filled" + (f" and the {labels_missing:,} rows missing the group or class dropped" if labels_missing else "")
                    + ".", icon=":material/help:")
@@ -133,7 +134,7 @@ def upload_form() -> None:
     if not st.button("Save dataset", type="primary", key="upload.save"):
         return
     if unique.get(sensitive, 0) > MANY_GROUPS:
-        st.warning(f"The sensitive column {sensitive!r} has {unique[sensitive]} distinct values: it looks continuous. "
+        st.warning(f"The sensitive column {md(repr(sensitive))} has {unique[sensitive]} distinct values: it looks continuous. "
                    "Fairness metrics treat each value as its own group; pick a categorical column (a site, a sex, "
                    "a source) unless that is what you want.")
     try:
@@ -141,17 +142,17 @@ def upload_form() -> None:
                                    overwrite=overwrite, encodings={c: encodings[c] for c in features if c in encodings},
                                    orders=orders, missing=missing)
     except ValueError as exc:
-        st.error(f"Not saved: {exc}")
+        st.error(f"Not saved: {md(exc)}")
     else:
-        st.success(f"Saved **{meta['name']}**: {upload.saved_text(meta)}. Train on it: dataset *Your own data*, "
-                   f"name = {meta['name']} (runs list it as {upload.label(meta['name'])}).")
+        st.success(f"Saved **{md(meta['name'])}**: {md(upload.saved_text(meta))}. Train on it: dataset *Your own data*, "
+                   f"name = {md(meta['name'])} (runs list it as {md(upload.label(meta['name']))}).")
 
 
 def saved_uploads() -> None:
     names = upload.list_uploads()
     if not names:
         return
-    with st.expander(f"Saved uploads ({len(names)}): " + ", ".join(names)):
+    with st.expander(f"Saved uploads ({len(names)}): " + ", ".join(md(n) for n in names)):
         metas = [upload.upload_meta(n) for n in names]
         st.dataframe(pd.DataFrame([{"name": m["name"], "file": m.get("source_file"), "rows": m["n"],
                                     "features": len(m.get("feature_names") or m["feature_columns"]),
@@ -162,10 +163,10 @@ def saved_uploads() -> None:
         runs = upload.runs_of_upload(run_store(), doomed)
         with_runs = st.checkbox(f"Also delete its {len(runs)} run(s)", key="upload.delete_runs", disabled=not runs,
                                 help="Unticked, the runs stay in the run store (their numbers and saved arrays).")
-        sure = st.checkbox(f"Yes, delete {doomed}", key="upload.delete_sure")
+        sure = st.checkbox(f"Yes, delete {md(doomed)}", key="upload.delete_sure")
         if st.button("Delete", key="upload.delete", disabled=not sure):
             upload.delete_upload(doomed, run_store(), with_runs=with_runs)
-            st.success(f"Deleted {doomed}" + (f" and its {len(runs)} run(s)." if with_runs else "; its runs are kept."))
+            st.success(f"Deleted {md(doomed)}" + (f" and its {len(runs)} run(s)." if with_runs else "; its runs are kept."))
 
 
 def browse_datasets(data_dir) -> None:
@@ -190,7 +191,7 @@ def browse_datasets(data_dir) -> None:
 
     if not entry["available"] and not st.button("Download and build it", key="data_page.download",
                                                 help="Fetches the official files (checksummed, cached) and builds the dataset."):
-        st.warning(f"Not on this machine yet: {entry['missing'] or 'its files are missing'}. Put the files in the data "
+        st.warning(f"Not on this machine yet: {md(entry['missing'] or 'its files are missing')}. Put the files in the data "
                    "folder (sidebar) or press the button to download them.")
         return
 
@@ -201,7 +202,7 @@ def browse_datasets(data_dir) -> None:
                                                  text=f"Downloading: {done / 2**20:,.1f} MB" + (f" of {total / 2**20:,.1f} MB" if total else ""))):
             data = datasets.load_dataset(dataset_id, options, data_dir)
     except (ValueError, datasets.DataUnavailable, datasets.DownloadError) as exc:
-        st.error(f"Could not build {spec.name}: {exc}")
+        st.error(f"Could not build {md(spec.name)}: {md(exc)}")
         return
     bar.empty()
 
@@ -210,7 +211,7 @@ def browse_datasets(data_dir) -> None:
     cols = st.columns(4)
     cols[0].metric("Samples", f"{len(data):,}")
     cols[1].metric("Classes", "none" if data.class_names is None else len(data.class_names))
-    cols[2].metric("Groups", data.n_groups, help="Values of the sensitive attribute: " + ", ".join(data.group_names))
+    cols[2].metric("Groups", data.n_groups, help="Values of the sensitive attribute: " + ", ".join(md(g) for g in data.group_names))
     cols[3].metric("Max Balance", f"{ceiling:.3f}", help=metric_help("balance_ceiling"))
 
     left, right = st.columns([3, 2], gap="large")
@@ -221,10 +222,10 @@ def browse_datasets(data_dir) -> None:
                    "like it has the same group mix as the data.")
     with right:
         st.markdown("**Provenance**")
-        st.markdown(f"- **Source**: {data.info.source}\n- **Licence**: {data.info.licence or 'not stated'}\n"
-                    f"- **Cite**: {data.info.citation or 'not stated'}\n- **How this copy was built**: {data.info.built}")
+        st.markdown(f"- **Source**: {md(data.info.source)}\n- **Licence**: {md(data.info.licence or 'not stated')}\n"
+                    f"- **Cite**: {md(data.info.citation or 'not stated')}\n- **How this copy was built**: {md(data.info.built)}")
         if data.splits:
-            st.markdown("**Splits**: " + ", ".join(f"{name} ({len(index):,})" for name, index in data.splits.items()))
+            st.markdown("**Splits**: " + ", ".join(f"{md(name)} ({len(index):,})" for name, index in data.splits.items()))
 
     rng = np.random.default_rng(0)
     if data.is_image:

@@ -7,6 +7,7 @@ from dashboard_lib.plots import count_heatmap, embedding_scatter, profile_heatma
 from dashboard_lib.projection import (cluster_group_counts, dataset_for_arrays, input_profiles, label_names,
                                       load_epoch_points, projector_for, umap_is_warm)
 from dashboard_lib.state import ensure_navigation, run_store, selected_run_id
+from dashboard_lib.text import md
 from dashboard_lib.ui import metric_row, run_picker
 
 POLL_SECONDS = 1.0  # while a UMAP computes (or the run trains), check this often whether there is something new
@@ -101,7 +102,7 @@ try:
     with st.spinner("Computing the PCA layout…"):
         pca = projector.pca(run_id, epoch)
 except ValueError as exc:
-    st.error(f"Cannot draw this epoch: {exc}")
+    st.error(f"Cannot draw this epoch: {md(exc)}")
     st.stop()
 
 layout, umap_pending = pca, None
@@ -111,7 +112,7 @@ if layout_name == "UMAP":
     if umap is not None:
         layout = umap
     elif status.startswith("failed"):
-        st.warning(f"UMAP could not be computed ({status[len('failed: '):]}); the PCA layout is shown.")
+        st.warning(f"UMAP could not be computed ({md(status[len('failed: '):])}); the PCA layout is shown.")
     else:
         umap_pending = epoch
 if umap_pending is not None or run.status == "running":
@@ -191,7 +192,7 @@ with inspector:
                 if data is not None:
                     st.image(display_image(data.X[i].numpy()), caption=caption, width=96)
                 else:
-                    st.caption(caption)
+                    st.caption(md(caption))  # group and class names from the user's data
 
 
 profiles = input_profiles(run, points)
@@ -207,7 +208,7 @@ if profiles is not None:
     clusters_text = ", ".join(f"cluster {c}: {v:+.2f}" for c, v in zip(profiles.clusters, profiles.per_cluster)
                               if np.isfinite(v))  # NaN: the cluster is in fewer than two groups
     if clusters_text:
-        st.caption(f"Per cluster (mean cosine between its groups' profiles): {clusters_text}.")
+        st.caption(f"Per cluster (mean cosine between its groups' profiles): {md(clusters_text)}.")
     names = [group_names[g] if g < len(group_names) else str(g) for g in profiles.groups]
     if len(profiles.clusters) * len(names) <= MAX_PROFILE_COLUMNS:
         st.plotly_chart(profile_heatmap(profiles.d, profiles.feature_names, names,

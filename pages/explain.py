@@ -8,6 +8,7 @@ from dashboard_lib import explain, methods
 from dashboard_lib.data import load_dataset
 from dashboard_lib.plots import explain_summary_figure
 from dashboard_lib.state import ensure_navigation, run_store
+from dashboard_lib.text import md
 
 BLOCKS = {"last convolution (7×7 maps, standard Grad-CAM)": -1, "second-to-last convolution": -2,
           "third-to-last convolution (14×14 maps on 28×28 inputs)": -3}
@@ -90,11 +91,11 @@ def explanations(root: str, erm_id: str, cf_id: str, per_group: int, seed: int, 
 
 result = explanations(str(store.root), erm_id, cf_id, per_group, int(seed), BLOCKS[block_label])
 if "error" in result:
-    st.error(result["error"])
+    st.error(md(result["error"]))
     st.stop()
 for name, model in result["models"].items():
     if "error" in model:
-        st.error(f"{name}: {model['error']}")
+        st.error(f"{md(name)}: {md(model['error'])}")
 if any("error" in m for m in result["models"].values()):
     st.stop()
 

@@ -9,6 +9,7 @@ from dashboard_lib.methods import REGISTRY as METHODS
 from dashboard_lib.plots import cluster_balance_bars, embedding_scatter, group_share_bars, probe_bars
 from dashboard_lib.projection import label_names, load_epoch_points, projector_for
 from dashboard_lib.state import ensure_navigation, job_registry, run_store
+from dashboard_lib.text import md
 from dashboard_lib.ui import progress_text
 
 ensure_navigation()
@@ -104,7 +105,7 @@ for role in current.needs:
                     "continues by itself.", icon=":material/hourglass_top:")
             wait_for(role)
         else:
-            st.error(f"The lesson's {names[role]} run {run.status}: {run.error or 'no result'}. Open Monitor for its "
+            st.error(f"The lesson's {names[role]} run {run.status}: {md(run.error or 'no result')}. Open Monitor for its "
                      "details; *Start again* trains a new one.")
             if st.button("Start again", icon=":material/replay:"):
                 st.session_state.pop(RUNS_KEY, None)

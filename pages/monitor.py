@@ -7,6 +7,7 @@ from dashboard_lib.data import REGISTRY as DATASETS
 from dashboard_lib.methods import REGISTRY as METHODS, Method
 from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
 from dashboard_lib.state import ensure_navigation, job_registry, run_store
+from dashboard_lib.text import md
 from dashboard_lib.ui import METHOD_METRICS, metric_row, progress_text, reference_notes, run_picker, status_badge
 
 ensure_navigation()
@@ -29,9 +30,9 @@ head = st.columns([3, 1])
 with head[0]:
     method_name = METHODS[run.method].name if run.method in METHODS else run.method
     dataset_name = run.dataset_label if run.dataset == "upload" or run.dataset not in DATASETS else DATASETS[run.dataset].name
-    st.subheader(f"{method_name} on {dataset_name}")
+    st.subheader(f"{md(method_name)} on {md(dataset_name)}")  # an upload's or an audit's name is the user's
     status_badge(run.status)
-    st.caption(f"Run {run.id} · device {run.device} · seed {run.seed}")
+    st.caption(f"Run {md(run.id)} · device {md(run.device)} · seed {run.seed}")
 with head[1]:
     if run.status == "running":
         if registry.is_running(run.id):
@@ -41,12 +42,12 @@ with head[1]:
             st.caption(f"Running in another process (pid {run.owner_pid}); stop it there.")
 
 if run.status == "failed":
-    st.error(f"This run failed: {run.error}")
+    st.error(f"This run failed: {md(run.error)}")
     if run.error_detail:
         with st.expander("Technical details"):
             st.code(run.error_detail)
 elif run.status == "interrupted":
-    st.warning(run.error)
+    st.warning(md(run.error))
 elif run.status == "stopped":
     st.info("Stopped by the user. The series and evaluations logged until then are kept.")
 

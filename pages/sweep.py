@@ -11,6 +11,7 @@ from dashboard_lib.report import sweep_report
 from dashboard_lib.state import data_dir, ensure_navigation, job_registry, run_store
 from dashboard_lib.sweeps import (BANDS, GRIDS, SWEEP_PRESETS, Axis, SweepSpec, estimate, slots, sweep_figures, sweep_frame,
                                   sweep_metrics)
+from dashboard_lib.text import md, to_csv
 from dashboard_lib.ui import param_form_values, param_input, status_badge
 
 ensure_navigation()
@@ -166,7 +167,7 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
 
     st.button(f"Start {len(configs)} trials", type="primary", key="sweep.start", disabled=bool(problem), on_click=_start)
     if st.session_state.get("sweep.error"):
-        st.error(f"Could not start: {st.session_state['sweep.error']}")
+        st.error(f"Could not start: {md(st.session_state['sweep.error'])}")
 
 # --- the sweeps ---------------------------------------------------------------------------------------------------------
 sweeps_list = store.list_sweeps()
@@ -177,7 +178,7 @@ ids = [s.id for s in sweeps_list]
 by_id = {s.id: s for s in sweeps_list}
 wanted = st.query_params.get("sweep")
 if wanted and wanted not in by_id:
-    st.warning(f"The link names sweep {wanted}, which is not in this run store. Pick one from the list.")
+    st.warning(f"The link names sweep {md(wanted)}, which is not in this run store. Pick one from the list.")
 current = wanted if wanted in by_id else ids[0]
 
 
@@ -210,7 +211,7 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
     with head[0]:
         status_badge(sweep.status)
         where = sweep.address or "local Ray"
-        st.caption(f"{spec.method} on {spec.dataset} · schedule {spec.preset} · {sweep.n_trials} trials on {where} · "
+        st.caption(f"{md(spec.method)} on {md(spec.dataset)} · schedule {md(spec.preset)} · {sweep.n_trials} trials on {md(where)} · "
                    + ", ".join(f"{n} {s}" for s, n in counts.items()))
     with head[1]:
         if sweep.status == "running" and registry.sweeps.is_running(sweep_id):
@@ -249,7 +250,7 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
             st.dataframe(frame, hide_index=True)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
         out = st.columns(2)
-        out[0].download_button("Download runs (CSV)", data=frame.to_csv(index=False), file_name=f"fclab_{sweep_id}.csv",
+        out[0].download_button("Download runs (CSV)", data=to_csv(frame), file_name=f"fclab_{sweep_id}.csv",
                                mime="text/csv", on_click="ignore", icon=":material/table_view:", key="sweep.csv",
                                help="One row per run: status, seed, the swept values, final metrics, seconds.")
         out[1].download_button("Download report (HTML)", data=lambda: sweep_report(sweep, frame, {**figures, **({"pareto": pareto} if pareto else {})}),

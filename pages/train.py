@@ -6,6 +6,7 @@ from dashboard_lib import methods
 from dashboard_lib.jobs import RunConfig
 from dashboard_lib.methods.base import TABLE_DATASET
 from dashboard_lib.state import data_dir, ensure_navigation, start_run_once
+from dashboard_lib.text import md
 from dashboard_lib.ui import param_form_values
 
 ensure_navigation()
@@ -115,6 +116,6 @@ if submitted:
     try:
         run_id = start_run_once(config)
     except ValueError as exc:
-        st.error(f"Could not start: {exc}")
+        st.error(f"Could not start: {md(exc)}")
     else:
         st.switch_page("pages/monitor.py", query_params={"run": run_id})

@@ -2,6 +2,7 @@
 import pytest
 
 from dashboard_lib.data import upload
+from dashboard_lib.text import plain
 from tests.app.helpers import open_app
 from tests.conftest import SHARED_DATA
 
@@ -47,7 +48,7 @@ def test_upload_saves_a_valid_table(fclab_home):
     at.button(key="upload.save").click().run()
     assert not at.error, [e.value for e in at.error]
     assert at.success[0].value.startswith("Saved **table**: 4 rows, 2 features; groups: a 2, b 2.")
-    assert "upload:table" in at.success[0].value
+    assert "upload:table" in plain(at.success[0].value)  # names are shown escaped (text.md)
     assert upload.list_uploads() == ["table"] and upload.upload_meta("table")["group_counts"] == [2, 2]
 
 
