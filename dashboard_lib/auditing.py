@@ -250,6 +250,14 @@ def saved_cluster_ids(arrays: dict) -> np.ndarray:
     return arrays["assignment"]
 
 
+def saved_cluster_names(arrays: dict, ids) -> list[str]:
+    """The labels of cluster ids as the pages count them (the saved `assignment` values): the ids themselves, or an
+    external run's `cluster_labels` where it saved codes, so every page names a cluster as the audit does."""
+    if "cluster_labels" in arrays:
+        return [str(label) for label in np.asarray(arrays["cluster_labels"])[np.asarray(ids, dtype=np.int64)]]
+    return [str(i) for i in ids]
+
+
 def _check_missing(series: pd.Series, what: str, name: str) -> None:
     missing = series.isna().to_numpy()
     if missing.any():

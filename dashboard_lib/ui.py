@@ -6,6 +6,7 @@ import math
 import numpy as np
 import streamlit as st
 
+from .auditing import saved_cluster_names
 from .metrics import METRIC_DEFINITIONS, balance_ceiling, balance_per_cluster
 from .params import Param
 from .state import select_run, selected_run_id
@@ -106,7 +107,8 @@ def reference_notes(store, run, evaluations: list[dict]) -> dict[str, str]:
         clusters, counts, ratio = balance_per_cluster(arrays["assignment"], arrays["g"], max(len(groups), int(arrays["g"].max()) + 1))
         worst = int(ratio.argmin())
         mix = " / ".join(f"{int(n):,} {groups[j] if j < len(groups) else j}" for j, n in enumerate(counts[worst]))
-        notes["balance"] = f"ceiling {balance_ceiling(arrays['g']):.3f} · set by cluster {clusters[worst]} ({mix})"
+        worst_name = saved_cluster_names(arrays, clusters[worst:worst + 1])[0]
+        notes["balance"] = f"ceiling {balance_ceiling(arrays['g']):.3f} · set by cluster {worst_name} ({mix})"
     if "entropy" in metrics:
         k = len(np.unique(arrays["assignment"]))
         notes["entropy"] = f"maximum ln K = {math.log(k):.3f} (K = {k} clusters)" if k > 1 else "one cluster: maximum 0"

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard_lib import methods
+from dashboard_lib.auditing import saved_cluster_names
 from dashboard_lib.jobs import KEPT_FROM
 from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import count_heatmap, metric_bars, pareto_scatter
@@ -253,7 +254,7 @@ for start in range(0, len(selected), HEATMAPS_PER_ROW):
             arrays = store.load_arrays(run.id, saved[-1])
             groups, _ = names_for(run.id, run.dataset, json.dumps(run.config.get("dataset_options"), sort_keys=True))
             clusters, counts = cluster_group_counts(arrays["assignment"], arrays["g"], len(groups))
-            fig = count_heatmap(counts, clusters, groups or range(counts.shape[1]),
+            fig = count_heatmap(counts, saved_cluster_names(arrays, clusters), groups or range(counts.shape[1]),
                                 title=f"{run_labels[run.id]} · epoch {saved[-1]}")
             figures[f"counts {run.id}"] = fig
             st.plotly_chart(fig, key=f"heatmap.{run.id}")

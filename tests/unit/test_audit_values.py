@@ -76,6 +76,21 @@ def test_huge_cluster_ids_from_a_csv_stay_apart_in_the_audit_and_the_store(fclab
     assert rows["cluster"].tolist()[:4] == result.clusters
 
 
+def test_other_pages_name_a_cluster_by_its_label_not_its_stored_code(fclab_home):
+    """Monitor's Balance note and Compare's heatmap name the cluster as the audit does ("01", not code 0)."""
+    from dashboard_lib.ui import reference_notes
+
+    table = _csv("cluster,g\n" + "".join(f"{c},{g}\n" for c, g in zip(["01", "1", "001"] * 6, "aab" * 6)))
+    prepared = external.prepare(table, clusters="cluster", sensitive=["g"])
+    result = external.run_audit(prepared, resamples=10)
+    store = RunStore(fclab_home / "store")
+    run_id = external.record_external(store, prepared, result, "zeros")
+    arrays = store.load_arrays(run_id, 0)
+    assert A.saved_cluster_names(arrays, [0, 1, 2]) == result.clusters == ["001", "01", "1"]
+    assert A.saved_cluster_names({"assignment": np.array([4, 9])}, [4, 9]) == ["4", "9"]
+    note = reference_notes(store, store.get_run(run_id), store.evaluations(run_id))["balance"]
+    assert f"set by cluster {result.attribute('g').balance_cluster} (" in note
+
 def test_integer_cluster_ids_are_stored_as_themselves():
     arrays = external.assignment_arrays(pd.Series([7, -3, 7, 2**62], name="c"))
     assert arrays["assignment"].tolist() == [7, -3, 7, 2**62] and "cluster_labels" not in arrays
