@@ -227,6 +227,7 @@ class EpochPoints:
     y: np.ndarray | None
     features: np.ndarray | None  # loaded lazily by load_epoch_points(with_features=True)
     source: str  # "embedding" or "input features"
+    cluster_names: list[str] | None = None  # an external run's labels where `assignment` holds codes into them
 
 
 def _run_dataset(run):
@@ -273,7 +274,8 @@ def load_epoch_points(store, run, epoch: int, *, with_features: bool = True) -> 
     except FileNotFoundError:
         raise ValueError(ERR_NO_ARRAYS.format(run_id=run.id, epoch=epoch)) from None
     points = EpochPoints(assignment=arrays["assignment"], g=arrays["g"], y=arrays.get("y"), features=None,
-                         source="embedding" if "embedding" in arrays else "input features")
+                         source="embedding" if "embedding" in arrays else "input features",
+                         cluster_names=arrays["cluster_labels"].tolist() if "cluster_labels" in arrays else None)
     if "embedding" in arrays:
         points.features = arrays["embedding"] if with_features else None
     elif with_features:

@@ -138,11 +138,11 @@ def _names(values, names):
                     dtype=object)[values] if len(values) else np.array([], dtype=object)
 
 
-hover = {"cluster": a, "group": _names(g, group_names)}
+hover = {"cluster": _names(a, points.cluster_names), "group": _names(g, group_names)}
 if y is not None:
     hover["class"] = _names(y, class_names)
 common = dict(hover=hover, ids=index, uirevision=f"{run_id}.{layout.method}")
-views = [("cluster", a, None, "By cluster (the run's assignment)"),
+views = [("cluster", a, points.cluster_names, "By cluster (the run's assignment)"),
          ("group", g, group_names, "By sensitive group")]
 if y is not None:
     views.append(("class", y, class_names, "By true class"))
@@ -160,7 +160,7 @@ for column, (kind, values, names, title) in zip(columns, views):
                 selected.add(int(custom[0]))
 
 clusters, counts = cluster_group_counts(points.assignment, points.g, len(group_names))
-heatmap = count_heatmap(counts, clusters, group_names or range(counts.shape[1]), title=f"Cluster × group counts (all {n_total:,} samples)")
+heatmap = count_heatmap(counts, _names(clusters, points.cluster_names).tolist(), group_names or range(counts.shape[1]), title=f"Cluster × group counts (all {n_total:,} samples)")
 if y is None:
     with columns[-1]:
         st.plotly_chart(heatmap, key="heatmap")
@@ -186,7 +186,7 @@ with inspector:
         data = dataset_for_arrays(run, n_total) if len((run.dataset_info or {}).get("shape", [])) == 3 else None
         cells = st.columns(4)
         for k, i in enumerate(chosen):
-            caption = (f"#{i} · cluster {points.assignment[i]} · {_names(points.g[i:i + 1], group_names)[0]}"
+            caption = (f"#{i} · cluster {_names(points.assignment[i:i + 1], points.cluster_names)[0]} · {_names(points.g[i:i + 1], group_names)[0]}"
                        + ("" if points.y is None else f" · class {_names(points.y[i:i + 1], class_names)[0]}"))
             with cells[k % 4]:
                 if data is not None:

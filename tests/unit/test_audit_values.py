@@ -88,6 +88,9 @@ def test_other_pages_name_a_cluster_by_its_label_not_its_stored_code(fclab_home)
     arrays = store.load_arrays(run_id, 0)
     assert A.saved_cluster_names(arrays, [0, 1, 2]) == result.clusters == ["001", "01", "1"]
     assert A.saved_cluster_names({"assignment": np.array([4, 9])}, [4, 9]) == ["4", "9"]
+    from dashboard_lib.projection import load_epoch_points
+
+    assert load_epoch_points(store, store.get_run(run_id), 0, with_features=False).cluster_names == result.clusters
     note = reference_notes(store, store.get_run(run_id), store.evaluations(run_id))["balance"]
     assert f"set by cluster {result.attribute('g').balance_cluster} (" in note
 
