@@ -34,7 +34,8 @@ DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 RANDOM_DRAWS = 200  # group-blind random assignments averaged for each baseline
 SMALL_GROUP = 30  # below this many samples a group's numbers are fragile: the report says so
-EMBEDDING_SAMPLE = 20_000  # rows used for the embedding metrics' intervals and baselines
+EMBEDDING_SAMPLE = 20_000  # a larger group's resampled mean distance is drawn from its normal limit
+SILHOUETTE_SAMPLE = 3000  # silhouettes cost O(n²): a stratified subsample of this many rows, disclosed (n_used)
 MAX_GROUPS = 100
 INTERSECTION = " × "
 
@@ -66,6 +67,11 @@ class Estimate:
     high: float | None = None
     baseline: float | None = None
     baseline_label: str = ""
+    n_used: int | None = None  # rows the value was computed on when a subsample; None = all rows
+
+    def sample_text(self) -> str:
+        """`on 3,000 rows (a subsample)` where the value comes from a subsample, else empty."""
+        return "" if self.n_used is None else f"on {self.n_used:,} rows (a subsample)"
 
     def text(self, digits: int = 3) -> str:
         """`0.430 [0.400, 0.460]`, or the value alone without an interval."""
@@ -284,13 +290,76 @@ def _fairness_batch(tables: np.ndarray, minority: int, majority: int) -> dict[st
     }
 
 
-def _interval(samples: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+# Each metric's range: an interval is clipped to it (the true value is always inside), so no interval shows an
+# impossible value such as a negative NMI.
+RANGES = {"acc": (0.0, 1.0), "nmi": (0.0, 1.0), "nmi_geometric": (0.0, 1.0), "ari": (-0.5, 1.0), "balance": (0.0, 1.0),
+          "mnce": (0.0, 1.0), "cluster_balance": (0.0, 1.0), "min_cluster_ratio": (0.0, math.inf),
+          "cluster_tv": (0.0, 1.0), "cluster_kl": (0.0, math.inf), "f_beta": (0.0, 1.0),
+          "social_fairness_ratio": (1.0, math.inf), "silhouette_diff": (0.0, 2.0)}  # entropy: (0, ln K), set per audit
+INTERVAL_METHODS = ("percentile", "basic", "bca", "union")
+# The method each metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables plus a
+# clustering that tracks a group): the basic interval for all but ACC, a maximum over matchings whose bootstrap bias
+# flips with near-ties between matchings, where neither the basic nor the percentile interval alone covers.
+INTERVAL_FOR = {"acc": "union"}
+INTERVAL_NAME = ("basic bootstrap (reverse percentile) interval; for ACC the union of the basic and the percentile "
+                 "intervals; clipped to the metric's range and widened to the estimate where it falls outside")
+
+
+def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: tuple[float, float] = (-math.inf, math.inf),
+              method: str = "basic", acceleration: float = 0.0, contain: bool = True) -> tuple[float | None, float | None]:
+    """A bootstrap interval for `estimate` from its resampled values, clipped to `bounds`, then widened to reach the
+    estimate where it falls outside.
+
+    - "percentile": the tail quantiles of the resamples (Efron).
+    - "basic" (reverse percentile): [2θ − q(1−α/2), 2θ − q(α/2)], the resamples' spread around θ reflected; it
+      corrects a bias that has the same sign in the resamples as in the estimate (NMI, ACC, TV, KL above their
+      value under no effect; Balance and MNCE, minima over clusters, below it).
+    - "bca": bias-corrected and accelerated percentile (Efron 1987): z0 from the share of resamples below θ (ties
+      count half), `acceleration` from a jackknife.
+    - "union": the smallest interval holding both the percentile and the basic interval.
+    Every variant can leave θ outside when the resamples lie almost all on one side of it (a biased statistic near
+    its bound); the interval then ends at θ on that side, so it always contains the estimate (`contain=False` skips
+    this step, for bench/bench_intervals.py to measure how often it is needed).
+    None, None when most resamples are infinite (a ratio with an empty denominator): no honest interval.
+    """
     finite = samples[np.isfinite(samples)]
-    if len(finite) < max(10, 0.5 * len(samples)):
-        return None, None  # mostly infinite (a ratio with an empty denominator): no honest interval
+    if len(finite) < max(10, 0.5 * len(samples)) or not math.isfinite(estimate):
+        return None, None
     tail = (1 - confidence) / 2
-    low, high = np.quantile(finite, [tail, 1 - tail])
-    return float(low), float(high)
+    if method == "percentile":
+        low, high = np.quantile(finite, [tail, 1 - tail])
+    elif method == "basic":
+        q_low, q_high = np.quantile(finite, [tail, 1 - tail])
+        low, high = 2 * estimate - q_high, 2 * estimate - q_low
+    elif method == "bca":
+        below = (np.mean(finite < estimate) + 0.5 * np.mean(finite == estimate))
+        edge = 1 / (len(finite) + 1)
+        z0 = float(norm.ppf(min(max(below, edge), 1 - edge)))
+        z = norm.ppf([tail, 1 - tail])
+        shifted = z0 + z
+        levels = norm.cdf(z0 + shifted / np.maximum(1 - acceleration * shifted, 1e-12))
+        low, high = np.quantile(finite, levels)
+    elif method == "union":
+        q_low, q_high = np.quantile(finite, [tail, 1 - tail])
+        low, high = min(q_low, 2 * estimate - q_high), max(q_high, 2 * estimate - q_low)
+    else:
+        raise ValueError(f"unknown interval method {method!r}: one of {INTERVAL_METHODS}")
+    low, high = min(max(float(low), bounds[0]), bounds[1]), max(min(float(high), bounds[1]), bounds[0])
+    if not contain:
+        return low, high
+    return min(low, float(estimate)), max(high, float(estimate))
+
+
+def _jackknife_acceleration(values: np.ndarray, weights: np.ndarray) -> float:
+    """BCa's acceleration from a grouped delete-one-row jackknife: `values[i]` is the metric without one row of
+    occupied cell i, `weights[i]` the cell's count (every row of a cell gives the same value)."""
+    ok = np.isfinite(values)
+    if not ok.any():
+        return 0.0
+    v, w = values[ok], weights[ok].astype(np.float64)
+    d = np.average(v, weights=w) - v
+    denom = 6 * (w @ d ** 2) ** 1.5
+    return float((w @ d ** 3) / denom) if denom > 0 else 0.0
 
 
 def random_assignment_tables(cluster_sizes, group_sizes, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -365,20 +434,21 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
 
     cluster_sizes = np.bincount(clusters, minlength=k)
     quality: dict[str, Estimate] = {}
-    nmi_boot = None
+    nmi_boot = nmi_random = majority = None
     if class_codes is not None:
-        quality, nmi_boot = _quality(class_codes, len(class_names), clusters, k, first_row, boot, confidence)
+        quality, nmi_boot, nmi_random, majority = _quality(class_codes, len(class_names), clusters, k, cluster_sizes,
+                                                           first_row, boot, confidence, rng, random_draws)
 
     attributes = []
     for name, cols, codes, names, empty in views:
         attributes.append(_attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes,
-                                           first_row, boot, nmi_boot, quality, x, confidence, rng,
+                                           first_row, boot, nmi_boot, nmi_random, quality, x, confidence, rng,
                                            random_draws, seed, probe))
-    caveats = _caveats(quality, attributes)
+    caveats = _caveats(quality, attributes, majority)
     return AuditResult(n=n, clusters=cluster_names, cluster_sizes=cluster_sizes.tolist(), quality=quality,
                        attributes=attributes, class_names=class_names, caveats=caveats, warnings=warnings,
                        settings={"resamples": int(resamples), "confidence": confidence, "seed": seed,
-                                 "random_draws": random_draws, "interval": "bootstrap percentile"})
+                                 "random_draws": random_draws, "interval": INTERVAL_NAME})
 
 
 def _combined(parts: list[np.ndarray], sizes: list[int]) -> np.ndarray:
@@ -412,14 +482,22 @@ def _tables(boot: np.ndarray, cell_row: np.ndarray, code_a: np.ndarray, size_a: 
     return np.asarray((indicator.T @ boot.T).T).reshape(len(boot), size_a, size_b)
 
 
-def _quality(y, n_classes, clusters, k, first_row, boot, confidence):
+def _quality(y, n_classes, clusters, k, cluster_sizes, first_row, boot, confidence, rng, random_draws):
+    """ACC, NMI (both) and ARI with their intervals and random-assignment baselines; also returns the NMI resamples
+    and random draws (for F_beta) and the majority-class rate (ACC's second reference)."""
     table = M._table(y, n_classes, clusters, k)
     values = {"acc": M._accuracy_from_table(table), "nmi": M._nmi_from_table(table, "arithmetic"),
               "nmi_geometric": M._nmi_from_table(table, "geometric"), "ari": M._ari_from_table(table)}
     majority = float(np.bincount(y).max() / len(y))
-    baselines = {"acc": (majority, "majority-class rate"),
-                 "nmi": (0.0, "independent of the classes"), "nmi_geometric": (0.0, "independent of the classes"),
-                 "ari": (0.0, "random labelling")}
+    # Class-blind assignments with the same cluster sizes: cluster × class tables, transposed to class × cluster.
+    randoms = random_assignment_tables(cluster_sizes, table.sum(1), random_draws, rng).transpose(0, 2, 1)
+    nmi_random = _nmi_from_tables(randoms, "arithmetic")
+    baselines = {"acc": (float(_acc_from_tables(randoms).mean()), f"{RANDOM_BASELINE}; majority-class rate {majority:.3f}"),
+                 "nmi": (float(nmi_random.mean()), RANDOM_BASELINE),
+                 "nmi_geometric": (float(_nmi_from_tables(randoms, "geometric").mean()), RANDOM_BASELINE),
+                 # ARI is adjusted for exactly this: its expectation over random assignments with both partitions'
+                 # sizes fixed is 0 (Hubert & Arabie 1985).
+                 "ari": (0.0, f"{RANDOM_BASELINE}: 0 (exact)")}
     samples = {}
     if boot is not None:
         tables = _tables(boot, first_row, y, n_classes, clusters, k)
@@ -427,13 +505,14 @@ def _quality(y, n_classes, clusters, k, first_row, boot, confidence):
                    "nmi_geometric": _nmi_from_tables(tables, "geometric"), "ari": _ari_from_tables(tables)}
     out = {}
     for key, value in values.items():
-        low, high = _interval(samples[key], confidence) if samples else (None, None)
+        low, high = (_interval(samples[key], float(value), confidence, RANGES[key], INTERVAL_FOR.get(key, "basic"))
+                     if samples else (None, None))
         out[key] = Estimate(float(value), low, high, *baselines[key])
-    return out, samples.get("nmi")
+    return out, samples.get("nmi"), nmi_random, majority
 
 
 def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes, first_row,
-                     boot, nmi_boot, quality, x, confidence, rng, random_draws, seed, probe) -> AttributeAudit:
+                     boot, nmi_boot, nmi_random, quality, x, confidence, rng, random_draws, seed, probe) -> AttributeAudit:
     k, g = len(cluster_names), len(names)
     table = M._table(clusters, k, codes, g)
     group_sizes = table.sum(0)
@@ -443,13 +522,15 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
     boots = _fairness_batch(_tables(boot, first_row, clusters, k, codes, g), minority, majority) if boot is not None else {}
     if "nmi" in quality:
         point["f_beta"] = float(_f_beta(np.float64(quality["nmi"].value), np.float64(point["mnce"])))
-        randoms["f_beta"] = _f_beta(np.full(random_draws, quality["nmi"].value), randoms["mnce"])
+        # Both halves random: the class and the group tables of random assignments (drawn independently).
+        randoms["f_beta"] = _f_beta(nmi_random, randoms["mnce"])
         if boots:
             boots["f_beta"] = _f_beta(nmi_boot, boots["mnce"])
     blind = RANDOM_BASELINE
     estimates = {}
+    bounds = dict(RANGES, entropy=(0.0, math.log(k)))
     for key, value in point.items():
-        low, high = _interval(boots[key], confidence) if boots else (None, None)
+        low, high = _interval(boots[key], value, confidence, bounds[key], INTERVAL_FOR.get(key, "basic")) if boots else (None, None)
         estimates[key] = Estimate(value, low, high, float(np.mean(randoms[key])), blind)
     ceiling = float(group_sizes.min() / group_sizes.max())
     estimates["balance"].baseline_label = f"{blind}; ceiling {ceiling:.3f}"
@@ -464,46 +545,54 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
 
 
 def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, confidence, rng, seed, probe) -> None:
-    """Social fairness ratio and silhouette difference (Poisson bootstrap over a stratified subsample), and the probe."""
-    index = np.arange(len(clusters))
-    if len(index) > EMBEDDING_SAMPLE:
-        index = np.sort(rng.choice(len(clusters), EMBEDDING_SAMPLE, replace=False))
-    xs, cs, gs = x[index], clusters[index], groups[index]
-    onehot = np.eye(n_groups)[gs]
+    """Social fairness ratio on all rows (its bootstrap too), silhouette difference on a disclosed stratified
+    subsample of SILHOUETTE_SAMPLE rows (silhouettes cost O(n²)), and the probe."""
+    n = len(clusters)
     blind = RANDOM_BASELINE
     resamples = 200
 
-    def ratio_of_means(values, weights):  # (B, n) weights -> per-group weighted means -> max / min
-        sums, counts = weights @ (onehot * values[:, None]), weights @ onehot
-        means = np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
-        return np.nanmax(means, -1) / np.nanmin(means, -1), means
-
-    d = M.centre_distances(xs, cs)
-    sfr, d_group = M.social_fairness_ratio(xs, cs, gs)
-    weights = rng.poisson(1.0, size=(resamples, len(d))).astype(np.float64)
-    low, high = _interval(ratio_of_means(d, weights)[0], confidence)
-    shuffled = [M.social_fairness_ratio(xs, rng.permutation(cs), gs)[0] for _ in range(20)]
+    # Social fairness ratio: the distances to the centres are fixed, each resample redraws every group's mean
+    # distance. A group of up to EMBEDDING_SAMPLE rows is resampled row by row (Poisson weights); a larger group's
+    # resampled mean is drawn from its normal limit (mean, sd / √n), which a row-by-row bootstrap of so many rows
+    # reproduces, at a cost independent of n.
+    d = M.centre_distances(x, clusters)
+    sfr, d_group = M.social_fairness_ratio(x, clusters, groups)
+    means = np.empty((resamples, n_groups))
+    for g in range(n_groups):
+        dg = d[groups == g]
+        if len(dg) <= EMBEDDING_SAMPLE:
+            w = rng.poisson(1.0, size=(resamples, len(dg))).astype(np.float64)
+            counts = w.sum(1)
+            means[:, g] = np.divide(w @ dg, counts, out=np.full(resamples, np.nan), where=counts > 0)
+        else:
+            means[:, g] = rng.normal(dg.mean(), dg.std() / math.sqrt(len(dg)), resamples)
+    low, high = _interval(np.nanmax(means, -1) / np.nanmin(means, -1), sfr, confidence, RANGES["social_fairness_ratio"])
+    # A random permutation's ratio barely varies on many rows: fewer draws there keep the cost near that of 20,000.
+    draws = int(np.clip(20 * EMBEDDING_SAMPLE // n, 3, 20))
+    shuffled = [M.social_fairness_ratio(x, rng.permutation(clusters), groups)[0] for _ in range(draws)]
     estimates["social_fairness_ratio"] = Estimate(sfr, low, high, float(np.mean(shuffled)), blind)
     per_group["social_fairness_distance"] = d_group.tolist()
 
-    diff, s_group = M.silhouette_by_group(xs, cs, gs, random_state=seed)
-    sub = np.arange(len(cs))
-    if len(sub) > 3000:
+    diff, s_group = M.silhouette_by_group(x, clusters, groups, max_samples=SILHOUETTE_SAMPLE, random_state=seed)
+    sub = np.arange(n)
+    if n > SILHOUETTE_SAMPLE:  # the same stratified subsample silhouette_by_group takes
         from sklearn.model_selection import train_test_split
-        strat = gs if np.bincount(gs).min() >= 2 else None
-        sub, _ = train_test_split(sub, train_size=3000, stratify=strat, random_state=seed)
+        strat = groups if np.bincount(groups).min() >= 2 else None
+        sub, _ = train_test_split(sub, train_size=SILHOUETTE_SAMPLE, stratify=strat, random_state=seed)
+    n_used = len(sub) if n > SILHOUETTE_SAMPLE else None
     from sklearn.metrics import silhouette_samples
-    if len(np.unique(cs[sub])) >= 2:
-        s = silhouette_samples(xs[sub], cs[sub])
-        oh = np.eye(n_groups)[gs[sub]]
+    if len(np.unique(clusters[sub])) >= 2:
+        s = silhouette_samples(x[sub], clusters[sub])
+        oh = np.eye(n_groups)[groups[sub]]
         w = rng.poisson(1.0, size=(resamples, len(sub))).astype(np.float64)
         sums, counts = w @ (oh * s[:, None]), w @ oh
         means = np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
-        low, high = _interval(np.nanmax(means, -1) - np.nanmin(means, -1), confidence)
-        shuffled = [M.silhouette_by_group(xs[sub], rng.permutation(cs[sub]), gs[sub], random_state=seed)[0] for _ in range(5)]
-        estimates["silhouette_diff"] = Estimate(diff, low, high, float(np.mean(shuffled)), RANDOM_BASELINE)
+        low, high = _interval(np.nanmax(means, -1) - np.nanmin(means, -1), diff, confidence, RANGES["silhouette_diff"])
+        shuffled = [M.silhouette_by_group(x[sub], rng.permutation(clusters[sub]), groups[sub], random_state=seed)[0]
+                    for _ in range(5)]
+        estimates["silhouette_diff"] = Estimate(diff, low, high, float(np.mean(shuffled)), RANDOM_BASELINE, n_used)
     else:
-        estimates["silhouette_diff"] = Estimate(diff)
+        estimates["silhouette_diff"] = Estimate(diff, n_used=n_used)
     per_group["silhouette"] = s_group.tolist()
 
     if probe and np.bincount(groups, minlength=n_groups).min() >= 2:
@@ -512,22 +601,24 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
         except ValueError:
             return
         low, high = _wilson(result.accuracy, result.n_test, confidence)
+        used = result.n_train + result.n_test
         estimates["probe_acc"] = Estimate(result.accuracy, low, high, result.majority_rate,
-                                          "chance: the majority-group rate")
+                                          "chance: the majority-group rate", used if used < len(groups) else None)
 
 
-def _caveats(quality, attributes) -> list[str]:
+def _caveats(quality, attributes, majority: float | None = None) -> list[str]:
     out = []
     acc = quality.get("acc")
-    if acc is not None and acc.value <= acc.baseline + 1e-12:
-        out.append(f"ACC {acc.value:.3f} is no better than the majority-class rate {acc.baseline:.3f}: the clusters "
+    if acc is not None and majority is not None and acc.value <= majority + 1e-12:
+        out.append(f"ACC {acc.value:.3f} is no better than the majority-class rate {majority:.3f}: the clusters "
                    "do not recover the classes better than putting every sample in one cluster.")
     for a in attributes:
         small = a.small_groups()
         if small and not a.is_intersection:
             listed = ", ".join(f"{g} ({c})" for g, c in small)
             out.append(f"{a.name}: group(s) under {SMALL_GROUP} samples: {listed}. Their numbers are fragile; read the "
-                       "intervals, which are wide.")
+                       "intervals, which are wide, and do not trust those of Balance, cluster balance and the minimum "
+                       "cluster ratio: minima over clusters of a few counts, whose bootstrap misses the true value.")
         if a.is_intersection:
             if small:
                 listed = ", ".join(f"{g} ({c})" for g, c in small[:12]) + (" …" if len(small) > 12 else "")
