@@ -34,7 +34,8 @@ DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 RANDOM_DRAWS = 200  # group-blind random assignments averaged for each baseline
 SMALL_GROUP = 30  # below this many samples a group's numbers are fragile: the report says so
-EMBEDDING_SAMPLE = 20_000  # a larger group's resampled mean distance is drawn from its normal limit
+EMBEDDING_SAMPLE = 20_000  # rows whose cost the social fairness ratio's random baseline is sized to
+GROUP_RESAMPLE_ROWS = 2000  # a larger group's resampled mean distance is drawn from its normal limit
 SILHOUETTE_SAMPLE = 3000  # silhouettes cost O(n²): a stratified subsample of this many rows, disclosed (n_used)
 MAX_GROUPS = 100
 INTERSECTION = " × "
@@ -552,7 +553,7 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
     resamples = 200
 
     # Social fairness ratio: the distances to the centres are fixed, each resample redraws every group's mean
-    # distance. A group of up to EMBEDDING_SAMPLE rows is resampled row by row (Poisson weights); a larger group's
+    # distance. A group of up to GROUP_RESAMPLE_ROWS rows is resampled row by row (Poisson weights); a larger group's
     # resampled mean is drawn from its normal limit (mean, sd / √n), which a row-by-row bootstrap of so many rows
     # reproduces, at a cost independent of n.
     d = M.centre_distances(x, clusters)
@@ -560,7 +561,7 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
     means = np.empty((resamples, n_groups))
     for g in range(n_groups):
         dg = d[groups == g]
-        if len(dg) <= EMBEDDING_SAMPLE:
+        if len(dg) <= GROUP_RESAMPLE_ROWS:
             w = rng.poisson(1.0, size=(resamples, len(dg))).astype(np.float64)
             counts = w.sum(1)
             means[:, g] = np.divide(w @ dg, counts, out=np.full(resamples, np.nan), where=counts > 0)
