@@ -6,12 +6,17 @@ bootstrap interval and the value a group-blind random assignment with the same c
 
 - Bootstrap, vectorised: the metrics are functions of the count table of (cluster, class, sensitive values), so a
   resample of the N rows is a multinomial draw of that table's cells (Efron's bootstrap, exactly): 1,000 resamples
-  cost 1,000 draws over the occupied cells, not 1,000 passes over the rows. Percentile intervals.
+  cost 1,000 draws over the occupied cells, not 1,000 passes over the rows. Basic (reverse-percentile) intervals,
+  which correct the bias every metric has near no effect (NMI, TV, KL above their value, the minima below); see
+  INTERVAL_FOR and _minimum_intervals for the exceptions, bench/bench_intervals.py for the choice. Every interval is
+  clipped to its metric's range and contains its estimate.
 - Random baseline: a group-blind assignment with the same cluster sizes is a random permutation of the cluster
-  labels; its cluster × group table is drawn cluster by cluster from the multivariate hypergeometric law, and the
-  baseline is the mean of each metric over those draws.
-- Embedding metrics (social fairness ratio, silhouette difference): per-sample values (distance to the assigned
-  centre, silhouette) computed once, then a Poisson bootstrap over the rows of a stratified subsample.
+  labels; its cluster × group (and cluster × class) table is drawn cluster by cluster from the multivariate
+  hypergeometric law, and the baseline is the mean of each metric over those draws (ACC, NMI, fairness metrics);
+  ARI's is 0 exactly.
+- Embedding metrics: the social fairness ratio on all rows (distances to the assigned centre computed once, a
+  bootstrap of each group's mean distance); the silhouette difference on a stratified subsample (O(n²)), which its
+  Estimate.n_used discloses.
 - The bias probe: held-out accuracy with a Wilson score interval over its held-out samples, beside the majority rate.
 
 Knows nothing of Streamlit.
@@ -26,6 +31,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
+from scipy.stats import beta as beta_dist
 from scipy.stats import norm
 
 from . import metrics as M
@@ -299,11 +305,14 @@ RANGES = {"acc": (0.0, 1.0), "nmi": (0.0, 1.0), "nmi_geometric": (0.0, 1.0), "ar
           "social_fairness_ratio": (1.0, math.inf), "silhouette_diff": (0.0, 2.0)}  # entropy: (0, ln K), set per audit
 INTERVAL_METHODS = ("percentile", "basic", "bca", "union")
 # The method each metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables plus a
-# clustering that tracks a group): the basic interval for all but ACC, a maximum over matchings whose bootstrap bias
-# flips with near-ties between matchings, where neither the basic nor the percentile interval alone covers.
+# clustering that tracks a group): the basic interval for most; for ACC, a maximum over matchings whose bootstrap bias
+# flips with near-ties between matchings, the union with the percentile interval (neither alone covers); for the
+# minima over clusters (MINIMA) exact simultaneous intervals (_minimum_intervals), which no bootstrap variant matched.
 INTERVAL_FOR = {"acc": "union"}
-INTERVAL_NAME = ("basic bootstrap (reverse percentile) interval; for ACC the union of the basic and the percentile "
-                 "intervals; clipped to the metric's range and widened to the estimate where it falls outside")
+INTERVAL_NAME = ("basic bootstrap (reverse percentile) intervals; for ACC the union of the basic and the percentile "
+                 "intervals; for Balance, cluster balance and the minimum cluster ratio exact simultaneous intervals "
+                 "(Clopper-Pearson for every group share in every cluster, Bonferroni); each clipped to the metric's "
+                 "range and widened to the estimate where it falls outside")
 
 
 def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: tuple[float, float] = (-math.inf, math.inf),
@@ -349,6 +358,58 @@ def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: t
     if not contain:
         return low, high
     return min(low, float(estimate)), max(high, float(estimate))
+
+
+MINIMA = ("balance", "cluster_balance", "min_cluster_ratio")  # minima over clusters of ratios of counts
+
+
+def _clopper_pearson(x: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper-Pearson) two-sided 1 - alpha bounds of binomial proportions x / n, elementwise."""
+    x, n = np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(x > 0, beta_dist.ppf(alpha / 2, x, n - x + 1), 0.0)
+        high = np.where(x < n, beta_dist.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
+    return np.nan_to_num(low, nan=0.0), np.nan_to_num(high, nan=1.0)
+
+
+def _minimum_intervals(table: np.ndarray, confidence: float, minority: int, majority: int) -> dict[str, tuple[float, float]]:
+    """Simultaneous intervals for the minima over clusters (Balance, cluster balance, minimum cluster ratio) from
+    the cluster × group table.
+
+    Each is a minimum over clusters of a ratio of a cluster's group shares, which no bootstrap covers near its
+    bound or with small groups (the resampled minimum of a few counts sits on the wrong side). Instead: exact
+    Clopper-Pearson intervals for every share it depends on (p(g | c) within each cluster, and p(g) for cluster
+    balance), each at level 1 - alpha / m (Bonferroni over the m shares), so that all hold at once with probability
+    1 - alpha or more; each cluster's ratio then lies between the ratio of the bounds (lowest numerator over highest
+    denominator, and the reverse), and the minimum between the minima of the lows and of the highs. Conservative
+    by construction; it contains the estimate, since every share's estimate lies inside its own bounds.
+    """
+    t = np.asarray(table, dtype=np.float64)
+    t = t[t.sum(1) > 0]
+    k, g = t.shape
+    n_c = t.sum(1, keepdims=True)
+    alpha = 1 - confidence
+    out = {}
+    lo, hi = _clopper_pearson(t, np.broadcast_to(n_c, t.shape), alpha / (k * g))
+    low_c = lo.min(1) / np.maximum(hi.max(1), 1e-300)
+    high_c = np.divide(hi.min(1), lo.max(1), out=np.full(k, np.inf), where=lo.max(1) > 0)
+    out["balance"] = (float(low_c.min()), float(min(high_c.min(), 1.0)))
+    # Minimum cluster ratio: the minority's and the majority's shares in each cluster (2K of them).
+    lo2, hi2 = _clopper_pearson(t[:, [minority, majority]], np.broadcast_to(n_c, (k, 2)), alpha / (2 * k))
+    low_c = lo2[:, 0] / np.maximum(hi2[:, 1], 1e-300)
+    high_c = np.divide(hi2[:, 0], lo2[:, 1], out=np.full(k, np.inf), where=lo2[:, 1] > 0)
+    out["min_cluster_ratio"] = (float(low_c.min()), float(high_c.min()))
+    # Cluster balance: r = p(g | c) / p(g), then min(r, 1 / r), which rises to 1 at r = 1 and falls after.
+    n = t.sum()
+    lo_g, hi_g = _clopper_pearson(t.sum(0), np.full(g, n), alpha / (k * g + g))
+    lo, hi = _clopper_pearson(t, np.broadcast_to(n_c, t.shape), alpha / (k * g + g))
+    r_low = lo / hi_g
+    r_high = np.divide(hi, lo_g, out=np.full(t.shape, np.inf), where=lo_g > 0)
+    fold = lambda r: np.minimum(r, np.divide(1.0, r, out=np.zeros_like(r), where=r > 0))  # noqa: E731
+    low_cg = np.minimum(fold(r_low), fold(r_high))
+    high_cg = np.where((r_low <= 1) & (r_high >= 1), 1.0, np.maximum(fold(r_low), fold(r_high)))
+    out["cluster_balance"] = (float(low_cg.min()), float(high_cg.min()))
+    return out
 
 
 def _jackknife_acceleration(values: np.ndarray, weights: np.ndarray) -> float:
@@ -530,8 +591,13 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
     blind = RANDOM_BASELINE
     estimates = {}
     bounds = dict(RANGES, entropy=(0.0, math.log(k)))
+    minima = _minimum_intervals(table, confidence, minority, majority) if boots else {}
     for key, value in point.items():
-        low, high = _interval(boots[key], value, confidence, bounds[key], INTERVAL_FOR.get(key, "basic")) if boots else (None, None)
+        if key in minima:
+            low, high = minima[key]
+            low, high = min(max(low, bounds[key][0]), value), max(min(high, bounds[key][1]), value)
+        else:
+            low, high = _interval(boots[key], value, confidence, bounds[key], INTERVAL_FOR.get(key, "basic")) if boots else (None, None)
         estimates[key] = Estimate(value, low, high, float(np.mean(randoms[key])), blind)
     ceiling = float(group_sizes.min() / group_sizes.max())
     estimates["balance"].baseline_label = f"{blind}; ceiling {ceiling:.3f}"
