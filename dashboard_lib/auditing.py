@@ -303,14 +303,19 @@ RANGES = {"acc": (0.0, 1.0), "nmi": (0.0, 1.0), "nmi_geometric": (0.0, 1.0), "ar
           "mnce": (0.0, 1.0), "cluster_balance": (0.0, 1.0), "min_cluster_ratio": (0.0, math.inf),
           "cluster_tv": (0.0, 1.0), "cluster_kl": (0.0, math.inf), "f_beta": (0.0, 1.0),
           "social_fairness_ratio": (1.0, math.inf), "silhouette_diff": (0.0, 2.0)}  # entropy: (0, ln K), set per audit
-INTERVAL_METHODS = ("percentile", "basic", "bca", "union")
+INTERVAL_METHODS = ("percentile", "basic", "bca", "union", "centred")
 # The method each metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables plus a
 # clustering that tracks a group): the basic interval for most; for ACC, a maximum over matchings whose bootstrap bias
-# flips with near-ties between matchings, the union with the percentile interval (neither alone covers); for the
-# minima over clusters (MINIMA) exact simultaneous intervals (_minimum_intervals), which no bootstrap variant matched.
-INTERVAL_FOR = {"acc": "union"}
+# flips with near-ties between matchings, the union with the percentile interval (neither alone covers); for ARI,
+# unbiased by construction, the centred interval (the resamples' bias is an artefact of repeated rows); for the worst
+# group's TV, a maximum over groups of sums of absolute values, the union too (for a group far from the population)
+# with its lower end down to _tv_floor (near no effect); for the minima over clusters (MINIMA) exact simultaneous
+# intervals (_minimum_intervals), which no bootstrap variant matched.
+INTERVAL_FOR = {"acc": "union", "ari": "centred", "cluster_tv": "union"}  # TV: and _tv_floor
 INTERVAL_NAME = ("basic bootstrap (reverse percentile) intervals; for ACC the union of the basic and the percentile "
-                 "intervals; for Balance, cluster balance and the minimum cluster ratio exact simultaneous intervals "
+                 "intervals; for ARI the resamples' spread around their own mean, centred on the estimate; for the "
+                 "worst group's TV the union interval with its lower end taken down to an exact simultaneous lower "
+                 "bound; for Balance, cluster balance and the minimum cluster ratio exact simultaneous intervals "
                  "(Clopper-Pearson for every group share in every cluster, Bonferroni); each clipped to the metric's "
                  "range and widened to the estimate where it falls outside")
 
@@ -327,6 +332,10 @@ def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: t
     - "bca": bias-corrected and accelerated percentile (Efron 1987): z0 from the share of resamples below θ (ties
       count half), `acceleration` from a jackknife.
     - "union": the smallest interval holding both the percentile and the basic interval.
+    - "centred": the basic interval of the resamples' deviations from their own mean, [θ − (q(1−α/2) − m),
+      θ − (q(α/2) − m)]: the bootstrap's spread without its bias, for a statistic built to be unbiased (ARI, adjusted
+      for chance) whose resamples are biased by their repeated rows (a repeated row is a pair that agrees in both
+      partitions).
     Every variant can leave θ outside when the resamples lie almost all on one side of it (a biased statistic near
     its bound); the interval then ends at θ on that side, so it always contains the estimate (`contain=False` skips
     this step, for bench/bench_intervals.py to measure how often it is needed).
@@ -349,6 +358,10 @@ def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: t
         shifted = z0 + z
         levels = norm.cdf(z0 + shifted / np.maximum(1 - acceleration * shifted, 1e-12))
         low, high = np.quantile(finite, levels)
+    elif method == "centred":
+        q_low, q_high = np.quantile(finite, [tail, 1 - tail])
+        m = float(np.mean(finite))
+        low, high = estimate - (q_high - m), estimate - (q_low - m)
     elif method == "union":
         q_low, q_high = np.quantile(finite, [tail, 1 - tail])
         low, high = min(q_low, 2 * estimate - q_high), max(q_high, 2 * estimate - q_low)
@@ -410,6 +423,24 @@ def _minimum_intervals(table: np.ndarray, confidence: float, minority: int, majo
     high_cg = np.where((r_low <= 1) & (r_high >= 1), 1.0, np.maximum(fold(r_low), fold(r_high)))
     out["cluster_balance"] = (float(low_cg.min()), float(high_cg.min()))
     return out
+
+
+def _tv_floor(table: np.ndarray, confidence: float) -> float:
+    """A lower confidence bound for the worst group's TV(P(C | g), P(C)) from exact simultaneous intervals.
+
+    Near no effect a sum of absolute differences is biased upward by more than its bootstrap shows, so the basic
+    interval's lower end stays above 0 when the truth is 0 (more so with many clusters). With Clopper-Pearson
+    intervals for every p(c | g) and every p(c), Bonferroni over all of them, each |p(c | g) - p(c)| is at least the
+    gap between its two intervals (0 where they overlap), so TV_g is at least half the sum of the gaps.
+    """
+    t = np.asarray(table, dtype=np.float64)
+    t = t[t.sum(1) > 0]
+    k, g = t.shape
+    alpha = (1 - confidence) / (k * g + k)
+    lo_cg, hi_cg = _clopper_pearson(t, np.broadcast_to(t.sum(0), t.shape), alpha)
+    lo_c, hi_c = _clopper_pearson(t.sum(1), np.full(k, t.sum()), alpha)
+    gap = np.maximum(0.0, np.maximum(lo_cg - hi_c[:, None], lo_c[:, None] - hi_cg))
+    return float(0.5 * gap.sum(0).max())
 
 
 def _jackknife_acceleration(values: np.ndarray, weights: np.ndarray) -> float:
@@ -598,6 +629,8 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
             low, high = min(max(low, bounds[key][0]), value), max(min(high, bounds[key][1]), value)
         else:
             low, high = _interval(boots[key], value, confidence, bounds[key], INTERVAL_FOR.get(key, "basic")) if boots else (None, None)
+            if key == "cluster_tv" and low is not None:
+                low = min(low, _tv_floor(table, confidence))
         estimates[key] = Estimate(value, low, high, float(np.mean(randoms[key])), blind)
     ceiling = float(group_sizes.min() / group_sizes.max())
     estimates["balance"].baseline_label = f"{blind}; ceiling {ceiling:.3f}"
