@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dashboard_lib import auditing as A  # noqa: E402
 from dashboard_lib import metrics as M  # noqa: E402
 
-# The last two are not _interval's: exact simultaneous intervals (the minima only), and the union interval with its
-# lower end taken down to an exact simultaneous bound (TV only).
-METHODS = A.INTERVAL_METHODS + ("simultaneous", "union+floor")
+# The last two are not _interval's: exact simultaneous intervals (the minima only), and the audit's bootstrap interval
+# extended to exact simultaneous bounds on the side the truth lies under no effect (TV, KL, entropy, MNCE).
+METHODS = A.INTERVAL_METHODS + ("simultaneous", "extended")
 SEX = [0.33, 0.67]
 RACE6 = [0.51, 0.34, 0.09, 0.052, 0.005, 0.003]  # a criminal-justice table's race mix: two groups under 1 %
 RACE5 = [0.854, 0.096, 0.031, 0.01, 0.009]  # a census table's race mix
@@ -119,12 +119,13 @@ def run(name, n, population, axes, reps, resamples, rng):
         jack[np.arange(len(occupied)), occupied] -= 1
         jack_values = metrics(jack, *args)
         cluster_cells = drawn.reshape(k, n_classes, -1).sum(1)
-        minima, floors = {}, {}
+        minima, edges = {}, {}
         for (view, mapping), keep, (minority, majority) in zip(maps, present, mm):
             t = (cluster_cells @ mapping)[:, keep]
             for base, interval in A._minimum_intervals(t, 0.95, minority, majority).items():
                 minima[f"{view}: {base}"] = interval
-            floors[f"{view}: cluster_tv"] = A._tv_floor(t, 0.95)
+            for base, interval in A._edge_bounds(t, 0.95).items():
+                edges[f"{view}: {base}"] = interval
         for key, value in point.items():
             if not math.isfinite(truth[key]):
                 continue
@@ -135,11 +136,13 @@ def run(name, n, population, axes, reps, resamples, rng):
                     if key not in minima:
                         continue
                     raw = final = minima[key]
-                elif method == "union+floor":
-                    if key not in floors:
+                elif method == "extended":
+                    if key not in edges:
                         continue
-                    raw = A._interval(boot_values[key], value, 0.95, bounds(key, k), "union", contain=False)
-                    raw = (min(raw[0], floors[key]), raw[1])
+                    raw = A._interval(boot_values[key], value, 0.95, bounds(key, k), chosen(key.split(": ")[-1], True),
+                                      contain=False)
+                    floor, ceiling = edges[key]
+                    raw = (raw[0] if floor is None else min(raw[0], floor), raw[1] if ceiling is None else max(raw[1], ceiling))
                     final = (min(raw[0], value), max(raw[1], value))
                 else:
                     raw = A._interval(boot_values[key], value, 0.95, bounds(key, k), method, accel, contain=False)
@@ -161,11 +164,11 @@ def main():
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     table = scenarios()
-    chosen = args.scenarios or list(table)
+    names = args.scenarios or list(table)
     worst = {}
     print(f"{args.reps} replications per scenario, {args.resamples} resamples, 95 % nominal. "
           "Per method: % containing the estimate before widening / % covering the true value (after widening).")
-    for name in chosen:
+    for name in names:
         n, population, axes = table[name]
         start = time.perf_counter()
         counts = run(name, n, population, axes, args.reps, args.resamples, rng)
@@ -196,9 +199,13 @@ def main():
         print(f"  {base:<20} {m:<13} worst coverage {worst[(base, m)][1]:5.1f} % ({worst[(base, m)][2]})")
 
 
-def chosen(base: str) -> str:
-    if base == "cluster_tv":
-        return "union+floor"
+EDGES = ("cluster_tv", "cluster_kl", "entropy", "mnce")  # the keys of auditing._edge_bounds
+
+
+def chosen(base: str, bootstrap_only: bool = False) -> str:
+    """The audit's method for a metric (bootstrap_only: the bootstrap interval an extended one starts from)."""
+    if base in EDGES and not bootstrap_only:
+        return "extended"
     return "simultaneous" if base in A.MINIMA else A.INTERVAL_FOR.get(base, "basic")
 
 

@@ -308,16 +308,17 @@ INTERVAL_METHODS = ("percentile", "basic", "bca", "union", "centred")
 # clustering that tracks a group): the basic interval for most; for ACC, a maximum over matchings whose bootstrap bias
 # flips with near-ties between matchings, the union with the percentile interval (neither alone covers); for ARI,
 # unbiased by construction, the centred interval (the resamples' bias is an artefact of repeated rows); for the worst
-# group's TV, a maximum over groups of sums of absolute values, the union too (for a group far from the population)
-# with its lower end down to _tv_floor (near no effect); for the minima over clusters (MINIMA) exact simultaneous
-# intervals (_minimum_intervals), which no bootstrap variant matched.
-INTERVAL_FOR = {"acc": "union", "ari": "centred", "cluster_tv": "union"}  # TV: and _tv_floor
-INTERVAL_NAME = ("basic bootstrap (reverse percentile) intervals; for ACC the union of the basic and the percentile "
-                 "intervals; for ARI the resamples' spread around their own mean, centred on the estimate; for the "
-                 "worst group's TV the union interval with its lower end taken down to an exact simultaneous lower "
-                 "bound; for Balance, cluster balance and the minimum cluster ratio exact simultaneous intervals "
-                 "(Clopper-Pearson for every group share in every cluster, Bonferroni); each clipped to the metric's "
-                 "range and widened to the estimate where it falls outside")
+# group's TV, a maximum over groups of sums of absolute values, the union too (for a small group far from the
+# population); TV, KL, entropy and MNCE extended to exact bounds on the side their truth lies under no effect
+# (_edge_bounds); for the minima over clusters (MINIMA) exact simultaneous intervals (_minimum_intervals), which no
+# bootstrap variant matched.
+INTERVAL_FOR = {"acc": "union", "ari": "centred", "cluster_tv": "union"}  # and _edge_bounds for TV, KL, entropy, MNCE
+INTERVAL_NAME = ("basic bootstrap (reverse percentile) intervals; for ACC and the worst group's TV the union of the "
+                 "basic and the percentile intervals; for ARI the resamples' spread around their own mean, centred on "
+                 "the estimate; TV and KL (lower end), the mean entropy and MNCE (upper end) extended to exact "
+                 "simultaneous bounds; for Balance, cluster balance and the minimum cluster ratio exact simultaneous "
+                 "intervals (Clopper-Pearson for every share, Bonferroni); each clipped to the metric's range and "
+                 "widened to the estimate where it falls outside")
 
 
 def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: tuple[float, float] = (-math.inf, math.inf),
@@ -425,22 +426,49 @@ def _minimum_intervals(table: np.ndarray, confidence: float, minority: int, majo
     return out
 
 
-def _tv_floor(table: np.ndarray, confidence: float) -> float:
-    """A lower confidence bound for the worst group's TV(P(C | g), P(C)) from exact simultaneous intervals.
+def _neg_xlogx(p: np.ndarray) -> np.ndarray:
+    return -xlogy(p, p)
 
-    Near no effect a sum of absolute differences is biased upward by more than its bootstrap shows, so the basic
-    interval's lower end stays above 0 when the truth is 0 (more so with many clusters). With Clopper-Pearson
-    intervals for every p(c | g) and every p(c), Bonferroni over all of them, each |p(c | g) - p(c)| is at least the
-    gap between its two intervals (0 where they overlap), so TV_g is at least half the sum of the gaps.
+
+def _entropy_ceiling(low: np.ndarray, high: np.ndarray, axis: int) -> np.ndarray:
+    """The largest entropy -sum p ln p allowed by the boxes [low, high] on the p's (each term on its own: -p ln p
+    peaks at p = 1/e)."""
+    peak = np.where((low <= 1 / math.e) & (high >= 1 / math.e), 1 / math.e,
+                    np.maximum(_neg_xlogx(low), _neg_xlogx(high)))
+    return peak.sum(axis)
+
+
+def _edge_bounds(table: np.ndarray, confidence: float) -> dict[str, tuple[float | None, float | None]]:
+    """Exact bounds that extend the bootstrap intervals of the metrics that sit at their edge under no effect.
+
+    Near no effect the worst group's TV and KL are biased upward, the mean entropy over groups and MNCE (a minimum
+    over clusters) downward, each by more than their resamples show (a small group, many clusters), so the basic
+    interval misses the truth on that side. Each bound here comes from Clopper-Pearson intervals for every share it
+    depends on, Bonferroni over them, so all hold at once with probability `confidence` or more:
+    - TV: |p(c | g) - p(c)| is at least the gap between the two shares' intervals, so TV_g at least half the sum of
+      the gaps; KL at least 2 TV² (Pinsker).
+    - entropy: each -p ln p at most its maximum over the share's interval; the mean over groups of those sums.
+    - MNCE: H(G | c) at most its ceiling so made, H(G) at least its floor, their ratio's minimum over clusters.
+    Every key maps to (a lower bound or None, an upper bound or None): the interval's lower end is taken down to
+    the lower bound, its upper end up to the upper bound.
     """
     t = np.asarray(table, dtype=np.float64)
     t = t[t.sum(1) > 0]
     k, g = t.shape
-    alpha = (1 - confidence) / (k * g + k)
-    lo_cg, hi_cg = _clopper_pearson(t, np.broadcast_to(t.sum(0), t.shape), alpha)
-    lo_c, hi_c = _clopper_pearson(t.sum(1), np.full(k, t.sum()), alpha)
+    alpha = 1 - confidence
+    n_g, n_c = t.sum(0), t.sum(1)
+    lo_cg, hi_cg = _clopper_pearson(t, np.broadcast_to(n_g, t.shape), alpha / (k * g + k))
+    lo_c, hi_c = _clopper_pearson(n_c, np.full(k, t.sum()), alpha / (k * g + k))
     gap = np.maximum(0.0, np.maximum(lo_cg - hi_c[:, None], lo_c[:, None] - hi_cg))
-    return float(0.5 * gap.sum(0).max())
+    tv = float(0.5 * gap.sum(0).max())
+    lo_cg, hi_cg = _clopper_pearson(t, np.broadcast_to(n_g, t.shape), alpha / (k * g))
+    entropy = float(np.minimum(_entropy_ceiling(lo_cg, hi_cg, 0), math.log(k)).mean())
+    lo_gc, hi_gc = _clopper_pearson(t, np.broadcast_to(n_c[:, None], t.shape), alpha / (k * g + g))
+    lo_g, hi_g = _clopper_pearson(n_g, np.full(g, t.sum()), alpha / (k * g + g))
+    h_given_c = np.minimum(_entropy_ceiling(lo_gc, hi_gc, 1), math.log(g))
+    h_floor = float(np.minimum(_neg_xlogx(lo_g), _neg_xlogx(hi_g)).sum())
+    mnce = min(float(h_given_c.min()) / h_floor, 1.0) if h_floor > 0 else 1.0
+    return {"cluster_tv": (tv, None), "cluster_kl": (2 * tv * tv, None), "entropy": (None, entropy), "mnce": (None, mnce)}
 
 
 def _jackknife_acceleration(values: np.ndarray, weights: np.ndarray) -> float:
@@ -623,14 +651,17 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
     estimates = {}
     bounds = dict(RANGES, entropy=(0.0, math.log(k)))
     minima = _minimum_intervals(table, confidence, minority, majority) if boots else {}
+    edges = _edge_bounds(table, confidence) if boots else {}
     for key, value in point.items():
         if key in minima:
             low, high = minima[key]
             low, high = min(max(low, bounds[key][0]), value), max(min(high, bounds[key][1]), value)
         else:
             low, high = _interval(boots[key], value, confidence, bounds[key], INTERVAL_FOR.get(key, "basic")) if boots else (None, None)
-            if key == "cluster_tv" and low is not None:
-                low = min(low, _tv_floor(table, confidence))
+            if key in edges and low is not None:
+                floor, ceiling = edges[key]
+                low = low if floor is None else min(low, floor)
+                high = high if ceiling is None else max(high, ceiling)
         estimates[key] = Estimate(value, low, high, float(np.mean(randoms[key])), blind)
     ceiling = float(group_sizes.min() / group_sizes.max())
     estimates["balance"].baseline_label = f"{blind}; ceiling {ceiling:.3f}"
