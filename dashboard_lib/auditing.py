@@ -653,7 +653,7 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
     minima = _minimum_intervals(table, confidence, minority, majority) if boots else {}
     edges = _edge_bounds(table, confidence) if boots else {}
     for key, value in point.items():
-        if key in minima:
+        if key in minima and math.isfinite(value):
             low, high = minima[key]
             low, high = min(max(low, bounds[key][0]), value), max(min(high, bounds[key][1]), value)
         else:
