@@ -675,6 +675,15 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
                           columns=cols, empty_combinations=empty)
 
 
+def _spread(means: np.ndarray, op) -> np.ndarray:
+    """op(max, min) over the groups of each resample's group means; NaN for a resample in which no group has a row
+    (a resample can leave a group empty: its mean is NaN and ignored)."""
+    out = np.full(len(means), np.nan)
+    some = np.isfinite(means).any(-1)
+    out[some] = op(np.nanmax(means[some], -1), np.nanmin(means[some], -1))
+    return out
+
+
 def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, confidence, rng, seed, probe) -> None:
     """Social fairness ratio on all rows (its bootstrap too), silhouette difference on a disclosed stratified
     subsample of SILHOUETTE_SAMPLE rows (silhouettes cost O(n²)), and the probe."""
@@ -697,7 +706,7 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
             means[:, g] = np.divide(w @ dg, counts, out=np.full(resamples, np.nan), where=counts > 0)
         else:
             means[:, g] = rng.normal(dg.mean(), dg.std() / math.sqrt(len(dg)), resamples)
-    low, high = _interval(np.nanmax(means, -1) / np.nanmin(means, -1), sfr, confidence, RANGES["social_fairness_ratio"])
+    low, high = _interval(_spread(means, np.divide), sfr, confidence, RANGES["social_fairness_ratio"])
     # A random permutation's ratio barely varies on many rows: fewer draws there keep the cost near that of 20,000.
     draws = int(np.clip(20 * EMBEDDING_SAMPLE // n, 3, 20))
     shuffled = [M.social_fairness_ratio(x, rng.permutation(clusters), groups)[0] for _ in range(draws)]
@@ -718,7 +727,7 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
         w = rng.poisson(1.0, size=(resamples, len(sub))).astype(np.float64)
         sums, counts = w @ (oh * s[:, None]), w @ oh
         means = np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
-        low, high = _interval(np.nanmax(means, -1) - np.nanmin(means, -1), diff, confidence, RANGES["silhouette_diff"])
+        low, high = _interval(_spread(means, np.subtract), diff, confidence, RANGES["silhouette_diff"])
         shuffled = [M.silhouette_by_group(x[sub], rng.permutation(clusters[sub]), groups[sub], random_state=seed)[0]
                     for _ in range(5)]
         estimates["silhouette_diff"] = Estimate(diff, low, high, float(np.mean(shuffled)), RANDOM_BASELINE, n_used)
