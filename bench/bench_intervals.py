@@ -193,7 +193,7 @@ def main():
     for base in dict.fromkeys(b for b, _ in worst):
         print(f"  {base:<20}" + "  ".join(f"{m}: {worst[(base, m)][0]:.0f} / {worst[(base, m)][1]:.1f} ({worst[(base, m)][2]})"
                                           for m in METHODS if (base, m) in worst))
-    print("\nThe audit's choice (auditing.INTERVAL_FOR, MINIMA), after widening every interval contains its estimate:")
+    print("\nThe audit's choice (auditing.BOOTSTRAP_INTERVAL, MINIMA, _edge_bounds); every interval contains its estimate:")
     for base in dict.fromkeys(b for b, _ in worst):
         m = chosen(base)
         print(f"  {base:<20} {m:<13} worst coverage {worst[(base, m)][1]:5.1f} % ({worst[(base, m)][2]})")
@@ -206,7 +206,7 @@ def chosen(base: str, bootstrap_only: bool = False) -> str:
     """The audit's method for a metric (bootstrap_only: the bootstrap interval an extended one starts from)."""
     if base in EDGES and not bootstrap_only:
         return "extended"
-    return "simultaneous" if base in A.MINIMA else A.INTERVAL_FOR.get(base, "basic")
+    return "simultaneous" if base in A.MINIMA else A.BOOTSTRAP_INTERVAL
 
 
 if __name__ == "__main__":

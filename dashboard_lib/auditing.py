@@ -6,10 +6,11 @@ bootstrap interval and the value a group-blind random assignment with the same c
 
 - Bootstrap, vectorised: the metrics are functions of the count table of (cluster, class, sensitive values), so a
   resample of the N rows is a multinomial draw of that table's cells (Efron's bootstrap, exactly): 1,000 resamples
-  cost 1,000 draws over the occupied cells, not 1,000 passes over the rows. Basic (reverse-percentile) intervals,
-  which correct the bias every metric has near no effect (NMI, TV, KL above their value, the minima below); see
-  INTERVAL_FOR and _minimum_intervals for the exceptions, bench/bench_intervals.py for the choice. Every interval is
-  clipped to its metric's range and contains its estimate.
+  cost 1,000 draws over the occupied cells, not 1,000 passes over the rows. Intervals: the union of the basic
+  (reverse-percentile) interval, which corrects the bias every metric has near no effect (NMI, TV, KL above their
+  value, the minima below), and the percentile one; see BOOTSTRAP_INTERVAL, _minimum_intervals and _edge_bounds,
+  and bench/bench_intervals.py for the choice.
+  Every interval is clipped to its metric's range and contains its estimate.
 - Random baseline: a group-blind assignment with the same cluster sizes is a random permutation of the cluster
   labels; its cluster × group (and cluster × class) table is drawn cluster by cluster from the multivariate
   hypergeometric law, and the baseline is the mean of each metric over those draws (ACC, NMI, fairness metrics);
@@ -58,6 +59,7 @@ ERR_EMBEDDING = "the embedding {problem}: {fix}"
 ERR_NO_SENSITIVE = "pick at least one sensitive column"
 ERR_CONFIDENCE = "confidence must be in (0, 1), got {value!r}"
 ERR_RESAMPLES = "resamples must be a whole number from 0 to 100,000, got {value!r}"
+ERR_INTERVAL_METHOD = "unknown interval method {method!r}: one of {methods}"
 WARN_CONTINUOUS = ("the sensitive column {name!r} has {count} distinct numeric values: it looks continuous; "
                    "bin it into a few groups for a meaningful audit")
 
@@ -304,20 +306,20 @@ RANGES = {"acc": (0.0, 1.0), "nmi": (0.0, 1.0), "nmi_geometric": (0.0, 1.0), "ar
           "cluster_tv": (0.0, 1.0), "cluster_kl": (0.0, math.inf), "f_beta": (0.0, 1.0),
           "social_fairness_ratio": (1.0, math.inf), "silhouette_diff": (0.0, 2.0)}  # entropy: (0, ln K), set per audit
 INTERVAL_METHODS = ("percentile", "basic", "bca", "union", "centred")
-# The method each metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables plus a
-# clustering that tracks a group): the basic interval for most; for ACC, a maximum over matchings whose bootstrap bias
-# flips with near-ties between matchings, the union with the percentile interval (neither alone covers); for ARI,
-# unbiased by construction but whose resamples are biased by their repeated rows, the union too (the centred interval,
-# built for that, came out a few points less); for the worst group's TV, a maximum over groups of sums of absolute values, the union too (for a small group far from the
-# population); TV, KL, entropy and MNCE extended to exact bounds on the side their truth lies under no effect
-# (_edge_bounds); for the minima over clusters (MINIMA) exact simultaneous intervals (_minimum_intervals), which no
-# bootstrap variant matched.
-INTERVAL_FOR = {"acc": "union", "ari": "union", "cluster_tv": "union"}  # and _edge_bounds for TV, KL, entropy, MNCE
-INTERVAL_NAME = ("basic bootstrap (reverse percentile) intervals; for ACC, ARI and the worst group's TV the union "
-                 "of the basic and the percentile intervals; TV and KL (lower end), the mean entropy and MNCE (upper "
-                 "end) extended to exact simultaneous bounds; for Balance, cluster balance and the minimum cluster "
-                 "ratio exact simultaneous intervals (Clopper-Pearson for every share, Bonferroni); each clipped to "
-                 "the metric's range and widened to the estimate where it falls outside")
+# The bootstrap interval every metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables
+# plus a clustering that tracks a group): the union of the basic and the percentile intervals. The basic one alone
+# corrects the bias most metrics have near no effect, but undercovers where the resamples' bias misleads: ACC (a
+# maximum over matchings, its bias flips with near-ties between matchings), ARI (unbiased by construction, its
+# resamples biased by their repeated rows), the mean entropy and a small group's TV away from no effect; the union
+# covers wherever either does. TV, KL, entropy and MNCE are then extended to exact bounds on the side where their
+# truth lies under no effect (_edge_bounds), and the minima over clusters (MINIMA) get exact simultaneous intervals
+# instead (_minimum_intervals): no bootstrap variant covered them.
+BOOTSTRAP_INTERVAL = "union"
+INTERVAL_NAME = ("bootstrap: the union of the basic (reverse percentile) and the percentile intervals; TV and KL "
+                 "(lower end), the mean entropy and MNCE (upper end) extended to exact simultaneous bounds; for "
+                 "Balance, cluster balance and the minimum cluster ratio exact simultaneous intervals "
+                 "(Clopper-Pearson for every share, Bonferroni); each clipped to the metric's range and widened to "
+                 "the estimate where it falls outside")
 
 
 def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: tuple[float, float] = (-math.inf, math.inf),
@@ -366,7 +368,7 @@ def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: t
         q_low, q_high = np.quantile(finite, [tail, 1 - tail])
         low, high = min(q_low, 2 * estimate - q_high), max(q_high, 2 * estimate - q_low)
     else:
-        raise ValueError(f"unknown interval method {method!r}: one of {INTERVAL_METHODS}")
+        raise ValueError(ERR_INTERVAL_METHOD.format(method=method, methods=INTERVAL_METHODS))
     low, high = min(max(float(low), bounds[0]), bounds[1]), max(min(float(high), bounds[1]), bounds[0])
     if not contain:
         return low, high
@@ -634,7 +636,7 @@ def _quality(y, n_classes, clusters, k, cluster_sizes, first_row, boot, confiden
                    "nmi_geometric": _nmi_from_tables(tables, "geometric"), "ari": _ari_from_tables(tables)}
     out = {}
     for key, value in values.items():
-        low, high = (_interval(samples[key], float(value), confidence, RANGES[key], INTERVAL_FOR.get(key, "basic"))
+        low, high = (_interval(samples[key], float(value), confidence, RANGES[key], BOOTSTRAP_INTERVAL)
                      if samples else (None, None))
         out[key] = Estimate(float(value), low, high, *baselines[key])
     return out, samples.get("nmi"), nmi_random, majority
@@ -665,7 +667,7 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
             low, high = minima[key]
             low, high = min(max(low, bounds[key][0]), value), max(min(high, bounds[key][1]), value)
         else:
-            low, high = _interval(boots[key], value, confidence, bounds[key], INTERVAL_FOR.get(key, "basic")) if boots else (None, None)
+            low, high = _interval(boots[key], value, confidence, bounds[key], BOOTSTRAP_INTERVAL) if boots else (None, None)
             if key in edges and low is not None:
                 floor, ceiling = edges[key]
                 low = low if floor is None else min(low, floor)
@@ -714,7 +716,7 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
             means[:, g] = np.divide(w @ dg, counts, out=np.full(resamples, np.nan), where=counts > 0)
         else:
             means[:, g] = rng.normal(dg.mean(), dg.std() / math.sqrt(len(dg)), resamples)
-    low, high = _interval(_spread(means, np.divide), sfr, confidence, RANGES["social_fairness_ratio"])
+    low, high = _interval(_spread(means, np.divide), sfr, confidence, RANGES["social_fairness_ratio"], BOOTSTRAP_INTERVAL)
     # A random permutation's ratio barely varies on many rows: fewer draws there keep the cost near that of 20,000.
     draws = int(np.clip(20 * EMBEDDING_SAMPLE // n, 3, 20))
     shuffled = [M.social_fairness_ratio(x, rng.permutation(clusters), groups)[0] for _ in range(draws)]
@@ -735,7 +737,7 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
         w = rng.poisson(1.0, size=(resamples, len(sub))).astype(np.float64)
         sums, counts = w @ (oh * s[:, None]), w @ oh
         means = np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
-        low, high = _interval(_spread(means, np.subtract), diff, confidence, RANGES["silhouette_diff"])
+        low, high = _interval(_spread(means, np.subtract), diff, confidence, RANGES["silhouette_diff"], BOOTSTRAP_INTERVAL)
         shuffled = [M.silhouette_by_group(x[sub], rng.permutation(clusters[sub]), groups[sub], random_state=seed)[0]
                     for _ in range(5)]
         estimates["silhouette_diff"] = Estimate(diff, low, high, float(np.mean(shuffled)), RANDOM_BASELINE, n_used)

@@ -108,7 +108,7 @@ def test_a_subsample_is_disclosed_and_absent_when_every_row_is_used(monkeypatch)
     lines = audit_summary(result)
     assert any("Silhouette difference" in line and "on 200 rows (a subsample)" in line for line in lines)
     assert not any("Balance " in line and "subsample" in line for line in lines)
-    assert any(line.startswith("intervals: 95% basic bootstrap") for line in lines)
+    assert any(line.startswith("intervals: 95% bootstrap: the union of the basic") for line in lines)
 
 
 def test_the_social_fairness_ratio_uses_every_row_of_a_large_table():
