@@ -13,7 +13,9 @@ under 1 %, sex 2, race × sex 12) and 32,000 (census-like: sex 2, race 5, sex ×
 of unequal sizes; and one non-null scenario (n = 7,000, K = 5, clusters that track race and classes that track
 clusters), so the choice is not tuned to the null alone.
 
-    python bench/bench_intervals.py [--reps 200] [--resamples 1000] [--scenarios null-500-k2 ...]
+Last, the embedding metrics (social fairness ratio, silhouette difference) through the real audit, under no effect.
+
+    python bench/bench_intervals.py [--reps 200] [--resamples 1000] [--scenarios null-500-k2 ...] [--embedding-reps 50]
 """
 import argparse
 import math
@@ -155,9 +157,27 @@ def run(name, n, population, axes, reps, resamples, rng):
     return counts
 
 
+def embedding_null(reps: int, rng) -> None:
+    """The embedding metrics through the real audit: 2,000 rows, an embedding independent of the 3 groups, clusters
+    cut from it; the truth is a social fairness ratio of 1 and a silhouette difference of 0."""
+    hits = {"social_fairness_ratio": [0, 1.0], "silhouette_diff": [0, 0.0]}
+    for r in range(reps):
+        x = rng.normal(size=(2000, 3))
+        groups = rng.choice(3, 2000, p=[0.5, 0.3, 0.2])
+        clusters = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)
+        result = A.audit(clusters, groups, embedding=x, resamples=200, random_draws=2, seed=r, probe=False)
+        for key, value in hits.items():
+            e = result.attributes[0].metrics[key]
+            assert e.low <= e.value <= e.high
+            value[0] += e.low <= value[1] <= e.high
+    print(f"\nEmbedding metrics, null, n = 2,000, {reps} replications (the audit's intervals): "
+          + ", ".join(f"{key} covers its truth {100 * v[0] / reps:.0f} %" for key, v in hits.items()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--embedding-reps", type=int, default=50, help="replications of the embedding metrics' null")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scenarios", nargs="*")
@@ -197,6 +217,8 @@ def main():
     for base in dict.fromkeys(b for b, _ in worst):
         m = chosen(base)
         print(f"  {base:<20} {m:<13} worst coverage {worst[(base, m)][1]:5.1f} % ({worst[(base, m)][2]})")
+    if args.embedding_reps:
+        embedding_null(args.embedding_reps, rng)
 
 
 EDGES = ("cluster_tv", "cluster_kl", "entropy", "mnce")  # the keys of auditing._edge_bounds
