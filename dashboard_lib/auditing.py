@@ -59,7 +59,6 @@ ERR_EMBEDDING = "the embedding {problem}: {fix}"
 ERR_NO_SENSITIVE = "pick at least one sensitive column"
 ERR_CONFIDENCE = "confidence must be in (0, 1), got {value!r}"
 ERR_RESAMPLES = "resamples must be a whole number from 0 to 100,000, got {value!r}"
-ERR_INTERVAL_METHOD = "unknown interval method {method!r}: one of {methods}"
 WARN_CONTINUOUS = ("the sensitive column {name!r} has {count} distinct numeric values: it looks continuous; "
                    "bin it into a few groups for a meaningful audit")
 
@@ -306,6 +305,7 @@ RANGES = {"acc": (0.0, 1.0), "nmi": (0.0, 1.0), "nmi_geometric": (0.0, 1.0), "ar
           "cluster_tv": (0.0, 1.0), "cluster_kl": (0.0, math.inf), "f_beta": (0.0, 1.0),
           "social_fairness_ratio": (1.0, math.inf), "silhouette_diff": (0.0, 2.0)}  # entropy: (0, ln K), set per audit
 INTERVAL_METHODS = ("percentile", "basic", "bca", "union", "centred")
+ERR_INTERVAL_METHOD = "unknown interval method {method!r}: one of {methods}"
 # The bootstrap interval every metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables
 # plus a clustering that tracks a group): the union of the basic and the percentile intervals. The basic one alone
 # corrects the bias most metrics have near no effect, but undercovers where the resamples' bias misleads: ACC (a
