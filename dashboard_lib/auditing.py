@@ -778,8 +778,7 @@ def _caveats(quality, attributes, majority: float | None = None) -> list[str]:
         if small and not a.is_intersection:
             listed = ", ".join(f"{g} ({c})" for g, c in small)
             out.append(f"{a.name}: group(s) under {SMALL_GROUP} samples: {listed}. Their numbers are fragile; read the "
-                       "intervals, which are wide, and do not trust those of Balance, cluster balance and the minimum "
-                       "cluster ratio: minima over clusters of a few counts, whose bootstrap misses the true value.")
+                       "intervals, which are wide.")
         if a.is_intersection:
             if small:
                 listed = ", ".join(f"{g} ({c})" for g, c in small[:12]) + (" …" if len(small) > 12 else "")
