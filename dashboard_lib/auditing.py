@@ -6,12 +6,18 @@ bootstrap interval and the value a group-blind random assignment with the same c
 
 - Bootstrap, vectorised: the metrics are functions of the count table of (cluster, class, sensitive values), so a
   resample of the N rows is a multinomial draw of that table's cells (Efron's bootstrap, exactly): 1,000 resamples
-  cost 1,000 draws over the occupied cells, not 1,000 passes over the rows. Percentile intervals.
+  cost 1,000 draws over the occupied cells, not 1,000 passes over the rows. Intervals: the union of the basic
+  (reverse-percentile) interval, which corrects the bias every metric has near no effect (NMI, TV, KL above their
+  value, the minima below), and the percentile one; see BOOTSTRAP_INTERVAL, _minimum_intervals and _edge_bounds,
+  and bench/bench_intervals.py for the choice.
+  Every interval is clipped to its metric's range and contains its estimate.
 - Random baseline: a group-blind assignment with the same cluster sizes is a random permutation of the cluster
-  labels; its cluster × group table is drawn cluster by cluster from the multivariate hypergeometric law, and the
-  baseline is the mean of each metric over those draws.
-- Embedding metrics (social fairness ratio, silhouette difference): per-sample values (distance to the assigned
-  centre, silhouette) computed once, then a Poisson bootstrap over the rows of a stratified subsample.
+  labels; its cluster × group (and cluster × class) table is drawn cluster by cluster from the multivariate
+  hypergeometric law, and the baseline is the mean of each metric over those draws (ACC, NMI, fairness metrics);
+  ARI's is 0 exactly.
+- Embedding metrics: the social fairness ratio on all rows (distances to the assigned centre computed once, a
+  bootstrap of each group's mean distance); the silhouette difference on a stratified subsample (O(n²)), which its
+  Estimate.n_used discloses.
 - The bias probe: held-out accuracy with a Wilson score interval over its held-out samples, beside the majority rate.
 
 Knows nothing of Streamlit.
@@ -29,6 +35,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
+from scipy.stats import beta as beta_dist
 from scipy.stats import norm
 
 from . import metrics as M
@@ -37,7 +44,9 @@ DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 RANDOM_DRAWS = 200  # group-blind random assignments averaged for each baseline
 SMALL_GROUP = 30  # below this many samples a group's numbers are fragile: the report says so
-EMBEDDING_SAMPLE = 20_000  # rows used for the embedding metrics' intervals and baselines
+EMBEDDING_SAMPLE = 20_000  # rows whose cost the social fairness ratio's random baseline is sized to
+GROUP_RESAMPLE_ROWS = 2000  # a larger group's resampled mean distance is drawn from its normal limit
+SILHOUETTE_SAMPLE = 3000  # silhouettes cost O(n²): a stratified subsample of this many rows, disclosed (n_used)
 MAX_GROUPS = 100
 INTERSECTION = " × "
 
@@ -74,6 +83,11 @@ class Estimate:
     high: float | None = None
     baseline: float | None = None
     baseline_label: str = ""
+    n_used: int | None = None  # rows the value was computed on when a subsample; None = all rows
+
+    def sample_text(self) -> str:
+        """`on 3,000 rows (a subsample)` where the value comes from a subsample, else empty."""
+        return "" if self.n_used is None else f"on {self.n_used:,} rows (a subsample)"
 
     def text(self, digits: int = 3) -> str:
         """`0.430 [0.400, 0.460]`, or the value alone without an interval."""
@@ -409,13 +423,199 @@ def _fairness_batch(tables: np.ndarray, minority: int, majority: int) -> dict[st
     }
 
 
-def _interval(samples: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+# Each metric's range: an interval is clipped to it (the true value is always inside), so no interval shows an
+# impossible value such as a negative NMI.
+RANGES = {"acc": (0.0, 1.0), "nmi": (0.0, 1.0), "nmi_geometric": (0.0, 1.0), "ari": (-0.5, 1.0), "balance": (0.0, 1.0),
+          "mnce": (0.0, 1.0), "cluster_balance": (0.0, 1.0), "min_cluster_ratio": (0.0, math.inf),
+          "cluster_tv": (0.0, 1.0), "cluster_kl": (0.0, math.inf), "f_beta": (0.0, 1.0),
+          "social_fairness_ratio": (1.0, math.inf), "silhouette_diff": (0.0, 2.0)}  # entropy: (0, ln K), set per audit
+INTERVAL_METHODS = ("percentile", "basic", "bca", "union", "centred")
+ERR_INTERVAL_METHOD = "unknown interval method {method!r}: one of {methods}"
+# The bootstrap interval every metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables
+# plus a clustering that tracks a group): the union of the basic and the percentile intervals. The basic one alone
+# corrects the bias most metrics have near no effect, but undercovers where the resamples' bias misleads: ACC (a
+# maximum over matchings, its bias flips with near-ties between matchings), ARI (unbiased by construction, its
+# resamples biased by their repeated rows), the mean entropy and a small group's TV away from no effect; the union
+# covers wherever either does. TV, KL, entropy and MNCE are then extended to exact bounds on the side where their
+# truth lies under no effect (_edge_bounds), and the minima over clusters (MINIMA) get exact simultaneous intervals
+# instead (_minimum_intervals): no bootstrap variant covered them.
+BOOTSTRAP_INTERVAL = "union"
+INTERVAL_NAME = ("bootstrap: the union of the basic (reverse percentile) and the percentile intervals; TV and KL "
+                 "(lower end), the mean entropy and MNCE (upper end) extended to exact simultaneous bounds; for "
+                 "Balance, cluster balance and the minimum cluster ratio exact simultaneous intervals "
+                 "(Clopper-Pearson for every share, Bonferroni); each clipped to the metric's range and widened to "
+                 "the estimate where it falls outside")
+
+
+def _interval(samples: np.ndarray, estimate: float, confidence: float, bounds: tuple[float, float] = (-math.inf, math.inf),
+              method: str = "basic", acceleration: float = 0.0, contain: bool = True) -> tuple[float | None, float | None]:
+    """A bootstrap interval for `estimate` from its resampled values, clipped to `bounds`, then widened to reach the
+    estimate where it falls outside.
+
+    - "percentile": the tail quantiles of the resamples (Efron).
+    - "basic" (reverse percentile): [2θ − q(1−α/2), 2θ − q(α/2)], the resamples' spread around θ reflected; it
+      corrects a bias that has the same sign in the resamples as in the estimate (NMI, ACC, TV, KL above their
+      value under no effect; Balance and MNCE, minima over clusters, below it).
+    - "bca": bias-corrected and accelerated percentile (Efron 1987): z0 from the share of resamples below θ (ties
+      count half), `acceleration` from a jackknife.
+    - "union": the smallest interval holding both the percentile and the basic interval.
+    - "centred": the basic interval of the resamples' deviations from their own mean, [θ − (q(1−α/2) − m),
+      θ − (q(α/2) − m)]: the bootstrap's spread without its bias, for a statistic built to be unbiased (ARI, adjusted
+      for chance) whose resamples are biased by their repeated rows (a repeated row is a pair that agrees in both
+      partitions).
+    Every variant can leave θ outside when the resamples lie almost all on one side of it (a biased statistic near
+    its bound); the interval then ends at θ on that side, so it always contains the estimate (`contain=False` skips
+    this step, for bench/bench_intervals.py to measure how often it is needed).
+    None, None when most resamples are infinite (a ratio with an empty denominator): no honest interval.
+    """
     finite = samples[np.isfinite(samples)]
-    if len(finite) < max(10, 0.5 * len(samples)):
-        return None, None  # mostly infinite (a ratio with an empty denominator): no honest interval
+    if len(finite) < max(10, 0.5 * len(samples)) or not math.isfinite(estimate):
+        return None, None
     tail = (1 - confidence) / 2
-    low, high = np.quantile(finite, [tail, 1 - tail])
-    return float(low), float(high)
+    if method == "percentile":
+        low, high = np.quantile(finite, [tail, 1 - tail])
+    elif method == "basic":
+        q_low, q_high = np.quantile(finite, [tail, 1 - tail])
+        low, high = 2 * estimate - q_high, 2 * estimate - q_low
+    elif method == "bca":
+        below = (np.mean(finite < estimate) + 0.5 * np.mean(finite == estimate))
+        edge = 1 / (len(finite) + 1)
+        z0 = float(norm.ppf(min(max(below, edge), 1 - edge)))
+        z = norm.ppf([tail, 1 - tail])
+        shifted = z0 + z
+        levels = norm.cdf(z0 + shifted / np.maximum(1 - acceleration * shifted, 1e-12))
+        low, high = np.quantile(finite, levels)
+    elif method == "centred":
+        q_low, q_high = np.quantile(finite, [tail, 1 - tail])
+        m = float(np.mean(finite))
+        low, high = estimate - (q_high - m), estimate - (q_low - m)
+    elif method == "union":
+        q_low, q_high = np.quantile(finite, [tail, 1 - tail])
+        low, high = min(q_low, 2 * estimate - q_high), max(q_high, 2 * estimate - q_low)
+    else:
+        raise ValueError(ERR_INTERVAL_METHOD.format(method=method, methods=INTERVAL_METHODS))
+    low, high = min(max(float(low), bounds[0]), bounds[1]), max(min(float(high), bounds[1]), bounds[0])
+    if not contain:
+        return low, high
+    return min(low, float(estimate)), max(high, float(estimate))
+
+
+MINIMA = ("balance", "cluster_balance", "min_cluster_ratio")  # minima over clusters of ratios of counts
+
+
+def _clopper_pearson(x: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper-Pearson) two-sided 1 - alpha bounds of binomial proportions x / n, elementwise."""
+    x, n = np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(x > 0, beta_dist.ppf(alpha / 2, x, n - x + 1), 0.0)
+        high = np.where(x < n, beta_dist.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
+    return np.nan_to_num(low, nan=0.0), np.nan_to_num(high, nan=1.0)
+
+
+def _minimum_intervals(table: np.ndarray, confidence: float, minority: int, majority: int) -> dict[str, tuple[float, float]]:
+    """Simultaneous intervals for the minima over clusters (Balance, cluster balance, minimum cluster ratio) from
+    the cluster × group table.
+
+    Each is a minimum over clusters of a ratio of a cluster's group shares, which no bootstrap covers near its
+    bound or with small groups (the resampled minimum of a few counts sits on the wrong side). Instead: exact
+    Clopper-Pearson intervals for every share it depends on (p(g | c) within each cluster, and p(g) for cluster
+    balance), each at level 1 - alpha / m (Bonferroni over the m shares), so that all hold at once with probability
+    1 - alpha or more; each cluster's ratio then lies between the ratio of the bounds (lowest numerator over highest
+    denominator, and the reverse), and the minimum between the minima of the lows and of the highs. Conservative
+    by construction; it contains the estimate, since every share's estimate lies inside its own bounds.
+    """
+    t = np.asarray(table, dtype=np.float64)
+    t = t[t.sum(1) > 0]
+    k, g = t.shape
+    n_c = t.sum(1, keepdims=True)
+    alpha = 1 - confidence
+    out = {}
+    lo, hi = _clopper_pearson(t, np.broadcast_to(n_c, t.shape), alpha / (k * g))
+    low_c = lo.min(1) / np.maximum(hi.max(1), 1e-300)
+    high_c = np.divide(hi.min(1), lo.max(1), out=np.full(k, np.inf), where=lo.max(1) > 0)
+    out["balance"] = (float(low_c.min()), float(min(high_c.min(), 1.0)))
+    # Minimum cluster ratio: the minority's and the majority's shares in each cluster (2K of them).
+    lo2, hi2 = _clopper_pearson(t[:, [minority, majority]], np.broadcast_to(n_c, (k, 2)), alpha / (2 * k))
+    low_c = lo2[:, 0] / np.maximum(hi2[:, 1], 1e-300)
+    high_c = np.divide(hi2[:, 0], lo2[:, 1], out=np.full(k, np.inf), where=lo2[:, 1] > 0)
+    out["min_cluster_ratio"] = (float(low_c.min()), float(high_c.min()))
+    # Cluster balance: r = p(g | c) / p(g), then min(r, 1 / r), which rises to 1 at r = 1 and falls after.
+    n = t.sum()
+    lo_g, hi_g = _clopper_pearson(t.sum(0), np.full(g, n), alpha / (k * g + g))
+    lo, hi = _clopper_pearson(t, np.broadcast_to(n_c, t.shape), alpha / (k * g + g))
+    r_low = lo / hi_g
+    r_high = np.divide(hi, lo_g, out=np.full(t.shape, np.inf), where=lo_g > 0)
+    fold = lambda r: np.minimum(r, np.divide(1.0, r, out=np.zeros_like(r), where=r > 0))  # noqa: E731
+    low_cg = np.minimum(fold(r_low), fold(r_high))
+    high_cg = np.where((r_low <= 1) & (r_high >= 1), 1.0, np.maximum(fold(r_low), fold(r_high)))
+    out["cluster_balance"] = (float(low_cg.min()), float(high_cg.min()))
+    return out
+
+
+def _neg_xlogx(p: np.ndarray) -> np.ndarray:
+    return -xlogy(p, p)
+
+
+def _entropy_ceiling(low: np.ndarray, high: np.ndarray, axis: int) -> np.ndarray:
+    """The largest entropy -sum p ln p of a distribution p (along `axis`) with every p inside [low, high].
+
+    Entropy is concave and symmetric, so its maximum on the box cut by sum p = 1 is p = clip(t, low, high) with the
+    one t that makes the sum 1 (the KKT conditions: equal p wherever no bound binds); t is found by bisection.
+    Needs sum(low) <= 1 <= sum(high), which holds when the box contains any distribution (the estimate's, here).
+    """
+    lo, hi = np.moveaxis(low, axis, -1), np.moveaxis(high, axis, -1)
+    a, b = np.zeros(lo.shape[:-1]), np.ones(lo.shape[:-1])
+    for _ in range(60):  # the sum is monotone in t; 60 halvings reach float precision
+        t = (a + b) / 2
+        below = np.clip(t[..., None], lo, hi).sum(-1) < 1
+        a, b = np.where(below, t, a), np.where(below, b, t)
+    p = np.clip(((a + b) / 2)[..., None], lo, hi)
+    return _neg_xlogx(p / p.sum(-1, keepdims=True)).sum(-1)
+
+
+def _edge_bounds(table: np.ndarray, confidence: float) -> dict[str, tuple[float | None, float | None]]:
+    """Exact bounds that extend the bootstrap intervals of the metrics that sit at their edge under no effect.
+
+    Near no effect the worst group's TV and KL are biased upward, the mean entropy over groups and MNCE (a minimum
+    over clusters) downward, each by more than their resamples show (a small group, many clusters), so the basic
+    interval misses the truth on that side. Each bound here comes from Clopper-Pearson intervals for every share it
+    depends on, Bonferroni over them, so all hold at once with probability `confidence` or more:
+    - TV: |p(c | g) - p(c)| is at least the gap between the two shares' intervals, so TV_g at least half the sum of
+      the gaps; KL at least 2 TV² (Pinsker).
+    - entropy: H(C | g) at most the largest entropy of a distribution inside the shares' intervals; their mean.
+    - MNCE: H(G | c) at most its ceiling so made, H(G) at least its floor, their ratio's minimum over clusters.
+    Every key maps to (a lower bound or None, an upper bound or None): the interval's lower end is taken down to
+    the lower bound, its upper end up to the upper bound.
+    """
+    t = np.asarray(table, dtype=np.float64)
+    t = t[t.sum(1) > 0]
+    k, g = t.shape
+    alpha = 1 - confidence
+    n_g, n_c = t.sum(0), t.sum(1)
+    lo_cg, hi_cg = _clopper_pearson(t, np.broadcast_to(n_g, t.shape), alpha / (k * g + k))
+    lo_c, hi_c = _clopper_pearson(n_c, np.full(k, t.sum()), alpha / (k * g + k))
+    gap = np.maximum(0.0, np.maximum(lo_cg - hi_c[:, None], lo_c[:, None] - hi_cg))
+    tv = float(0.5 * gap.sum(0).max())
+    lo_cg, hi_cg = _clopper_pearson(t, np.broadcast_to(n_g, t.shape), alpha / (k * g))
+    entropy = float(np.minimum(_entropy_ceiling(lo_cg, hi_cg, 0), math.log(k)).mean())
+    lo_gc, hi_gc = _clopper_pearson(t, np.broadcast_to(n_c[:, None], t.shape), alpha / (k * g + g))
+    lo_g, hi_g = _clopper_pearson(n_g, np.full(g, t.sum()), alpha / (k * g + g))
+    h_given_c = np.minimum(_entropy_ceiling(lo_gc, hi_gc, 1), math.log(g))
+    h_floor = float(np.minimum(_neg_xlogx(lo_g), _neg_xlogx(hi_g)).sum())
+    mnce = min(float(h_given_c.min()) / h_floor, 1.0) if h_floor > 0 else 1.0
+    return {"cluster_tv": (tv, None), "cluster_kl": (2 * tv * tv, None), "entropy": (None, entropy), "mnce": (None, mnce)}
+
+
+def _jackknife_acceleration(values: np.ndarray, weights: np.ndarray) -> float:
+    """BCa's acceleration from a grouped delete-one-row jackknife: `values[i]` is the metric without one row of
+    occupied cell i, `weights[i]` the cell's count (every row of a cell gives the same value)."""
+    ok = np.isfinite(values)
+    if not ok.any():
+        return 0.0
+    v, w = values[ok], weights[ok].astype(np.float64)
+    d = np.average(v, weights=w) - v
+    denom = 6 * (w @ d ** 2) ** 1.5
+    return float((w @ d ** 3) / denom) if denom > 0 else 0.0
 
 
 def random_assignment_tables(cluster_sizes, group_sizes, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -492,20 +692,21 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
 
     cluster_sizes = np.bincount(clusters, minlength=k)
     quality: dict[str, Estimate] = {}
-    nmi_boot = None
+    nmi_boot = nmi_random = majority = None
     if class_codes is not None:
-        quality, nmi_boot = _quality(class_codes, len(class_names), clusters, k, first_row, boot, confidence)
+        quality, nmi_boot, nmi_random, majority = _quality(class_codes, len(class_names), clusters, k, cluster_sizes,
+                                                           first_row, boot, confidence, rng, random_draws)
 
     attributes = []
     for name, cols, codes, names, empty in views:
         attributes.append(_attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes,
-                                           first_row, boot, nmi_boot, quality, x, confidence, rng,
+                                           first_row, boot, nmi_boot, nmi_random, quality, x, confidence, rng,
                                            random_draws, seed, probe))
-    caveats = _caveats(quality, attributes)
+    caveats = _caveats(quality, attributes, majority)
     return AuditResult(n=n, clusters=cluster_names, cluster_sizes=cluster_sizes.tolist(), quality=quality,
                        attributes=attributes, class_names=class_names, caveats=caveats, warnings=warnings,
                        settings={"resamples": int(resamples), "confidence": confidence, "seed": seed,
-                                 "random_draws": random_draws, "interval": "bootstrap percentile"})
+                                 "random_draws": random_draws, "interval": INTERVAL_NAME})
 
 
 def _combined(parts: list[np.ndarray], sizes: list[int]) -> np.ndarray:
@@ -539,14 +740,22 @@ def _tables(boot: np.ndarray, cell_row: np.ndarray, code_a: np.ndarray, size_a: 
     return np.asarray((indicator.T @ boot.T).T).reshape(len(boot), size_a, size_b)
 
 
-def _quality(y, n_classes, clusters, k, first_row, boot, confidence):
+def _quality(y, n_classes, clusters, k, cluster_sizes, first_row, boot, confidence, rng, random_draws):
+    """ACC, NMI (both) and ARI with their intervals and random-assignment baselines; also returns the NMI resamples
+    and random draws (for F_beta) and the majority-class rate (ACC's second reference)."""
     table = M._table(y, n_classes, clusters, k)
     values = {"acc": M._accuracy_from_table(table), "nmi": M._nmi_from_table(table, "arithmetic"),
               "nmi_geometric": M._nmi_from_table(table, "geometric"), "ari": M._ari_from_table(table)}
     majority = float(np.bincount(y).max() / len(y))
-    baselines = {"acc": (majority, "majority-class rate"),
-                 "nmi": (0.0, "independent of the classes"), "nmi_geometric": (0.0, "independent of the classes"),
-                 "ari": (0.0, "random labelling")}
+    # Class-blind assignments with the same cluster sizes: cluster × class tables, transposed to class × cluster.
+    randoms = random_assignment_tables(cluster_sizes, table.sum(1), random_draws, rng).transpose(0, 2, 1)
+    nmi_random = _nmi_from_tables(randoms, "arithmetic")
+    baselines = {"acc": (float(_acc_from_tables(randoms).mean()), f"{RANDOM_BASELINE}; majority-class rate {majority:.3f}"),
+                 "nmi": (float(nmi_random.mean()), RANDOM_BASELINE),
+                 "nmi_geometric": (float(_nmi_from_tables(randoms, "geometric").mean()), RANDOM_BASELINE),
+                 # ARI is adjusted for exactly this: its expectation over random assignments with both partitions'
+                 # sizes fixed is 0 (Hubert & Arabie 1985).
+                 "ari": (0.0, f"{RANDOM_BASELINE}: 0 (exact)")}
     samples = {}
     if boot is not None:
         tables = _tables(boot, first_row, y, n_classes, clusters, k)
@@ -554,13 +763,14 @@ def _quality(y, n_classes, clusters, k, first_row, boot, confidence):
                    "nmi_geometric": _nmi_from_tables(tables, "geometric"), "ari": _ari_from_tables(tables)}
     out = {}
     for key, value in values.items():
-        low, high = _interval(samples[key], confidence) if samples else (None, None)
+        low, high = (_interval(samples[key], float(value), confidence, RANGES[key], BOOTSTRAP_INTERVAL)
+                     if samples else (None, None))
         out[key] = Estimate(float(value), low, high, *baselines[key])
-    return out, samples.get("nmi")
+    return out, samples.get("nmi"), nmi_random, majority
 
 
 def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes, first_row,
-                     boot, nmi_boot, quality, x, confidence, rng, random_draws, seed, probe) -> AttributeAudit:
+                     boot, nmi_boot, nmi_random, quality, x, confidence, rng, random_draws, seed, probe) -> AttributeAudit:
     k, g = len(cluster_names), len(names)
     table = M._table(clusters, k, codes, g)
     group_sizes = table.sum(0)
@@ -570,13 +780,25 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
     boots = _fairness_batch(_tables(boot, first_row, clusters, k, codes, g), minority, majority) if boot is not None else {}
     if "nmi" in quality:
         point["f_beta"] = float(_f_beta(np.float64(quality["nmi"].value), np.float64(point["mnce"])))
-        randoms["f_beta"] = _f_beta(np.full(random_draws, quality["nmi"].value), randoms["mnce"])
+        # Both halves random: the class and the group tables of random assignments (drawn independently).
+        randoms["f_beta"] = _f_beta(nmi_random, randoms["mnce"])
         if boots:
             boots["f_beta"] = _f_beta(nmi_boot, boots["mnce"])
     blind = RANDOM_BASELINE
     estimates = {}
+    bounds = dict(RANGES, entropy=(0.0, math.log(k)))
+    minima = _minimum_intervals(table, confidence, minority, majority) if boots else {}
+    edges = _edge_bounds(table, confidence) if boots else {}
     for key, value in point.items():
-        low, high = _interval(boots[key], confidence) if boots else (None, None)
+        if key in minima and math.isfinite(value):
+            low, high = minima[key]
+            low, high = min(max(low, bounds[key][0]), value), max(min(high, bounds[key][1]), value)
+        else:
+            low, high = _interval(boots[key], value, confidence, bounds[key], BOOTSTRAP_INTERVAL) if boots else (None, None)
+            if key in edges and low is not None:
+                floor, ceiling = edges[key]
+                low = low if floor is None else min(low, floor)
+                high = high if ceiling is None else max(high, ceiling)
         estimates[key] = Estimate(value, low, high, float(np.mean(randoms[key])), blind)
     ceiling = float(group_sizes.min() / group_sizes.max())
     estimates["balance"].baseline_label = f"{blind}; ceiling {ceiling:.3f}"
@@ -590,47 +812,75 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
                           columns=cols, empty_combinations=empty)
 
 
+def _spread(means: np.ndarray, op) -> np.ndarray:
+    """op(max, min) over the groups of each resample's group means; NaN for a resample in which no group has a row
+    (a resample can leave a group empty: its mean is NaN and ignored)."""
+    out = np.full(len(means), np.nan)
+    some = np.isfinite(means).any(-1)
+    out[some] = op(np.nanmax(means[some], -1), np.nanmin(means[some], -1))
+    return out
+
+
 def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, confidence, rng, seed, probe) -> None:
-    """Social fairness ratio and silhouette difference (Poisson bootstrap over a stratified subsample), and the probe."""
-    index = np.arange(len(clusters))
-    if len(index) > EMBEDDING_SAMPLE:
-        index = np.sort(rng.choice(len(clusters), EMBEDDING_SAMPLE, replace=False))
-    xs, cs, gs = x[index], clusters[index], groups[index]
-    onehot = np.eye(n_groups)[gs]
+    """Social fairness ratio on all rows (its bootstrap too), silhouette difference on a disclosed stratified
+    subsample of SILHOUETTE_SAMPLE rows (silhouettes cost O(n²)), and the probe."""
+    n = len(clusters)
     blind = RANDOM_BASELINE
     resamples = 200
 
-    def ratio_of_means(values, weights):  # (B, n) weights -> per-group weighted means -> max / min
-        sums, counts = weights @ (onehot * values[:, None]), weights @ onehot
-        means = np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
-        return np.nanmax(means, -1) / np.nanmin(means, -1), means
-
-    d = M.centre_distances(xs, cs)
-    sfr, d_group = M.social_fairness_ratio(xs, cs, gs)
-    weights = rng.poisson(1.0, size=(resamples, len(d))).astype(np.float64)
-    low, high = _interval(ratio_of_means(d, weights)[0], confidence)
-    shuffled = [M.social_fairness_ratio(xs, rng.permutation(cs), gs)[0] for _ in range(20)]
+    # Social fairness ratio: the distances to the centres are fixed, each resample redraws every group's mean
+    # distance. A group of up to GROUP_RESAMPLE_ROWS rows is resampled row by row (Poisson weights); a larger group's
+    # resampled mean is drawn from its normal limit (mean, sd / √n), which a row-by-row bootstrap of so many rows
+    # reproduces, at a cost independent of n.
+    d = M.centre_distances(x, clusters)
+    sfr, d_group = M.social_fairness_ratio(x, clusters, groups)
+    means = np.empty((resamples, n_groups))
+    for g in range(n_groups):
+        dg = d[groups == g]
+        if len(dg) <= GROUP_RESAMPLE_ROWS:
+            w = rng.poisson(1.0, size=(resamples, len(dg))).astype(np.float64)
+            counts = w.sum(1)
+            means[:, g] = np.divide(w @ dg, counts, out=np.full(resamples, np.nan), where=counts > 0)
+        else:
+            means[:, g] = rng.normal(dg.mean(), dg.std() / math.sqrt(len(dg)), resamples)
+    low, high = _interval(_spread(means, np.divide), sfr, confidence, RANGES["social_fairness_ratio"], BOOTSTRAP_INTERVAL)
+    # A random permutation's ratio barely varies on many rows: fewer draws there keep the cost near that of 20,000.
+    draws = int(np.clip(20 * EMBEDDING_SAMPLE // n, 3, 20))
+    shuffled = [M.social_fairness_ratio(x, rng.permutation(clusters), groups)[0] for _ in range(draws)]
     estimates["social_fairness_ratio"] = Estimate(sfr, low, high, float(np.mean(shuffled)), blind)
     per_group["social_fairness_distance"] = d_group.tolist()
 
-    diff, s_group = M.silhouette_by_group(xs, cs, gs, random_state=seed)
-    sub = np.arange(len(cs))
-    if len(sub) > 3000:
+    diff, s_group = M.silhouette_by_group(x, clusters, groups, max_samples=SILHOUETTE_SAMPLE, random_state=seed)
+    sub = np.arange(n)
+    if n > SILHOUETTE_SAMPLE:  # the same stratified subsample silhouette_by_group takes
         from sklearn.model_selection import train_test_split
-        strat = gs if np.bincount(gs).min() >= 2 else None
-        sub, _ = train_test_split(sub, train_size=3000, stratify=strat, random_state=seed)
+        strat = groups if np.bincount(groups).min() >= 2 else None
+        sub, _ = train_test_split(sub, train_size=SILHOUETTE_SAMPLE, stratify=strat, random_state=seed)
+    n_used = len(sub) if n > SILHOUETTE_SAMPLE else None
     from sklearn.metrics import silhouette_samples
-    if len(np.unique(cs[sub])) >= 2:
-        s = silhouette_samples(xs[sub], cs[sub])
-        oh = np.eye(n_groups)[gs[sub]]
+    if len(np.unique(clusters[sub])) >= 2:
+        s = silhouette_samples(x[sub], clusters[sub])
+        oh = np.eye(n_groups)[groups[sub]]
         w = rng.poisson(1.0, size=(resamples, len(sub))).astype(np.float64)
         sums, counts = w @ (oh * s[:, None]), w @ oh
         means = np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
-        low, high = _interval(np.nanmax(means, -1) - np.nanmin(means, -1), confidence)
-        shuffled = [M.silhouette_by_group(xs[sub], rng.permutation(cs[sub]), gs[sub], random_state=seed)[0] for _ in range(5)]
-        estimates["silhouette_diff"] = Estimate(diff, low, high, float(np.mean(shuffled)), RANDOM_BASELINE)
+        low, high = _interval(_spread(means, np.subtract), diff, confidence, RANGES["silhouette_diff"], BOOTSTRAP_INTERVAL)
+        if low is not None:
+            # Near no effect a max - min of group means is biased upward by more than its resamples show (as TV):
+            # the lower end goes down to max_g L_g - min_g U_g, from simultaneous normal intervals of the groups'
+            # mean silhouettes (Bonferroni over the groups present); the truth is above it when all of them hold.
+            g_sub = groups[sub]
+            present = np.flatnonzero(np.bincount(g_sub, minlength=n_groups) >= 2)
+            if len(present) >= 2:
+                z = float(norm.ppf(1 - (1 - confidence) / (2 * len(present))))
+                m = np.array([s[g_sub == g].mean() for g in present])
+                se = np.array([s[g_sub == g].std(ddof=1) / math.sqrt((g_sub == g).sum()) for g in present])
+                low = min(low, max(0.0, float((m - z * se).max() - (m + z * se).min())))
+        shuffled = [M.silhouette_by_group(x[sub], rng.permutation(clusters[sub]), groups[sub], random_state=seed)[0]
+                    for _ in range(5)]
+        estimates["silhouette_diff"] = Estimate(diff, low, high, float(np.mean(shuffled)), RANDOM_BASELINE, n_used)
     else:
-        estimates["silhouette_diff"] = Estimate(diff)
+        estimates["silhouette_diff"] = Estimate(diff, n_used=n_used)
     per_group["silhouette"] = s_group.tolist()
 
     if probe and np.bincount(groups, minlength=n_groups).min() >= 2:
@@ -639,15 +889,16 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
         except ValueError:
             return
         low, high = _wilson(result.accuracy, result.n_test, confidence)
+        used = result.n_train + result.n_test
         estimates["probe_acc"] = Estimate(result.accuracy, low, high, result.majority_rate,
-                                          "chance: the majority-group rate")
+                                          "chance: the majority-group rate", used if used < len(groups) else None)
 
 
-def _caveats(quality, attributes) -> list[str]:
+def _caveats(quality, attributes, majority: float | None = None) -> list[str]:
     out = []
     acc = quality.get("acc")
-    if acc is not None and acc.value <= acc.baseline + 1e-12:
-        out.append(f"ACC {acc.value:.3f} is no better than the majority-class rate {acc.baseline:.3f}: the clusters "
+    if acc is not None and majority is not None and acc.value <= majority + 1e-12:
+        out.append(f"ACC {acc.value:.3f} is no better than the majority-class rate {majority:.3f}: the clusters "
                    "do not recover the classes better than putting every sample in one cluster.")
     for a in attributes:
         small = a.small_groups()

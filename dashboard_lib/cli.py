@@ -305,13 +305,17 @@ def audit_summary(result) -> list[str]:
     """The audit as lines of text: each metric with its interval and what to compare it with."""
     from .metrics import METRIC_DEFINITIONS
 
-    lines = [f"{result.n:,} samples, {len(result.clusters)} clusters"]
+    s = result.settings
+    lines = [f"{result.n:,} samples, {len(result.clusters)} clusters",
+             f"intervals: {s['confidence']:.0%} {s['interval']}; {s['resamples']:,} resamples",
+             f"compare with: the mean of {s['random_draws']} random assignments with the same cluster sizes"]
     sections = ([("quality against the class column", result.quality)] if result.quality else []) + \
         [(f"{a.name}: groups {dict(zip(a.group_names, a.group_counts))}, Balance ceiling {a.ceiling:.3f}, "
           f"Balance set by cluster {a.balance_cluster}", a.metrics) for a in result.attributes]
     for heading, estimates in sections:
         lines.append(heading)
-        rows = [[f"  {METRIC_DEFINITIONS.get(k, {}).get('label', k)}", e.text(), e.baseline_text()] for k, e in estimates.items()]
+        rows = [[f"  {METRIC_DEFINITIONS.get(k, {}).get('label', k)}", e.text(), e.baseline_text(), e.sample_text()]
+                for k, e in estimates.items()]
         lines += aligned_columns(rows)
     lines += [f"note: {c}" for c in result.warnings + result.caveats]
     return lines

@@ -128,7 +128,8 @@ def _metric_rows(estimates: dict[str, Estimate]) -> str:
         e = estimates[key]
         d = M.METRIC_DEFINITIONS.get(key, {})
         better = {True: "higher is better", False: "lower is better"}.get(d.get("higher_is_better"), "")
-        rows.append(f"<tr><td class='l'><b>{_e(d.get('label', key))}</b></td><td class='v'>{_e(e.text())}</td>"
+        sample = f"<br><span class='muted'>{_e(e.sample_text())}</span>" if e.n_used is not None else ""
+        rows.append(f"<tr><td class='l'><b>{_e(d.get('label', key))}</b></td><td class='v'>{_e(e.text())}{sample}</td>"
                     f"<td class='l'>{_e(e.baseline_text())}</td>"
                     f"<td class='l muted'>{_e(d.get('definition', ''))}; range {_e(d.get('range', ''))}; {better}</td></tr>")
     return ("<table><tr><th class='l'>metric</th><th>value [interval]</th><th class='l'>compare with</th>"
@@ -175,11 +176,12 @@ def build_report(result: AuditResult, *, title: str, provenance: dict | None = N
         parts.append(f"<tr><td class='l'>{_e(key)}</td><td class='l'>{_e(json.dumps(value) if isinstance(value, (dict, list)) else value)}</td></tr>")
     parts.append("</table>")
     s = result.settings
-    parts.append(f"<p class='muted'>Intervals: {s['confidence']:.0%} bootstrap percentile intervals from "
+    parts.append(f"<p class='muted'>Intervals: {s['confidence']:.0%} {_e(s['interval'])}, from "
                  f"{s['resamples']:,} resamples of the rows (seed {s['seed']}); the probe's is a Wilson score interval "
                  "over its held-out samples. 'Compare with' gives the value a reader should hold each number against: "
-                 f"for fairness metrics, the mean over {s['random_draws']} group-blind random assignments with the same "
-                 "cluster sizes (what chance alone gives).</p>")
+                 f"the mean over {s['random_draws']} random assignments with the same cluster sizes, blind to the "
+                 "groups and the classes (what chance alone gives). Every number uses all rows unless it says "
+                 "'on … rows (a subsample)'.</p>")
     if result.quality:
         parts.append("<h2>Cluster quality against the class column</h2>" + _metric_rows(result.quality))
     for attribute in result.attributes:

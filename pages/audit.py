@@ -35,6 +35,7 @@ def _metric_table(estimates) -> pd.DataFrame:
     for key, e in estimates.items():
         d = METRIC_DEFINITIONS.get(key, {})
         rows.append({"metric": d.get("label", key), "value [interval]": e.text(), "compare with": e.baseline_text(),
+                     "rows used": "all" if e.n_used is None else f"{e.n_used:,} (a subsample)",
                      "better": {True: "higher", False: "lower"}.get(d.get("higher_is_better"), ""),
                      "definition": d.get("definition", "")})
     return pd.DataFrame(rows)
@@ -47,9 +48,9 @@ def show_audit(result: AuditResult, *, title: str, provenance: dict, run=None, e
     for caveat in report.run_caveats(run, epoch) + result.caveats:
         st.info(md(caveat))
     s = result.settings
-    st.caption(f"{result.n:,} samples, {len(result.clusters)} clusters. Intervals: {s['confidence']:.0%} bootstrap "
-               f"percentile, {s['resamples']:,} resamples (seed {s['seed']}); baselines: mean of {s['random_draws']} "
-               "group-blind random assignments with the same cluster sizes.")
+    st.caption(f"{result.n:,} samples, {len(result.clusters)} clusters. Intervals: {s['confidence']:.0%} "
+               f"{s['interval']}, {s['resamples']:,} resamples (seed {s['seed']}); baselines: mean of {s['random_draws']} "
+               "random assignments with the same cluster sizes, blind to the groups and the classes.")
     if result.quality:
         st.subheader("Cluster quality against the class column")
         st.table(_metric_table(result.quality).set_index("metric"))  # our labels and numbers only: no user string

@@ -40,7 +40,8 @@ def test_bring_a_clustering_audits_and_records_it(fclab_home):
     tables = [t.value for t in at.table]
     balance = next(t for t in tables if "Balance" in set(t.index))
     row = balance.loc["Balance"]
-    assert row["value [interval]"] == "0.000 [0.000, 0.000]"  # cluster 2 holds men only
+    # Cluster 2 holds men only: Balance 0; its exact interval still allows a few women in that cluster's population.
+    assert row["value [interval]"].startswith("0.000 [0.000, 0.") and row["rows used"] == "all"
     assert "ceiling" in row["compare with"]
     assert any("cluster 2 misses at least one group" in i.value for i in at.info)
     labels = [b.label for b in at.get("download_button")]
