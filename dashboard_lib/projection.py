@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import warnings
@@ -27,6 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import agreement_from_profiles, cluster_profiles
+
+# Where colorama is installed, numba colours its compiler messages by swapping sys.stdout and sys.stderr process-wide
+# while it compiles (colorama init/deinit), so the UMAP worker thread would redirect every other thread's output
+# (a CLI message, a test's captured stderr) for a moment. Set before umap (numba) is first imported.
+os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
 
 SUBSAMPLE_LIMIT = 10_000  # points drawn beyond this; a browser draws 10k WebGL points smoothly and UMAP takes seconds
 UMAP_NEIGHBOURS = 15
