@@ -31,11 +31,24 @@ _JOIN_BEFORE = re.compile(r"(?i)(?=\bwww\.)|(?=@)|^(?=\s)")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
+# A colon that can open a shortcode or an icon (a word then a colon: `:smile:`, `:material/home:`), a coloured span
+# (a word then a bracket: `:red[…]`) or a bare link (`://`): only there does the joiner go, so "upload:adult" stays
+# plain text a reader can copy.
+_SHORTCODE_OR_LINK = re.compile(r"[\w+\-/]*[:\[]|//")
+
+
+def _escape(match: re.Match) -> str:
+    if match.group(0) != ":":
+        return "\\" + match.group(0)
+    joins = _SHORTCODE_OR_LINK.match(match.string, match.end())
+    return "\\:" + (WORD_JOINER if joins else "")
+
+
 def md(value) -> str:
     """`value` as Markdown that Streamlit shows as the same literal text: every character that could start Markdown
     escaped, links and icons broken by an invisible word joiner, line breaks as spaces (a cell or a label is one line)."""
     text = _JOIN_BEFORE.sub(WORD_JOINER, _NEWLINES.sub(" ", str(value)))
-    text = _MD_SPECIAL.sub(lambda m: "\\:" + WORD_JOINER if m.group(0) == ":" else "\\" + m.group(0), text)
+    text = _MD_SPECIAL.sub(_escape, text)
     start = _MD_BLOCK_START.match(text)
     if start:  # "1." or "1)" opens a list by its punctuation; the others by their first character
         text = "\\" + text if not start.group(1)[0].isdigit() else text[:start.end()] + "\\" + text[start.end():]

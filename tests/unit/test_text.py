@@ -62,6 +62,13 @@ def test_md_breaks_bare_links_emoji_and_icons_with_an_invisible_joiner():
     assert WORD_JOINER + "www" in md("www.evil.example") and WORD_JOINER + "@" in md("me@evil.example")
     assert md(":smile:") == "\\:" + WORD_JOINER + "smile:" and "\\:" + WORD_JOINER + "material" in md(":material/home:")
     assert md("    code").startswith(WORD_JOINER)  # four leading spaces would open a code block
+    assert md(":red[x]") == "\\:" + WORD_JOINER + "red\\[x\\]"
+
+
+def test_md_puts_no_joiner_in_a_colon_that_opens_nothing():
+    """A name such as upload:adult stays the characters it is (a reader can copy it, a browser test can find it)."""
+    for text in ("upload:adult", "ratio 1:2", "12:30"):
+        assert WORD_JOINER not in md(text) and plain(md(text)) == text
 
 
 @pytest.mark.parametrize("value", CORPUS)
