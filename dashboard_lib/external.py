@@ -19,7 +19,7 @@ import torch
 
 from .auditing import AuditResult, audit, cluster_codes, exact_label, group_codes, near_duplicates
 from .auditing import merge_near_duplicates as merge_near_duplicates_of, saved_cluster_ids
-from .data.tables import ERR_FORMAT, FLOAT32_MAX, FORMATS, ID_NAME, MAX_ROWS, check_file, read_file, read_table
+from .data.tables import FLOAT32_MAX, ID_NAME, MAX_ROWS, read_file, read_table
 from .store import RunStore
 
 METHOD_ID = "external"
@@ -81,11 +81,7 @@ def read_audit_file(source: bytes | str | Path, filename: str | None = None) -> 
     A path is checked (exists, a regular file, within the size limit) before a byte is read, then read with a hard
     cap (tables.read_file): a file over the limit never takes more memory than the limit."""
     if isinstance(source, (str, Path)):
-        check_file(source)
-        filename = filename or Path(source).name
-        if Path(filename).suffix.lower().lstrip(".") not in FORMATS:  # before reading up to MAX_BYTES for nothing
-            raise ValueError(ERR_FORMAT.format(ext=Path(filename).suffix.lower().lstrip(".") or "(none)"))
-        data = read_file(source)
+        data, filename = read_file(source, filename)
     else:
         data = bytes(source)
     filename = filename or "table"

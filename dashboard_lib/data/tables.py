@@ -89,17 +89,28 @@ def size_check(n_bytes: int) -> None:
 READ_CHUNK = 8 * 2**20
 
 
-def read_file(path: str | Path) -> bytes:
-    """A table file's bytes, checked before a byte is read: it exists, is a regular file, is readable and is within
-    MAX_BYTES (ValueError with ERR_NO_FILE, ERR_FOLDER, ERR_NOT_REGULAR, ERR_UNREADABLE or ERR_TOO_LARGE). Read in
-    chunks with a hard cap, so a file that grows while read (or whose size the system does not report) is refused
-    without holding more than MAX_BYTES + 1 bytes."""
+def read_file(path: str | Path, filename: str | None = None) -> tuple[bytes, str]:
+    """A table file's bytes and its name (filename, else the path's), checked before a byte is read: it exists, is a
+    regular file of a supported type, is readable and is within MAX_BYTES (ValueError with ERR_NO_FILE, ERR_FOLDER,
+    ERR_NOT_REGULAR, ERR_FORMAT, ERR_UNREADABLE or ERR_TOO_LARGE). Read in chunks with a hard cap, so a file that
+    grows while read (or whose size the system does not report) is refused without holding more than MAX_BYTES + 1
+    bytes."""
     path = check_file(path)
+    filename = filename or path.name
+    table_format(filename)  # before reading up to MAX_BYTES for nothing
     try:
         with open(path, "rb") as stream:
-            return read_limited(stream, MAX_BYTES)
+            return read_limited(stream, MAX_BYTES), filename
     except OSError as exc:
         raise ValueError(ERR_UNREADABLE.format(path=path, reason=exc.strerror or type(exc).__name__)) from None
+
+
+def table_format(filename: str) -> str:
+    """The file type its name says (csv, parquet or npz); ValueError (ERR_FORMAT) for any other."""
+    ext = Path(filename or "").suffix.lower().lstrip(".")
+    if ext not in FORMATS:
+        raise ValueError(ERR_FORMAT.format(ext=ext or "(none)"))
+    return ext
 
 
 def check_file(path: str | Path) -> Path:
@@ -146,16 +157,11 @@ def read_table(source: bytes | str | Path, filename: str | None = None) -> pd.Da
     How the file was read is in table.attrs["read_as"].
     """
     if isinstance(source, (str, Path)):
-        path = check_file(source)
-        filename = filename or path.name
+        data, filename = read_file(source, filename)
     else:
         data = bytes(source)
         size_check(len(data))
-    ext = Path(filename or "").suffix.lower().lstrip(".")
-    if ext not in FORMATS:
-        raise ValueError(ERR_FORMAT.format(ext=ext or "(none)"))
-    if isinstance(source, (str, Path)):
-        data = read_file(path)
+    ext = table_format(filename)
     if not data.strip():
         raise ValueError(ERR_EMPTY)
     readers = {"csv": _read_csv, "parquet": _read_parquet, "npz": _read_npz}
