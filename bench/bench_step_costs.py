@@ -33,7 +33,7 @@ from dashboard_lib.methods import get_method  # noqa: E402
 # Per job: dataset subset size and the schedule cut (batch sizes and widths stay the paper's).
 CUTS = {
     "fcmi": (6000, {"epochs": 2, "warmup_epochs": 1}),
-    "dfc": (6000, {"pretrain_epochs": 1, "group_dec_iterations": 8}),
+    "dfc": (6000, {"pretrain_steps": 24, "group_pretrain_epochs": 1, "group_dec_epochs": 1}),
     "senet": (12000, {"epochs": 1, "features": "pca", "log_every": 1}),
     "inv_senet": (12000, {"epochs": 1, "features": "pca", "log_every": 1}),
     "statdec": (6000, {"pretrain_epochs": 1, "update_interval": 10}),

@@ -51,7 +51,7 @@ SMOKE_CUT = {
     "dec": {"pretrain_epochs": 2, "iterations": 60, "eval_every": 0},
     "idec": {"pretrain_epochs": 2, "iterations": 60, "eval_every": 0},
     "statdec": {"pretrain_epochs": 2, "iterations": 60, "eval_every": 0},
-    "dfc": {"pretrain_epochs": 2, "group_dec_iterations": 10, "iterations": 60, "eval_every": 0},
+    "dfc": {"pretrain_steps": 40, "group_pretrain_epochs": 1, "group_dec_epochs": 1, "iterations": 60, "eval_every": 0},
     "fcmi": {"epochs": 4, "warmup_epochs": 2, "eval_every": 0},
     "erm": {"ae_epochs": 1, "epochs": 2, "eval_every": 0},
     "clusterfix": {"ae_epochs": 1, "epochs": 2, "eval_every": 0},
@@ -120,7 +120,7 @@ STATDEC_TINY = {"pretrain_epochs": 1, "iterations": 6, "n_init": 1, "batch_size"
 CLUSTERFIX_PAPER = bench_clusterfix.SCHEDULES["paper"]
 CLUSTERFIX_TINY = {"ae_epochs": 1, "epochs": 1, "batch_size": 64}
 FCMI_TINY = {"epochs": 2, "warmup_epochs": 1, "batch_size": 64, "kmeans_n_init": 1}
-DFC_TINY = {"pretrain_epochs": 1, "group_dec_iterations": 2, "iterations": 4, "batch_per_group": 32,
+DFC_TINY = {"pretrain_steps": 4, "group_pretrain_epochs": 0, "group_dec_epochs": 1, "iterations": 4, "batch_per_group": 32,
             "pretrain_batch_size": 64, "n_init": 1}
 LT_SIZES = {ratio: int(imbalance_counts(5421, 10, "long_tail", ratio).sum()) for ratio in (10, 100)}  # 5,421: MNIST's digit 5
 
@@ -183,8 +183,12 @@ def stage_counts(job: Job, hp: dict, n: int) -> dict[str, float]:
         return {"fcmi.warmup": hp["warmup_epochs"] * steps, "fcmi.fair": (hp["epochs"] - hp["warmup_epochs"]) * steps,
                 "fcmi.epoch_per_1k": (hp["epochs"] - hp["warmup_epochs"] + 2) * k}
     if m == "dfc":
-        return {"dfc.pretrain": hp["pretrain_epochs"] * math.ceil(n / hp["pretrain_batch_size"]),
-                "dfc.group_dec": 2 * hp["group_dec_iterations"], "dfc.fair": hp["iterations"], "dfc.eval_per_1k": 2 * k}
+        # Stage 2's group pretraining costs about a pretraining step per step (same network), its DEC a group_dec step;
+        # both pass over every group's samples once per epoch in batches of batch_per_group.
+        group_steps = math.ceil(n / hp["batch_per_group"])
+        return {"dfc.pretrain": hp["pretrain_steps"] + hp["group_pretrain_epochs"] * group_steps,
+                "dfc.group_dec": hp["group_dec_epochs"] * group_steps, "dfc.fair": hp["iterations"],
+                "dfc.eval_per_1k": 2 * k * (1 + hp["group_dec_epochs"])}
     if m in ("senet", "inv_senet"):
         n_train, n_cluster = (n * 5 // 6, n // 6)  # colored_mnist: 50,000 biased train + 10,000 unbiased test
         return {f"{m}.step": hp["epochs"] * (n_train // hp["batch_size"]), "senet.cluster_per_1k": n_cluster / 1000}
@@ -361,7 +365,7 @@ def smoke_specs(device: str, data_dir: str | None, dry_run: bool) -> list[dict]:
 SMOKE_TINY = {
     "ae_kmeans": {"epochs": 1}, "dec": {"pretrain_epochs": 1, "iterations": 5}, "idec": {"pretrain_epochs": 1, "iterations": 5},
     "statdec": {"pretrain_epochs": 1, "iterations": 5},
-    "dfc": {"pretrain_epochs": 1, "group_dec_iterations": 2, "iterations": 5, "batch_per_group": 64},
+    "dfc": {"pretrain_steps": 10, "group_pretrain_epochs": 1, "group_dec_epochs": 1, "iterations": 5, "batch_per_group": 64},
     "fcmi": {"epochs": 2, "warmup_epochs": 1}, "senet": {"epochs": 1}, "inv_senet": {"epochs": 1},
     "erm": {"epochs": 1}, "clusterfix": {"epochs": 1},
 }
@@ -414,7 +418,8 @@ def job_row(job: Job, hp: dict, estimate: tuple[float, float], result: dict | No
     return row
 
 
-SCHEDULE_KEYS = {"epochs", "warmup_epochs", "batch_size", "pretrain_epochs", "iterations", "group_dec_iterations",
+SCHEDULE_KEYS = {"epochs", "warmup_epochs", "batch_size", "pretrain_epochs", "pretrain_steps", "iterations",
+                 "group_pretrain_epochs", "group_dec_epochs",
                  "batch_per_group", "width", "dict_size", "top_k", "ae_epochs", "update_interval", "protocol", "pca_dim"}
 
 

@@ -50,7 +50,7 @@ TARGET = {
 # thread at n = 10,000) shorten the runs and halve DFC's per-group batch and FCMI's batch; every other setting stays.
 REDUCED = {
     "fcmi": {"epochs": 14, "warmup_epochs": 4, "eval_every": 5, "batch_size": 256, "kmeans_n_init": 3},
-    "dfc": {"pretrain_epochs": 3, "group_dec_iterations": 30, "iterations": 300, "eval_every": 100,
+    "dfc": {"pretrain_steps": 120, "group_pretrain_epochs": 3, "group_dec_epochs": 3, "iterations": 300, "eval_every": 100,
             "batch_per_group": 256, "n_init": 5},
     "dec": {"pretrain_epochs": 3, "iterations": 140, "eval_every": 0, "n_init": 5},
 }

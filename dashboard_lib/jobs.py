@@ -1,6 +1,7 @@
 """Running methods: one code path for the CLI (in the foreground) and the app (background threads). Knows nothing of Streamlit."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -84,8 +85,9 @@ class Recorder:
     """The RunContext a method trains with: buffers scalars, writes them to the store in batches, evaluates, stops."""
 
     def __init__(self, store: RunStore, run_id: str, data: BiasedDataset, device: torch.device, seed: int,
-                 stop_event: threading.Event, advice: str = GENERIC_ADVICE):
+                 stop_event: threading.Event, advice: str = GENERIC_ADVICE, data_dir: str | None = None):
         self.store, self.run_id, self.data = store, run_id, data
+        self.data_dir = data_dir  # where a method finds files it needs besides the data (DFC's released models)
         self.advice = advice  # what a divergence message tells the user to change (Method.divergence_advice)
         self.device, self.seed = device, seed
         self._stop = stop_event
@@ -159,6 +161,17 @@ class Recorder:
         self.check_stop()
         return result
 
+    def save_table(self, name: str, rows: list[dict]) -> Path:
+        """Save a small table a method reports (e.g. DFC's per-group models) as <name>.json in the run's folder, where
+        the Monitor reads it (RunStore.run_table); written whole or not at all."""
+        path = self.store.run_dir(self.run_id) / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(rows, allow_nan=False))
+        os.replace(tmp, path)
+        private_file(path)
+        return path
+
     def save_weights(self, state_dict: dict, name: str = "weights.pt") -> Path:
         """Save a trained model's state_dict in the run's folder; load it with torch.load(path, weights_only=True)."""
         path = self.store.run_dir(self.run_id) / name
@@ -206,7 +219,8 @@ def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: thr
         store.set_dataset_info(run_id, {**data.info.as_dict(), **data.summary()})
         method = get_method(config.method)(**config.hparams)
         method.check_data(data)
-        recorder = Recorder(store, run_id, data, device, config.seed, stop_event, method.divergence_advice())
+        recorder = Recorder(store, run_id, data, device, config.seed, stop_event, method.divergence_advice(),
+                            data_dir=config.data_dir)
         store.set_progress(run_id, 0.0, "training")
         method.fit(data, recorder)
         recorder.flush()

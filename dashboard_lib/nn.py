@@ -133,19 +133,25 @@ class DFCAutoencoder(nn.Module):
     Images: resized to 32 × 32 (the public code's input size), conv C→16→32→32→16 (3 × 3, strides 1, 2, 1, 2,
     BatchNorm, ReLU) → 16·8·8 = 1024 → fc 512 (BatchNorm, ReLU) → μ and log σ² heads of size latent_dim (64).
     Vectors: the same fully connected part with the convolutions replaced by d → 1024 (BatchNorm, ReLU).
+    pad > 0: images of (32 − 2·pad)² are framed with zeros instead of resized.
     The decoder (not in the public code, which ships pretrained weights) mirrors the encoder and returns logits.
     variational=False gives a plain autoencoder (z = μ), used by DEC with the same architecture.
     """
 
     image_size = 32
 
-    def __init__(self, input_shape: Sequence[int], latent_dim: int = 64, variational: bool = True):
+    def __init__(self, input_shape: Sequence[int], latent_dim: int = 64, variational: bool = True, pad: int = 0):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.is_image = len(self.input_shape) == 3
         self.variational = variational
+        self.pad = pad
         if self.is_image:
             c = self.input_shape[0]
+            if pad and tuple(self.input_shape[1:]) != (self.image_size - 2 * pad,) * 2:
+                raise ValueError(f"padding {pad} px makes {self.input_shape[1]}×{self.input_shape[2]} images "
+                                 f"{self.input_shape[1] + 2 * pad}×{self.input_shape[2] + 2 * pad}, not the encoder's "
+                                 f"{self.image_size}×{self.image_size}")
             self.trunk = nn.Sequential(*_conv_bn_relu(c, 16, 1), *_conv_bn_relu(16, 32, 2), *_conv_bn_relu(32, 32, 1),
                                        *_conv_bn_relu(32, 16, 2), nn.Flatten(), *_linear_bn_relu(16 * 8 * 8, 512))
             self.untrunk = nn.Sequential(*_linear_bn_relu(latent_dim, 512), *_linear_bn_relu(512, 16 * 8 * 8),
@@ -161,8 +167,11 @@ class DFCAutoencoder(nn.Module):
         _dfc_init(self)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """The network's input (and reconstruction target): images resized to 32 × 32, vectors flattened."""
-        return resize_square(x, self.image_size) if self.is_image else x.flatten(1)
+        """The network's input (and reconstruction target): images resized to 32 × 32 (or, with `pad`, framed by pad
+        zero pixels on each side: 28 × 28 digits as DFC's released weights saw them), vectors flattened."""
+        if not self.is_image:
+            return x.flatten(1)
+        return F.pad(x, (self.pad,) * 4) if self.pad else resize_square(x, self.image_size)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(z, μ, log σ²) of prepared inputs; z is sampled (reparameterised) only when training a variational model."""

@@ -285,6 +285,14 @@ class RunStore:
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
 
+    def run_table(self, run_id: str, name: str) -> list[dict] | None:
+        """A table a method saved with its run (Recorder.save_table), or None when it saved none or it is unreadable."""
+        try:
+            rows = json.loads((self.run_dir(run_id) / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return rows if isinstance(rows, list) and all(isinstance(r, dict) for r in rows) else None
+
     # --- writing -------------------------------------------------------------------------------------------------
     def create_run(self, *, dataset: str, method: str, config: dict, seed: int, device: str, environment: dict,
                    sweep_id: str | None = None) -> str:

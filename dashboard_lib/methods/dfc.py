@@ -5,7 +5,6 @@ lists every interpretation of the paper and its public code.
 """
 from __future__ import annotations
 
-import copy
 import time
 
 import numpy as np
@@ -13,11 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import metrics
 from ..data import BiasedDataset
 from ..nn import DFCAutoencoder, GroupCycler, embed_chunks, grad_reverse, grl_coefficient, minibatches, student_t_assignment, vae_kl
 from ..params import Param
 from .base import Method, RunContext, n_clusters_param
 from .dec import _sync, dec_clustering_loss, dec_target, ensure_finite
+from . import dfc_released
+from .dfc_released import GROUP_FILES, REPOSITORY, load_released
 from .kmeans import kmeans
 
 EPS = 1e-12
@@ -83,6 +85,22 @@ class Discriminator(nn.Module):
         return self.net(q)
 
 
+def group_model_report(name: str, size: int, y: np.ndarray | None, start_labels: np.ndarray, labels: np.ndarray,
+                       epochs: dict | None = None) -> dict:
+    """One row of the per-group model table: the shared encoder's k-means (the unfair start) against the group's own
+    model, both on this group's samples alone; ACC and NMI (arithmetic) when the data has classes."""
+    row = {"group": name, "samples": int(size), **(epochs or {})}
+    if y is not None:
+        row.update(start_acc=metrics.clustering_accuracy(y, start_labels), start_nmi=metrics.nmi(y, start_labels),
+                   model_acc=metrics.clustering_accuracy(y, labels), model_nmi=metrics.nmi(y, labels))
+    return row
+
+
+def changed_share(before: torch.Tensor, after: torch.Tensor) -> float:
+    """Share of samples whose hard assignment changed between two passes (DEC's stopping test, tol 0.1%)."""
+    return float((before != after).float().mean())
+
+
 class DFC(Method):
     """Deep Fair Clustering: adversarial fairness on the soft assignments, structural preservation, group-wise DEC.
 
@@ -93,6 +111,21 @@ class DFC(Method):
     - L_s (Eq. 3): Σ_g ‖Q̂_g Q̂_gᵀ − Q_g Q_gᵀ‖², Q̂_g the soft assignments of a DEC model fitted on group g alone, frozen.
     Encoder and centroids minimise L_c − α_f·L_f + α_s·L_s.
 
+    Three stages. The public code trains only the third: its main.py loads released files for the first two (a VAE
+    encoder pretrained for 10,000 steps with k-means centroids; per group, an encoder and DEC model trained on that
+    group alone, separately from the shared one, for 800 epochs by their BatchNorm counters). Here:
+    1. A (V)AE pretrained on all data for `pretrain_steps` (BCE + KL for images in [0, 1], squared error + KL for
+       vectors), then k-means on its embedding μ: the centroids and the unfair start (evaluation 0).
+    2. Per group, its own autoencoder (its own initialisation and pretraining, `group_pretrain_epochs` on the group
+       alone) and a DEC model on it (k-means start, DEC's KL with the batch target) for at most `group_dec_epochs`,
+       stopping early once fewer than `group_dec_tol` of the group's samples change cluster in an epoch (DEC's test;
+       no labels decide anything). Its batches are `batch_per_group`, as the released models' counters imply (117
+       batches per MNIST epoch). The table of each group's model against the shared k-means on that group is saved
+       with the run (Monitor).
+    3. Fair training of the shared encoder and centroids (the public code).
+    `init = released` replaces stages 1–2 by the authors' files (MNIST-USPS only; dfc_released.py): 28 × 28 digits
+    framed by 2 zero pixels to 32 × 32, as those weights were trained.
+
     Interpretations (each documented where the paper and its public code are silent or disagree):
     - Defaults follow the public code (lr 1e-2 with weight decay 5e-4, discriminator ×10, batch 512 per group,
       20,000 iterations); the paper's text says lr 1e-4. Schedule lr·(1 + 10t)^(−0.75), t = iteration / iterations.
@@ -102,15 +135,13 @@ class DFC(Method):
       mean cross-entropy; the public code's one sigmoid output for two groups becomes M logits for M groups.
     - The target P of L_c is computed on each group's half of the mini-batch (public code), not over the whole group.
     - The autoencoder is a convolutional VAE (paper §5.1; public encoder with μ / log σ² heads; z is sampled while
-      training). Its pretraining and the per-group DEC models are not in the public code (it ships their weights):
-      here the VAE is pretrained on all data (BCE + KL for images in [0, 1], squared error + KL for vectors) for
-      `pretrain_epochs`; each group's DEC model starts from that encoder, takes k-means centroids on the group's
-      embedding μ and minimises DEC's KL (batch target) on the group alone for `group_dec_iterations`, then is frozen.
+      training). The decoders are ours (not released). The split of the released group models' 800 epochs between
+      pretraining and DEC is not published: the defaults give 200 and at most 600.
     - Images are resized to 32 × 32 on the device (the public code's input size); vectors use the encoder's fully
       connected part (d → 1024 → 512 → 64). Any number of channels and groups.
     - disc_acc is the discriminator's accuracy on its training batches, which hold b samples of each group, so its
       chance (majority-group) rate there is 1/M, logged as disc_chance. Evaluations are indexed by iteration
-      (0 = after pretraining: VAE + k-means, the unfair start).
+      (0 = after stages 1–2: the shared encoder's k-means, the unfair start).
     """
 
     id = "dfc"
@@ -127,18 +158,23 @@ class DFC(Method):
                         "and the encoder pushes it back: a fair run ends near the dashed line, from above or below. "
                         "The held-out bias probe (right, under the metrics) reads the embedding, not the assignments.")
     # b = 64, not 256: L_c sums over the batch and L_s over its b² pairs while L_f is a batch mean, so the batch size
-    # sets how much the adversary weighs against structure. In 300 iterations at b = 256 it never catches up
-    # (built-in data: MNCE 0.59, 7.5 min); at b = 64 it does (MNCE 0.86, 2.3 min), every weight the paper's.
-    quick = {"pretrain_epochs": 3, "group_dec_iterations": 30, "iterations": 300, "eval_every": 100,
-             "batch_per_group": 64, "n_init": 5}
-    # On a table, 3 pretraining epochs leave an embedding whose per-group k-means splits at random (census-like table,
-    # 5 seeds: ACC .51–.58); 30 epochs and 200 group-DEC iterations let it find the table's college stratum in both
-    # groups (ACC .65–.69, MNCE .96–1.0; bench/bench_tabular.py, about 35 s for 4,000 rows on 2 cores).
-    quick_tables = {"pretrain_epochs": 30, "group_dec_iterations": 200}
+    # sets how much the adversary weighs against structure; at b = 64 the adversary catches up within 300 iterations.
+    # One epoch of each group's own model already beats the shared k-means on its group; with two, their sharper Q̂
+    # held the fair stage to per-group structure and a cluster lost one group (docs/REPRODUCTIONS.md, DFC).
+    quick = {"pretrain_steps": 80, "group_pretrain_epochs": 1, "group_dec_epochs": 1, "iterations": 300,
+             "eval_every": 100, "batch_per_group": 64, "n_init": 5}
+    # On a table, a short pretraining leaves an embedding whose per-group k-means splits at random; a longer one lets it
+    # find the table's strata in both groups (bench/bench_tabular.py).
+    quick_tables = {"pretrain_steps": 500, "group_pretrain_epochs": 20, "group_dec_epochs": 20}
     quick_minutes = 2.4
     divergence_settings = ("lr", "alpha_s", "alpha_f")
     params = (
         n_clusters_param(),
+        Param("init", "scratch", kind="choice", choices=("scratch", "released"),
+              help="scratch: train stages 1–2 here. released: start from the authors' trained models for MNIST-USPS "
+                   "(shared VAE encoder, k-means centroids, per-group encoder and DEC model), downloaded from their "
+                   "repository with their SHA-256 checked, or read from the data folder's dfc_released/ folder.",
+              source=f"DFC public code main.py loads save/*.pth ({REPOSITORY})"),
         Param("alpha_f", 1.0, low=0, high=1e6, symbol="α_f",
               help="Weight of the fairness-adversarial loss L_f (Eq. 7–8).", source="DFC §5.1 and public code --coeff_fair: 1"),
         Param("alpha_s", 1.0, low=0, high=1e6, symbol="α_s",
@@ -158,23 +194,31 @@ class DFC(Method):
               help="Gradient-reversal coefficient 2/(1 + e^(−γ t)) − 1 over progress t (0 = reversal off).",
               source="DFC public code calc_coeff: alpha 10"),
         Param("batch_per_group", 512, kind="int", low=2, high=65536, symbol="b",
-              help="Samples of each group in every mini-batch (M·b per step).", source="DFC §5.1 and public code --bs: 512"),
+              help="Samples of each group in every mini-batch of fair training (M·b per step) and of the per-group "
+                   "models' training.", source="DFC §5.1 and public code --bs: 512"),
         Param("iterations", 20000, kind="int", low=1, high=10_000_000, help="Fair training iterations.",
               source="DFC public code --iters: 20,000"),
         Param("eval_every", 5000, kind="int", low=0, high=10_000_000,
               help="Evaluate every this many iterations (0 = only after pretraining and at the end).",
               source="DFC public code --test_interval: 5,000"),
-        Param("variational", True, kind="bool", help="Pretrain a VAE (paper §5.1) rather than a plain autoencoder.",
+        Param("variational", True, kind="bool", help="Pretrain VAEs (paper §5.1) rather than plain autoencoders.",
               source="DFC §5.1; public Encoder has μ / log σ² heads"),
-        Param("pretrain_epochs", 50, kind="int", low=0, high=5000,
-              help="(V)AE epochs on all data before fair training.", source="ours: not in the public code (it ships weights)"),
+        Param("pretrain_steps", 10000, kind="int", low=0, high=10_000_000,
+              help="Steps of the shared (V)AE's pretraining on all data (stage 1).",
+              source="DFC public code: the released encoder_pretrain.pth, 10,000 steps"),
         Param("pretrain_lr", 1e-3, low=0, low_open=True, high=1.0, log=True, symbol="η_pre",
-              help="Adam learning rate of the (V)AE pretraining and of the per-group DEC models.", source="ours"),
-        Param("pretrain_batch_size", 256, kind="int", low=2, high=65536, help="Batch size of the (V)AE pretraining.",
+              help="Adam learning rate of the (V)AE pretrainings and of the per-group DEC models.", source="ours"),
+        Param("pretrain_batch_size", 256, kind="int", low=2, high=65536, help="Batch size of the shared (V)AE's pretraining.",
               source="ours (DEC: 256)"),
-        Param("group_dec_iterations", 1000, kind="int", low=0, high=1_000_000,
-              help="DEC iterations on each group alone for the frozen Q̂_g of L_s (0 = k-means init only).",
-              source="ours: not in the public code (it ships dec_mnist.pth, dec_usps.pth)"),
+        Param("group_pretrain_epochs", 200, kind="int", low=0, high=100_000,
+              help="Epochs of each group's own (V)AE on that group alone (stage 2).",
+              source="ours: the released per-group encoders ran 800 epochs in all (BatchNorm counters); split not published"),
+        Param("group_dec_epochs", 600, kind="int", low=0, high=100_000,
+              help="At most this many DEC epochs of each group's model on that group (stage 2; 0 = k-means only).",
+              source="ours: with group_pretrain_epochs, the released models' 800 epochs"),
+        Param("group_dec_tol", 0.001, low=0, high=1,
+              help="Stop a group's DEC once fewer than this share of its samples change cluster in an epoch (0 = never).",
+              source="DEC (Xie et al. 2016): tol 0.1%"),
         Param("n_init", 10, kind="int", low=1, high=100, help="k-means restarts (all-data and per-group centroids).",
               source="scikit-learn default"),
     )
@@ -182,6 +226,14 @@ class DFC(Method):
     def check_data(self, data: BiasedDataset) -> None:
         super().check_data(data)
         hp = self.hparams
+        if hp["init"] == "released":
+            wanted = list(GROUP_FILES)
+            if (tuple(data.X.shape[1:]) != (1, 28, 28) or list(data.group_names) != wanted or self.n_clusters(data) != 10
+                    or hp["latent_dim"] != 64):
+                raise ValueError(f"{self.name}: the released models are MNIST-USPS's: 1 × 28 × 28 digits, groups "
+                                 f"{' and '.join(wanted)} in that order, K = 10, latent_dim 64. This data has "
+                                 f"{' × '.join(map(str, data.X.shape[1:]))} samples and groups "
+                                 f"{', '.join(map(str, data.group_names))}; choose init scratch or MNIST-USPS")
         sizes = np.bincount(data.g, minlength=data.n_groups)
         smallest = int(sizes.argmin())
         name = data.group_names[smallest] if smallest < len(data.group_names) else str(smallest)
@@ -190,7 +242,8 @@ class DFC(Method):
         if k > sizes[smallest]:
             raise ValueError(f"{self.name}: K = {k} clusters is more than the {sizes[smallest]} samples of group {name}, "
                              "which gets its own clustering for L_s")
-        self.check_batch_size(len(data), "samples", "pretrain_batch_size")
+        if hp["init"] != "released" and hp["pretrain_steps"]:
+            self.check_batch_size(len(data), "samples", "pretrain_batch_size")
 
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "DFC":
         hp = self.hparams
@@ -200,72 +253,60 @@ class DFC(Method):
         b = hp["batch_per_group"]
         rng = np.random.default_rng(ctx.seed)
         generator = torch.Generator().manual_seed(ctx.seed)
-        ae = DFCAutoencoder(data.X.shape[1:], hp["latent_dim"], variational=hp["variational"]).to(device)
-        is_image = ae.is_image
-        pre_steps = hp["pretrain_epochs"] * -(-len(X) // hp["pretrain_batch_size"])
-        total = pre_steps + m * hp["group_dec_iterations"] + hp["iterations"]
-        step = 0
+        released = hp["init"] == "released"
+        members = [np.flatnonzero(data.g == g) for g in range(m)]
+        self.n_groups_ = m
+        if released:
+            pre_steps = group_steps = 0
+        else:
+            pre_steps = hp["pretrain_steps"]
+            group_steps = sum(-(-len(idx) // b) * (hp["group_pretrain_epochs"] + hp["group_dec_epochs"]) for idx in members)
+        total = pre_steps + group_steps + hp["iterations"]
+        self.step_, self.total_ = 0, total
         t0 = time.perf_counter()
 
-        # Stage 1: (V)AE pretraining on all data.
-        optimiser = torch.optim.Adam(ae.parameters(), lr=hp["pretrain_lr"])
-        ae.train()
-        for epoch in range(1, hp["pretrain_epochs"] + 1):
-            for index in minibatches(len(X), hp["pretrain_batch_size"], generator, device):
-                if len(index) < 2:
-                    continue
-                x = ae.prepare(X[index])
-                z, mu, logvar = ae.encode(x)
-                rec = vae_reconstruction_loss(x, ae.decode(z), is_image)
-                kl = vae_kl(mu, logvar) if logvar is not None else torch.zeros((), device=device)
-                loss = rec + kl
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                step += 1
-                ctx.log(step, L_rec=rec.detach(), L_kl=kl.detach())
-                ctx.progress(step / total, f"pretraining epoch {epoch}/{hp['pretrain_epochs']}")
-        _sync(device)
+        if released:
+            encoder, centers_init, group_models = self._released(data, ctx)
+        else:
+            encoder = self._pretrain(X, np.arange(len(X)), hp["pretrain_steps"], hp["pretrain_batch_size"], generator,
+                                     ctx, "shared (V)AE")
         t_pre = time.perf_counter() - t0
+        mu_all = embed_chunks(encoder.mean, X, [encoder])
+        ensure_finite(ctx, mu_all, self.step_)
+        if released:
+            start = student_t_assignment(mu_all, centers_init.to(device), hp["alpha"]).argmax(1)
+        else:
+            ctx.progress(self.step_ / total, "k-means on the pretrained embedding")
+            km = kmeans(mu_all, k, n_init=hp["n_init"], seed=ctx.seed)
+            centers_init, start = km.centers, km.labels
+        start = _numpy(start)
 
-        ctx.progress(step / total, "k-means on the pretrained embedding")
-        mu_all = embed_chunks(ae.mean, X, [ae])
-        ensure_finite(ctx, mu_all, step)
-        km = kmeans(mu_all, k, n_init=hp["n_init"], seed=ctx.seed)
-        ctx.evaluate(0, mu_all, km.labels, extra={"disc_chance": 1.0 / m})
-
-        # Stage 2: one DEC model per group, fitted on that group alone, then frozen (Q̂_g of L_s).
+        # Stage 2: one model per group, fitted on that group alone, then frozen (Q̂_g of L_s).
         t1 = time.perf_counter()
-        group_models = []
+        report = []
+        if not released:
+            group_models = []
         for g in range(m):
-            members = np.flatnonzero(data.g == g)
-            encoder_g = copy.deepcopy(ae)
-            encoder_g.untrunk = None  # the decoder is not needed
-            km_g = kmeans(mu_all[torch.from_numpy(members).to(device)], k, n_init=hp["n_init"], seed=ctx.seed + 1 + g)
-            centers_g = nn.Parameter(km_g.centers.clone())
-            optimiser = torch.optim.Adam(list(encoder_g.parameters()) + [centers_g], lr=hp["pretrain_lr"])
-            encoder_g.train()
-            for it in range(hp["group_dec_iterations"]):
-                index = torch.from_numpy(rng.choice(members, size=min(b, len(members)), replace=False)).to(device)
-                q = student_t_assignment(encoder_g.encode(encoder_g.prepare(X[index]))[1], centers_g, hp["alpha"])
-                loss = dec_clustering_loss(q, dec_target(q).detach())
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                step += 1
-                ctx.log(step, **{"L_group_dec": loss.detach()})
-                ctx.progress(step / total, f"DEC on group {g + 1}/{m}, iteration {it + 1}/{hp['group_dec_iterations']}")
-            encoder_g.eval()
-            for p in encoder_g.parameters():
-                p.requires_grad_(False)
-            group_models.append((encoder_g, centers_g.detach()))
+            name = str(data.group_names[g]) if g < len(data.group_names) else str(g)
+            if not released:
+                group_models.append(self._group_model(X, members[g], g, name, k, generator, ctx))
+            enc_g, centers_g = group_models[g]
+            labels_g = student_t_assignment(embed_chunks(enc_g.mean, X[torch.from_numpy(members[g]).to(device)], [enc_g]),
+                                            centers_g, hp["alpha"]).argmax(1)
+            y_g = data.y[members[g]] if data.y is not None else None
+            report.append(group_model_report(name, len(members[g]), y_g, start[members[g]], _numpy(labels_g),
+                                             getattr(enc_g, "epochs_", None)))
+        self.group_report_ = report
+        save = getattr(ctx, "save_table", None)
+        if save is not None:
+            save("group_models", report)
+        ctx.evaluate(0, mu_all, start, extra={"disc_chance": 1.0 / m})
         _sync(device)
         t_group = time.perf_counter() - t1
 
         # Stage 3: fair clustering.
-        encoder = ae
         encoder.untrunk = None
-        centers = nn.Parameter(km.centers.clone())
+        centers = nn.Parameter(torch.as_tensor(centers_init, dtype=torch.float32, device=device).clone())
         critic = Discriminator(k, m).to(device)
         optimiser = torch.optim.Adam([
             {"params": list(encoder.parameters()) + [centers], "lr_mult": 1.0},
@@ -278,6 +319,7 @@ class DFC(Method):
         disc_sum, disc_count = torch.zeros((), device=device), 0
         t2 = time.perf_counter()
         iterations = hp["iterations"]
+        labels = torch.as_tensor(start, device=device)
         for it in range(1, iterations + 1):
             progress = (it - 1) / iterations
             lr = dfc_lr(hp["lr"], progress)
@@ -300,28 +342,138 @@ class DFC(Method):
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            step += 1
+            self.step_ += 1
             acc = discriminator_accuracy(logits.detach(), group_of_batch)
             disc_sum = disc_sum + acc
             disc_count += 1
-            ctx.log(step, L_c=loss_c.detach(), L_f=loss_f.detach(), L_s=loss_s.detach(), L_total=loss.detach(),
+            ctx.log(self.step_, L_c=loss_c.detach(), L_f=loss_f.detach(), L_s=loss_s.detach(), L_total=loss.detach(),
                     disc_acc=acc, disc_chance=1.0 / m, grl_coeff=coeff)
-            ctx.progress(step / total, f"fair training iteration {it}/{iterations}")
+            ctx.progress(self.step_ / total, f"fair training iteration {it}/{iterations}")
             if it == iterations or (hp["eval_every"] and it % hp["eval_every"] == 0):
                 mu_all = embed_chunks(encoder.mean, X, [encoder])
-                ensure_finite(ctx, mu_all, step)
+                ensure_finite(ctx, mu_all, self.step_)
                 labels = student_t_assignment(mu_all, centers.detach(), hp["alpha"]).argmax(1)
                 ctx.evaluate(it, mu_all, labels, extra={"disc_acc": float(disc_sum) / disc_count, "disc_chance": 1.0 / m})
                 disc_sum, disc_count = torch.zeros((), device=device), 0
         _sync(device)
         t_fair = time.perf_counter() - t2
         self.embedding_ = mu_all.cpu().numpy()
-        self.labels_ = labels.cpu().numpy()
+        self.labels_ = _numpy(labels)
         self.centers_ = centers.detach().cpu().numpy()
         self.model_, self.critic_ = encoder, critic
+        self.group_models_ = group_models
         iters_per_epoch = max(1, int(np.bincount(data.g).max()) // b)  # one pass over the largest group
-        self.timings_ = {"pretrain_s": t_pre, "pretrain_epochs": hp["pretrain_epochs"],
-                         "pretrain_s_per_epoch": t_pre / max(hp["pretrain_epochs"], 1), "group_dec_s": t_group,
-                         "train_s": t_fair, "iterations": iterations, "s_per_iteration": t_fair / iterations,
-                         "train_s_per_epoch": t_fair / iterations * iters_per_epoch}
+        self.timings_ = {"pretrain_s": t_pre, "pretrain_steps": pre_steps, "group_models_s": t_group,
+                         "train_s": t_fair, "iterations": iterations, "s_per_iteration": t_fair / max(iterations, 1),
+                         "train_s_per_epoch": t_fair / max(iterations, 1) * iters_per_epoch}
         return self
+
+    def _tick(self, ctx: RunContext, stage: str, **scalars) -> None:
+        self.step_ += 1
+        ctx.log(self.step_, **scalars)
+        ctx.progress(self.step_ / max(self.total_, 1), stage)
+
+    def _new_autoencoder(self, data_shape, pad: int = 0) -> DFCAutoencoder:
+        return DFCAutoencoder(data_shape, self.hparams["latent_dim"], variational=self.hparams["variational"], pad=pad)
+
+    def _pretrain(self, X: torch.Tensor, rows: np.ndarray, steps: int | None, batch: int, generator: torch.Generator,
+                  ctx: RunContext, what: str, epochs: int | None = None) -> DFCAutoencoder:
+        """A new (V)AE trained to reconstruct X[rows], for `steps` steps or `epochs` passes over the rows."""
+        hp, device = self.hparams, ctx.device
+        ae = self._new_autoencoder(X.shape[1:]).to(device)
+        optimiser = torch.optim.Adam(ae.parameters(), lr=hp["pretrain_lr"])
+        rows_t = torch.from_numpy(rows).to(device)
+        per_epoch = -(-len(rows) // batch)
+        steps = steps if epochs is None else epochs * per_epoch
+        done = 0
+        ae.train()
+        while done < steps:
+            for index in minibatches(len(rows), batch, generator, device):
+                if done >= steps:
+                    break
+                done += 1
+                if len(index) < 2:  # BatchNorm needs two samples; the step still counts towards the schedule
+                    continue
+                x = ae.prepare(X[rows_t[index]])
+                z, mu, logvar = ae.encode(x)
+                rec = vae_reconstruction_loss(x, ae.decode(z), ae.is_image)
+                kl = vae_kl(mu, logvar) if logvar is not None else torch.zeros((), device=device)
+                loss = rec + kl
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                names = ("L_rec", "L_kl") if epochs is None else ("L_group_rec", "L_group_kl")
+                self._tick(ctx, f"pretraining the {what}: step {done}/{steps}", **{names[0]: rec.detach(), names[1]: kl.detach()})
+        ae.epochs_ = {"pretrain_epochs": done / per_epoch}
+        return ae
+
+    def _group_model(self, X: torch.Tensor, rows: np.ndarray, g: int, name: str, k: int, generator: torch.Generator,
+                     ctx: RunContext) -> tuple[DFCAutoencoder, torch.Tensor]:
+        """Stage 2 for one group: its own (V)AE, k-means on its embedding, then DEC until assignments settle; frozen."""
+        hp, device = self.hparams, ctx.device
+        b = min(hp["batch_per_group"], len(rows))
+        what = f"model of group {g + 1}/{self.n_groups_} ({name})"
+        encoder = self._pretrain(X, rows, None, b, generator, ctx, what, epochs=hp["group_pretrain_epochs"])
+        encoder.untrunk = None  # the decoder is not needed from here on
+        X_g = X[torch.from_numpy(rows).to(device)]
+        mu = embed_chunks(encoder.mean, X_g, [encoder])
+        ensure_finite(ctx, mu, self.step_)
+        km = kmeans(mu, k, n_init=hp["n_init"], seed=ctx.seed + 1 + g)
+        centers = nn.Parameter(km.centers.clone().to(device))
+        optimiser = torch.optim.Adam(list(encoder.parameters()) + [centers], lr=hp["pretrain_lr"])
+        previous = km.labels.to(device) if torch.is_tensor(km.labels) else torch.as_tensor(km.labels, device=device)
+        epochs_run, stopped = 0, "max epochs"
+        for epoch in range(1, hp["group_dec_epochs"] + 1):
+            encoder.train()
+            for index in minibatches(len(rows), b, generator, device):
+                if len(index) < 2:
+                    continue
+                q = student_t_assignment(encoder.encode(encoder.prepare(X_g[index]))[1], centers, hp["alpha"])
+                loss = dec_clustering_loss(q, dec_target(q).detach())
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                self._tick(ctx, f"DEC of the {what}: epoch {epoch}/{hp['group_dec_epochs']}", L_group_dec=loss.detach())
+            epochs_run = epoch
+            current = student_t_assignment(embed_chunks(encoder.mean, X_g, [encoder]), centers.detach(), hp["alpha"]).argmax(1)
+            changed = changed_share(previous, current)
+            previous = current
+            if changed < hp["group_dec_tol"]:
+                stopped = f"settled ({100 * changed:.2f}% changed)"
+                # the steps this group no longer needs leave the progress bar's total
+                self.total_ -= (hp["group_dec_epochs"] - epoch) * -(-len(rows) // b)
+                break
+        encoder.eval()
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        encoder.epochs_ = {**getattr(encoder, "epochs_", {}), "dec_epochs": epochs_run, "dec_stopped": stopped}
+        return encoder, centers.detach()
+
+    def _released(self, data: BiasedDataset, ctx: RunContext):
+        """Stages 1–2 from the authors' files: the shared encoder, its centroids and the frozen group models."""
+        device = ctx.device
+
+        def progress(done: int, total: int | None) -> None:
+            ctx.progress(0.0, f"downloading DFC's released models: {done / 1e6:.1f}"
+                              + (f" of {total / 1e6:.1f} MB" if total else " MB"))
+
+        ctx.progress(0.0, "reading DFC's released models")
+        models = load_released(getattr(ctx, "data_dir", None), files=dfc_released.RELEASED_FILES, progress=progress)
+        encoder = self._new_autoencoder(data.X.shape[1:], pad=2)
+        encoder.untrunk = None
+        encoder.load_state_dict(models.encoder)
+        group_models = []
+        for state, centers in zip(models.group_encoders, models.group_centers):
+            enc = self._new_autoencoder(data.X.shape[1:], pad=2)
+            enc.untrunk = None
+            enc.load_state_dict(state)
+            enc.eval()
+            for p in enc.parameters():
+                p.requires_grad_(False)
+            enc.epochs_ = {"source": "released"}
+            group_models.append((enc.to(device), centers.to(device)))
+        return encoder.to(device), models.centers, group_models
+
+
+def _numpy(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)

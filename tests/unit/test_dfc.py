@@ -110,7 +110,7 @@ def test_group_cycler_gives_b_per_group_in_order():
 def test_dfc_fits_colour_images_and_many_groups():
     data = synthetic((3, 28, 28), n=90, n_groups=3)
     ctx = FakeContext()
-    method = DFC(pretrain_epochs=1, pretrain_batch_size=16, group_dec_iterations=2, iterations=4, eval_every=2,
+    method = DFC(pretrain_steps=6, pretrain_batch_size=16, group_pretrain_epochs=1, group_dec_epochs=1, iterations=4, eval_every=2,
                  batch_per_group=8, latent_dim=6, n_init=2)
     method.check_data(data)
     method.fit(data, ctx)
@@ -121,7 +121,7 @@ def test_dfc_fits_colour_images_and_many_groups():
 
 
 def test_dfc_run_through_jobs(tmp_path):
-    store, run = run_job(tmp_path, "dfc", {"pretrain_epochs": 1, "pretrain_batch_size": 64, "group_dec_iterations": 2,
+    store, run = run_job(tmp_path, "dfc", {"pretrain_steps": 4, "pretrain_batch_size": 64, "group_pretrain_epochs": 1, "group_dec_epochs": 1,
                                            "iterations": 6, "eval_every": 3, "batch_per_group": 32, "n_init": 2})
     assert run.status == "finished", run.error
     assert {"acc", "nmi", "balance", "mnce", "probe_acc"} <= set(run.metrics)

@@ -101,8 +101,8 @@ SENET = {"epochs": 1, "width": 16, "pca_dim": 10, "features": "pca", "dict_size"
 # method: (image data?, fixed settings, the setting that doubles the steps: (S, 2S) values)
 CASES = {
     "fcmi": (True, {"epochs": 2, "warmup_epochs": 1, "eval_every": 0, "kmeans_n_init": 1}, ("batch_size", (32, 16))),
-    "dfc": (True, {"pretrain_epochs": 1, "n_init": 1, "eval_every": 0, "batch_per_group": 16, "pretrain_batch_size": 32,
-                   "group_dec_iterations": 4}, ("iterations", (6, 12))),
+    "dfc": (True, {"pretrain_steps": 4, "n_init": 1, "eval_every": 0, "batch_per_group": 16, "pretrain_batch_size": 32,
+                   "group_pretrain_epochs": 1, "group_dec_epochs": 1}, ("iterations", (6, 12))),
     "dec": (True, {**DEC_LIKE, "tol": 0.0}, ("iterations", (6, 12))),
     "idec": (False, {**DEC_LIKE, "tol": 0.0}, ("iterations", (6, 12))),
     "statdec": (False, {**DEC_LIKE, "delta": 0.0}, ("iterations", (6, 12))),

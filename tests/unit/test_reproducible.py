@@ -17,7 +17,7 @@ SHORTER = {
     "dec": {"pretrain_epochs": 1, "iterations": 30, "eval_every": 15, "n_init": 2},
     "idec": {"pretrain_epochs": 1, "iterations": 30, "eval_every": 15, "n_init": 2},
     "statdec": {"pretrain_epochs": 1, "iterations": 30, "eval_every": 15, "n_init": 2},
-    "dfc": {"pretrain_epochs": 1, "group_dec_iterations": 5, "iterations": 30, "eval_every": 15, "batch_per_group": 32,
+    "dfc": {"pretrain_steps": 5, "group_pretrain_epochs": 1, "group_dec_epochs": 1, "iterations": 30, "eval_every": 15, "batch_per_group": 32,
             "n_init": 2},
     "fcmi": {"epochs": 2, "warmup_epochs": 1, "eval_every": 1, "batch_size": 64, "kmeans_n_init": 1},
     "erm": {"ae_epochs": 1, "epochs": 2, "batch_size": 64, "width": 8},
