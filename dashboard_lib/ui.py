@@ -154,3 +154,19 @@ def progress_text(fraction: float, elapsed_s: float, stage: str = "") -> str:
     if 0.05 <= fraction < 1:
         parts.append(f"about {clock(elapsed_s / fraction * (1 - fraction))} left")
     return " · ".join(parts)
+
+
+GROUP_MODEL_COLUMNS = {"group": "Group", "samples": "Samples", "start_acc": "Shared k-means ACC", "model_acc": "Own model ACC",
+                       "start_nmi": "Shared k-means NMI", "model_nmi": "Own model NMI",
+                       "pretrain_epochs": "Pretraining epochs", "dec_epochs": "DEC epochs", "dec_stopped": "DEC stopped",
+                       "source": "Source"}
+
+
+def group_models_frame(rows: list[dict]):
+    """DFC's per-group model table (Recorder.save_table rows) with readable column names, in a fixed order; the group
+    names are the user's strings, shown as data (st.dataframe renders no Markdown)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    columns = [c for c in GROUP_MODEL_COLUMNS if c in frame.columns]
+    return frame[columns].rename(columns=GROUP_MODEL_COLUMNS)

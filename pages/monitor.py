@@ -8,7 +8,7 @@ from dashboard_lib.methods import REGISTRY as METHODS, Method
 from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure, split_signals
 from dashboard_lib.state import ensure_navigation, job_registry, run_store
 from dashboard_lib.text import md
-from dashboard_lib.ui import METHOD_METRICS, metric_row, progress_text, reference_notes, run_picker, status_badge
+from dashboard_lib.ui import METHOD_METRICS, group_models_frame, metric_row, progress_text, reference_notes, run_picker, status_badge
 
 ensure_navigation()
 
@@ -95,6 +95,13 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
                 if evaluations else "**Metrics**")
     metric_row(final, method.headline_metrics, notes=reference_notes(store, run, evaluations))
     metric_row(final, [k for k in METHOD_METRICS if k not in method.headline_metrics], empty=None)
+    group_models = store.run_table(run_id, "group_models")
+    if group_models:
+        st.markdown("**Each group's own model** (DFC stage 2: the frozen clusterings L_s preserves)")
+        st.dataframe(group_models_frame(group_models), hide_index=True, width="stretch", key="group_models_table")
+        st.caption("ACC and NMI (arithmetic) on that group's samples alone: the shared encoder's k-means, where the "
+                   "fair training starts, against the group's own model, trained on the group alone. A group model "
+                   "that clusters its group no better than the shared start gives L_s little structure to keep.")
 
 
 st.toggle("Log scale for losses", key="log_y")

@@ -165,7 +165,7 @@ class DFC(Method):
              "eval_every": 100, "batch_per_group": 64, "n_init": 5}
     # On a table, a short pretraining leaves an embedding whose per-group k-means splits at random; a longer one lets it
     # find the table's strata in both groups (bench/bench_tabular.py).
-    quick_tables = {"pretrain_steps": 500, "group_pretrain_epochs": 20, "group_dec_epochs": 20}
+    quick_tables = {"pretrain_steps": 500, "group_pretrain_epochs": 10, "group_dec_epochs": 10}
     quick_minutes = 2.4
     divergence_settings = ("lr", "alpha_s", "alpha_f")
     params = (

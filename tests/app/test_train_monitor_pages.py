@@ -136,6 +136,23 @@ def test_on_an_uploaded_table_the_quick_demo_gives_the_tables_schedule_and_time(
     assert "On an uploaded table of 4,000 rows" in quick and "2.3 min" not in quick
     app.selectbox(key="method").select("dfc").run()
     quick = next(c.value for c in app.caption if "Quick demo sets" in c.value)
-    assert "pretrain_epochs 30 (paper" in quick and "On an uploaded table" in quick  # its quick_tables overlay
+    assert "pretrain_steps 500 (paper" in quick and "On an uploaded table" in quick  # its quick_tables overlay
     app.selectbox(key="method").select("kmeans").run()
     assert not any("min on the built-in data" in c.value for c in app.caption)
+
+
+def test_monitor_shows_each_groups_own_model_beside_the_shared_start(fclab_home):
+    """DFC saves its stage-2 table with the run; the Monitor reads it from the store (group names are data)."""
+    store = RunStore(fclab_home / "store")
+    run_id = store.create_run(dataset="mnist_usps", method="dfc", config={"hparams": {}}, seed=0, device="cpu",
+                              environment={})
+    rows = [{"group": "**MNIST**", "samples": 60000, "start_acc": 0.61, "model_acc": 0.89, "start_nmi": 0.5,
+             "model_nmi": 0.8, "pretrain_epochs": 200.0, "dec_epochs": 31, "dec_stopped": "settled (0.08% changed)"}]
+    (store.run_dir(run_id) / "group_models.json").write_text(__import__("json").dumps(rows))
+    store.finish(run_id, "finished", metrics={"acc": 0.8})
+    monitor = open_app("pages/monitor.py", query={"run": run_id})
+    assert not monitor.exception
+    (table,) = [d.value for d in monitor.dataframe]
+    assert list(table.columns[:4]) == ["Group", "Samples", "Shared k-means ACC", "Own model ACC"]
+    assert table.iloc[0]["Group"] == "**MNIST**" and table.iloc[0]["Own model ACC"] == 0.89
+    assert any("the shared encoder's k-means" in c.value for c in monitor.caption)
