@@ -100,6 +100,7 @@ def test_rendered_document_shows_paper_beside_ours_with_mean_and_sd_over_seeds(t
     assert "| Balance | 6.7 | 5.0 ± 0.0 (2 seeds) |" in section
     assert "| MNCE | – | – |" in section  # neither the paper nor these runs report it
     assert ("Paper: DFC Table 2. Budget: n = 10,000 samples; iterations 300, batch_per_group 256; fp32; seeds 0, 1. "
+            "The paper's: all the data, iterations 20000, batch_per_group 512. "
             "Device: cpu: test, 1 thread; wall time 2.7 min per run; commit 0123456789; 2025-01-02.") in section
     assert "| iteration | ACC | Balance | MNCE |" in section and "| 100 | 50.0 | 1.0 | 30.0 |" in section
     # A method without records says so and gives the command that makes one.
