@@ -33,11 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import bench_clusterfix  # noqa: E402
-import bench_senet  # noqa: E402
-import bench_statdec  # noqa: E402
-import reproduce  # noqa: E402
 from dashboard_lib.data.imbalanced import imbalance_counts  # noqa: E402
+from reproduction import recipes  # noqa: E402
 
 DEFAULT_BUDGET_S = 480  # of the 600 s one device command may take: the rest for start-up, the smoke and the table
 SMOKE_S = 60  # phase (a) on a GPU machine; a call without it gives the paper runs this much more
@@ -112,12 +109,13 @@ class Job:
 
 
 REPRO = ("acc", "nmi", "balance", "mnce")
-SENET_PAPER = {**bench_senet.SCHEDULES["paper"]["hparams"], "protocol": "ood", "eval_every": 0}
+# The paper schedules are bench/reproduce.py's (bench/reproduction/recipes.py): one place for each recipe.
+SENET_PAPER = recipes.plan("senet", "colored_mnist", "paper").hparams  # protocol ood, eval_every 0
 SENET_TINY = {"width": 32, "pca_dim": 20, "epochs": 1, "batch_size": 50, "dict_size": 100, "top_k": 20, "log_every": 1}
-STATDEC_PAPER = {**bench_statdec.SCHEDULES["paper"]["budget"], **bench_statdec.METHODS["statdec"],
-                 **bench_statdec.NO_EARLY_STOP["statdec"]}
+STATDEC_PAPER = recipes.plan("statdec", "mnist_lt10", "paper").hparams  # the shared budget, no early stop
 STATDEC_TINY = {"pretrain_epochs": 1, "iterations": 6, "n_init": 1, "batch_size": 64}
-CLUSTERFIX_PAPER = bench_clusterfix.SCHEDULES["paper"]
+_CLUSTERFIX = recipes.plan("clusterfix", "cmnist_binary99", "paper")
+CLUSTERFIX_PAPER = {"data": _CLUSTERFIX.options, "hparams": _CLUSTERFIX.hparams}
 CLUSTERFIX_TINY = {"ae_epochs": 1, "epochs": 1, "batch_size": 64}
 FCMI_TINY = {"epochs": 2, "warmup_epochs": 1, "batch_size": 64, "kmeans_n_init": 1}
 DFC_TINY = {"pretrain_steps": 4, "group_pretrain_epochs": 0, "group_dec_epochs": 1, "iterations": 4, "batch_per_group": 32,
@@ -147,17 +145,18 @@ DRY_RUN_N = 400  # samples per paper dataset in the dry run (stratified subset)
 PAPER_DATASETS = {"mnist_usps", "reverse_mnist", "colored_mnist", "imbalanced_mnist"}  # need mnist_usps.npz
 
 
+# The benchmark dataset (bench/reproduction/recipes.py) whose paper numbers a job is compared with.
+BENCH_DATASET = {"statdec_lt10": "mnist_lt10", "statdec_lt100": "mnist_lt100", "clusterfix_cmnist99": "cmnist_binary99",
+                 "erm_cmnist99": "cmnist_binary99"}
+
+
 def paper_reference(job: Job) -> dict:
-    """The paper's numbers for a job, from the benchmark that holds them: {"metrics": {key: fraction}, "source"}."""
-    if job.method in ("fcmi", "dfc"):
-        values, source = reproduce.PAPER[(job.dataset, job.method)]
-        return {"metrics": {k: v for k, v in zip(reproduce.METRICS, values) if v is not None}, "source": source}
-    if job.method in ("senet", "inv_senet"):
-        n_train, acc, nmi, ari = bench_senet.paper_row(job.dataset, "ood", job.method, job.n)
-        return {"metrics": {"acc": acc / 100, "nmi_geometric": nmi / 100, "ari": ari / 100},
-                "source": f"Inv-SENnet Table 1, out of distribution, N = {n_train:,}"}
-    module = bench_statdec if job.method == "statdec" else bench_clusterfix
-    return {"metrics": {}, "source": module.PAPER_NOTE}
+    """The paper's numbers for a job, from bench/reproduction/recipes.py: {"metrics": {key: fraction}, "source"}
+    (where the paper has no number, the source says why)."""
+    ref = recipes.paper_reference(job.method, BENCH_DATASET.get(job.name, job.dataset), job.n)
+    metrics = {k: v for k, v in ref["metrics"].items() if v is not None}
+    source = ref["source"] if metrics or not ref["note"] else ref["note"]
+    return {"metrics": metrics, "source": source}
 
 
 # --- Schedules and the planner ---------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 
 HOME_ENV = "FCLAB_HOME"  # run store, download cache, saved uploads
+REPRODUCTIONS_ENV = "FCLAB_REPRODUCTIONS"  # the folder of reproduction records the Train page reads
+REPO = Path(__file__).resolve().parents[1]
 
 
 def home_dir() -> Path:
@@ -31,3 +33,10 @@ def uploads_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
+
+
+def reproductions_dir() -> Path:
+    """The reproduction records (one JSON file per run of bench/reproduce.py): $FCLAB_REPRODUCTIONS, else the
+    checkout's docs/reproductions. Never created here: a folder that does not exist simply holds no records."""
+    value = os.environ.get(REPRODUCTIONS_ENV, "").strip()
+    return Path(value).expanduser() if value else REPO / "docs" / "reproductions"

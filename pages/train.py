@@ -1,10 +1,12 @@
 """Train: pick a dataset and a method, set its hyperparameters, start a background run."""
+import pandas as pd
 import streamlit as st
 
 from dashboard_lib import data as datasets
-from dashboard_lib import methods
+from dashboard_lib import methods, reproductions
 from dashboard_lib.jobs import RunConfig
 from dashboard_lib.methods.base import TABLE_DATASET
+from dashboard_lib.settings import reproductions_dir
 from dashboard_lib.state import data_dir, ensure_navigation, start_run_once
 from dashboard_lib.text import md
 from dashboard_lib.ui import param_form_values
@@ -18,6 +20,32 @@ def use_demo_data(dataset_id: str, options: dict) -> None:
     st.session_state["dataset"] = dataset_id
     for name, value in options.items():
         st.session_state[f"data.{dataset_id}.{name}"] = value
+
+
+def paper_gap(method_id: str) -> None:
+    """The method's reproduction records (bench/reproduce.py): the paper's numbers beside ours, with the budget."""
+    folder = reproductions_dir()
+    records, problems = reproductions.load_records(folder)
+    summaries = reproductions.summarize(records, method_id)
+    name = methods.REGISTRY[method_id].name
+    with st.expander("How close is this to the paper?", icon=":material/science:"):
+        if not summaries:
+            st.info(md(f"No reproduction of {name} is recorded yet (records folder: {folder}). From a checkout of the "
+                       "lab, this command trains one and records it:"), icon=":material/info:")
+            st.code(reproductions.make_command(method_id), language="bash")  # a code block shows its text as is
+        for s in summaries:
+            st.markdown(f"**{md(s.dataset)}, {md(s.schedule)} schedule**")
+            table = pd.DataFrame([{md("metric"): md(r["metric"]), md("paper (%)"): md(r["paper"]),
+                                   md("ours (%)"): md(r["ours"])} for r in s.rows()])
+            st.table(table.set_index(md("metric")))
+            st.caption(md(f"Paper: {s.paper['source']}. Budget: {s.budget_text()}. Device: {s.device_text()}; "
+                          f"{s.wall_text()} per run; commit {s.commit_text()}; {s.date_text()}."))
+        note = next((s.paper.get("note") for s in summaries if s.paper.get("note")), None)
+        if note:
+            st.caption(md(f"Why it cannot be matched: {note}"))
+        st.caption(md(f"Every method, with the curves: {reproductions.anchor(method_id)}"))
+        for problem in problems:
+            st.warning(md(problem), icon=":material/warning:")
 
 
 st.title("Train a method")
@@ -65,6 +93,7 @@ with left:
     st.caption(method_cls.summary)
     if method_cls.paper:
         st.caption(f"Reference: {method_cls.paper}")
+    paper_gap(method_id)
 
 with right:
     st.subheader("Hyperparameters")

@@ -35,7 +35,7 @@ Protocols (`protocol`):
 - "ood" (paper Table 1, out-of-distribution): train on the "train" split (biased Colored MNIST), cluster the "test"
   split (unbiased); evaluations and `labels_` refer to the test split's rows (`eval_split_ = "test"`).
 - "mixed" (paper Table 2, mixed domain): train and cluster every row of a dataset that has both splits (biased and
-  unbiased samples together). The paper uses equal parts; the benchmark builds such a subset (bench/bench_senet.py).
+  unbiased samples together). The paper uses equal parts; bench/reproduce.py --dataset colored_mnist_mixed builds one.
 - "all": train and cluster every row (any dataset). "auto" (default): "ood" when the dataset has "train" and "test"
   splits, else "all".
 
@@ -56,15 +56,15 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
   gives no values): with λ = 1 the classifiers saturate (cross-entropy ~1e-4), their reversed gradient vanishes and
   the key/query nets keep the colour; at 10 the classifiers' accuracy falls from ~1 towards chance within a few hundred
   steps on Colored MNIST. Every weight can be changed.
-- What the invariance achieves, measured with bench/bench_senet.py --schedule medium (reduced networks, width 128, 120
-  epochs; 10,000 biased training images; the whole unbiased split, 10,000 images, clustered as the paper's Table 1
+- What the invariance achieves, measured with bench/reproduce.py --method senet,inv_senet --schedule medium (width
+  128, 120 epochs; 10,000 biased training images; the whole unbiased split, 10,000 images, clustered as the paper's Table 1
   does, each row keeping 1,000 coefficients as the public code does; seeds 0–2). Colored MNIST: SENet ACC 0.414 /
   0.386 / 0.400, links 0.93; Inv-SENnet 0.592 / 0.553 / 0.561 (mean 0.569, +16.9 points), links 0.64–0.67
   (`same_group_share`: the share of the clustered samples' coefficient mass that links two samples of the same colour,
   0.50 when the links ignore colour); paper at N = 10,000: 0.42 vs 0.68 (+26.6). Colored Fashion-MNIST (seeds 0–1):
   SENet 0.374 / 0.402, links 0.97; Inv-SENnet 0.396 / 0.392, links 0.64–0.68: the links lose most of their colour, the
-  ACC barely moves; paper 0.38 vs 0.51. SENet on the images with the colour removed (bench: senet_grey), the ceiling
-  of perfect invariance at this scale: 0.694 (MNIST), 0.630 (Fashion). With all 50,000 training images (40 epochs,
+  ACC barely moves; paper 0.38 vs 0.51. SENet on the images with the colour removed (dataset colored_mnist_grey), the
+  ceiling of perfect invariance at this scale: 0.694 (MNIST), 0.630 (Fashion). With all 50,000 training images (40 epochs,
   seed 0): SENet 0.434, Inv-SENnet 0.543, links 0.67; more training images do not raise it at this budget (paper at
   60,000: 0.36 vs 0.78).
 - How many coefficients each row keeps matters as much as the invariance. With 200 of the 10,000, Inv-SENnet reads

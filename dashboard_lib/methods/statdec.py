@@ -35,8 +35,8 @@ where it can be:
   clusters yet: the pooled inputs are zero and the weights that read them start at zero, so the pretraining trains
   the plain autoencoder (IDEC's) and the block joins at the clustering stage without changing what the pretrained
   decoder computes. Our first reading, the whole batch as one cluster during pretraining, let the decoder lean on
-  batch statistics. Measured on long-tailed MNIST ratio 10 (full set, bench/bench_statdec.py --schedule medium,
-  seeds 0–2), k-means on the pretrained embedding gives ACC 0.544 / 0.525 / – with that reading and
+  batch statistics. Measured on long-tailed MNIST ratio 10 (full set, bench/reproduce.py --method statdec
+  --dataset mnist_lt10 --schedule medium, seeds 0–2), k-means on the pretrained embedding gives ACC 0.544 / 0.525 / – with that reading and
   0.566 / 0.542 / 0.561 with this one. IDEC's pretraining computes the same function from another random draw of
   the decoder's last layers; over seeds 0–5 it gives 0.630 / 0.651 / 0.621 / 0.598 / 0.524 / 0.571 (mean 0.599,
   sd 0.046) against this block's 0.566 / 0.542 / 0.561 / 0.583 / 0.614 / 0.580 (mean 0.574, sd 0.024): the
@@ -46,7 +46,8 @@ where it can be:
   iterations (§IV-d), momentum 0.9 (DEC's; the paper gives none). IDEC keeps its PyTorch reference's Adam 1e-3.
   Our first default was Adam 1e-3 for StatDEC too, so that StatDEC and IDEC would differ only in the method; the
   clustering stage then moved ACC by 0–6 points and StatDEC ended below DEC. Measured with SGD
-  (bench/bench_statdec.py --schedule medium: full long-tailed sets, 30 pretraining epochs, 3,000 iterations), ACC
+  (bench/reproduce.py --method dec,idec,statdec --dataset mnist_lt100 --schedule medium: the full long-tailed set,
+  30 pretraining epochs, 3,000 iterations), ACC
   over seeds 0–5:
   ratio 100: StatDEC 0.536 / 0.527 / 0.492 / 0.527 / 0.517 / 0.504 (mean 0.517; with Adam 0.465), DEC 0.471 /
   0.483 / 0.483 / 0.480 / 0.485 / 0.481 (mean 0.481): above DEC for every seed. IDEC with the same SGD, seeds 0–2:

@@ -1,0 +1,1 @@
+"""The recipes (recipes.py) and the renderer (render.py) of bench/reproduce.py: every method against its paper."""
