@@ -139,3 +139,24 @@ def test_on_an_uploaded_table_the_quick_demo_gives_the_tables_schedule_and_time(
     assert "pretrain_epochs 30 (paper" in quick and "On an uploaded table" in quick  # its quick_tables overlay
     app.selectbox(key="method").select("kmeans").run()
     assert not any("min on the built-in data" in c.value for c in app.caption)
+
+
+def test_a_methods_variants_are_offered_above_the_form_with_their_sources(app):
+    app.selectbox(key="method").select("inv_senet").run()
+    variant = app.radio(key="variant.inv_senet")
+    assert variant.options == ["paper text", "public code"] and variant.value == "paper text"
+    assert any("Source: Inv-SENnet paper" in c.value and "The declared defaults" in c.value for c in app.caption)
+    assert app.selectbox(key="hp.inv_senet.quick.bias_head").value == "separate"
+    variant.set_value("public code").run()
+    source = next(c.value for c in app.caption if "Source:" in c.value)
+    assert "singh17ashu/Inv" in source and "bias_head shared" in source.replace("\\", "")
+    prefix = "hp.inv_senet.quick.variant.public code"
+    assert app.selectbox(key=f"{prefix}.bias_head").value == "shared"
+    assert app.selectbox(key=f"{prefix}.affinity").value == "knn"
+    assert app.number_input(key=f"{prefix}.spectral_dim").value == 15
+    assert app.number_input(key=f"{prefix}.epochs").value == METHODS["inv_senet"].quick["epochs"]  # the schedule's budget
+    assert app.number_input(key=f"{prefix}.dict_size").value == 0  # the variant's, over the quick demo's 500 atoms
+    quick = next(c.value for c in app.caption if "Quick demo sets" in c.value)
+    assert "dict_size" not in quick and "epochs" in quick
+    app.selectbox(key="method").select("kmeans").run()
+    assert not app.radio or all(r.key != "variant.kmeans" for r in app.radio)  # one reading only: no choice
