@@ -9,13 +9,19 @@ on dictionary atom j, c_ij = α·T_b(q(x_i)ᵀ k(x_j)), T_b(t) = sign(t)·max(0,
 
 (paper Eq. 6–7; public code: γ = 200, λ_en = 0.9, the sum over the batch divided by its size B). Clustering:
 coefficients of every sample to clustered set, the top-k per row kept (public code: 1,000), rows L2-normalised (public
-code), affinity A = |C| + |Cᵀ|, scikit-learn SpectralClustering(affinity="precomputed").
+code), then as the paper's text says, affinity A = |C| + |Cᵀ| and scikit-learn SpectralClustering(affinity=
+"precomputed") on a K-dimensional embedding (defaults: affinity "symmetric", spectral_dim 0); or as both public
+repositories run it, a k-nearest-neighbour graph of the rows of C (affinity "knn") clustered by spectral_embedding_labels
+(spectral_dim > 0), see "Public code" below.
 
 Inv-SENnet (Singh et al., papers/inv-sennet.md): bias classifiers g(u) on the key embeddings u and g'(v) on the query
 embeddings v (MLPs p → 512 → 256 → M with BatchNorm and ReLU, §4.1) learn to predict the bias label (the group g,
 Colored MNIST's colour) by cross-entropy, Adam 1e-4; the key and query nets (Adam 1e-3) are trained through gradient
 reversal: ∇θ_u = ∂L_SE/∂θ_u − λ ∂L_bias^key/∂θ_u (and alike for θ_v), §3.3, plus the entropy term of Eq. 11–12
 weighted μ, which pushes the bias classifiers' predictive distribution towards uniform.
+
+Two readings of each method are named variants (Method.variants): "paper text" (the declared defaults) and "public
+code", which sets every setting below that the authors' code runs; the schedule preset still sets the budget (epochs).
 
 Input features (the paper and SENet use a scattering transform): `features` is a declared choice, the same for both
 methods and fitted on the training rows only, and recorded in every run's hyperparameters:
@@ -42,12 +48,13 @@ Protocols (`protocol`):
 Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats the query terms):
 - Direction of the coefficients as in the public code: the query embeds the sample being reconstructed, the keys embed
   the dictionary atoms (the paper's Eq. 12 writes kᵀq; the product is the same).
-- Scalability: each step reconstructs a mini-batch of B training samples from a dictionary of `dict_size` training
-  samples drawn at random for that step (SENet loops over blocks of the whole training set instead; on CPU a random
-  subset per step keeps the cost fixed). A batch sample that is also in the dictionary gets c_ii = 0 (masked), as the
-  public code subtracts the diagonal term.
+- Scalability: by default each step reconstructs a mini-batch of B training samples from a dictionary of `dict_size`
+  training samples drawn at random for that step (on CPU a random subset per step keeps the cost fixed; the public
+  code's whole training set, in blocks, is dict_size 0). A batch sample that is also in the dictionary gets c_ii = 0
+  (masked), as the public code subtracts the diagonal term.
 - The key classifier g reads the keys of B of the step's dictionary atoms (keys the coefficients used, labels g of
-  those atoms; B as many as the query classifier reads), the query classifier g' the queries of the batch. Loss of each: mean cross-entropy (L_bias^key,
+  those atoms; B as many as the query classifier reads; with the whole training set as dictionary or one shared
+  classifier, the batch's own keys, as the public code), the query classifier g' the queries of the batch. Loss of each: mean cross-entropy (L_bias^key,
   L_bias^query, logged). Gradient reversal of weight λ sits between each embedding and its classifier
   (dashboard_lib.nn.grad_reverse); the classifiers themselves minimise the cross-entropy.
 - Entropy term: μ · E_x[Σ_b Q(b|u) log Q(b|u)] (the negative entropy of Eq. 11's first expectation) is added to the
@@ -94,10 +101,9 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
 - λ and μ ramp up over training as Ganin et al.'s gradient reversal (the paper's [16]) does, 2/(1 + e^(−10t)) − 1
   (`grl_ramp`, 0 = constant): the classifiers first learn the bias (accuracy near 1), then lose it as the reversal
   grows (the decay §3.3 describes); logged as lambda_eff = λ × ramp.
-- Learning rates are constant (paper §4.1; the public SENet code anneals them with a cosine schedule). Two more
-  differences from the public SENet code, kept: it clips the gradient norm to 0.001 before each Adam step (we do
-  not), and its budget is 100,000 steps of batch 100 whatever N (≈ 166 epochs of 60,000 samples, 1,000 epochs of
-  10,000), where our `epochs` default is 20.
+- Learning rates are constant by default (paper §4.1), no gradient clipping; lr_schedule and grad_clip give the public
+  code's. Its budget is 100,000 steps of batch 100 whatever N (≈ 166 epochs of 60,000 samples, 1,000 epochs of
+  10,000), where our `epochs` default is 20: no variant sets it.
 - The embedding saved with each evaluation (for the UMAP views and the group probe) is the query embedding v of the
   clustered samples projected on its `embed_dim` leading principal components (storage: 1,024 floats per sample
   would not fit tens of thousands of samples per evaluation).
@@ -105,6 +111,33 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
   is ARPACK up to 2,000 samples and LOBPCG above (ARPACK's shift-invert mode factorises the graph: 53 s against 2.6 s
   for 10,000 samples with 1,000 links each). 60,000 samples (top-k 100, width 64) cluster in about 90 s on one
   CPU thread, most of it computing the coefficients.
+
+Public code, as read (SENet: github.com/zhangsz1998/Self-Expressive-Network main.py and utils.py at 381daf9; Inv-SENnet:
+github.com/singh17ashu/Inv-Senet-Invariant-Self-Expression-Network main_invsenet.py at e0ea1fb; each setting a declared
+hyperparameter, the "public code" variants set them):
+- Clustering (both): 1,000 coefficients per row (zeros included where a row has fewer), rows L2-normalised,
+  kneighbors_graph(C, 3, mode="connectivity", include_self=False) (Euclidean distance between the normalised rows, signs
+  kept), A = 0.5·(G + Gᵀ): build_affinity(kind="knn"). Then the eigenvectors of the 15 largest eigenvalues of
+  I − L_sym = D^−1/2 A D^−1/2 (scipy eigsh, which="LA"), rows L2-normalised, k-means with 20 restarts:
+  spectral_embedding_labels. Ours differs in the eigensolver below 1,000 samples (dense, the same vectors), in using
+  the run's seed (the code fixes 1 in SENet, 2 in Inv-SENnet) and the repository's own k-means (k-means++, Lloyd, as
+  scikit-learn's), and in float64 rows of C (the code casts them to float32).
+- Dictionary (both): each batch is reconstructed from every training row, keys computed in blocks of 10,000, the
+  diagonal term subtracted afterwards. The code runs N // 10,000 blocks, so the rows past the last full block are never
+  atoms when N is not a multiple of 10,000 (N > 10,000); ours takes the last, partial block too. Memory: the code keeps
+  every block's graph for one backward; ours holds one block at a time (whole_set_self_expression), same gradients.
+- SENet optimiser: Adam 1e-3, gradient norm of all its weights clipped to 0.001, CosineAnnealingLR(T_max = epochs,
+  η_min = 0) stepped per epoch (lr_schedule "cosine").
+- Inv-SENnet (main_invsenet.py; its main_adverserial*.py are earlier drafts): one bias classifier (Predictor:
+  1024 → 512 → 512 → M, LeakyReLU, one BatchNorm module applied after both hidden layers; M hard-coded 3 there, the
+  number of groups here) reading torch.cat(keys, queries) of the batch, the batch's colour labels twice (bias_head
+  "shared"). Each iteration: (1) a step of the key/query nets on L_SE + 0.01 · E[Σ p log p] of the classifier's
+  softmax on the stacked embeddings (the classifier's gradients of that pass are discarded); (2) the embeddings
+  recomputed, the classifier's cross-entropy through GradReverse (× −0.1) backward, the classifier's gradient norm
+  clipped to 0.001 (only the classifier's: the key/query nets are not clipped), a second step of the key/query nets
+  and a step of the classifier (adv_update "alternating"; λ = 0.1, μ = 0.01, no ramp). Both optimisers AdamW 1e-4
+  (weight decay 0.01), each with CosineAnnealingLR(T_max = epochs, η_min = 0) stepped every iteration, hence a
+  cosine of period 2·epochs iterations (lr_schedule "cosine_per_step"); 200,000 iterations of batch 100 by default.
 """
 from __future__ import annotations
 
@@ -760,8 +793,9 @@ class SENet(Method):
     name = "SENet (self-expressive network)"
     summary = ("Subspace clustering by self-expression: query and key networks give each sample's coefficients on the "
                "others (soft-thresholded inner products), trained to reconstruct each sample from the others (γ) with an "
-               "elastic-net penalty (λ_en); affinity |C| + |Cᵀ| and spectral clustering. Bias classifiers watch the "
-               "embeddings (monitors only).")
+               "elastic-net penalty (λ_en); affinity |C| + |Cᵀ| and spectral clustering (paper text) or the public "
+               "code's kNN graph and 15-dimensional spectral embedding. Bias classifiers watch the embeddings "
+               "(monitors only).")
     paper = "Zhang, You, Vidal & Li 2021, Learning a Self-Expressive Network for Subspace Clustering (CVPR)"
     invariant = False
     # top_k stays at the public code's 1,000 (2–3 s more per clustering of 10,000 samples): with 200, a residual
