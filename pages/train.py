@@ -103,6 +103,10 @@ with right:
                             if name not in variant_values)
         took = table_time or (f" About {method_cls.quick_minutes:g} min on a 2-core laptop CPU (measured)."
                               if method_cls.quick_minutes else "")
+        if variant_values and took:  # the minutes were measured with the declared defaults
+            took += (f" That is the {next(iter(method_cls.variants))} variant's time: this variant's settings change it"
+                     + (" (its whole-set dictionary makes each step several times dearer)."
+                        if variant_values.get("dict_size") == 0 else "."))
         on_table = preset_values != method_cls.quick
         st.caption(f"Quick demo sets {changed}.{took}" if preset == "quick"
                    else "The paper's schedule: expect hours on a CPU.")

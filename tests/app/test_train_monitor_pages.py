@@ -157,6 +157,6 @@ def test_a_methods_variants_are_offered_above_the_form_with_their_sources(app):
     assert app.number_input(key=f"{prefix}.epochs").value == METHODS["inv_senet"].quick["epochs"]  # the schedule's budget
     assert app.number_input(key=f"{prefix}.dict_size").value == 0  # the variant's, over the quick demo's 500 atoms
     quick = next(c.value for c in app.caption if "Quick demo sets" in c.value)
-    assert "dict_size" not in quick and "epochs" in quick
+    assert "dict_size" not in quick and "epochs" in quick and "whole-set dictionary" in quick
     app.selectbox(key="method").select("kmeans").run()
     assert not app.radio or all(r.key != "variant.kmeans" for r in app.radio)  # one reading only: no choice
