@@ -152,6 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="quick", choices=list(methods.PRESETS),
                    help="schedule: quick (the default, as on the Train page: a demo in minutes on a CPU) or paper (the "
                         "declared defaults, for reproductions); --set wins")
+    p.add_argument("--variant", metavar="NAME",
+                   help="a named reading of the method, e.g. \"public code\" (see `methods`); it sets settings over the "
+                        "schedule's budget, --set wins; default: the method's first (its declared defaults)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--threads", type=_whole(1, THREADS_MAX), help="torch CPU threads (default: the app's, all cores but one)")
@@ -171,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_whole(1, SEEDS_MAX), help="seeds per grid point (default 1; a preset's own otherwise)")
     p.add_argument("--first-seed", type=_seed, default=0)
     p.add_argument("--schedule", choices=list(methods.PRESETS), help="every trial's schedule preset (default quick)")
+    p.add_argument("--variant", metavar="NAME", help="every trial's variant of the method, e.g. \"public code\"")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a fixed hyperparameter (repeatable)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--cpus-per-trial", type=float, help="CPUs each trial reserves on Ray (default 1)")
@@ -331,6 +335,9 @@ def _list_methods(args) -> None:
         for p in row["params"]:
             symbol = f" ({p['symbol']})" if p["symbol"] else ""
             print(f"{'':<14}{p['name']}{symbol} = {p['default']}  range {p['range']}  {p['help']}")
+        for name, variant in row["variants"].items():
+            values = ", ".join(f"{k}={v}" for k, v in variant["values"].items()) or "the declared defaults"
+            print(f"{'':<14}variant \"{name}\": {values}  ({variant['source']})")
 
 
 def _store(args) -> int:
@@ -418,7 +425,7 @@ def aligned_columns(rows: list[list[str]]) -> list[str]:
 
 def _train(args) -> int:
     cls = methods.get_method(args.method)
-    hparams = {**cls.preset(args.preset, args.dataset), **parse_assignments(args.set)}
+    hparams = {**cls.settings(args.variant, args.preset, args.dataset), **parse_assignments(args.set)}
     if args.epochs is not None:
         if not any(p.name == "epochs" for p in cls.params):
             raise CLIError(f"method {args.method} does not train in epochs; its hyperparameters: "
@@ -495,10 +502,10 @@ def sweep_spec(args):
             raise CLIError("sweep needs --method and --axis (or --preset NAME; see --list-presets)")
         spec = SweepSpec(dataset=datasets.DEFAULT_DATASET, method=args.method, axes=[])
     if args.method and args.method != spec.method:
-        spec.method, spec.fixed = args.method, {}
+        spec.method, spec.fixed, spec.variant = args.method, {}, None
     if args.axis:
         spec.axes = [parse_axis(a) for a in args.axis]
-    for flag, attribute in (("dataset", "dataset"), ("seeds", "seeds"), ("schedule", "preset"), ("device", "device"),
+    for flag, attribute in (("dataset", "dataset"), ("seeds", "seeds"), ("schedule", "preset"), ("variant", "variant"), ("device", "device"),
                             ("cpus_per_trial", "cpus_per_trial"), ("gpus_per_trial", "gpus_per_trial"), ("data_dir", "data_dir")):
         if getattr(args, flag) is not None:
             setattr(spec, attribute, getattr(args, flag))

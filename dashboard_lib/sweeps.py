@@ -105,6 +105,7 @@ class SweepSpec:
     seeds: int = 1  # seeds first_seed … first_seed + seeds − 1
     first_seed: int = 0
     preset: str = "quick"  # the schedule preset every trial starts from
+    variant: str | None = None  # the method's variant (its settings over the schedule's budget); None: its first
     fixed: dict = field(default_factory=dict)  # the other hyperparameters' values (the preset's and defaults otherwise)
     dataset_options: dict = field(default_factory=dict)
     device: str = "auto"
@@ -147,7 +148,7 @@ class SweepSpec:
         if n > MAX_TRIALS:
             raise ValueError(ERR_TOO_MANY.format(n=n, max=MAX_TRIALS))
         cls = methods.get_method(self.method)
-        base = {**cls.preset(self.preset, self.dataset), **{k: v for k, v in self.fixed.items() if k not in grid}}
+        base = {**cls.settings(self.variant, self.preset, self.dataset), **{k: v for k, v in self.fixed.items() if k not in grid}}
         configs = []
         for point in itertools.product(*grid.values()):
             for seed in range(self.first_seed, self.first_seed + self.seeds):

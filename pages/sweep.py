@@ -105,11 +105,22 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
                                  key=f"{k}.{method_id}.schedule",
                                  help="Quick: the method's demo schedule (minutes on a CPU). Paper: the paper's, for "
                                       "reproductions on a GPU or a cluster.")
+        variant = None
+        if cls.variants:
+            names = list(cls.variants)
+            start = names.index(base.variant) if method_id == base.method and base.variant in names else 0
+            variant = st.radio("Variant", names, index=start, horizontal=True, key=f"{k}.{method_id}.variant",
+                               help="Where the paper's text and its public code differ, each is a variant: it sets the "
+                                    "method's settings, the schedule the budget.")
+            st.caption(md(f"Source: {cls.variants[variant].source}."))
     with right:
-        preset_values = cls.preset(schedule, dataset_id)
+        preset_values = cls.settings(variant, schedule, dataset_id)
         fixed_defaults = {**preset_values, **(base.fixed if method_id == base.method else {})}
-        # The quick schedule differs on a table (quick_tables): its own keys, so switching data shows its values.
-        schedule_key = f"{schedule}.table" if preset_values != cls.preset(schedule) else schedule
+        # The quick schedule differs on a table (quick_tables), a variant sets its own values: their own keys, so
+        # switching data or variant shows their values.
+        schedule_key = f"{schedule}.table" if cls.preset(schedule, dataset_id) != cls.preset(schedule) else schedule
+        if cls.variant(variant):
+            schedule_key += f".variant.{variant}"
         with st.expander("Fixed values of the other hyperparameters", expanded=False):
             fixed = {p.name: param_input(p, f"{k}.{method_id}.{schedule_key}.fixed.{p.name}", fixed_defaults.get(p.name))
                      for p in cls.params if p.name not in chosen}
@@ -129,7 +140,7 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
 
     spec = SweepSpec(dataset=dataset_id, method=method_id, axes=axes, seeds=int(seeds), first_seed=int(first_seed),
                      dataset_options=dataset_options,
-                     preset=schedule, fixed=fixed, device="auto" if gpus else "cpu", data_dir=data_dir(),
+                     preset=schedule, variant=variant, fixed=fixed, device="auto" if gpus else "cpu", data_dir=data_dir(),
                      cpus_per_trial=float(cpus), gpus_per_trial=float(gpus), title=preset_title if preset else "")
     problem, configs = None, []
     if not axes:

@@ -95,8 +95,25 @@ with left:
         st.caption(f"Reference: {method_cls.paper}")
     paper_gap(method_id)
 
+def shown_value(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 with right:
     st.subheader("Hyperparameters")
+    variant, variant_values = None, {}
+    if method_cls.variants:
+        # Where a method's paper text and its public code differ, each reading is a named variant: it sets settings,
+        # the schedule below sets the budget.
+        names = list(method_cls.variants)
+        variant = st.radio("Variant", names, key=f"variant.{method_id}", horizontal=True,
+                           help="Where the paper's text and its authors' public code differ, each is a variant: it sets "
+                                "the method's settings (its source below); the schedule sets the budget (epochs, sizes); "
+                                "every field of the form can still be changed.")
+        variant_values = method_cls.variant(variant)
+        sets = ", ".join(f"{name} {shown_value(value)}" for name, value in variant_values.items())
+        st.caption(md(f"Source: {method_cls.variants[variant].source}. "
+                      + (f"Sets {sets}." if sets else "The declared defaults.")))
     preset, on_table = "paper", False
     # quick_minutes is measured on the built-in data; a table's epochs are far cheaper (bench/bench_tabular.py --all)
     table_time = (" On an uploaded table of 4,000 rows every method's quick demo ended within about a minute on a 2-core "
@@ -110,9 +127,15 @@ with right:
                                "hours on a CPU, minutes on a GPU.")
         defaults = {p.name: p.default for p in method_cls.params}
         preset_values = method_cls.preset("quick", dataset_id)
-        changed = ", ".join(f"{name} {value:g} (paper {defaults[name]:g})" for name, value in preset_values.items())
+        # A setting the variant names stays the variant's (Method.settings): not the schedule's to list.
+        changed = ", ".join(f"{name} {value:g} (paper {defaults[name]:g})" for name, value in preset_values.items()
+                            if name not in variant_values)
         took = table_time or (f" About {method_cls.quick_minutes:g} min on a 2-core laptop CPU (measured)."
                               if method_cls.quick_minutes else "")
+        if variant_values and took:  # the minutes were measured with the declared defaults
+            took += (f" That is the {next(iter(method_cls.variants))} variant's time: this variant's settings change it"
+                     + (" (its whole-set dictionary makes each step several times dearer)."
+                        if variant_values.get("dict_size") == 0 else "."))
         on_table = preset_values != method_cls.quick
         st.caption(f"Quick demo sets {changed}.{took}" if preset == "quick"
                    else "The paper's schedule: expect hours on a CPU.")
@@ -126,9 +149,13 @@ with right:
     elif table_time or method_cls.quick_minutes:
         st.caption(table_time.strip() or f"About {method_cls.quick_minutes:g} min on the built-in data on a 2-core laptop "
                                          "CPU (measured).")
-    with st.form(f"hparams.{method_id}.{preset}", border=True):
-        prefix = f"hp.{method_id}" if preset == "paper" else f"hp.{method_id}.{preset}" + (".table" if on_table else "")
-        hparams = param_form_values(method_cls.params, prefix, method_cls.preset(preset, dataset_id))
+    # Each variant and schedule its own widget keys, so that switching shows their values (the first variant: the
+    # keys the page always used).
+    variant_key = f".variant.{variant}" if variant_values else ""
+    with st.form(f"hparams.{method_id}.{preset}{variant_key}", border=True):
+        prefix = (f"hp.{method_id}" if preset == "paper" else f"hp.{method_id}.{preset}" + (".table" if on_table else "")
+                  ) + variant_key
+        hparams = param_form_values(method_cls.params, prefix, method_cls.settings(variant, preset, dataset_id))
         seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed",
                                help="The same seed, data, settings, device and CPU thread count give bit-identical "
                                     "numbers on the CPU (the app and the CLI train with the same thread count, shown in "

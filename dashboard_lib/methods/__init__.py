@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .ae_kmeans import AEKMeans
-from .base import PRESETS, Method, RunContext, RunStopped, TrainingDiverged, available_devices, resolve_device
+from .base import PRESETS, Method, RunContext, RunStopped, TrainingDiverged, Variant, available_devices, resolve_device
 from .clusterfix import ERM, ClusterFix
 from .dec import DEC
 from .dfc import DFC
@@ -23,5 +23,5 @@ def get_method(method_id: str) -> type[Method]:
     return REGISTRY[method_id]
 
 
-__all__ = ["PRESETS", "Method", "RunContext", "RunStopped", "TrainingDiverged", "REGISTRY", "DEFAULT_METHOD", "get_method",
+__all__ = ["PRESETS", "Method", "RunContext", "RunStopped", "TrainingDiverged", "Variant", "REGISTRY", "DEFAULT_METHOD", "get_method",
            "resolve_device", "available_devices"]

@@ -1,7 +1,8 @@
 """The interface every method implements, and the context a running method talks to."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Protocol
 
 import numpy as np
 import torch
@@ -12,6 +13,19 @@ from ..params import Param, resolve_params
 
 PRESETS = ("paper", "quick")
 TABLE_DATASET = "upload"  # the dataset id of uploaded tables, which get a method's quick_tables overlay
+
+
+ERR_UNKNOWN_VARIANT = "unknown variant '{name}' of method {method}; valid: {valid}"
+ERR_NO_VARIANTS = "method {method} has no named variants (only its declared defaults); drop the variant"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named reading of a method: the hyperparameter values that reproduce it (on top of the declared defaults)
+    and where they come from (a paper's text, a public repository's file), shown beside the choice."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
 
 
 class RunStopped(Exception):
@@ -84,6 +98,10 @@ class Method:
     accuracy_caption: ClassVar[str] = ""
     # The settings to lower when training diverges, the likeliest cause first (a learning rate, then loss weights).
     divergence_settings: ClassVar[tuple[str, ...]] = ("lr",)
+    # Named readings of the method where its paper's text and its public code differ: {name: Variant}. The first one
+    # sets nothing (the declared defaults); the others set what their source does. A variant sets settings, a schedule
+    # preset (quick/paper) sets the budget: settings() composes them. Empty: one reading only.
+    variants: ClassVar[dict[str, Variant]] = {}
 
     def __init__(self, **hparams: Any):
         self.hparams = resolve_params(self.params, hparams, owner=f"method {self.id}")
@@ -104,7 +122,46 @@ class Method:
     def describe(cls) -> dict:
         return {"id": cls.id, "name": cls.name, "summary": cls.summary, "paper": cls.paper,
                 "needs_groups": cls.needs_groups, "params": [p.describe() for p in cls.params], "quick": dict(cls.quick),
-                "quick_tables": dict(cls.quick_tables)}
+                "quick_tables": dict(cls.quick_tables),
+                "variants": {name: {"values": dict(v.values), "source": v.source} for name, v in cls.variants.items()}}
+
+    @classmethod
+    def variant(cls, name: str | None = None) -> dict[str, Any]:
+        """The values a named variant sets, each coerced by its declaration (ValueError for an unknown name or a value
+        outside its range). None: the first variant, i.e. the declared defaults ({})."""
+        if name is None:
+            return {}
+        if not cls.variants:
+            raise ValueError(ERR_NO_VARIANTS.format(method=cls.id))
+        if name not in cls.variants:
+            raise ValueError(ERR_UNKNOWN_VARIANT.format(name=name, method=cls.id, valid=", ".join(cls.variants)))
+        params = {p.name: p for p in cls.params}
+        owner = f"method {cls.id}, variant '{name}'"
+        out = {}
+        for key, value in cls.variants[name].values.items():
+            if key not in params:
+                raise ValueError(f"{owner}: '{key}' is not a declared hyperparameter; valid names: {', '.join(params)}")
+            out[key] = params[key].coerce(value, owner)
+        return out
+
+    @classmethod
+    def check_variants(cls) -> None:
+        """Raise ValueError unless every variant sets declared hyperparameters within their ranges and the first one
+        sets nothing (no variant named = the first variant = the declared defaults)."""
+        names = list(cls.variants)
+        if names and cls.variants[names[0]].values:
+            raise ValueError(f"method {cls.id}: its first variant '{names[0]}' must set nothing (the declared defaults)")
+        for name in names:
+            cls.variant(name)
+            if not cls.variants[name].source:
+                raise ValueError(f"method {cls.id}: variant '{name}' says no source")
+
+    @classmethod
+    def settings(cls, variant: str | None = None, schedule: str = "paper", dataset: str | None = None) -> dict[str, Any]:
+        """The values a variant and a schedule preset set together, over the declared defaults: the schedule's budget
+        (epochs, sizes) with the variant's settings on top, the variant winning where both name one (e.g. SENet's
+        whole-set dictionary, dict_size 0, against the quick schedule's 500 random atoms)."""
+        return {**cls.preset(schedule, dataset), **cls.variant(variant)}
 
     @classmethod
     def preset(cls, name: str, dataset: str | None = None) -> dict[str, Any]:

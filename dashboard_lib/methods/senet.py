@@ -9,13 +9,19 @@ on dictionary atom j, c_ij = α·T_b(q(x_i)ᵀ k(x_j)), T_b(t) = sign(t)·max(0,
 
 (paper Eq. 6–7; public code: γ = 200, λ_en = 0.9, the sum over the batch divided by its size B). Clustering:
 coefficients of every sample to clustered set, the top-k per row kept (public code: 1,000), rows L2-normalised (public
-code), affinity A = |C| + |Cᵀ|, scikit-learn SpectralClustering(affinity="precomputed").
+code), then as the paper's text says, affinity A = |C| + |Cᵀ| and scikit-learn SpectralClustering(affinity=
+"precomputed") on a K-dimensional embedding (defaults: affinity "symmetric", spectral_dim 0); or as both public
+repositories run it, a k-nearest-neighbour graph of the rows of C (affinity "knn") clustered by spectral_embedding_labels
+(spectral_dim > 0), see "Public code" below.
 
 Inv-SENnet (Singh et al., papers/inv-sennet.md): bias classifiers g(u) on the key embeddings u and g'(v) on the query
 embeddings v (MLPs p → 512 → 256 → M with BatchNorm and ReLU, §4.1) learn to predict the bias label (the group g,
 Colored MNIST's colour) by cross-entropy, Adam 1e-4; the key and query nets (Adam 1e-3) are trained through gradient
 reversal: ∇θ_u = ∂L_SE/∂θ_u − λ ∂L_bias^key/∂θ_u (and alike for θ_v), §3.3, plus the entropy term of Eq. 11–12
 weighted μ, which pushes the bias classifiers' predictive distribution towards uniform.
+
+Two readings of each method are named variants (Method.variants): "paper text" (the declared defaults) and "public
+code", which sets every setting below that the authors' code runs; the schedule preset still sets the budget (epochs).
 
 Input features (the paper and SENet use a scattering transform): `features` is a declared choice, the same for both
 methods and fitted on the training rows only, and recorded in every run's hyperparameters:
@@ -42,12 +48,13 @@ Protocols (`protocol`):
 Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats the query terms):
 - Direction of the coefficients as in the public code: the query embeds the sample being reconstructed, the keys embed
   the dictionary atoms (the paper's Eq. 12 writes kᵀq; the product is the same).
-- Scalability: each step reconstructs a mini-batch of B training samples from a dictionary of `dict_size` training
-  samples drawn at random for that step (SENet loops over blocks of the whole training set instead; on CPU a random
-  subset per step keeps the cost fixed). A batch sample that is also in the dictionary gets c_ii = 0 (masked), as the
-  public code subtracts the diagonal term.
+- Scalability: by default each step reconstructs a mini-batch of B training samples from a dictionary of `dict_size`
+  training samples drawn at random for that step (on CPU a random subset per step keeps the cost fixed; the public
+  code's whole training set, in blocks, is dict_size 0). A batch sample that is also in the dictionary gets c_ii = 0
+  (masked), as the public code subtracts the diagonal term.
 - The key classifier g reads the keys of B of the step's dictionary atoms (keys the coefficients used, labels g of
-  those atoms; B as many as the query classifier reads), the query classifier g' the queries of the batch. Loss of each: mean cross-entropy (L_bias^key,
+  those atoms; B as many as the query classifier reads; with the whole training set as dictionary or one shared
+  classifier, the batch's own keys, as the public code), the query classifier g' the queries of the batch. Loss of each: mean cross-entropy (L_bias^key,
   L_bias^query, logged). Gradient reversal of weight λ sits between each embedding and its classifier
   (dashboard_lib.nn.grad_reverse); the classifiers themselves minimise the cross-entropy.
 - Entropy term: μ · E_x[Σ_b Q(b|u) log Q(b|u)] (the negative entropy of Eq. 11's first expectation) is added to the
@@ -94,10 +101,9 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
 - λ and μ ramp up over training as Ganin et al.'s gradient reversal (the paper's [16]) does, 2/(1 + e^(−10t)) − 1
   (`grl_ramp`, 0 = constant): the classifiers first learn the bias (accuracy near 1), then lose it as the reversal
   grows (the decay §3.3 describes); logged as lambda_eff = λ × ramp.
-- Learning rates are constant (paper §4.1; the public SENet code anneals them with a cosine schedule). Two more
-  differences from the public SENet code, kept: it clips the gradient norm to 0.001 before each Adam step (we do
-  not), and its budget is 100,000 steps of batch 100 whatever N (≈ 166 epochs of 60,000 samples, 1,000 epochs of
-  10,000), where our `epochs` default is 20.
+- Learning rates are constant by default (paper §4.1), no gradient clipping; lr_schedule and grad_clip give the public
+  code's. Its budget is 100,000 steps of batch 100 whatever N (≈ 166 epochs of 60,000 samples, 1,000 epochs of
+  10,000), where our `epochs` default is 20: no variant sets it.
 - The embedding saved with each evaluation (for the UMAP views and the group probe) is the query embedding v of the
   clustered samples projected on its `embed_dim` leading principal components (storage: 1,024 floats per sample
   would not fit tens of thousands of samples per evaluation).
@@ -105,6 +111,33 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
   is ARPACK up to 2,000 samples and LOBPCG above (ARPACK's shift-invert mode factorises the graph: 53 s against 2.6 s
   for 10,000 samples with 1,000 links each). 60,000 samples (top-k 100, width 64) cluster in about 90 s on one
   CPU thread, most of it computing the coefficients.
+
+Public code, as read (SENet: github.com/zhangsz1998/Self-Expressive-Network main.py and utils.py at 381daf9; Inv-SENnet:
+github.com/singh17ashu/Inv-Senet-Invariant-Self-Expression-Network main_invsenet.py at e0ea1fb; each setting a declared
+hyperparameter, the "public code" variants set them):
+- Clustering (both): 1,000 coefficients per row (zeros included where a row has fewer), rows L2-normalised,
+  kneighbors_graph(C, 3, mode="connectivity", include_self=False) (Euclidean distance between the normalised rows, signs
+  kept), A = 0.5·(G + Gᵀ): build_affinity(kind="knn"). Then the eigenvectors of the 15 largest eigenvalues of
+  I − L_sym = D^−1/2 A D^−1/2 (scipy eigsh, which="LA"), rows L2-normalised, k-means with 20 restarts:
+  spectral_embedding_labels. Ours differs in the eigensolver below 1,000 samples (dense, the same vectors), in using
+  the run's seed (the code fixes 1 in SENet, 2 in Inv-SENnet) and the repository's own k-means (k-means++, Lloyd, as
+  scikit-learn's), and in float64 rows of C (the code casts them to float32).
+- Dictionary (both): each batch is reconstructed from every training row, keys computed in blocks of 10,000, the
+  diagonal term subtracted afterwards. The code runs N // 10,000 blocks, so the rows past the last full block are never
+  atoms when N is not a multiple of 10,000 (N > 10,000); ours takes the last, partial block too. Memory: the code keeps
+  every block's graph for one backward; ours holds one block at a time (whole_set_self_expression), same gradients.
+- SENet optimiser: Adam 1e-3, gradient norm of all its weights clipped to 0.001, CosineAnnealingLR(T_max = epochs,
+  η_min = 0) stepped per epoch (lr_schedule "cosine").
+- Inv-SENnet (main_invsenet.py; its main_adverserial*.py are earlier drafts): one bias classifier (Predictor:
+  1024 → 512 → 512 → M, LeakyReLU, one BatchNorm module applied after both hidden layers; M hard-coded 3 there, the
+  number of groups here) reading torch.cat(keys, queries) of the batch, the batch's colour labels twice (bias_head
+  "shared"). Each iteration: (1) a step of the key/query nets on L_SE + 0.01 · E[Σ p log p] of the classifier's
+  softmax on the stacked embeddings (the classifier's gradients of that pass are discarded); (2) the embeddings
+  recomputed, the classifier's cross-entropy through GradReverse (× −0.1) backward, the classifier's gradient norm
+  clipped to 0.001 (only the classifier's: the key/query nets are not clipped), a second step of the key/query nets
+  and a step of the classifier (adv_update "alternating"; λ = 0.1, μ = 0.01, no ramp). Both optimisers AdamW 1e-4
+  (weight decay 0.01), each with CosineAnnealingLR(T_max = epochs, η_min = 0) stepped every iteration, hence a
+  cosine of period 2·epochs iterations (lr_schedule "cosine_per_step"); 200,000 iterations of batch 100 by default.
 """
 from __future__ import annotations
 
@@ -121,7 +154,7 @@ from torch import nn
 from ..data import BiasedDataset
 from ..nn import grad_reverse, grl_coefficient, mlp
 from ..params import Param
-from .base import Method, RunContext, n_clusters_param
+from .base import Method, RunContext, Variant, n_clusters_param
 
 LARGE = 20_000  # above this many samples: cluster_qr labels (k-means below)
 LOBPCG_ABOVE = 2_000  # above this many samples: the LOBPCG eigensolver (ARPACK's shift-invert factorises the graph:
@@ -351,9 +384,137 @@ class SelfExpressiveNet(nn.Module):
         return self.alpha * soft_threshold(v @ u.T, self.threshold)
 
 
+def whole_set_self_expression(model: "SelfExpressiveNet", x: torch.Tensor, v: torch.Tensor, batch: torch.Tensor,
+                              dictionary: torch.Tensor, block: int, gamma: float, lambda_en: float
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """L_SE of the batch x (rows `batch` of dictionary, query embedding v) reconstructed from the whole dictionary, its
+    keys computed `block` rows at a time (SENet public code: blocks of 10,000), c_ii = 0.
+
+    Returns (to_backward, L_SE, its reconstruction part, share of nonzero coefficients), the last three detached.
+    With one block, to_backward is L_SE itself. With more, memory stays bounded by one block: a first pass without
+    gradients gives the residual R = x − Σ_b C_b D_b; then each block's keys are recomputed and the surrogate
+    [−γ⟨R, C_b D_b⟩ + r(C_b)] / B, whose gradient in C_b is L_SE's, is back-propagated at once into the key net and
+    b, its gradient in v gathered; to_backward is then ⟨v, that gradient⟩, whose backward carries it into the query
+    net. The caller adds to_backward to its other terms and calls backward once, its gradients zeroed BEFORE this call
+    (the blocks' gradients are already in them)."""
+    n, B = len(dictionary), len(x)
+
+    def coefficients(queries: torch.Tensor, start: int) -> torch.Tensor:
+        stop = min(n, start + block)
+        c = model.coefficients(queries, model.key(dictionary[start:stop]))
+        atoms = torch.arange(start, stop, device=batch.device)
+        return c.masked_fill(batch[:, None] == atoms[None, :], 0.0)
+
+    if n <= block:
+        c = coefficients(v, 0)
+        l_se, l_rec = self_expression_loss(x, c, dictionary, gamma, lambda_en)
+        return l_se, l_se.detach(), l_rec.detach(), (c.detach() != 0).float().mean()
+    with torch.no_grad():
+        rec, reg, nonzero = torch.zeros_like(x), x.new_zeros(()), x.new_zeros(())
+        for start in range(0, n, block):
+            c = coefficients(v, start)
+            rec += c @ dictionary[start:start + block]
+            reg += elastic_net(c, lambda_en)
+            nonzero += (c != 0).sum()
+        residual = x - rec
+        l_rec = 0.5 * gamma * residual.pow(2).sum() / B
+        l_se = l_rec + reg / B
+    v_leaf = v.detach().requires_grad_()
+    for start in range(0, n, block):
+        c = coefficients(v_leaf, start)
+        part = (-gamma * (residual * (c @ dictionary[start:start + block])).sum() + elastic_net(c, lambda_en)) / B
+        part.backward()
+    return (v * v_leaf.grad).sum(), l_se, l_rec, nonzero / (B * n)
+
+
+def lr_factor(schedule: str, epoch: int, step: int, epochs: int) -> float:
+    """The learning rate's multiplier (of its set value; minimum 0) at an epoch (from 0) and a step (from 0).
+
+    constant: 1. cosine: (1 + cos(π·epoch/epochs))/2, SENet public code's CosineAnnealingLR(T_max = epochs) stepped
+    once per epoch. cosine_per_step: (1 + cos(π·step/epochs))/2, Inv-SENnet public code's same scheduler stepped after
+    every training step: a cosine of period 2·epochs steps, repeated over the run (PyTorch's closed form)."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+    if schedule == "cosine_per_step":
+        return 0.5 * (1.0 + math.cos(math.pi * step / epochs))
+    raise ValueError(f"unknown lr_schedule '{schedule}'; valid: {', '.join(LR_SCHEDULES)}")
+
+
+def make_optimizer(kind: str, params, lr: float) -> torch.optim.Optimizer:
+    """Adam, or AdamW with PyTorch's default weight decay (0.01), as Inv-SENnet's public code creates it."""
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=lr)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"unknown optimizer '{kind}'; valid: adam, adamw")
+
+
+def set_lr(optimiser: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimiser.param_groups:
+        group["lr"] = lr
+
+
+def clip_gradients(params, max_norm: float) -> None:
+    """Scale the gradients of params to a total L2 norm of at most max_norm (0: leave them)."""
+    if max_norm > 0:
+        nn.utils.clip_grad_norm_(list(params), max_norm)
+
+
 def bias_classifier(width: int, n_groups: int) -> nn.Sequential:
     """Inv-SENnet §4.1: p → 512 → 256 → M with BatchNorm and ReLU between the layers (logits out)."""
     return mlp([width, 512, 256, n_groups], batch_norm=True)
+
+
+class SharedBiasClassifier(nn.Module):
+    """Inv-SENnet public code's one bias classifier for keys and queries (main_invsenet.py's Predictor): p → p/2 →
+    p/2 → M, each hidden layer Linear, LeakyReLU (slope 0.01), then ONE BatchNorm module applied after both hidden
+    layers (its weights and running statistics shared between them, as the public code reuses bn1)."""
+
+    def __init__(self, width: int, n_groups: int):
+        super().__init__()
+        hidden = max(1, width // 2)
+        self.fc1, self.fc2 = nn.Linear(width, hidden), nn.Linear(hidden, hidden)
+        self.norm = nn.BatchNorm1d(hidden)
+        self.out = nn.Linear(hidden, n_groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(F.leaky_relu(self.fc1(x)))
+        h = self.norm(F.leaky_relu(self.fc2(h)))
+        return self.out(h)
+
+
+def bias_losses(heads: tuple[nn.Module, ...], u: torch.Tensor, v: torch.Tensor, g_u: torch.Tensor, g_v: torch.Tensor,
+                reversal: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss the classifiers minimise, L_bias^key, L_bias^query, key logits, query logits) of the bias classifiers on
+    keys u (labels g_u) and queries v (labels g_v). reversal: the gradient-reversal weight between the embeddings and
+    the classifiers (None: the embeddings detached, monitors only).
+
+    Two heads (g, g'; paper §3.3): the loss is L_bias^key + L_bias^query. One head (Inv-SENnet public code): it reads
+    the keys and queries stacked, and the loss is the mean cross-entropy over the 2B rows (= the mean of the two when
+    u and v have as many rows), one BatchNorm batch over both."""
+    if reversal is None:
+        u, v = u.detach(), v.detach()
+    else:
+        u, v = grad_reverse(u, reversal), grad_reverse(v, reversal)
+    if len(heads) == 1:
+        logits = heads[0](torch.cat([u, v]))
+        loss = F.cross_entropy(logits, torch.cat([g_u, g_v]))
+        logits_k, logits_q = logits[:len(u)], logits[len(u):]
+    else:
+        logits_k, logits_q = heads[0](u), heads[1](v)
+    l_key, l_query = F.cross_entropy(logits_k, g_u), F.cross_entropy(logits_q, g_v)
+    return (loss if len(heads) == 1 else l_key + l_query), l_key, l_query, logits_k, logits_q
+
+
+def bias_entropy(heads: tuple[nn.Module, ...], u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The entropy term of Eq. 11–12 before its weight μ: the classifiers' negative entropy on the keys u and the
+    queries v, their weights held fixed (gradients reach u and v only). Two heads: the sum of the two; one head (public
+    code): the mean over the stacked keys and queries."""
+    if len(heads) == 1:
+        return negative_entropy(frozen_forward(heads[0], torch.cat([u, v])))
+    return negative_entropy(frozen_forward(heads[0], u)) + negative_entropy(frozen_forward(heads[1], v))
 
 
 def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -430,7 +591,7 @@ def build_affinity(C: sparse.csr_matrix, kind: str = "symmetric", normalize_rows
 
 
 def spectral_labels(A: sparse.spmatrix, n_clusters: int, assign_labels: str = "auto", seed: int = 0,
-                    eigen_solver: str | None = None) -> np.ndarray:
+                    eigen_solver: str | None = None, n_init: int = 10) -> np.ndarray:
     """scikit-learn SpectralClustering on the precomputed affinity; any failure becomes a ValueError that says what to try."""
     from sklearn.cluster import SpectralClustering
 
@@ -446,7 +607,7 @@ def spectral_labels(A: sparse.spmatrix, n_clusters: int, assign_labels: str = "a
     if eigen_solver is None:
         eigen_solver = "arpack" if n <= LOBPCG_ABOVE else "lobpcg"
     model = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", assign_labels=assign_labels,
-                               eigen_solver=eigen_solver, random_state=seed, n_init=10)
+                               eigen_solver=eigen_solver, random_state=seed, n_init=n_init)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Graph is not fully connected")
@@ -455,6 +616,51 @@ def spectral_labels(A: sparse.spmatrix, n_clusters: int, assign_labels: str = "a
     except Exception as exc:  # ArpackNoConvergence, LinAlgError, a singular factorisation…
         raise ValueError(ERR_SPECTRAL.format(n=n, links=A.nnz, reason=f"{type(exc).__name__}: {exc}")) from exc
     return np.asarray(labels, dtype=np.int64)
+
+
+DENSE_EIGEN_AT_MOST = 1_000  # up to this many samples: a dense symmetric eigensolver (exact; ARPACK needs dim < N)
+
+
+def spectral_embedding(A: sparse.spmatrix, dim: int) -> np.ndarray:
+    """The public code's spectral embedding (SENet utils.spectral_clustering): the dim eigenvectors of largest
+    eigenvalue of I − L = D^−1/2 A D^−1/2 (L the normalised Laplacian of the symmetric affinity A), each row scaled to
+    unit L2 norm (Ng, Jordan & Weiss 2001). N × min(dim, N). No D^−1/2 rescaling and no first vector dropped, unlike
+    scikit-learn's spectral_embedding. ValueError (ERR_SPECTRAL) when the eigensolver fails."""
+    from scipy.sparse import csgraph
+    from scipy.sparse.linalg import eigsh
+    from sklearn.preprocessing import normalize
+
+    A = sparse.csr_matrix(A, dtype=np.float64)
+    n = A.shape[0]
+    if A.nnz == 0:
+        raise ValueError(ERR_SPECTRAL.format(n=n, links=0, reason="the affinity has no links"))
+    if not np.isfinite(A.data).all():
+        raise ValueError(ERR_NAN)
+    if abs(A - A.T).max() > 1e-10 * max(1.0, abs(A).max()):
+        raise ValueError(ERR_SPECTRAL.format(n=n, links=A.nnz, reason="the affinity is not symmetric"))
+    dim = min(dim, n)
+    M = sparse.identity(n, format="csr") - csgraph.laplacian(A, normed=True)
+    try:
+        if n <= DENSE_EIGEN_AT_MOST or dim >= n - 1:
+            _, vectors = np.linalg.eigh(M.toarray())  # ascending eigenvalues: the last dim are the largest
+            vectors = vectors[:, n - dim:]
+        else:
+            _, vectors = eigsh(M, k=dim, which="LA")
+    except Exception as exc:  # ArpackNoConvergence, LinAlgError
+        raise ValueError(ERR_SPECTRAL.format(n=n, links=A.nnz, reason=f"{type(exc).__name__}: {exc}")) from exc
+    return normalize(vectors)
+
+
+def spectral_embedding_labels(A: sparse.spmatrix, n_clusters: int, dim: int, n_init: int = 20, seed: int = 0) -> np.ndarray:
+    """The public code's spectral clustering: k-means (k-means++ seeding, best of n_init restarts by inertia; the
+    repository's own kmeans) on spectral_embedding(A, dim) (SENet and Inv-SENnet: dim 15, n_init 20)."""
+    from .kmeans import kmeans
+
+    n = A.shape[0]
+    if n_clusters > n:
+        raise ValueError(f"spectral clustering: K = {n_clusters} clusters is more than the {n} samples")
+    embedding = torch.from_numpy(spectral_embedding(A, dim)).float()
+    return kmeans(embedding, n_clusters, n_init=n_init, seed=seed).labels.cpu().numpy().astype(np.int64)
 
 
 @torch.no_grad()
@@ -470,6 +676,9 @@ def principal_components(z: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------------------------
 
 PROTOCOLS = ("auto", "ood", "mixed", "all")
+LR_SCHEDULES = ("constant", "cosine", "cosine_per_step")
+# The clustering both public repositories run by default (SENet main.py's evaluate, Inv-SENnet's the same).
+SENET_PUBLIC_AFFINITY = {"top_k": 1000, "affinity": "knn", "n_neighbors": 3, "spectral_dim": 15, "spectral_n_init": 20}
 
 
 def protocol_rows(data: BiasedDataset, protocol: str) -> tuple[str, np.ndarray, np.ndarray, str | None]:
@@ -517,27 +726,59 @@ def senet_params() -> tuple[Param, ...]:
         Param("depth", 3, kind="int", low=1, high=10, help="Hidden layers of the query/key nets.",
               source="Inv-SENnet §4.1: three"),
         Param("lr", 1e-3, low=0, low_open=True, high=1.0, log=True, symbol="η",
-              help="Adam learning rate of the query/key nets and the threshold b (constant).", source="Inv-SENnet §4.1: 1e-3"),
+              help="Learning rate of the query/key nets and the threshold b (its value at the start of lr_schedule).",
+              source="Inv-SENnet §4.1: 1e-3; Inv-SENnet public code: 1e-4"),
         Param("lr_bias", 1e-4, low=0, low_open=True, high=1.0, log=True, symbol="η_bias",
-              help="Adam learning rate of the bias classifiers.", source="Inv-SENnet §4.1: 1e-4"),
+              help="Learning rate of the bias classifiers (same schedule).", source="Inv-SENnet §4.1 and public code: 1e-4"),
+        Param("optimizer", "adam", kind="choice", choices=("adam", "adamw"),
+              help="Optimiser of both the query/key nets and the bias classifiers: Adam, or AdamW with PyTorch's default "
+                   "decoupled weight decay 0.01 (on every weight, b included, as the public code's AdamW).",
+              source="Inv-SENnet §4.1: Adam; SENet public code: Adam; Inv-SENnet public code: AdamW"),
+        Param("lr_schedule", "constant", kind="choice", choices=LR_SCHEDULES,
+              help="constant; cosine: η·(1 + cos(π·epoch/epochs))/2, annealed to 0 over the run, set each epoch; "
+                   "cosine_per_step: η·(1 + cos(π·step/epochs))/2, the epoch-length cosine advanced every step, so the "
+                   "rate swings between η and 0 with a period of 2·epochs steps (both optimisers).",
+              source="Inv-SENnet §4.1: constant; SENet public code: cosine (per epoch); Inv-SENnet public code: "
+                     "cosine_per_step (CosineAnnealingLR(T_max = epochs) stepped every step)"),
+        Param("grad_clip", 0.0, low=0, high=1e6,
+              help="Clip the gradient norm of the query/key nets and b to this before each step (0 = no clipping).",
+              source="SENet public code: 0.001; Inv-SENnet public code: none (it clips the bias classifier only)"),
         Param("epochs", 20, kind="int", low=1, high=100_000, help="Passes over the training rows."),
         Param("batch_size", 100, kind="int", low=2, high=65536, symbol="B",
               help="Samples reconstructed per step.", source="SENet public code: 100"),
-        Param("dict_size", 1000, kind="int", low=2, high=1_000_000, symbol="D",
-              help="Dictionary atoms drawn at random from the training rows for each step (at most all of them).",
-              source="ours (SENet loops over blocks of all samples)"),
+        Param("dict_size", 1000, kind="int", low=0, high=1_000_000, symbol="D",
+              help="Dictionary atoms each step reconstructs its batch from: that many training rows drawn at random for "
+                   "the step (at most all of them); 0 = every training row, in blocks of dict_block, as the public "
+                   "code does. Not the default: every step then runs the key net forward and back over the whole "
+                   "training set, N/D times the work of a random dictionary (10× for 10,000 training images, 50× for "
+                   "50,000): hours per run on a CPU, affordable on a GPU.",
+              source="ours (random atoms); SENet and Inv-SENnet public code: 0 (the whole training set)"),
+        Param("dict_block", 10_000, kind="int", low=1, high=1_000_000,
+              help="With dict_size 0: dictionary rows per block. Memory holds one block's key-net activations at a "
+                   "time (a first pass without gradients, then one backward per block); the result does not depend on it.",
+              source="SENet public code: 10,000"),
         Param("top_k", 1000, kind="int", low=1, high=1_000_000,
               help="Coefficients kept per row of C for the affinity. A short row fills with whatever the links prefer "
                    "most, the bias included: Inv-SENnet on 10,000 Colored MNIST images reads ACC 0.47 with 200, 0.59 "
                    "with 1,000.",
               source="SENet public code non_zeros: 1000"),
         Param("affinity", "symmetric", kind="choice", choices=("symmetric", "knn"),
-              help="symmetric: A = |C| + |Cᵀ| (rows of C normalised); knn: the n_neighbors nearest rows of C.",
-              source="paper §2.1; public code offers both"),
+              help="Rows of C L2-normalised, then symmetric: A = |C| + |Cᵀ|; knn: each row linked (weight 1) to the "
+                   "n_neighbors rows of C nearest it in Euclidean distance, itself excluded, A = (G + Gᵀ)/2.",
+              source="paper §2.1: symmetric; SENet and Inv-SENnet public code: knn (their default 'nearest_neighbor')"),
         Param("n_neighbors", 3, kind="int", low=1, high=1000, help="Neighbours of the knn affinity.",
               source="SENet public code: 3"),
+        Param("spectral_dim", 0, kind="int", low=0, high=1000,
+              help="Spectral embedding clustered by k-means. 0: K dimensions, scikit-learn's SpectralClustering "
+                   "(assign_labels applies). > 0: the public code's: that many leading eigenvectors of D^−1/2 A D^−1/2, "
+                   "rows scaled to unit norm, then k-means (assign_labels unused).",
+              source="paper text: spectral clustering (K); SENet and Inv-SENnet public code: 15"),
+        Param("spectral_n_init", 10, kind="int", low=1, high=1000,
+              help="k-means restarts on the spectral embedding (the lowest inertia wins).",
+              source="scikit-learn's default 10 (the papers are silent); SENet and Inv-SENnet public code: 20"),
         Param("assign_labels", "auto", kind="choice", choices=("auto", "kmeans", "cluster_qr", "discretize"),
-              help="Spectral clustering's label assignment (auto: kmeans up to 20,000 samples, cluster_qr above)."),
+              help="Spectral clustering's label assignment with spectral_dim 0 (auto: kmeans up to 20,000 samples, "
+                   "cluster_qr above)."),
         Param("eval_every", 5, kind="int", low=0, help="Cluster and evaluate every this many epochs (0 = only at the end)."),
         Param("log_every", 5, kind="int", low=1, high=100_000, help="Log the live signals every this many steps."),
         Param("embed_dim", 32, kind="int", low=2, high=1024,
@@ -552,8 +793,9 @@ class SENet(Method):
     name = "SENet (self-expressive network)"
     summary = ("Subspace clustering by self-expression: query and key networks give each sample's coefficients on the "
                "others (soft-thresholded inner products), trained to reconstruct each sample from the others (γ) with an "
-               "elastic-net penalty (λ_en); affinity |C| + |Cᵀ| and spectral clustering. Bias classifiers watch the "
-               "embeddings (monitors only).")
+               "elastic-net penalty (λ_en); affinity |C| + |Cᵀ| and spectral clustering (paper text) or the public "
+               "code's kNN graph and 15-dimensional spectral embedding. Bias classifiers watch the embeddings "
+               "(monitors only).")
     paper = "Zhang, You, Vidal & Li 2021, Learning a Self-Expressive Network for Subspace Clustering (CVPR)"
     invariant = False
     # top_k stays at the public code's 1,000 (2–3 s more per clustering of 10,000 samples): with 200, a residual
@@ -568,6 +810,21 @@ class SENet(Method):
         Param("monitor_bias", True, kind="bool",
               help="Train bias classifiers on the detached key/query embeddings to show how much of the group they carry."),
     )
+    variants = {
+        "paper text": Variant(source=(
+            "SENet paper (Zhang, You, Vidal & Li, CVPR 2021) Eq. 6–8 with its public code's γ, λ_en, widths and "
+            "α; affinity |C| + |Cᵀ| and spectral clustering (K eigenvectors), Adam at a constant rate; each step's "
+            "dictionary a random subset of the training rows (ours, for CPU cost)")),
+        "public code": Variant(values={
+            **SENET_PUBLIC_AFFINITY, "dict_size": 0, "dict_block": 10_000, "lr_schedule": "cosine", "grad_clip": 0.001},
+            source=(
+            "github.com/zhangsz1998/Self-Expressive-Network, main.py and utils.py (commit 381daf9): each batch "
+            "reconstructed from the whole training set in blocks of 10,000, gradient norm clipped to 0.001, Adam 1e-3 "
+            "with CosineAnnealingLR(T_max = epochs) stepped per epoch to 0; 1,000 coefficients per row, rows "
+            "L2-normalised, kNN graph (k = 3, connectivity, self excluded, (G + Gᵀ)/2), spectral embedding of "
+            "dimension 15 with rows normalised, k-means × 20. Its budget, 100,000 iterations of batch 100, is the "
+            "schedule's to set (epochs)")),
+    }
 
     def uses_bias(self, data: BiasedDataset) -> bool:
         return self.invariant or (self.hparams.get("monitor_bias", False) and data.n_groups >= 2)
@@ -609,7 +866,9 @@ class SENet(Method):
         if C.nnz == 0:
             raise ValueError(ERR_ALL_ZERO.format(n=len(feats), b=float(model.threshold)))
         A = build_affinity(C, hp["affinity"], True, hp["n_neighbors"])
-        return spectral_labels(A, k, hp["assign_labels"], seed), v, C
+        if hp["spectral_dim"] > 0:
+            return spectral_embedding_labels(A, k, hp["spectral_dim"], hp["spectral_n_init"], seed), v, C
+        return spectral_labels(A, k, hp["assign_labels"], seed, n_init=hp["spectral_n_init"]), v, C
 
     # -- training -----------------------------------------------------------------------------------------------
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "SENet":
@@ -633,18 +892,25 @@ class SENet(Method):
 
         width = hp["width"]
         model = SelfExpressiveNet(d, width, hp["depth"], hp["alpha"] or None).to(device)
-        optimiser = torch.optim.Adam(model.parameters(), lr=hp["lr"])
+        optimiser = make_optimizer(hp["optimizer"], model.parameters(), hp["lr"])
         use_bias = self.uses_bias(data)
+        # One classifier reading keys and queries (Inv-SENnet public code) or one each (the paper's g and g').
+        shared = self.invariant and hp.get("bias_head") == "shared"
         if use_bias:
             m = data.n_groups
-            head_key, head_query = bias_classifier(width, m).to(device), bias_classifier(width, m).to(device)
-            bias_optimiser = torch.optim.Adam([*head_key.parameters(), *head_query.parameters()], lr=hp["lr_bias"])
+            heads = ((SharedBiasClassifier(width, m).to(device),) if shared else
+                     (bias_classifier(width, m).to(device), bias_classifier(width, m).to(device)))
+            head_params = [p for head in heads for p in head.parameters()]
+            bias_optimiser = make_optimizer(hp["optimizer"], head_params, hp["lr_bias"])
             chance = float(np.bincount(data.g[train], minlength=m).max() / n_train)
         lam = float(hp.get("lambda_adv", 0.0)) if self.invariant else 0.0
         mu = float(hp.get("mu", 0.0)) if self.invariant else 0.0
+        alternating = self.invariant and hp.get("adv_update") == "alternating"
+        clip, clip_bias = hp["grad_clip"], hp.get("grad_clip_bias", 0.0)
 
         generator = torch.Generator().manual_seed(ctx.seed)
-        dict_size = min(hp["dict_size"], n_train)
+        whole = hp["dict_size"] == 0  # every training row is an atom (public code), in blocks of dict_block
+        dict_size = n_train if whole else min(hp["dict_size"], n_train)
         B = hp["batch_size"]
         steps_per_epoch = n_train // B  # the last incomplete batch is dropped (BatchNorm, equal-size steps)
         total = hp["epochs"] * steps_per_epoch
@@ -654,49 +920,74 @@ class SENet(Method):
         for epoch in range(1, hp["epochs"] + 1):
             order = torch.randperm(n_train, generator=generator)
             for s in range(steps_per_epoch):
-                batch = order[s * B:(s + 1) * B]
-                atoms = torch.randperm(n_train, generator=generator)[:dict_size]
-                # Asynchronous copies of the two index vectors, the mask built on the device: no stream sync and no
-                # B × dict_size copy per step.
-                batch, atoms = batch.to(device, non_blocking=True), atoms.to(device, non_blocking=True)
-                self_mask = batch[:, None] == atoms[None, :]
-                x, dictionary = f_train[batch], f_train[atoms]
-                v = model.query(x)
-                u = model.key(dictionary)
-                c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
-                l_se, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
-                loss = l_se
+                factor = lr_factor(hp["lr_schedule"], epoch - 1, step, hp["epochs"])
+                set_lr(optimiser, hp["lr"] * factor)
+                optimiser.zero_grad(set_to_none=True)
                 if use_bias:
-                    # The key classifier reads the keys of the first B atoms (as many samples as the query classifier).
-                    u_read, g_atoms, g_batch = u[:len(batch)], g_train[atoms[:len(batch)]], g_train[batch]
+                    set_lr(bias_optimiser, hp["lr_bias"] * factor)
+                    bias_optimiser.zero_grad(set_to_none=True)
+                batch = order[s * B:(s + 1) * B]
+                if whole:
+                    batch = batch.to(device, non_blocking=True)
+                    x = f_train[batch]
+                    v = model.query(x)
+                    loss, l_se, l_rec, nonzero = whole_set_self_expression(
+                        model, x, v, batch, f_train, hp["dict_block"], hp["gamma"], hp["lambda_en"])
+                    read = batch  # the key classifier reads the batch's own keys (public code)
+                else:
+                    atoms = torch.randperm(n_train, generator=generator)[:dict_size]
+                    # Asynchronous copies of the two index vectors, the mask built on the device: no stream sync and
+                    # no B × dict_size copy per step.
+                    batch, atoms = batch.to(device, non_blocking=True), atoms.to(device, non_blocking=True)
+                    self_mask = batch[:, None] == atoms[None, :]
+                    x, dictionary = f_train[batch], f_train[atoms]
+                    v = model.query(x)
+                    u = model.key(dictionary)
+                    c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
+                    loss, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
+                    l_se, l_rec, nonzero = loss.detach(), l_rec.detach(), (c.detach() != 0).float().mean()
+                    # Two heads: the key classifier reads the keys of the first B atoms (as many samples as the query
+                    # classifier); one head: the batch's own keys, as the public code.
+                    read = batch if shared else atoms[:len(batch)]
+                if use_bias:
+                    g_read, g_batch = g_train[read], g_train[batch]
+                    u_read = u[:len(batch)] if not (whole or shared) else model.key(f_train[read])
+                    reversal = None
                     if self.invariant:
                         ramp = grl_coefficient(step / total, hp["grl_ramp"]) if hp["grl_ramp"] > 0 else 1.0
-                        logits_k = head_key(grad_reverse(u_read, lam * ramp))
-                        logits_q = head_query(grad_reverse(v, lam * ramp))
+                        reversal = lam * ramp
                         if mu > 0:
-                            loss = loss + mu * ramp * (negative_entropy(frozen_forward(head_key, u_read))
-                                                       + negative_entropy(frozen_forward(head_query, v)))
-                    else:
-                        logits_k, logits_q = head_key(u_read.detach()), head_query(v.detach())
-                    l_key, l_query = F.cross_entropy(logits_k, g_atoms), F.cross_entropy(logits_q, g_batch)
-                    loss = loss + l_key + l_query
-                    bias_optimiser.zero_grad(set_to_none=True)
-                optimiser.zero_grad(set_to_none=True)
+                            loss = loss + mu * ramp * bias_entropy(heads, u_read, v)
+                        if alternating:
+                            # Public code: a step of the key/query nets on L_SE + entropy, then the embeddings afresh,
+                            # the reversed classifier loss, and a step of both the nets and the classifiers.
+                            loss.backward()
+                            clip_gradients(model.parameters(), clip)
+                            optimiser.step()
+                            optimiser.zero_grad(set_to_none=True)
+                            bias_optimiser.zero_grad(set_to_none=True)
+                            v, u_read = model.query(x), model.key(f_train[read])
+                            loss = 0.0
+                    bias_loss, l_key, l_query, logits_k, logits_q = bias_losses(heads, u_read, v, g_read, g_batch, reversal)
+                    loss = loss + bias_loss
                 loss.backward()
+                clip_gradients(model.parameters(), clip)
                 optimiser.step()
                 if use_bias:
+                    clip_gradients(head_params, clip_bias)
                     bias_optimiser.step()
                 step += 1
                 if step % hp["log_every"] == 0 or step == 1:
-                    scalars = {"L_SE": l_se.detach(), "L_rec": l_rec.detach(), "threshold": model.threshold.detach()[0],
-                               "nonzero": (c.detach() != 0).float().mean()}
+                    scalars = {"L_SE": l_se, "L_rec": l_rec, "threshold": model.threshold.detach()[0], "nonzero": nonzero}
                     if use_bias:
                         scalars.update(
                             L_bias_key=l_key.detach(), L_bias_query=l_query.detach(),
-                            acc_bias_key=(logits_k.detach().argmax(1) == g_atoms).float().mean(),
+                            acc_bias_key=(logits_k.detach().argmax(1) == g_read).float().mean(),
                             acc_bias_query=(logits_q.detach().argmax(1) == g_batch).float().mean(), bias_chance=chance)
                         if self.invariant:
                             scalars["lambda_eff"] = lam * ramp
+                    if hp["lr_schedule"] != "constant":
+                        scalars["lr_factor"] = factor
                     ctx.log(step, **scalars)
                 ctx.progress(step / total, f"epoch {epoch}/{hp['epochs']}")
             if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
@@ -741,5 +1032,40 @@ class InvSENnet(SENet):
               source="ours: the paper gives no value"),
         Param("grl_ramp", 10.0, low=0, high=1000, symbol="γ_GRL",
               help="λ and μ ramp up as 2/(1 + e^(−γ_GRL·t)) − 1 over training progress t (0 = constant from the start).",
-              source="Ganin et al. 2016 (the paper's gradient reversal [16]): 10"),
+              source="Ganin et al. 2016 (the paper's gradient reversal [16]): 10; Inv-SENnet public code: 0 (no ramp)"),
+        Param("bias_head", "separate", kind="choice", choices=("separate", "shared"),
+              help="separate: two bias classifiers, g on the keys and g' on the queries (p → 512 → 256 → M, BatchNorm "
+                   "and ReLU), their cross-entropies summed. shared: one classifier reading the keys and queries of the "
+                   "batch stacked (p → p/2 → p/2 → M, LeakyReLU, one BatchNorm reused after both hidden layers), the "
+                   "mean cross-entropy over both.",
+              source="Inv-SENnet §3.3, §4.1: separate; Inv-SENnet public code (main_invsenet.py): shared"),
+        Param("adv_update", "joint", kind="choice", choices=("joint", "alternating"),
+              help="joint: one backward of L_SE + μ·entropy + the reversed classifier loss, then one step of the "
+                   "key/query nets and one of the classifiers. alternating: a step of the key/query nets on L_SE + "
+                   "μ·entropy, then the embeddings recomputed and a second step of the nets (on the reversed classifier "
+                   "loss alone) with the classifiers' step.",
+              source="ours (the paper's Eq. 9 as one objective); Inv-SENnet public code: alternating"),
+        Param("grad_clip_bias", 0.0, low=0, high=1e6,
+              help="Clip the gradient norm of the bias classifier(s) to this before their step (0 = no clipping).",
+              source="ours: none; Inv-SENnet public code: 0.001"),
     )
+    variants = {
+        "paper text": Variant(source=(
+            "Inv-SENnet paper (papers/inv-sennet.md) §3.3 and §4.1, SENet paper Eq. 6–8: two bias classifiers, "
+            "gradient reversal λ and the entropy term μ (their values ours, the paper gives none), Adam 1e-3 / 1e-4 at "
+            "a constant rate; affinity |C| + |Cᵀ| and spectral clustering (K eigenvectors); each step's dictionary a "
+            "random subset of the training rows (ours, for CPU cost)")),
+        "public code": Variant(values={
+            **SENET_PUBLIC_AFFINITY, "dict_size": 0, "dict_block": 10_000,
+            "bias_head": "shared", "adv_update": "alternating", "lambda_adv": 0.1, "mu": 0.01, "grl_ramp": 0.0,
+            "optimizer": "adamw", "lr": 1e-4, "lr_bias": 1e-4, "lr_schedule": "cosine_per_step", "grad_clip": 0.0,
+            "grad_clip_bias": 0.001}, source=(
+            "github.com/singh17ashu/Inv-Senet-Invariant-Self-Expression-Network, main_invsenet.py (commit e0ea1fb): "
+            "one bias classifier (Predictor 1024-512-512-M, LeakyReLU) on the batch's keys and queries stacked, "
+            "GradReverse × 0.1, entropy weight 0.01 (_lambda), AdamW 1e-4 for both nets with CosineAnnealingLR "
+            "(T_max = epochs) stepped every step, gradient norm of the bias classifier clipped to 0.001, two "
+            "key/query steps per iteration; each batch reconstructed from the whole training set in blocks of "
+            "10,000; kNN graph (k = 3, 1,000 coefficients per row), spectral embedding of dimension 15, k-means × 20. "
+            "Its budget, 200,000 iterations of batch 100 (333 epochs of 60,000 images), is the schedule's to set "
+            "(epochs)")),
+    }

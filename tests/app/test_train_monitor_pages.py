@@ -156,3 +156,24 @@ def test_monitor_shows_each_groups_own_model_beside_the_shared_start(fclab_home)
     assert list(table.columns[:4]) == ["Group", "Samples", "Shared k-means ACC", "Own model ACC"]
     assert table.iloc[0]["Group"] == "**MNIST**" and table.iloc[0]["Own model ACC"] == 0.89
     assert any("the shared encoder's k-means" in c.value for c in monitor.caption)
+
+
+def test_a_methods_variants_are_offered_above_the_form_with_their_sources(app):
+    app.selectbox(key="method").select("inv_senet").run()
+    variant = app.radio(key="variant.inv_senet")
+    assert variant.options == ["paper text", "public code"] and variant.value == "paper text"
+    assert any("Source: Inv-SENnet paper" in c.value and "The declared defaults" in c.value for c in app.caption)
+    assert app.selectbox(key="hp.inv_senet.quick.bias_head").value == "separate"
+    variant.set_value("public code").run()
+    source = next(c.value for c in app.caption if "Source:" in c.value)
+    assert "singh17ashu/Inv" in source and "bias_head shared" in source.replace("\\", "")
+    prefix = "hp.inv_senet.quick.variant.public code"
+    assert app.selectbox(key=f"{prefix}.bias_head").value == "shared"
+    assert app.selectbox(key=f"{prefix}.affinity").value == "knn"
+    assert app.number_input(key=f"{prefix}.spectral_dim").value == 15
+    assert app.number_input(key=f"{prefix}.epochs").value == METHODS["inv_senet"].quick["epochs"]  # the schedule's budget
+    assert app.number_input(key=f"{prefix}.dict_size").value == 0  # the variant's, over the quick demo's 500 atoms
+    quick = next(c.value for c in app.caption if "Quick demo sets" in c.value)
+    assert "dict_size" not in quick and "epochs" in quick and "whole-set dictionary" in quick
+    app.selectbox(key="method").select("kmeans").run()
+    assert not app.radio or all(r.key != "variant.kmeans" for r in app.radio)  # one reading only: no choice

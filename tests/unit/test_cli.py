@@ -123,6 +123,23 @@ def test_the_default_preset_is_the_apps_quick_one_and_set_wins(fclab_home, capsy
     assert (hparams["lr"], hparams["update_interval"]) == (0.01, 140)
 
 
+def test_a_variant_sets_its_settings_over_the_schedule_and_set_wins(fclab_home, capsys):
+    assert main(["train", "--method", "senet", "--variant", "public code", "--data", "n=200", "--set", "width=16",
+                 "--set", "depth=1", "--set", "pca_dim=10", "--set", "epochs=1", "--set", "batch_size=50",
+                 "--set", "top_k=20", "--set", "spectral_dim=4", "--set", "eval_every=0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "finished"
+    hparams = RunStore(fclab_home / "store").get_run(result["run_id"]).config["hparams"]
+    public = get_method("senet").variant("public code")
+    assert (hparams["affinity"], hparams["dict_size"], hparams["lr_schedule"]) == ("knn", 0, "cosine")  # the variant's
+    assert public["spectral_dim"] == 15 and hparams["spectral_dim"] == 4  # --set wins
+    assert hparams["pca_dim"] == 10 and hparams["gamma"] == 200.0
+    assert main(["train", "--method", "senet", "--variant", "repo", "--data", "n=200"]) == 2
+    assert "unknown variant 'repo' of method senet; valid: paper text, public code" in capsys.readouterr().err
+    assert main(["methods"]) == 0
+    assert 'variant "public code": top_k=1000, affinity=knn' in capsys.readouterr().out
+
+
 def test_output_cut_short_by_its_reader_is_quiet(tmp_path):
     env = {**os.environ, "FCLAB_HOME": str(tmp_path)}
     pipeline = subprocess.run(f"{sys.executable} -m dashboard_lib methods | head -n 2", shell=True, cwd=REPO, env=env,

@@ -141,3 +141,15 @@ def test_the_hook_catches_a_per_step_read():
         code = compile("for _ in range(5):\n    torch.ones(()).item()\n", str(Path(PACKAGE) / "fake.py"), "exec")
         exec(code, {"torch": torch})
     assert counts == Counter({"fake.py:2": 5})
+
+
+@pytest.mark.parametrize("method_id", ["senet", "inv_senet"])
+def test_the_public_code_variants_add_no_host_sync_per_step(method_id):
+    """The whole-set dictionary in blocks, the shared classifier's alternating steps, AdamW, the schedules, clipping."""
+    fixed = {**get_method(method_id).variant("public code"), **SENET, "dict_size": 0, "dict_block": 16, "spectral_dim": 3,
+             "grad_clip": 0.001}
+    few, logged_few = _syncs(method_id, "batch_size", 16, False, fixed)
+    many, logged_many = _syncs(method_id, "batch_size", 8, False, fixed)
+    assert logged_many > logged_few
+    grown = {site: (few[site], many[site]) for site in set(few) | set(many) if many[site] > few[site]}
+    assert not grown, f"{method_id}: host syncs that grow with the steps (site: S steps → 2S steps): {grown}"

@@ -188,6 +188,31 @@ def test_the_cli_reads_axes_as_lists_or_grids():
         cli.parse_axis("beta")
 
 
+def test_a_sweep_on_a_variant_gives_every_trial_its_settings_under_the_schedules_budget(tmp_path, monkeypatch, capsys):
+    from dashboard_lib.methods import get_method
+
+    spec = SweepSpec("mnist_optdigits", "inv_senet", [Axis("lambda_adv", values=[0.1, 1])], preset="quick",
+                     variant="public code", fixed={"mu": 0.5})
+    trials = spec.trials()
+    quick = get_method("inv_senet").quick
+    for trial, lam in zip(trials, (0.1, 1.0)):
+        hp = trial.hparams
+        assert hp["lambda_adv"] == lam and hp["mu"] == 0.5  # the axis, then the fixed value, win
+        assert hp["bias_head"] == "shared" and hp["affinity"] == "knn" and hp["dict_size"] == 0  # the variant
+        assert hp["epochs"] == quick["epochs"] and hp["width"] == quick["width"]  # the quick budget
+    assert SweepSpec.from_dict(spec.to_dict()).variant == "public code"
+    old = spec.to_dict()
+    del old["variant"]  # a sweep stored before variants existed
+    assert SweepSpec.from_dict(old).trials()[0].hparams["bias_head"] == "separate"
+    with pytest.raises(ValueError, match="unknown variant 'repo' of method inv_senet"):
+        SweepSpec("mnist_optdigits", "inv_senet", [Axis("mu", values=[1])], variant="repo").trials()
+    monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
+    assert cli.main(["sweep", "--method", "senet", "--variant", "public code", "--axis", "gamma=100,200", "--dry-run"]) == 0
+    assert "2 trials of senet" in capsys.readouterr().err
+    assert cli.main(["sweep", "--method", "kmeans", "--variant", "public code", "--axis", "n_init=1,2", "--dry-run"]) == 2
+    assert "method kmeans has no named variants" in capsys.readouterr().err
+
+
 def test_the_cli_dry_run_lists_the_trials_of_a_preset_and_starts_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
     assert cli.main(["sweep", "--preset", "DFC Figure 6 (a)", "--seeds", "1", "--dry-run"]) == 0
