@@ -167,7 +167,7 @@ def run_one(plan: recipes.Plan, seed: int, args, store: RunStore, overrides: dic
     return {
         "schema": SCHEMA, "method": plan.method, "method_name": get_method(plan.method).name,
         "dataset": plan.dataset.name, "data": {"id": config.dataset, "options": config.dataset_options},
-        "schedule": plan.schedule, "seed": seed,
+        "schedule": plan.record_schedule, "seed": seed,
         "paper": recipes.paper_reference(plan.method, plan.dataset.name, n_train or len(data)),
         "metrics": final,
         "columns": {"metrics": list(plan.suite.metrics), "curve": list(plan.suite.curve)},
@@ -175,7 +175,8 @@ def run_one(plan: recipes.Plan, seed: int, args, store: RunStore, overrides: dic
                    "seeds": args.seed_list, "precision": config.hparams.get("precision", "fp32"),
                    "dtype": str(data.X.dtype).replace("torch.", ""),
                    "schedule": recipes.budget_settings(config.hparams), "hparams": config.hparams,
-                   "overrides": {k: config.hparams[k] for k in overrides}, "unit": get_method(plan.method).eval_unit},
+                   "overrides": {k: config.hparams[k] for k in overrides}, "unit": get_method(plan.method).eval_unit,
+                   "variant": plan.variant},
         "device": device_info(device), "wall_s": round(wall, 2), "git": git_state(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "curve": curve, "curve_unit": get_method(plan.method).eval_unit, "analysis": analysis,
@@ -222,7 +223,9 @@ def print_list() -> None:
     for method in REGISTRY:
         names = recipes.datasets_for(method)
         default = recipes.DEFAULT_DATASET[method]
-        print(f"{method:<12}{', '.join([default] + [n for n in names if n != default])}")
+        variants = list(get_method(method).variants)[1:]
+        print(f"{method:<12}{', '.join([default] + [n for n in names if n != default])}"
+              + (f"   variants: {', '.join(variants)}" if variants else ""))
     print("\ndataset                       suite       schedules")
     for name, d in recipes.DATASETS.items():
         print(f"{name:<30}{d.suite:<12}{', '.join(recipes.schedules_for(name))}")
@@ -239,6 +242,10 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="[METHOD.]NAME=VALUE",
                         help="override a hyperparameter of every method named that declares it, or of one method "
                              "(dec.iterations=500); repeatable")
+    parser.add_argument("--variant", help="a named reading of the method(s) (e.g. 'public code'; --list shows them), "
+                                           "over the schedule's budget and under --set; the record's schedule says it")
+    parser.add_argument("--tag", help="a word added to the record's schedule name, to keep a run with other --set "
+                                      "values beside the plain one (e.g. knn)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the shared 2-core machine: 1)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"folder with mnist_usps.npz (default {DATA_DIR})")
@@ -263,8 +270,8 @@ def main(argv=None) -> int:
         args.seed_list = [int(s) for s in args.seeds.split(",")]
         methods = args.method.split(",")
         overrides = split_overrides(parse_assignments(args.set), methods)
-        plans = [recipes.plan(m, args.dataset or recipes.DEFAULT_DATASET.get(m, ""), args.schedule, args.n, overrides[m])
-                 for m in methods]
+        plans = [recipes.plan(m, args.dataset or recipes.DEFAULT_DATASET.get(m, ""), args.schedule, args.n, overrides[m],
+                              variant=args.variant, tag=args.tag) for m in methods]
         for p in plans:  # refuse a bad setting before anything trains
             RunConfig(dataset=p.dataset.dataset, method=p.method, dataset_options=p.options, hparams=p.hparams,
                       device=args.device).resolved()
@@ -293,7 +300,7 @@ def main(argv=None) -> int:
                       flush=True)
                 print(f"  rendered {render_doc(args.out)}", flush=True)
     for s in summarize(load_records(args.out)[0]):
-        if s.method in {p.method for p in plans} and s.schedule == args.schedule:
+        if s.method in {p.method for p in plans} and s.schedule in {p.record_schedule for p in plans}:
             print(f"{s.method} / {s.dataset}: " + "; ".join(f"{r['metric']} {r['ours']} (paper {r['paper']})"
                                                            for r in s.rows()))
     return 1 if failed else 0

@@ -12,6 +12,7 @@ the data, with the suite's paper-scale overlay); most have "reduced" (minutes on
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -256,9 +257,18 @@ class Plan:
     hparams: dict  # overlaid on the method's declared defaults (RunConfig resolves them)
     n_train: int
     suite: Suite
+    variant: str | None = None  # a named reading of the method (Method.variants), None = its first (the paper's)
+    tag: str | None = None
+
+    @property
+    def record_schedule(self) -> str:
+        """The schedule as the record names it: with the variant and the tag, so such runs keep their own records."""
+        parts = [self.schedule] + [re.sub(r"[^a-z0-9]+", "_", x.lower()).strip("_") for x in (self.variant, self.tag) if x]
+        return "_".join(parts)
 
 
-def plan(method: str, dataset: str, schedule: str, n: int | None = None, overrides: dict | None = None) -> Plan:
+def plan(method: str, dataset: str, schedule: str, n: int | None = None, overrides: dict | None = None,
+         variant: str | None = None, tag: str | None = None) -> Plan:
     """The run `bench/reproduce.py --method --dataset --schedule [--n] [--set]` trains; ValueError naming what is
     unknown or not compared. Order of the settings, later winning: the schedule's common settings (those the method
     declares), the suite's settings for the method, the schedule's for the method, the dataset's, --set."""
@@ -282,9 +292,12 @@ def plan(method: str, dataset: str, schedule: str, n: int | None = None, overrid
     hparams.update(suite.method_hparams.get(method, {}))
     hparams.update(chosen.per_method.get(method, {}))
     hparams.update({k: v for k, v in d.hparams.items() if k in declared})
+    if variant is not None and variant == next(iter(get_method(method).variants), None):
+        variant = None  # the first variant is the declared defaults: its records are the plain ones
+    hparams.update(get_method(method).variant(variant))
     hparams.update(overrides or {})
     options = {**d.options, "n": chosen.n if n is None else n}
-    return Plan(method, d, schedule, options, hparams, chosen.n_train, suite)
+    return Plan(method, d, schedule, options, hparams, chosen.n_train, suite, variant, tag)
 
 
 # --- Picking the rows (Inv-SENnet's protocols) -----------------------------------------------------------------------
