@@ -157,6 +157,9 @@ def run_one(plan: recipes.Plan, seed: int, args, store: RunStore, overrides: dic
         except Exception as exc:  # an extra column must never cost the run's record
             analysis = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"  (analysis failed: {analysis['error']})", flush=True)
+    group_models = store.run_table(run_id, "group_models")  # DFC's stage 2: each group's own model vs the shared start
+    if group_models:
+        analysis["group_models"] = group_models
     final = {k: float(v) for k, v in (run.metrics or {}).items()
              if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
     for k in plan.suite.metrics:  # a shown metric the method does not compute, where the analysis computed it
