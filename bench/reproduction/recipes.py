@@ -222,6 +222,9 @@ WHY: dict[str, str] = {
     "kmeans": ("k-means is the baseline: no paper here reports it on MNIST-USPS or Color Reverse MNIST pixels; "
                "balanced MNIST has StatDEC Table II's number (taken from DAC)."),
 }
+# What a measured row means, where the numbers alone do not say it: (method, dataset, record schedule) → a few
+# sentences, rendered under that row in docs/REPRODUCTIONS.md. Written from the records they sit under.
+READINGS: dict[tuple[str, str, str], str] = {}
 ERR_UNKNOWN_DATASET = "unknown benchmark dataset '{name}'; valid: {valid}"
 ERR_NOT_IN_SUITE = "{method} is not compared on {dataset} (suite {suite}: {methods}); its datasets: {datasets}"
 ERR_UNKNOWN_SCHEDULE = "no schedule '{schedule}' for {dataset} (suite {suite}); valid: {valid}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dashboard_lib.methods import REGISTRY, get_method
 from dashboard_lib.reproductions import Summary, label, make_command, percent, summarize
 
-from .recipes import DATASETS, DEFAULT_DATASET, WHY, plan
+from .recipes import DATASETS, DEFAULT_DATASET, READINGS, WHY, plan
 
 HEADER = """# Reproductions: every method against its paper
 
@@ -30,6 +30,22 @@ def curve_table(summary: Summary) -> list[str]:
              f"| {record['curve_unit']} | " + " | ".join(label(c) for c in columns) + " |",
              "|---|" + "---|" * len(columns)]
     lines += [f"| {p['step']} | " + " | ".join(percent(p.get(c)) for c in columns) + " |" for p in curve]
+    return lines + [""]
+
+
+def group_models_table(summary: Summary) -> list[str]:
+    """DFC's stage 2 (the first seed's): each group's own model against the shared k-means on that group."""
+    rows = (summary.first.get("analysis") or {}).get("group_models") or []
+    if not rows:
+        return []
+    lines = ["Each group's own model (stage 2) against the shared encoder's k-means, on that group's samples:", "",
+             "| group | samples | shared k-means ACC / NMI | own model ACC / NMI | epochs (pretraining + DEC) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        epochs = ("released" if r.get("source") == "released" else
+                  f"{r.get('pretrain_epochs', 0):g} + {r.get('dec_epochs', 0)} ({r.get('dec_stopped', '')})")
+        lines.append(f"| {r['group']} | {r['samples']:,} | {percent(r.get('start_acc'))} / {percent(r.get('start_nmi'))} "
+                     f"| {percent(r.get('model_acc'))} / {percent(r.get('model_nmi'))} | {epochs} |")
     return lines + [""]
 
 
@@ -64,6 +80,10 @@ def section(method: str, summaries: list[Summary]) -> list[str]:
                       + f" Device: {s.device_text()}; wall time {s.wall_text()} per run; commit {s.commit_text()}; "
                         f"{s.date_text()}.", ""]
         lines += curve_table(s)
+        lines += group_models_table(s)
+        reading = READINGS.get((method, s.dataset, s.schedule))
+        if reading:
+            lines += [f"*Reading:* {reading}", ""]
     return lines
 
 
