@@ -227,11 +227,11 @@ WHY: dict[str, str] = {
 READINGS: dict[tuple[str, str, str], str] = {
     ("senet", "colored_mnist", "medium_knn"): (
         "SENet with its public code's graph (k = 3 nearest rows of C, a 15-dimensional spectral embedding, k-means "
-        "with 20 restarts) on the medium budget: 94% of each sample's kept links join samples of its own colour, so "
+        "with 20 restarts) on the medium budget: 94% of the coefficient mass Σ|c_ij| links samples of the same colour, so "
         "colour still shapes the clusters."),
     ("inv_senet", "colored_mnist", "medium_knn"): (
         "Inv-SENnet's paper-text invariance (separate bias classifiers, λ = μ = 10) with the same graph and budget as "
-        "SENet's row: 5.2 points of ACC above SENet (48.3 against 43.1; the goal was 10), its same-colour link share "
+        "SENet's row: 5.2 points of ACC above SENet (48.3 against 43.1; the goal was 10), its same-colour coefficient mass "
         "down from 94% to 67%. The invariance works on the links more than on the partition. The paper's +42 is on "
         "60,000 training images and the public code runs about 200,000 iterations; this budget is 12,000 steps of "
         "width-128 networks and a 300-atom dictionary."),
@@ -239,7 +239,7 @@ READINGS: dict[tuple[str, str, str], str] = {
         "Inv-SENnet's public-code variant (shared bias head, gradient reversal × 0.1, entropy weight 0.01, AdamW at "
         "1e-4 with a per-step cosine schedule, classifier clipping) on the same budget, with 300 random atoms "
         "instead of its whole-set dictionary: 40.5, below SENet. At 1e-4 for 12,000 steps, 6% of the 200,000 the code "
-        "runs, the invariance has not started (95% same-colour links, as SENet). Matching the code would take its "
+        "runs, the invariance has not started (95% of the coefficient mass on same-colour links, as SENet). Matching the code would take its "
         "200,000 iterations with the whole training set as dictionary: a GPU job."),
 }
 ERR_UNKNOWN_DATASET = "unknown benchmark dataset '{name}'; valid: {valid}"
