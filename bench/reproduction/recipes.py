@@ -227,7 +227,7 @@ WHY: dict[str, str] = {
 READINGS: dict[tuple[str, str, str], str] = {
     ("senet", "colored_mnist", "medium_knn"): (
         "SENet with its public code's graph (k = 3 nearest rows of C, a 15-dimensional spectral embedding, k-means "
-        "with 20 restarts) on the medium budget: 94% of the coefficient mass Σ|c_ij| links samples of the same colour, so "
+        "with 20 restarts) on the medium budget: 94% of the coefficient mass Σ|c_ij| links samples of the same colour (50% for a colour-blind graph), so "
         "colour still shapes the clusters."),
     ("inv_senet", "colored_mnist", "medium_knn"): (
         "Inv-SENnet's paper-text invariance (separate bias classifiers, λ = μ = 10) with the same graph and budget as "
