@@ -139,6 +139,7 @@ def run_one(plan: recipes.Plan, seed: int, args, store: RunStore, overrides: dic
     config = RunConfig(dataset=plan.dataset.dataset, method=plan.method, dataset_options=plan.options,
                        hparams=plan.hparams, seed=seed, device=args.device, data_dir=str(args.data_dir))
     run_id, config = create_run(store, config)
+    code = git_state()  # the code that trains, read before it does: a commit made while it runs is not this run's
     device = resolve_device(config.device)
     data = recipes.prepare(plan, load_dataset(config.dataset, config.dataset_options, config.data_dir), seed)
     start = time.perf_counter()
@@ -180,7 +181,7 @@ def run_one(plan: recipes.Plan, seed: int, args, store: RunStore, overrides: dic
                    "schedule": recipes.budget_settings(config.hparams), "hparams": config.hparams,
                    "overrides": {k: config.hparams[k] for k in overrides}, "unit": get_method(plan.method).eval_unit,
                    "variant": plan.variant},
-        "device": device_info(device), "wall_s": round(wall, 2), "git": git_state(),
+        "device": device_info(device), "wall_s": round(wall, 2), "git": code,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "curve": curve, "curve_unit": get_method(plan.method).eval_unit, "analysis": analysis,
     }

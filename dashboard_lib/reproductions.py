@@ -32,6 +32,8 @@ ERR_OTHER_RECORD = ("{path} holds another run's record ({other}), not {key}'s: r
                     "or write to another --out folder.")
 ERR_KEY_PART = "{what} {value!r} cannot name a record: use lower-case letters, digits and single underscores"
 
+# DFC's settings of the stages a run from the released models skips (not its budget)
+RELEASED_SKIPS = ("pretrain_steps", "pretrain_batch_size", "group_pretrain_epochs", "group_dec_epochs", "n_init")
 # field → type(s) it must have; nested dicts are checked below
 _FIELDS = {"schema": int, "method": str, "method_name": str, "dataset": str, "data": dict, "schedule": str, "seed": int,
            "paper": dict, "metrics": dict, "columns": dict, "budget": dict, "device": dict, "wall_s": (int, float),
@@ -230,7 +232,10 @@ class Summary:
         """n samples, the schedule's length settings, the precision, the seeds and any --set overrides."""
         b = self.first["budget"]
         parts = [f"n = {b['n_samples']:,} samples" + (f" ({b['n_train']:,} training)" if b.get("n_train") else "")]
-        parts += [", ".join(f"{k} {v}" for k, v in (b.get("schedule") or {}).items())]
+        schedule = b.get("schedule") or {}
+        if schedule.get("init") == "released":  # DFC from the authors' files: its own stages 1–2 never ran
+            schedule = {k: v for k, v in schedule.items() if k not in RELEASED_SKIPS}
+        parts += [", ".join(f"{k} {v}" for k, v in schedule.items())]
         parts += [f"{b.get('precision', 'fp32')}", "seed " + ", ".join(map(str, self.seeds)) if len(self.seeds) == 1
                   else "seeds " + ", ".join(map(str, self.seeds))]
         if b.get("overrides"):

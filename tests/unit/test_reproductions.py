@@ -182,3 +182,13 @@ def test_set_reaches_the_methods_that_declare_the_setting_or_the_one_named():
         reproduce.split_overrides({"epochs": "3"}, ["kmeans"])
     with pytest.raises(ValueError, match="dfc is not one of the methods named"):
         reproduce.split_overrides({"dfc.iterations": "3"}, ["kmeans"])
+
+
+def test_a_released_dfc_budget_lists_only_what_ran():
+    from dashboard_lib.reproductions import Summary
+
+    record = {"budget": {"n_samples": 67291, "schedule": {"init": "released", "pretrain_steps": 10000, "iterations": 600,
+                                                          "group_dec_epochs": 600, "batch_per_group": 512, "n_init": 10}}}
+    text = Summary.budget_text(type("S", (), {"first": record, "seeds": [0]})())
+    assert "iterations 600" in text and "batch_per_group 512" in text
+    assert "pretrain_steps" not in text and "group_dec_epochs" not in text and "n_init" not in text
