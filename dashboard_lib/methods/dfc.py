@@ -255,7 +255,6 @@ class DFC(Method):
         generator = torch.Generator().manual_seed(ctx.seed)
         released = hp["init"] == "released"
         members = [np.flatnonzero(data.g == g) for g in range(m)]
-        self.n_groups_ = m
         if released:
             pre_steps = group_steps = 0
         else:
@@ -289,7 +288,7 @@ class DFC(Method):
         for g in range(m):
             name = str(data.group_names[g]) if g < len(data.group_names) else str(g)
             if not released:
-                group_models.append(self._group_model(X, members[g], g, name, k, generator, ctx))
+                group_models.append(self._group_model(X, members[g], f"{g + 1}/{m} ({name})", g, k, generator, ctx))
             enc_g, centers_g = group_models[g]
             labels_g = student_t_assignment(embed_chunks(enc_g.mean, X[torch.from_numpy(members[g]).to(device)], [enc_g]),
                                             centers_g, hp["alpha"]).argmax(1)
@@ -407,12 +406,12 @@ class DFC(Method):
         ae.epochs_ = {"pretrain_epochs": done / per_epoch}
         return ae
 
-    def _group_model(self, X: torch.Tensor, rows: np.ndarray, g: int, name: str, k: int, generator: torch.Generator,
+    def _group_model(self, X: torch.Tensor, rows: np.ndarray, label: str, g: int, k: int, generator: torch.Generator,
                      ctx: RunContext) -> tuple[DFCAutoencoder, torch.Tensor]:
         """Stage 2 for one group: its own (V)AE, k-means on its embedding, then DEC until assignments settle; frozen."""
         hp, device = self.hparams, ctx.device
         b = min(hp["batch_per_group"], len(rows))
-        what = f"model of group {g + 1}/{self.n_groups_} ({name})"
+        what = f"model of group {label}"
         encoder = self._pretrain(X, rows, None, b, generator, ctx, what, epochs=hp["group_pretrain_epochs"])
         encoder.untrunk = None  # the decoder is not needed from here on
         X_g = X[torch.from_numpy(rows).to(device)]
