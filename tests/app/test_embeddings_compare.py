@@ -246,7 +246,8 @@ def test_compare_labels_name_the_dataset_option_and_seed_that_tell_runs_apart(tm
     for n, seed in ((300, 0), (600, 0), (600, 1)):
         run_id, config = create_run(store, RunConfig(dataset="mnist_optdigits", method="kmeans", dataset_options={"n": n},
                                                      hparams={"n_init": 1}, seed=seed, device="cpu"))
-        assert execute_run(store, run_id, config, threading.Event()).status == "finished"
+        run = execute_run(store, run_id, config, threading.Event())
+        assert run.status == "finished", run.error
         ids.append(run_id)
     monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
     at = open_app("pages/compare.py")
@@ -278,7 +279,8 @@ def test_compare_starts_on_one_dataset_and_warns_when_a_selection_mixes_two(tmp_
     for dataset in ("mnist_optdigits", "colored_mnist"):  # the colored one is the newest
         run_id, config = create_run(store, RunConfig(dataset=dataset, method="kmeans", dataset_options={"n": 300},
                                                      hparams={"n_init": 1}, device="cpu", data_dir=str(SHARED_DATA)))
-        assert execute_run(store, run_id, config, threading.Event()).status == "finished"
+        run = execute_run(store, run_id, config, threading.Event())
+        assert run.status == "finished", run.error
         ids[dataset] = run_id
     monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
     at = open_app("pages/compare.py")
