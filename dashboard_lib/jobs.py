@@ -22,6 +22,7 @@ from .data import BiasedDataset, DownloadError, load_dataset, resolve_options
 from .methods import RunStopped, TrainingDiverged, get_method, resolve_device
 from .methods.base import DIVERGED, GENERIC_ADVICE
 from .params import resolve_params
+from .outputs import write_atomic
 from .store import RunRecord, RunStore, private_file
 
 FLUSH_SECONDS = 0.5  # how often logged scalars reach the store (the Monitor polls it about once a second)
@@ -164,11 +165,8 @@ class Recorder:
     def save_table(self, name: str, rows: list[dict]) -> Path:
         """Save a small table a method reports (e.g. DFC's per-group models) as <name>.json in the run's folder, where
         the Monitor reads it (RunStore.run_table); written whole or not at all."""
-        path = self.store.run_dir(self.run_id) / f"{name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(rows, allow_nan=False))
-        os.replace(tmp, path)
+        path = write_atomic(self.store.run_dir(self.run_id) / f"{name}.json", json.dumps(rows, allow_nan=False),
+                            flag=f"the run's {name} table", replace=True)
         private_file(path)
         return path
 
