@@ -18,7 +18,7 @@ from .params import resolve_params
 from .store import RunRecord, RunStore
 from .training import ERR_DIVERGED  # noqa: F401 (a failed run's message, asserted by callers of this module)
 from .training import GENERIC_ADVICE, RunStopped, StoreSink, TrainingDiverged, seed_everything, train_method
-from .training import Recorder as TrainingRecorder
+from .training import TrainingContext
 
 KEPT_FROM = "kept_from_epoch"  # in a stopped or failed run's metrics: the evaluation they come from
 ERR_OUT_OF_MEMORY = "out of memory on {device}: lower the batch size or use a smaller subset (dataset option n), then start again."
@@ -68,7 +68,7 @@ def environment(device: torch.device) -> dict:
     return env
 
 
-class Recorder(TrainingRecorder):
+class Recorder(TrainingContext):
     """The RunContext of a run in the store: what it logs and evaluates is written to the run store (or anything with
     its writing methods); a stopped or failed run keeps its last evaluation's metrics."""
 

@@ -1,9 +1,9 @@
 """The one code path that trains a method, for the app, the CLI, sweeps and the estimators alike.
 
-`train_method(method, data, context)` checks the data, trains and returns the final metrics. The `Recorder` is the
-RunContext a method trains with (methods/base.py): it buffers logged scalars and reads tensors in batches, detects a
-NaN, evaluates with `evaluation_metrics`, checks for a stop and reports progress. What it records goes to a sink: the
-run store (`StoreSink`, jobs.py) or memory (`MemorySink`, an estimator's `history_`). Imports no method and no Streamlit.
+`train_method(method, data, context)` checks the data, trains and returns the final metrics. The `TrainingContext` is
+the RunContext a method trains with (methods/base.py): it buffers logged scalars and reads tensors in batches, detects
+a NaN, evaluates with `evaluation_metrics`, checks for a stop and reports progress. What it records goes to a sink: the
+run store (`StoreSink`, jobs.py) or memory (`MemorySink`, an estimator's `history_`). Imports no method, no Streamlit.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from .store import private_file
 FLUSH_SECONDS = 0.5  # how often logged scalars reach the sink (the Monitor polls the store about once a second)
 PROBE_MAX_SAMPLES = 5000  # the group probe subsamples: a few thousand held-out points estimate its accuracy well
 GENERIC_ADVICE = "Lower the learning rate or the loss weights"
-# The end of every divergence message (the Recorder's for a NaN loss, ensure_finite's for a NaN embedding).
+# The end of every divergence message (the TrainingContext's for a NaN loss, ensure_finite's for a NaN embedding).
 DIVERGED = "training diverged. {advice}, and start again; the metrics of the last evaluation before it are kept."
 ERR_DIVERGED = "{name} became {value} at step {step}: " + DIVERGED
 
@@ -146,7 +146,7 @@ class ProgressBar:
         self.bar.close()
 
 
-class Recorder:
+class TrainingContext:
     """The RunContext a method trains with (methods/base.py): buffers scalars and writes them to its sink in batches
     (one device sync per flush), names a NaN, evaluates with evaluation_metrics, stops when stop_event is set."""
 
@@ -233,7 +233,7 @@ class Recorder:
         return self.sink.weights(state_dict, name)
 
 
-def train_method(method, data: BiasedDataset, context: Recorder) -> dict:
+def train_method(method, data: BiasedDataset, context: TrainingContext) -> dict:
     """Check that method can run on data, train it with context, and return the final metrics: those of its last
     evaluation (on the split it evaluates, with its own extras), or, for a method that never evaluated, all of them
     computed once here on all the data."""

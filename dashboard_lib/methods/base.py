@@ -12,7 +12,7 @@ import torch
 from ..data import BiasedDataset, DatasetInfo
 from ..params import Param, resolve_params
 from ..training import DIVERGED, GENERIC_ADVICE, RunStopped, TrainingDiverged  # noqa: F401 (the methods' names for them)
-from ..training import MemorySink, ProgressBar, Recorder, seed_everything, train_method
+from ..training import MemorySink, ProgressBar, TrainingContext, seed_everything, train_method
 
 
 PRESETS = ("paper", "quick")
@@ -49,8 +49,8 @@ class Variant:
 
 
 class RunContext(Protocol):
-    """What a method may use while it trains: the one contract, implemented by training.Recorder (which writes to the
-    run store for the app, the CLI and sweeps, or to memory for the estimators).
+    """What a method may use while it trains: the one contract, implemented by training.TrainingContext (which writes
+    to the run store for the app, the CLI and sweeps, or to memory for the estimators).
 
     device: torch.device to train on. seed: the run's seed (the runner already seeded torch and numpy).
     advice: what a divergence message tells the user to change. data_dir: where a method finds files it needs besides
@@ -291,7 +291,7 @@ class Method:
         bar = ProgressBar(self.name) if self.progress is True else None
         sink = MemorySink(bar or (self.progress if callable(self.progress) else None))
         seed_everything(seed)
-        context = Recorder(sink, data, device, seed, advice=self.divergence_advice())
+        context = TrainingContext(sink, data, device, seed, advice=self.divergence_advice())
         try:
             sink.progress(0.0, "training")
             self.metrics_ = train_method(self, data, context)

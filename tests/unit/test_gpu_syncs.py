@@ -20,7 +20,7 @@ import torch
 
 from dashboard_lib.data import BiasedDataset, DatasetInfo
 from dashboard_lib.methods import get_method
-from dashboard_lib.training import MemorySink, Recorder
+from dashboard_lib.training import MemorySink, TrainingContext
 from tests.unit.test_dec import single_thread  # noqa: F401 (autouse fixture)
 
 PACKAGE = str(Path(__file__).resolve().parents[2] / "dashboard_lib")
@@ -69,10 +69,10 @@ def counting_host_syncs():
             setattr(torch.Tensor, name, original)
 
 
-def silent_context(data: BiasedDataset) -> Recorder:
+def silent_context(data: BiasedDataset) -> TrainingContext:
     """The in-memory RunContext with no timed flush: it reads the logged tensors only at an evaluation, in one batch,
     so that only the method's own reads grow with the steps (a timed flush would add reads as the run takes longer)."""
-    return Recorder(MemorySink(), data, torch.device("cpu"), 0, flush_seconds=math.inf)
+    return TrainingContext(MemorySink(), data, torch.device("cpu"), 0, flush_seconds=math.inf)
 
 
 def _data(image: bool, n: int = 128) -> BiasedDataset:
