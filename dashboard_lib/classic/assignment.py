@@ -1,0 +1,137 @@
+"""Fair assignment with proportion bounds (Bera, Chakrabarty, Flores and Negahbani, NeurIPS 2019).
+
+Given centres (by default from k-means: k-means++ seeding and Lloyd), assign each point to a centre so that every
+cluster's share of each group g lies within [β_g, α_g], at least cost Σ_j d(x_j, μ_c(j))^p (p = 1, the k-median
+objective, or p = 2, the k-means objective):
+1. The LP relaxation (their LP (2)): x_jc ≥ 0, Σ_c x_jc = 1, β_g Σ_j x_jc ≤ Σ_{j∈g} x_jc ≤ α_g Σ_j x_jc, solved
+   with HiGHS (dual simplex). Its value lower-bounds every fair integral assignment to these centres.
+2. Their rounding (Sec. 3): keep the points the LP assigns integrally; for the others, a min-cost flow on the LP's
+   support whose (group, cluster) counts lie between ⌊n*_gc⌋ and ⌈n*_gc⌉ and cluster sizes between ⌊s*_c⌋ and
+   ⌈s*_c⌉ (n*, s* the LP's fractional counts). The LP solution is feasible for that flow and its matrix is totally
+   unimodular, so the simplex vertex is integral and costs no more than the LP.
+Guarantee (disjoint groups; an intersection of sensitive columns is one group code): in every cluster c and group g,
+β_g s_c − n_gc < 1 + β_g and n_gc − α_g s_c < 1 + α_g, i.e. the bounds are violated additively by under 2 points,
+at a cost at most the LP optimum. The bounds are feasible iff every group's share of the data is within them.
+Cost: N·K variables and 2·M·K dense ratio rows (2·M·N·K non-zeros); refused above MAX_VARIABLES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import linprog
+
+from ._common import (ERR_TOO_LARGE, as_features, check_bounds, check_k, group_codes, kmeans_pp, lloyd,
+                      sq_distances)
+
+MAX_VARIABLES = 200_000
+ERR_OBJECTIVE = "objective must be 'kmedian' or 'kmeans', got {value!r}"
+ERR_CENTRES = "centres must be an array of shape (n_clusters, {d}), got shape {shape}"
+ERR_SHARE = (
+    "infeasible bounds: group {group} makes up {share:.4g} of the data, outside its bounds [{lower:.4g}, "
+    "{upper:.4g}]; every cluster's share is bounded and their average is the data's share, so no cluster "
+    "(cluster 0 to {last}) can meet them; widen group {group}'s bounds to include {share:.4g}"
+)
+
+
+@dataclass
+class AssignmentResult:
+    labels: np.ndarray
+    centres: np.ndarray
+    lp_cost: float  # the LP relaxation's optimum, a lower bound
+    cost: float  # Σ_j d(x_j, μ_c(j))^p of the rounded assignment (<= lp_cost up to solver tolerance)
+    fractional: np.ndarray  # N × K, the LP solution
+
+
+def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=None, objective="kmedian",
+                    random_state=0) -> AssignmentResult:
+    """Bera et al.'s LP and rounding: each cluster's share of group g within [lower_g, upper_g], additive violation
+    under 2 points per (cluster, group) (module docstring)."""
+    x = as_features(features)
+    codes, names = group_codes(groups, len(x))
+    m = len(names)
+    lower, upper = check_bounds(lower, upper, m)
+    if objective not in ("kmedian", "kmeans"):
+        raise ValueError(ERR_OBJECTIVE.format(value=objective))
+    if centres is None:
+        k = check_k(n_clusters, len(x))
+        rng = np.random.default_rng(random_state)
+        centres = lloyd(x, kmeans_pp(x, k, rng))[1]
+    else:
+        centres = np.asarray(centres, dtype=np.float64)
+        if centres.ndim != 2 or centres.shape[1] != x.shape[1]:
+            raise ValueError(ERR_CENTRES.format(d=x.shape[1], shape=centres.shape))
+        k = check_k(len(centres), len(x))
+    share = np.bincount(codes, minlength=m) / len(x)
+    for g in range(m):
+        if not lower[g] - 1e-12 <= share[g] <= upper[g] + 1e-12:
+            raise ValueError(ERR_SHARE.format(group=names[g], share=share[g], lower=lower[g], upper=upper[g],
+                                              last=k - 1))
+    n = len(x)
+    if n * k > MAX_VARIABLES:
+        raise ValueError(ERR_TOO_LARGE.format(what="fair assignment", size=n * k, unit="point-centre pairs",
+                                              limit=MAX_VARIABLES, instead="fewer points or clusters"))
+    d = sq_distances(x, centres)
+    cost = d if objective == "kmeans" else np.sqrt(d)
+    frac = _relaxation(cost, codes, m, k, lower, upper)
+    labels = _round(frac, cost, codes, m, k)
+    return AssignmentResult(labels, centres, float((cost * frac).sum()), float(cost[np.arange(n), labels].sum()),
+                            frac)
+
+
+def _relaxation(cost, codes, m, k, lower, upper) -> np.ndarray:
+    n = len(codes)
+    cols = np.arange(n * k)  # variable j*k + c
+    point, cluster = cols // k, cols % k
+    a_point = sparse.csr_matrix((np.ones(n * k), (point, cols)), shape=(n, n * k))
+    # row g*k + c: Σ_j (1[g_j = g] − α_g) x_jc ≤ 0, then Σ_j (β_g − 1[g_j = g]) x_jc ≤ 0
+    rows, vals_hi, vals_lo = [], [], []
+    for g in range(m):
+        member = (codes[point] == g).astype(np.float64)
+        rows.append(g * k + cluster)
+        vals_hi.append(member - upper[g])
+        vals_lo.append(lower[g] - member)
+    rows = np.concatenate(rows)
+    a_hi = sparse.csr_matrix((np.concatenate(vals_hi), (rows, np.tile(cols, m))), shape=(m * k, n * k))
+    a_lo = sparse.csr_matrix((np.concatenate(vals_lo), (rows, np.tile(cols, m))), shape=(m * k, n * k))
+    result = linprog(cost.ravel(), A_ub=sparse.vstack([a_hi, a_lo]).tocsr(), b_ub=np.zeros(2 * m * k),
+                     A_eq=a_point, b_eq=np.ones(n), bounds=(0, None), method="highs-ds")
+    if result.status != 0:
+        raise RuntimeError(f"HiGHS stopped without an optimum: {result.message}")
+    return np.clip(result.x.reshape(n, k), 0, 1)
+
+
+def _round(frac, cost, codes, m, k) -> np.ndarray:
+    """Bera et al.'s rounding: a totally unimodular flow over the fractional points' support."""
+    tol = 1e-7
+    labels = frac.argmax(1)
+    fractional = np.flatnonzero(frac.max(1) < 1 - tol)
+    if len(fractional) == 0:
+        return labels
+    cell = np.zeros((m, k))
+    np.add.at(cell, codes, frac)
+    size = frac.sum(0)
+    fixed = np.setdiff1d(np.arange(len(codes)), fractional)
+    fixed_cell = np.bincount(codes[fixed] * k + labels[fixed], minlength=m * k).reshape(m, k)
+    fixed_size = np.bincount(labels[fixed], minlength=k)
+    cell_low = np.floor(cell + tol) - fixed_cell
+    cell_high = np.ceil(cell - tol) - fixed_cell
+    size_low = np.floor(size + tol) - fixed_size
+    size_high = np.ceil(size - tol) - fixed_size
+    point, cluster = np.nonzero(frac[fractional] > tol)
+    n_var, n_f = len(point), len(fractional)
+    cols = np.arange(n_var)
+    a_point = sparse.csr_matrix((np.ones(n_var), (point, cols)), shape=(n_f, n_var))
+    a_cell = sparse.csr_matrix((np.ones(n_var), (codes[fractional[point]] * k + cluster, cols)), shape=(m * k, n_var))
+    a_size = sparse.csr_matrix((np.ones(n_var), (cluster, cols)), shape=(k, n_var))
+    a_ub = sparse.vstack([a_cell, -a_cell, a_size, -a_size]).tocsr()
+    b_ub = np.r_[cell_high.ravel(), -cell_low.ravel(), size_high, -size_low]
+    result = linprog(cost[fractional[point], cluster], A_ub=a_ub, b_ub=b_ub, A_eq=a_point, b_eq=np.ones(n_f),
+                     bounds=(0, None), method="highs-ds")
+    if result.status != 0:
+        raise RuntimeError(f"HiGHS stopped without an optimum: {result.message}")
+    chosen = result.x > 0.5
+    labels[fractional[point[chosen]]] = cluster[chosen]
+    return labels
