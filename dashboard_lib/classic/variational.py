@@ -7,7 +7,9 @@ b_jk = λ (1 / Σ_j s^i_jk − u_g(j) / Σ_{l∈G_g(j)} s^i_lk) plus the Lipschi
 in closed form, s_j ← s^i_j ⊙ softmax((−a_j − b_j) / L) (normalised), a_jk = ||x_j − c_k||², L the Lipschitz
 constant; these updates run until the bound stops decreasing (relative change 1e-5, at most ``bound_iter``).
 Outer loop (their Alg. 1): centres updated as the means of the hard labels argmax_k s_jk, as in the authors' code,
-until the labels stop changing. With λ = 0 each bound step gives s_j ∝ exp(−(1 + i/L) a_j), whose argmax is the
+until the labels stop changing; the result is the iterate of lowest energy E (soft S), since the bound is only an
+upper bound when L is at least the Lipschitz constant of the fairness gradient, which grows with λ: with a large λ
+and a small L the labels can oscillate. With λ = 0 each bound step gives s_j ∝ exp(−(1 + i/L) a_j), whose argmax is the
 nearest centre: the method is Lloyd's k-means.
 Left out: the paper's K-median and Ncut clustering terms, its mini-batch variant and any scaling of λ to the data;
 λ is on the scale of the squared distances.
@@ -62,18 +64,30 @@ def variational_fair_kmeans(features, groups, n_clusters, *, lam=1.0, lipschitz=
     m = len(names)
     u = np.bincount(codes, minlength=m) / len(x)
     centres = kmeans_pp(x, k, np.random.default_rng(random_state)) if init is None else np.array(init, float)
-    labels, soft = None, None
+    labels = None
+    best = (np.inf, None, None, None)  # energy, labels, centres, soft
     iterations = 0
     for iterations in range(1, max_iter + 1):
         a = sq_distances(x, centres)
         soft = _bound_update(a, codes, u, m, float(lam), float(lipschitz), bound_iter)
+        energy = float((soft * a).sum()) + lam * _soft_kl(soft, codes, u, m)
+        if energy < best[0]:
+            best = (energy, soft.argmax(1), centres, soft)
         new = soft.argmax(1)
         if labels is not None and np.array_equal(new, labels):
             break
         labels = new
         centres = cluster_means(x, labels, centres)
+    _, labels, centres, soft = best
     cost = float(((x - centres[labels]) ** 2).sum())
     return VariationalResult(labels, centres, soft, cost, kl_fairness(labels, codes, k, m), iterations)
+
+
+def _soft_kl(soft, codes, u, m) -> float:
+    mass = np.zeros((m, soft.shape[1]))
+    np.add.at(mass, codes, soft)
+    p = np.maximum(mass / np.maximum(mass.sum(0, keepdims=True), _TINY), _TINY)
+    return float((u[:, None] * (np.log(u)[:, None] - np.log(p))).sum())
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
