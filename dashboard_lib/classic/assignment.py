@@ -12,7 +12,9 @@ objective, or p = 2, the k-means objective):
 Guarantee (disjoint groups; an intersection of sensitive columns is one group code): in every cluster c and group g,
 β_g s_c − n_gc < 1 + β_g and n_gc − α_g s_c < 1 + α_g, i.e. the bounds are violated additively by under 2 points,
 at a cost at most the LP optimum. The bounds are feasible iff every group's share of the data is within them.
-Cost: N·K variables and 2·M·K dense ratio rows (2·M·N·K non-zeros); refused above MAX_VARIABLES.
+Cost: N·K variables and 2·M·K dense ratio rows (2·M·N·K non-zeros). Above DIRECT_VARIABLES, column generation
+(see ``_relaxation``) keeps the optimum exact and solves LPs over the contested points only; refused above
+MAX_VARIABLES, where HiGHS would not finish in about a minute.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from scipy.optimize import linprog
 from ._common import (ERR_TOO_LARGE, as_features, check_bounds, check_k, group_codes, kmeans_pp, lloyd,
                       sq_distances)
 
-MAX_VARIABLES = 200_000
+MAX_VARIABLES = 300_000
+DIRECT_VARIABLES = 20_000  # up to here one LP; above, column generation on a sample's prices
+SAMPLE = 1000
+FREE_START = 1000
 ERR_OBJECTIVE = "objective must be 'kmedian' or 'kmeans', got {value!r}"
 ERR_CENTRES = "centres must be an array of shape (n_clusters, {d}), got shape {shape}"
 ERR_SHARE = (
@@ -57,8 +62,7 @@ def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=
         raise ValueError(ERR_OBJECTIVE.format(value=objective))
     if centres is None:
         k = check_k(n_clusters, len(x))
-        rng = np.random.default_rng(random_state)
-        centres = lloyd(x, kmeans_pp(x, k, rng))[1]
+        centres = lloyd(x, kmeans_pp(x, k, np.random.default_rng(random_state)))[1]
     else:
         centres = np.asarray(centres, dtype=np.float64)
         if centres.ndim != 2 or centres.shape[1] != x.shape[1]:
@@ -75,18 +79,58 @@ def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=
                                               limit=MAX_VARIABLES, instead="fewer points or clusters"))
     d = sq_distances(x, centres)
     cost = d if objective == "kmeans" else np.sqrt(d)
-    frac = _relaxation(cost, codes, m, k, lower, upper)
+    frac = _relaxation(cost, codes, m, k, lower, upper, np.random.default_rng(random_state))
     labels = _round(frac, cost, codes, m, k)
     return AssignmentResult(labels, centres, float((cost * frac).sum()), float(cost[np.arange(n), labels].sum()),
                             frac)
 
 
-def _relaxation(cost, codes, m, k, lower, upper) -> np.ndarray:
+def _relaxation(cost, codes, m, k, lower, upper, rng) -> np.ndarray:
+    """The LP optimum. Small inputs: one LP. Large: column generation that stays exact; an LP on a stratified sample
+    prices each (group, cluster); the points whose best reduced cost leads by the widest margin are fixed there, an LP
+    frees the rest, and fixed points that the new prices would rather send elsewhere are freed again, until none is
+    (then the LP's duals are feasible for the full LP: complementary slackness proves the optimum)."""
+    n = len(codes)
+    if n * k <= DIRECT_VARIABLES:
+        frac, _ = _restricted_lp(cost, codes, m, k, lower, upper, np.zeros((m, k)), np.zeros(k))
+        if frac is None:
+            raise RuntimeError("HiGHS found the fair assignment LP infeasible although every share is within bounds")
+        return frac
+    sample = np.concatenate([rng.choice(np.flatnonzero(codes == g), max(1, round(SAMPLE * np.mean(codes == g))),
+                                        replace=False) for g in range(m)])
+    _, price = _restricted_lp(cost[sample], codes[sample], m, k, lower, upper, np.zeros((m, k)), np.zeros(k))
+    reduced = cost - price[codes]
+    best = reduced.argmin(1)
+    margin = np.partition(reduced, 1, axis=1)[:, 1] - reduced[np.arange(n), best]
+    by_margin = np.argsort(margin, kind="stable")
+    free = np.zeros(n, dtype=bool)
+    free[by_margin[:FREE_START]] = True
+    while True:
+        fixed = np.flatnonzero(~free)
+        cell = np.bincount(codes[fixed] * k + best[fixed], minlength=m * k).reshape(m, k).astype(np.float64)
+        frac_free, price = _restricted_lp(cost[free], codes[free], m, k, lower, upper, cell, cell.sum(0))
+        if frac_free is None:  # the fixed points alone break a bound: free more of them
+            free[by_margin[:2 * free.sum()]] = True
+            continue
+        reduced = cost[fixed] - price[codes[fixed]]
+        wrong = reduced[np.arange(len(fixed)), best[fixed]] > reduced.min(1) + 1e-9 * (1 + np.abs(reduced).max())
+        if not wrong.any():
+            break
+        free[fixed[wrong]] = True
+    frac = np.zeros((n, k))
+    frac[~free, best[~free]] = 1.0
+    frac[free] = frac_free
+    return frac
+
+
+def _restricted_lp(cost, codes, m, k, lower, upper, fixed_cell, fixed_size):
+    """Bera et al.'s LP over the given points, with fixed points' counts (M × K, and per cluster) added to every
+    ratio row: (fractional assignment or None when infeasible, the dual price of each (group, cluster))."""
     n = len(codes)
     cols = np.arange(n * k)  # variable j*k + c
     point, cluster = cols // k, cols % k
     a_point = sparse.csr_matrix((np.ones(n * k), (point, cols)), shape=(n, n * k))
-    # row g*k + c: Σ_j (1[g_j = g] − α_g) x_jc ≤ 0, then Σ_j (β_g − 1[g_j = g]) x_jc ≤ 0
+    # row g*k + c: Σ_j (1[g_j = g] − α_g) x_jc ≤ −fixed part, then Σ_j (β_g − 1[g_j = g]) x_jc ≤ −fixed part
     rows, vals_hi, vals_lo = [], [], []
     for g in range(m):
         member = (codes[point] == g).astype(np.float64)
@@ -96,11 +140,19 @@ def _relaxation(cost, codes, m, k, lower, upper) -> np.ndarray:
     rows = np.concatenate(rows)
     a_hi = sparse.csr_matrix((np.concatenate(vals_hi), (rows, np.tile(cols, m))), shape=(m * k, n * k))
     a_lo = sparse.csr_matrix((np.concatenate(vals_lo), (rows, np.tile(cols, m))), shape=(m * k, n * k))
-    result = linprog(cost.ravel(), A_ub=sparse.vstack([a_hi, a_lo]).tocsr(), b_ub=np.zeros(2 * m * k),
+    b_hi = -(fixed_cell - upper[:, None] * fixed_size[None, :]).ravel()
+    b_lo = -(lower[:, None] * fixed_size[None, :] - fixed_cell).ravel()
+    result = linprog(cost.ravel(), A_ub=sparse.vstack([a_hi, a_lo]).tocsr(), b_ub=np.r_[b_hi, b_lo],
                      A_eq=a_point, b_eq=np.ones(n), bounds=(0, None), method="highs-ds")
+    if result.status == 2:
+        return None, None
     if result.status != 0:
         raise RuntimeError(f"HiGHS stopped without an optimum: {result.message}")
-    return np.clip(result.x.reshape(n, k), 0, 1)
+    y_hi = result.ineqlin.marginals[:m * k].reshape(m, k)
+    y_lo = result.ineqlin.marginals[m * k:].reshape(m, k)
+    # a column of group h in cluster c meets row (g, c) with 1[h = g] − α_g (upper) and β_g − 1[h = g] (lower)
+    price = y_hi - y_lo - (upper[:, None] * y_hi).sum(0)[None] + (lower[:, None] * y_lo).sum(0)[None]
+    return np.clip(result.x.reshape(n, k), 0, 1), price
 
 
 def _round(frac, cost, codes, m, k) -> np.ndarray:

@@ -145,6 +145,20 @@ def test_assignment_kmeans_objective_and_rounding_on_larger_data():
     assert result.lp_cost >= plain - 1e-6  # fairness costs something against the nearest centre
 
 
+def test_column_generation_reaches_the_direct_lp_optimum(monkeypatch):
+    rng = np.random.default_rng(2)
+    groups = rng.choice(3, 400, p=[0.5, 0.3, 0.2])
+    x = rng.normal(size=(400, 2)) + 2 * groups[:, None]
+    lower, upper = proportional_bounds(groups, 0.1)
+    centres = x[rng.choice(400, 4, replace=False)]
+    direct = fair_assignment(x, groups, lower, upper, centres=centres)
+    monkeypatch.setattr(assignment, "DIRECT_VARIABLES", 100)
+    monkeypatch.setattr(assignment, "SAMPLE", 50)
+    monkeypatch.setattr(assignment, "FREE_START", 50)
+    generated = fair_assignment(x, groups, lower, upper, centres=centres)
+    assert generated.lp_cost == pytest.approx(direct.lp_cost, rel=1e-9)
+
+
 def test_assignment_errors():
     x = np.array([[0.0], [1.0], [9.0], [10.0]])
     g = [0, 0, 1, 1]
@@ -170,10 +184,10 @@ def test_assignment_errors():
         fair_assignment(x.ravel(), g, 0.1, 0.9, n_clusters=2)
     with raises(_common.ERR_NOT_FINITE):
         fair_assignment(np.array([[0.0], [np.nan], [1.0], [2.0]]), g, 0.1, 0.9, n_clusters=2)
-    many = np.zeros((20_001, 1))
-    with raises(_common.ERR_TOO_LARGE.format(what="fair assignment", size=200_010, unit="point-centre pairs",
+    many = np.zeros((30_001, 1))
+    with raises(_common.ERR_TOO_LARGE.format(what="fair assignment", size=300_010, unit="point-centre pairs",
                                              limit=assignment.MAX_VARIABLES, instead="fewer points or clusters")):
-        fair_assignment(many, np.arange(20_001) % 2, 0.0, 1.0, centres=np.arange(10.0)[:, None])
+        fair_assignment(many, np.arange(30_001) % 2, 0.0, 1.0, centres=np.arange(10.0)[:, None])
 
 
 # ---------- repair ----------
@@ -260,6 +274,15 @@ def test_repair_errors_name_the_group_and_cluster():
                                              unit="point-cluster pairs", limit=DISTANCE_MAX_VARIABLES,
                                              instead="cost='moves'")):
         repair(many % 10, many % 2, 0.0, 1.0, features=np.zeros((20_001, 1)), cost="distance")
+
+
+def test_repair_joint_infeasibility():
+    # every cluster and every group passes its own check, the transportation problem as a whole has no solution
+    # (found by a random search over small cases)
+    labels = np.repeat([0, 1, 2, 3], [7, 5, 3, 8])
+    groups = [1, 0, 1, 2, 1, 2, 2, 1, 1, 0, 2, 1, 0, 2, 1, 2, 0, 0, 0, 1, 2, 0, 2]
+    with raises(ERR_JOINT):
+        repair(labels, groups, [0.25, 0.0, 0.25], [0.6, 0.4, 2 / 3])
 
 
 # ---------- socially fair k-means ----------
