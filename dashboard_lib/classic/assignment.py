@@ -14,7 +14,7 @@ Guarantee (disjoint groups; an intersection of sensitive columns is one group co
 at a cost at most the LP optimum. The bounds are feasible iff every group's share of the data is within them.
 Cost: N·K variables and 2·M·K dense ratio rows (2·M·N·K non-zeros). Above DIRECT_VARIABLES, column generation
 (see ``_relaxation``) keeps the optimum exact and solves LPs over the contested points only; refused above
-MAX_VARIABLES, where HiGHS would not finish in about a minute.
+MAX_VARIABLES (memory: a few N × K float arrays; time: the smoothed dual is O(N K) per step).
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
+from scipy.optimize import linprog, minimize
 
 from ._common import (ERR_TOO_LARGE, as_features, check_bounds, check_k, group_codes, kmeans_pp, lloyd,
                       sq_distances)
 
-MAX_VARIABLES = 300_000
+MAX_VARIABLES = 2_000_000
 DIRECT_VARIABLES = 20_000  # up to here one LP; above, column generation on a sample's prices
-SAMPLE = 1000
 FREE_START = 1000
 ERR_OBJECTIVE = "objective must be 'kmedian' or 'kmeans', got {value!r}"
 ERR_CENTRES = "centres must be an array of shape (n_clusters, {d}), got shape {shape}"
@@ -79,14 +78,14 @@ def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=
                                               limit=MAX_VARIABLES, instead="fewer points or clusters"))
     d = sq_distances(x, centres)
     cost = d if objective == "kmeans" else np.sqrt(d)
-    frac = _relaxation(cost, codes, m, k, lower, upper, np.random.default_rng(random_state))
+    frac = _relaxation(cost, codes, m, k, lower, upper)
     labels = _round(frac, cost, codes, m, k)
     return AssignmentResult(labels, centres, float((cost * frac).sum()), float(cost[np.arange(n), labels].sum()),
                             frac)
 
 
-def _relaxation(cost, codes, m, k, lower, upper, rng) -> np.ndarray:
-    """The LP optimum. Small inputs: one LP. Large: column generation that stays exact; an LP on a stratified sample
+def _relaxation(cost, codes, m, k, lower, upper) -> np.ndarray:
+    """The LP optimum. Small inputs: one LP. Large: column generation that stays exact; the smoothed Lagrangian dual
     prices each (group, cluster); the points whose best reduced cost leads by the widest margin are fixed there, an LP
     frees the rest, and fixed points that the new prices would rather send elsewhere are freed again, until none is
     (then the LP's duals are feasible for the full LP: complementary slackness proves the optimum)."""
@@ -96,9 +95,7 @@ def _relaxation(cost, codes, m, k, lower, upper, rng) -> np.ndarray:
         if frac is None:
             raise RuntimeError("HiGHS found the fair assignment LP infeasible although every share is within bounds")
         return frac
-    sample = np.concatenate([rng.choice(np.flatnonzero(codes == g), max(1, round(SAMPLE * np.mean(codes == g))),
-                                        replace=False) for g in range(m)])
-    _, price = _restricted_lp(cost[sample], codes[sample], m, k, lower, upper, np.zeros((m, k)), np.zeros(k))
+    price = _smoothed_dual_prices(cost, codes, m, k, lower, upper)
     reduced = cost - price[codes]
     best = reduced.argmin(1)
     margin = np.partition(reduced, 1, axis=1)[:, 1] - reduced[np.arange(n), best]
@@ -121,6 +118,38 @@ def _relaxation(cost, codes, m, k, lower, upper, rng) -> np.ndarray:
     frac[~free, best[~free]] = 1.0
     frac[free] = frac_free
     return frac
+
+
+def _smoothed_dual_prices(cost, codes, m, k, lower, upper) -> np.ndarray:
+    """Prices of the (group, cluster) pairs from the LP's Lagrangian dual max_{μ ≥ 0} Σ_j min_c (cost_jc + q_g(j)c(μ)),
+    smoothed (soft-min at temperature τ, lowered in three steps) and maximised with L-BFGS-B; a starting point only:
+    the column generation makes the optimum exact whatever these prices are."""
+    mk = m * k
+    onehot = np.zeros((len(codes), m))
+    onehot[np.arange(len(codes)), codes] = 1.0
+
+    def q_of(mu):
+        hi, lo = mu[:mk].reshape(m, k), mu[mk:].reshape(m, k)
+        return hi - lo - (upper[:, None] * hi).sum(0)[None] + (lower[:, None] * lo).sum(0)[None]
+
+    def negative_dual(mu, tau):
+        z = -(cost + q_of(mu)[codes]) / tau
+        top = z.max(1, keepdims=True)
+        e = np.exp(z - top)
+        total = e.sum(1, keepdims=True)
+        value = -tau * (np.log(total) + top).sum()
+        p = e / total
+        cell = onehot.T @ p  # n_gc under the soft assignment
+        size = cell.sum(0)
+        grad = np.r_[(cell - upper[:, None] * size[None]).ravel(), (lower[:, None] * size[None] - cell).ravel()]
+        return -value, -grad
+
+    mu = np.zeros(2 * mk)
+    scale = float(np.median(np.abs(cost))) or 1.0
+    for tau in (0.1 * scale, 0.01 * scale, 0.001 * scale):
+        mu = minimize(negative_dual, mu, args=(tau,), jac=True, method="L-BFGS-B",
+                      bounds=[(0, None)] * (2 * mk), options={"maxiter": 200}).x
+    return -q_of(mu)
 
 
 def _restricted_lp(cost, codes, m, k, lower, upper, fixed_cell, fixed_size):

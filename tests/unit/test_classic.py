@@ -153,7 +153,6 @@ def test_column_generation_reaches_the_direct_lp_optimum(monkeypatch):
     centres = x[rng.choice(400, 4, replace=False)]
     direct = fair_assignment(x, groups, lower, upper, centres=centres)
     monkeypatch.setattr(assignment, "DIRECT_VARIABLES", 100)
-    monkeypatch.setattr(assignment, "SAMPLE", 50)
     monkeypatch.setattr(assignment, "FREE_START", 50)
     generated = fair_assignment(x, groups, lower, upper, centres=centres)
     assert generated.lp_cost == pytest.approx(direct.lp_cost, rel=1e-9)
@@ -184,10 +183,10 @@ def test_assignment_errors():
         fair_assignment(x.ravel(), g, 0.1, 0.9, n_clusters=2)
     with raises(_common.ERR_NOT_FINITE):
         fair_assignment(np.array([[0.0], [np.nan], [1.0], [2.0]]), g, 0.1, 0.9, n_clusters=2)
-    many = np.zeros((30_001, 1))
-    with raises(_common.ERR_TOO_LARGE.format(what="fair assignment", size=300_010, unit="point-centre pairs",
+    many = np.zeros((200_001, 1))
+    with raises(_common.ERR_TOO_LARGE.format(what="fair assignment", size=2_000_010, unit="point-centre pairs",
                                              limit=assignment.MAX_VARIABLES, instead="fewer points or clusters")):
-        fair_assignment(many, np.arange(30_001) % 2, 0.0, 1.0, centres=np.arange(10.0)[:, None])
+        fair_assignment(many, np.arange(200_001) % 2, 0.0, 1.0, centres=np.arange(10.0)[:, None])
 
 
 # ---------- repair ----------
