@@ -11,7 +11,8 @@ between ⌈β_g s_c⌉ and ⌊α_g s_c⌋ points of group g, at least cost:
   index order.
 - ``cost="distance"``: the least total distance of the points to their cluster's centre, the centres being the
   original clusters' means (``squared=True``: squared distances, the k-means cost). One variable per (point,
-  cluster): N·K variables, refused above DISTANCE_MAX_VARIABLES.
+  cluster), N·K in all: one LP up to DIRECT_VARIABLES, above it exact column generation over the contested points
+  (``_least_distance``); refused above DISTANCE_MAX_VARIABLES.
 Both constraint matrices are totally unimodular (the point or (group, cluster) rows and the (group, new cluster) ⊂
 new cluster rows form two laminar families), so the HiGHS simplex vertex is integral: the repair is exactly optimal
 and meets the bounds exactly.
@@ -27,11 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
+from scipy.optimize import linprog, minimize
 
 from ._common import ERR_TOO_LARGE, as_features, check_bounds, group_codes
 
-DISTANCE_MAX_VARIABLES = 200_000
+DISTANCE_MAX_VARIABLES = 2_000_000
+DIRECT_VARIABLES = 20_000  # up to here one LP; above, column generation
+FREE_START = 1000
 ERR_COST = "cost must be 'moves' or 'distance', got {value!r}"
 ERR_DISTANCE_NEEDS_FEATURES = "cost='distance' needs features (or an embedding): the distance is to cluster centres"
 ERR_LABELS_LENGTH = "labels has {n_labels} entries for {n} group labels: pass one cluster label per sample"
@@ -144,14 +147,15 @@ def repair(labels, groups, lower, upper, *, features=None, cost="moves", squared
     return RepairResult(cluster_names[new], moved, int(moved.sum()), before, after)
 
 
-def _solve(cost, a_eq, b_eq, a_cell, low, high) -> np.ndarray:
+def _solve(cost, a_eq, b_eq, a_cell, low, high):
+    """(integral solution or None when infeasible, the LP's result)."""
     result = linprog(cost, A_ub=sparse.vstack([a_cell, -a_cell]).tocsr(), b_ub=np.r_[high.ravel(), -low.ravel()],
                      A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs-ds")
     if result.status == 2:
-        raise ValueError(ERR_JOINT)
+        return None, result
     if result.status != 0:
         raise RuntimeError(f"HiGHS stopped without an optimum: {result.message}")
-    return np.rint(result.x).astype(np.int64)  # a vertex of a totally unimodular system: integral
+    return np.rint(result.x).astype(np.int64), result  # a vertex of a totally unimodular system: integral
 
 
 def _fewest_moves(clusters, codes, k, m, low, high, sizes, distance) -> np.ndarray:
@@ -165,7 +169,9 @@ def _fewest_moves(clusters, codes, k, m, low, high, sizes, distance) -> np.ndarr
     a_size = sparse.csr_matrix((np.ones(n_var), (target, cols)), shape=(k, n_var))
     a_cell = sparse.csr_matrix((np.ones(n_var), (cell_to, cols)), shape=(m * k, n_var))
     cost = (target != source % k).astype(np.float64)
-    flow = _solve(cost, sparse.vstack([a_supply, a_size]).tocsr(), np.r_[counts, sizes], a_cell, low, high)
+    flow, _ = _solve(cost, sparse.vstack([a_supply, a_size]).tocsr(), np.r_[counts, sizes], a_cell, low, high)
+    if flow is None:
+        raise ValueError(ERR_JOINT)
     new = clusters.copy()
     flow = flow.reshape(m, k, k)
     for g, c in zip(*np.nonzero(flow.sum(2) - flow[:, np.arange(k), np.arange(k)])):
@@ -183,16 +189,95 @@ def _fewest_moves(clusters, codes, k, m, low, high, sizes, distance) -> np.ndarr
 
 
 def _least_distance(codes, k, m, low, high, sizes, distance) -> np.ndarray:
+    """One LP over every (point, cluster) pair when small; above DIRECT_VARIABLES, exact column generation: prices
+    from the smoothed Lagrangian dual fix the points with the clearest best cluster, an LP places the rest, and fixed
+    points that its duals would rather send elsewhere are freed, until none is (complementary slackness then proves
+    the optimum, and the restricted LP is totally unimodular too, so it stays integral)."""
     n = len(codes)
     if n * k > DISTANCE_MAX_VARIABLES:
         raise ValueError(ERR_TOO_LARGE.format(what="repair with cost='distance'", size=n * k,
                                               unit="point-cluster pairs", limit=DISTANCE_MAX_VARIABLES,
                                               instead="cost='moves'"))
+    if n * k <= DIRECT_VARIABLES:
+        labels, _ = _distance_lp(distance, codes, k, m, low, high, sizes)
+        if labels is None:
+            raise ValueError(ERR_JOINT)
+        return labels
+    price = _smoothed_dual_prices(distance, codes, k, m, low, high, sizes)
+    reduced = distance - price[codes]
+    best = reduced.argmin(1)
+    margin = np.partition(reduced, 1, axis=1)[:, 1] - reduced[np.arange(n), best]
+    by_margin = np.argsort(margin, kind="stable")
+    free = np.zeros(n, dtype=bool)
+    free[by_margin[:FREE_START]] = True
+    while True:
+        fixed = np.flatnonzero(~free)
+        cell = np.bincount(codes[fixed] * k + best[fixed], minlength=m * k).reshape(m, k)
+        labels_free, price = _distance_lp(distance[free], codes[free], k, m, low - cell, high - cell,
+                                          sizes - cell.sum(0))
+        if labels_free is None:
+            if free.all():
+                raise ValueError(ERR_JOINT)
+            free[by_margin[:2 * free.sum()]] = True  # the fixed points alone break a bound: free more of them
+            continue
+        reduced = distance[fixed] - price[codes[fixed]]
+        wrong = reduced[np.arange(len(fixed)), best[fixed]] > reduced.min(1) + 1e-9 * (1 + np.abs(reduced).max())
+        if not wrong.any():
+            break
+        free[fixed[wrong]] = True
+    labels = best.copy()
+    labels[free] = labels_free
+    return labels
+
+
+def _distance_lp(distance, codes, k, m, low, high, sizes):
+    """The least-distance LP over these points: (labels or None when infeasible, price of each (group, cluster),
+    the part of a column's reduced cost shared by every point of that group: distance − price − the point's dual)."""
+    n = len(codes)
+    if (sizes < 0).any() or (high < 0).any():
+        return None, None
     cols = np.arange(n * k)  # variable j*k + c
     point, cluster = cols // k, cols % k
     a_point = sparse.csr_matrix((np.ones(n * k), (point, cols)), shape=(n, n * k))
     a_size = sparse.csr_matrix((np.ones(n * k), (cluster, cols)), shape=(k, n * k))
     a_cell = sparse.csr_matrix((np.ones(n * k), (codes[point] * k + cluster, cols)), shape=(m * k, n * k))
-    x = _solve(distance.ravel(), sparse.vstack([a_point, a_size]).tocsr(), np.r_[np.ones(n), sizes], a_cell, low,
-               high)
-    return x.reshape(n, k).argmax(1)
+    x, result = _solve(distance.ravel(), sparse.vstack([a_point, a_size]).tocsr(), np.r_[np.ones(n), sizes], a_cell,
+                       low, high)
+    if x is None:
+        return None, None
+    y_hi = result.ineqlin.marginals[:m * k].reshape(m, k)
+    y_lo = result.ineqlin.marginals[m * k:].reshape(m, k)
+    y_size = result.eqlin.marginals[n:]
+    return x.reshape(n, k).argmax(1), y_hi - y_lo + y_size[None, :]
+
+
+def _smoothed_dual_prices(distance, codes, k, m, low, high, sizes) -> np.ndarray:
+    """Starting prices: the Lagrangian dual of the least-distance LP, max over π_hi, π_lo >= 0 and w of
+    Σ_j min_c (d_jc + π_hi[g_j, c] − π_lo[g_j, c] + w_c) − Σ high·π_hi + Σ low·π_lo − Σ_c s_c w_c, with a soft-min at
+    temperatures lowered in three steps, by L-BFGS-B."""
+    mk = m * k
+    onehot = np.zeros((len(codes), m))
+    onehot[np.arange(len(codes)), codes] = 1.0
+
+    def shift(v):
+        return v[:mk].reshape(m, k) - v[mk:2 * mk].reshape(m, k) + v[2 * mk:][None, :]
+
+    def negative_dual(v, tau):
+        z = -(distance + shift(v)[codes]) / tau
+        top = z.max(1, keepdims=True)
+        e = np.exp(z - top)
+        total = e.sum(1, keepdims=True)
+        p = e / total
+        cell = onehot.T @ p
+        value = (-tau * (np.log(total) + top).sum() - (high * v[:mk].reshape(m, k)).sum()
+                 + (low * v[mk:2 * mk].reshape(m, k)).sum() - (sizes * v[2 * mk:]).sum())
+        grad = np.r_[(cell - high).ravel(), (low - cell).ravel(), cell.sum(0) - sizes]
+        return -value, -grad
+
+    v = np.zeros(2 * mk + k)
+    scale = float(np.median(np.abs(distance))) or 1.0
+    bounds = [(0, None)] * (2 * mk) + [(None, None)] * k
+    for tau in (0.1 * scale, 0.01 * scale, 0.001 * scale):
+        v = minimize(negative_dual, v, args=(tau,), jac=True, method="L-BFGS-B", bounds=bounds,
+                     options={"maxiter": 200}).x
+    return -shift(v)

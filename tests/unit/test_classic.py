@@ -1,5 +1,6 @@
 """Classic fair clustering: hand-made cases, brute force on tiny inputs, and every error message."""
 
+import importlib
 import itertools
 import re
 
@@ -14,6 +15,8 @@ from dashboard_lib.classic.repair import (DISTANCE_MAX_VARIABLES, ERR_CELL, ERR_
                                           ERR_COST, ERR_DISTANCE_NEEDS_FEATURES, ERR_GROUP_HIGH, ERR_GROUP_LOW,
                                           ERR_JOINT, ERR_LABELS_LENGTH)
 from dashboard_lib.classic._common import kmeans_pp, lloyd
+
+repair_module = importlib.import_module("dashboard_lib.classic.repair")  # the package's `repair` is the function
 
 
 def raises(message):
@@ -227,6 +230,22 @@ def test_repair_against_brute_force(seed):
         assert result.cost_before == pytest.approx(d[np.arange(8), labels].sum())
 
 
+def test_distance_repair_column_generation_reaches_the_direct_optimum(monkeypatch):
+    rng = np.random.default_rng(4)
+    groups = rng.choice(3, 400, p=[0.5, 0.3, 0.2])
+    x = rng.normal(size=(400, 2)) + 2 * groups[:, None]
+    labels = rng.integers(0, 4, 400) * (x[:, 0] > 1)  # biased: cluster 0 takes the points left of x = 1
+    lower, upper = proportional_bounds(groups, 0.2)
+    direct = repair(labels, groups, lower, upper, features=x, cost="distance")
+    monkeypatch.setattr(repair_module, "DIRECT_VARIABLES", 100)
+    monkeypatch.setattr(repair_module, "FREE_START", 50)
+    generated = repair(labels, groups, lower, upper, features=x, cost="distance")
+    assert generated.cost_after == pytest.approx(direct.cost_after, rel=1e-9)
+    low_gap, high_gap = _bounds_violation(np.unique(generated.labels, return_inverse=True)[1], groups, lower, upper,
+                                          4)
+    assert low_gap <= 1e-9 and high_gap <= 1e-9
+
+
 def test_repair_keeps_label_values_and_a_fair_clustering():
     labels = np.array([7, 7, 9, 9])
     groups = np.array(["a", "b", "a", "b"])
@@ -268,11 +287,11 @@ def test_repair_errors_name_the_group_and_cluster():
         repair([0, 1, 1], [0, 1], 0.0, 1.0)
     with raises(_common.ERR_ONE_GROUP.format(group="a")):
         repair([0, 1], ["a", "a"], 0.0, 1.0)
-    many = np.arange(20_001)
-    with raises(_common.ERR_TOO_LARGE.format(what="repair with cost='distance'", size=200_010,
+    many = np.arange(200_001)
+    with raises(_common.ERR_TOO_LARGE.format(what="repair with cost='distance'", size=2_000_010,
                                              unit="point-cluster pairs", limit=DISTANCE_MAX_VARIABLES,
                                              instead="cost='moves'")):
-        repair(many % 10, many % 2, 0.0, 1.0, features=np.zeros((20_001, 1)), cost="distance")
+        repair(many % 10, many % 2, 0.0, 1.0, features=np.zeros((200_001, 1)), cost="distance")
 
 
 def test_repair_joint_infeasibility():
