@@ -7,7 +7,7 @@ from pathlib import Path
 from ..params import resolve_params
 from . import colored, digits, har, imbalanced, mnist_family, mouse_atlas, mtfl, office31, upload
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
-from .catalog import count_table, dataset_catalog, max_balance
+from .catalog import count_table, max_balance
 from .download import DATA_DIR_ENV, DataUnavailable, DownloadError, resolve_data_dir
 
 DEFAULT_DATASET = digits.DATASET_ID
@@ -61,6 +61,21 @@ def forget_cached(dataset_id: str) -> None:
     with _cache_lock:
         for key in [k for k in _cache if k[0] == dataset_id]:
             del _cache[key]
+
+
+def dataset_catalog(data_dir: str | Path | None = None) -> list[dict]:
+    """One entry per registered dataset: id, name, summary, size, whether it can be built now without the network, options."""
+    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    out = []
+    for spec in REGISTRY.values():
+        available = bool(spec.available(data_dir))
+        out.append({
+            "id": spec.id, "name": spec.name, "summary": spec.summary, "size": spec.size,
+            "available": available, "needs_download": not spec.offline,
+            "missing": "" if available else spec.needs(data_dir),
+            "options": [p.describe() for p in spec.options],
+        })
+    return out
 
 
 __all__ = ["BiasedDataset", "DatasetInfo", "DatasetSpec", "REGISTRY", "DEFAULT_DATASET", "get_spec", "load_dataset",
