@@ -173,7 +173,7 @@ def test_a_failed_runs_kept_metrics_never_read_as_final(fclab_home, capsys):
     store = RunStore(fclab_home / "store")
     run_id = store.create_run(dataset="upload", method="dfc", config={"dataset_options": {"name": "adult"}}, seed=0,
                               device="cpu", environment={})
-    store.finish(run_id, "failed", metrics={"acc": 0.5, "balance": 0.1, "kept_from_epoch": 0}, error="L_c became nan")
+    store.finish(run_id, "failed", metrics={"acc": 0.5, "balance": 0.1}, kept_from_epoch=0, error="L_c became nan")
     assert main(["runs"]) == 0
     assert "upload:adult  (not final: evaluation at epoch 0) acc=0.500 balance=0.100" in capsys.readouterr().out
     assert main(["runs", "--json"]) == 0

@@ -9,7 +9,7 @@ import pytest
 from dashboard_lib import cli, plots
 from dashboard_lib.params import Param
 from dashboard_lib.store import RunStore
-from dashboard_lib.sweeps import (SWEEP_PRESETS, Axis, StreamingStore, SweepSpec, aggregate, estimate, slots,
+from dashboard_lib.sweeps import (SWEEP_PRESETS, Axis, StreamingStore, SweepSpec, aggregate, estimate_time, slots,
                                   sweep_figures, sweep_frame)
 
 FLOAT = Param("w", 1.0, low=0, high=100, log=True)
@@ -92,7 +92,7 @@ def _finished(store, method, seconds, hparams, device="cpu", sweep_id=None, metr
 def test_the_estimate_is_the_median_of_matching_finished_runs_spread_over_the_slots(tmp_path):
     store = RunStore(tmp_path)
     quick = SweepSpec("mnist_optdigits", "dfc", [Axis("alpha_f", values=[0, 1, 2])], seeds=1, preset="quick")
-    assert estimate(store, quick.trials(), slots=2) is None  # nothing measured yet
+    assert estimate_time(store, quick.trials(), slots=2) is None  # nothing measured yet
     schedule = {**quick.trials()[0].hparams}
     for seconds in (100, 120, 200):
         _finished(store, "dfc", seconds, schedule)
@@ -100,7 +100,7 @@ def test_the_estimate_is_the_median_of_matching_finished_runs_spread_over_the_sl
     _finished(store, "dfc", 1, schedule, device="cuda:0")  # another kind of device: not counted
     _finished(store, "fcmi", 1, schedule)  # another method
     _finished(store, "dfc", 1, schedule, options={"n": 500, "seed": 0})  # a smaller subset of the data
-    guess = estimate(store, quick.trials(), slots=2)
+    guess = estimate_time(store, quick.trials(), slots=2)
     assert guess.seconds_per_trial == pytest.approx(120)  # the median of 100, 120, 200
     assert guess.total_seconds == pytest.approx(2 * 120) and guess.slots == 2  # 3 trials, 2 at once: 2 waves
     assert "same schedule" in guess.basis
@@ -241,7 +241,7 @@ def test_an_address_nothing_listens_on_is_refused_at_once_and_no_sweep_is_record
     import socket
 
     from dashboard_lib.jobs import JobRegistry
-    from dashboard_lib.sweeps import check_address
+    from dashboard_lib.sweeps import SweepRunner, check_address
 
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
         s.bind(("127.0.0.1", 0))
@@ -253,7 +253,7 @@ def test_an_address_nothing_listens_on_is_refused_at_once_and_no_sweep_is_record
     registry = JobRegistry(RunStore(tmp_path))
     spec = SweepSpec("mnist_optdigits", "kmeans", [Axis("n_init", values=[1])])
     with pytest.raises(ValueError, match="cannot reach"):
-        registry.sweeps.start(spec, address=f"ray://127.0.0.1:{port}")
+        SweepRunner(registry).start(spec, address=f"ray://127.0.0.1:{port}")
     assert registry.store.list_sweeps() == []
 
 
