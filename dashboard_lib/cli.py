@@ -432,8 +432,8 @@ def _train(args) -> int:
                        hparams=hparams, seed=args.seed, device=args.device, data_dir=args.data_dir)
     # The app's thread count by default: the same seed, data, settings, device and threads give the same numbers.
     registry = JobRegistry(RunStore(store_dir()), threads=args.threads or training_threads())
-    preflight(config)  # a setting the data cannot take (K > N, a missing upload): exit 2 before any run is recorded
-    run_id = registry.start(config)
+    ready = preflight(config)  # a setting the data cannot take (K > N, a missing upload): exit 2 before any run is recorded
+    run_id = registry.start(ready)
     shown = ""
     try:
         while not registry.wait(run_id, timeout=1.0):

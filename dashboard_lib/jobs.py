@@ -254,24 +254,35 @@ def _safe_flush(recorder: Recorder | None) -> None:
         pass
 
 
-def create_run(store: RunStore, config: RunConfig) -> tuple[str, RunConfig]:
-    """Validate config and record a new run for it (status running)."""
-    config = config.resolved()
+@dataclass(frozen=True)
+class ReadyRun:
+    """A run ready to train: its config validated (defaults filled in) and its data built and checked against the
+    method's settings. preflight gives it; JobRegistry.start trains it without validating or loading it again."""
+
+    config: RunConfig
+    data: BiasedDataset
+
+
+def create_run(store: RunStore, config: RunConfig | ReadyRun) -> tuple[str, RunConfig]:
+    """Record a new run (status running) for a config, validated here unless it comes from preflight."""
+    config = config.config if isinstance(config, ReadyRun) else config.resolved()
     device = resolve_device(config.device)
     run_id = store.create_run(dataset=config.dataset, method=config.method, config=asdict(config), seed=config.seed,
                               device=str(device), environment=environment(device))
     return run_id, config
 
 
-def preflight(config: RunConfig) -> None:
+def preflight(config: RunConfig) -> ReadyRun:
     """Refuse, before any run is recorded, a config whose data cannot be built or cannot take its settings (K > N, a
-    missing upload, a batch larger than the data): ValueError naming what to change."""
+    missing upload, a batch larger than the data): ValueError naming what to change. Returns the validated config with
+    its data, for JobRegistry.start."""
     config = config.resolved()
     try:
         data = load_dataset(config.dataset, config.dataset_options, config.data_dir)
     except DownloadError as exc:  # offline without the files, or a failed download
         raise ValueError(str(exc)) from None
     get_method(config.method)(**config.hparams).check_data(data)
+    return ReadyRun(config, data)
 
 
 def training_threads() -> int:
@@ -295,9 +306,11 @@ class JobRegistry:
         """Mark runs whose process died, or that this process no longer runs, as interrupted (sweeps: SweepRunner)."""
         return self.store.mark_interrupted(lambda run: self.is_running(run.id))
 
-    def start(self, config: RunConfig, *, after: str | None = None) -> str:
-        """Validate config, record the run and train it in a background thread; returns the run id at once.
+    def start(self, config: RunConfig | ReadyRun, *, after: str | None = None) -> str:
+        """Validate config (unless preflight did: a ReadyRun, trained on its data), record the run and train it in a
+        background thread; returns the run id at once.
         after: a run of this registry to wait for first (the run is recorded at once, its stage says it waits)."""
+        data = config.data if isinstance(config, ReadyRun) else None
         run_id, config = create_run(self.store, config)
         stop_event = threading.Event()
 
@@ -310,7 +323,7 @@ class JobRegistry:
             if stop_event.is_set():
                 self.store.finish(run_id, "stopped")
                 return
-            execute_run(self.store, run_id, config, stop_event)
+            execute_run(self.store, run_id, config, stop_event, data)
 
         thread = threading.Thread(target=train, name=f"run-{run_id}", daemon=True)
         with self._lock:

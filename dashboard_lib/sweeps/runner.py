@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import data as datasets
 from ..data import upload
-from ..jobs import JobRegistry, RunConfig, environment, execute_run, preflight
+from ..jobs import JobRegistry, ReadyRun, RunConfig, environment, execute_run, preflight
 from ..methods import resolve_device
 from ..store import private_file
 from .spec import SweepSpec
@@ -220,12 +220,13 @@ class SweepRunner:
             check_address(address)
         # The first trial against its data (K > N, a batch larger than the data…), where this machine has the data; on
         # a cluster the workers may be the only ones that do.
+        ready = None
         if not address or datasets.get_spec(spec.dataset).available(datasets.resolve_data_dir(spec.data_dir)):
-            preflight(configs[0])
+            ready = preflight(configs[0])
         sweep_id = self.store.create_sweep(spec.to_dict(), len(configs), address or None)
         live = _LiveSweep(sweep_id)
-        live.thread = threading.Thread(target=self._drive, args=(live, spec, configs, address), name=f"sweep-{sweep_id}",
-                                       daemon=True)
+        live.thread = threading.Thread(target=self._drive, args=(live, spec, configs, address, ready),
+                                       name=f"sweep-{sweep_id}", daemon=True)
         with self._lock:
             self._live[sweep_id] = live
         live.thread.start()
@@ -252,7 +253,8 @@ class SweepRunner:
         return live is None or live.done.wait(timeout)
 
     # --- the driver's side ------------------------------------------------------------------------------------------
-    def _drive(self, live: _LiveSweep, spec: SweepSpec, configs: list[RunConfig], address: str | None) -> None:
+    def _drive(self, live: _LiveSweep, spec: SweepSpec, configs: list[RunConfig], address: str | None,
+               ready: ReadyRun | None) -> None:
         try:
             import ray
 
@@ -262,7 +264,8 @@ class SweepRunner:
             # than being built again by every worker; an upload lives in this store's folder and travels the same way.
             # On a cluster each node builds its own from its data folder or download cache.
             if not address or spec.dataset == upload.SPEC.id:
-                data = ray.put(datasets.load_dataset(spec.dataset, configs[0].dataset_options, spec.data_dir))
+                built = ready.data if ready else datasets.load_dataset(spec.dataset, configs[0].dataset_options, spec.data_dir)
+                data = ray.put(built)
             task = ray.remote(max_retries=0)(run_trial)
             consumers = []
             for trial, config in enumerate(configs):

@@ -179,3 +179,24 @@ def test_a_failed_runs_kept_metrics_never_read_as_final(fclab_home, capsys):
     assert main(["runs", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["metrics"] == {"acc": 0.5, "balance": 0.1} and row["metrics_final"] is False and row["metrics_epoch"] == 0
+
+
+def test_train_validates_its_config_once_and_loads_its_data_once(fclab_home, capsys, monkeypatch):
+    from dashboard_lib import jobs
+
+    calls = {"resolved": 0, "load_dataset": 0}
+    resolved, load_dataset = jobs.RunConfig.resolved, jobs.load_dataset
+
+    def counted_resolved(self):
+        calls["resolved"] += 1
+        return resolved(self)
+
+    def counted_load(*args, **kwargs):
+        calls["load_dataset"] += 1
+        return load_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.RunConfig, "resolved", counted_resolved)
+    monkeypatch.setattr(jobs, "load_dataset", counted_load)
+    assert main(["train", "--data", "n=200", "--set", "n_init=1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "finished"
+    assert calls == {"resolved": 1, "load_dataset": 1}

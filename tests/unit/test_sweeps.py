@@ -275,3 +275,15 @@ def test_a_curve_of_nearly_equal_values_is_not_zoomed_into_a_trend():
     assert high - low >= 0.1 and low <= 0.349 and high >= 0.352
     zero = plots.sweep_curve(agg.assign(mean=0.0, low=0.0, high=0.0), "w", "balance", band_label="b").layout.yaxis.range
     assert zero[0] == 0.0  # never below 0 for a metric that cannot be
+
+
+def test_ray_is_imported_only_when_a_sweep_runs():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys, dashboard_lib.sweeps, dashboard_lib.cli, dashboard_lib.jobs; "
+            "print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
