@@ -222,7 +222,8 @@ def _warm_up_umap_when_idle(registry: JobRegistry) -> None:
 @st.cache_resource
 def warm_up() -> list[threading.Thread]:
     """Once per server process, in the background: build the default dataset so the first Train starts at once,
-    then, when no run is training, compile umap-learn's numba code (about 30 s on 2 cores) before anyone needs it."""
+    then, when no run is training, compile umap-learn's numba code before anyone needs it (its cost:
+    docs/RUNS_NOTES.md)."""
     threads = [threading.Thread(target=load_dataset, args=(DEFAULT_DATASET,), name="warm-up-data", daemon=True),
                threading.Thread(target=_warm_up_umap_when_idle, args=(job_registry(),), name="warm-up-umap", daemon=True)]
     for thread in threads:
