@@ -152,3 +152,12 @@ def test_the_id_scan_finds_each_kind_of_use():
                      'w = f(method="fcmi")\n')
     assert _id_uses(tree, {"fcmi", "erm", "clusterfix", "dfc"}) == [
         (1, "compares with a method id"), (2, "lists method ids"), (3, "is keyed by method ids")]
+
+
+def test_no_two_classes_of_dashboard_lib_share_a_name():
+    seen: dict[str, list[str]] = {}
+    for name, path in _modules().items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                seen.setdefault(node.name, []).append(name)
+    assert not {k: v for k, v in seen.items() if len(v) > 1}
