@@ -287,3 +287,20 @@ def test_ray_is_imported_only_when_a_sweep_runs():
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_what_a_sweep_reads_of_a_method_comes_from_its_declarations():
+    from dashboard_lib.methods import REGISTRY
+    from dashboard_lib.sweeps import pareto_axes, sweep_metrics
+
+    assert {cls.kind for cls in REGISTRY.values()} == {"clustering", "classifier"}
+    assert {i for i, cls in REGISTRY.items() if cls.kind == "classifier"} == {"erm", "clusterfix"}
+    assert sweep_metrics("clusterfix") == ["worst_group_acc", "unbiased_acc", "avg_acc", "probe_acc"]
+    assert pareto_axes("erm") == ("avg_acc", "worst_group_acc") and pareto_axes("fcmi") == ("acc", "balance")
+    assert sweep_metrics("inv_senet") == ["acc", "nmi", "balance", "mnce", "entropy", "f_beta", "acc_bias_key",
+                                          "acc_bias_query", "same_group_share", "probe_acc"]
+    assert sweep_metrics("idec")[-3:] == ["tail_recall", "min_class_recall", "probe_acc"]
+    assert sweep_metrics("dfc")[-2:] == ["disc_acc", "probe_acc"] and sweep_metrics("kmeans")[-2:] == ["f_beta", "probe_acc"]
+    assert {i for i, cls in REGISTRY.items() if cls.signal_series} == {"senet", "inv_senet"}
+    assert {i for i, cls in REGISTRY.items() if cls.explainable} == {"erm", "clusterfix"}
+    assert {i for i, cls in REGISTRY.items() if cls.debiases_with_clusters} == {"clusterfix"}
