@@ -64,8 +64,9 @@ def main() -> None:
     connect = time.perf_counter() - t0
     slots = sweeps.slots(resources, spec)
     t0 = time.perf_counter()
-    sweep_id = registry.sweeps.start(spec)
-    registry.sweeps.wait(sweep_id)
+    runner = sweeps.SweepRunner(registry)
+    sweep_id = runner.start(spec)
+    runner.wait(sweep_id)
     on_ray = time.perf_counter() - t0
     runs = registry.store.list_runs(sweep_id=sweep_id)
     assert registry.store.get_sweep(sweep_id).status == "finished" and len(runs) == len(configs)

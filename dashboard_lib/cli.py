@@ -10,7 +10,7 @@ from pathlib import Path
 from . import data as datasets
 from . import methods
 from .data import tables, upload
-from .jobs import KEPT_FROM, JobRegistry, RunConfig, preflight, training_threads
+from .jobs import JobRegistry, RunConfig, preflight, training_threads
 from .outputs import check_outputs, out_dir_outputs, write_atomic
 from .params import parse_assignments
 from .settings import store_dir
@@ -396,17 +396,14 @@ def _list_runs(args) -> None:
 
 def metrics_fields(run) -> dict:
     """A run's metrics for --json: whether they are final and, when not, the evaluation epoch they come from."""
-    metrics = dict(run.metrics or {})
-    epoch = metrics.pop(KEPT_FROM, None)
-    return {"metrics": metrics, "metrics_final": run.status == "finished" and bool(metrics),
-            "metrics_epoch": epoch}
+    return {"metrics": run.metrics, "metrics_final": run.metrics_final, "metrics_epoch": run.kept_from_epoch}
 
 
 def not_final_note(run) -> str:
     """'' for a finished run; else where its kept metrics come from."""
-    if run.status == "finished" or not run.metrics:
+    if run.metrics_final or not run.metrics:
         return ""
-    epoch = run.metrics.get(KEPT_FROM)
+    epoch = run.kept_from_epoch
     return f"(not final: evaluation {'at epoch ' + str(epoch) if epoch is not None else 'before it ended'})"
 
 
@@ -435,8 +432,8 @@ def _train(args) -> int:
                        hparams=hparams, seed=args.seed, device=args.device, data_dir=args.data_dir)
     # The app's thread count by default: the same seed, data, settings, device and threads give the same numbers.
     registry = JobRegistry(RunStore(store_dir()), threads=args.threads or training_threads())
-    preflight(config)  # a setting the data cannot take (K > N, a missing upload): exit 2 before any run is recorded
-    run_id = registry.start(config)
+    ready = preflight(config)  # a setting the data cannot take (K > N, a missing upload): exit 2 before any run is recorded
+    run_id = registry.start(ready)
     shown = ""
     try:
         while not registry.wait(run_id, timeout=1.0):
@@ -530,7 +527,7 @@ def _sweep(args) -> int:
     configs = spec.trials()
     registry = JobRegistry(RunStore(store_dir()))
     outputs = check_outputs({"--csv": args.csv, "--report": args.report}, force=args.force, store=registry.store.root)
-    guess = sweeps.estimate(registry.store, configs, sweeps.slots({"CPU": os.cpu_count() or 1}, spec) if not args.address else 1)
+    guess = sweeps.estimate_time(registry.store, configs, sweeps.slots({"CPU": os.cpu_count() or 1}, spec) if not args.address else 1)
     when = (f"about {guess.total_seconds / 60:.1f} min with {guess.slots} trial(s) at once ({guess.basis})" if guess
             else "no estimate yet: no finished run with this schedule in the store")
     print(f"{len(configs)} trials of {spec.method} on {spec.dataset}: {when}", file=sys.stderr)
@@ -539,10 +536,11 @@ def _sweep(args) -> int:
             print(json.dumps({"seed": config.seed, **{a.name: config.hparams[a.name] for a in spec.axes}}))
         return 0
     sweeps.connect(args.address)  # from the main thread, so Ray can install its signal handlers
-    sweep_id = registry.sweeps.start(spec, address=args.address)
+    runner = sweeps.SweepRunner(registry)
+    sweep_id = runner.start(spec, address=args.address)
     shown = ""
     try:
-        while not registry.sweeps.wait(sweep_id, timeout=1.0):
+        while not runner.wait(sweep_id, timeout=1.0):
             runs = registry.store.list_runs(sweep_id=sweep_id)
             done = sum(r.status != "running" for r in runs)
             line = f"{sweep_id}: {done}/{len(configs)} trials done, {len(runs) - done} training"
@@ -550,8 +548,8 @@ def _sweep(args) -> int:
                 print(line, file=sys.stderr)
                 shown = line
     except KeyboardInterrupt:
-        registry.sweeps.stop(sweep_id)
-        registry.sweeps.wait(sweep_id)
+        runner.stop(sweep_id)
+        runner.wait(sweep_id)
     sweep = registry.store.get_sweep(sweep_id)
     frame = sweeps.sweep_frame(registry.store, sweep_id)
     if "--csv" in outputs:

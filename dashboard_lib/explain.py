@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import methods
 from .data import BiasedDataset
 from .methods.clusterfix import WEIGHTS_FILE, build_classifier
 from .store import RunRecord, RunStore
 
-EXPLAINED_METHODS = ("erm", "clusterfix")
 STROKE_THRESHOLD = 0.25  # a pixel is stroke when its brightest channel exceeds this (images in [0, 1])
 ERR_NO_CONV = ("{what} has no convolutional layer, so Grad-CAM has no feature maps to explain "
                "(runs on vector data use an MLP). Explain a run trained on images.")
@@ -200,6 +200,12 @@ def upscale(rgb: np.ndarray, scale: int = 4) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------
 # Runs and images.
 # --------------------------------------------------------------------------------------------------------------
+def explainable(method: str) -> bool:
+    """Whether runs of this method (its id) save a classifier the Explain page can read (Method.explainable)."""
+    cls = methods.REGISTRY.get(method)  # None: a clustering made elsewhere (the Audit page's runs)
+    return cls is not None and cls.explainable
+
+
 def weights_path(store: RunStore, run_id: str) -> Path:
     return store.run_dir(run_id) / WEIGHTS_FILE
 
@@ -209,11 +215,12 @@ def load_run_model(store: RunStore, run: RunRecord) -> nn.Module:
     if run.status != "finished":
         raise ExplainError(ERR_NOT_FINISHED.format(run_id=run.id, status=run.status))
     path = weights_path(store, run.id)
-    if run.method not in EXPLAINED_METHODS or not path.exists():
+    cls = methods.REGISTRY.get(run.method)
+    if not explainable(run.method) or not path.exists():
         raise ExplainError(ERR_NO_WEIGHTS.format(run_id=run.id, method=run.method))
     info = run.dataset_info
     n_classes = info.get("n_classes") or 2
-    model = build_classifier(run.hparams, info["shape"], int(n_classes), with_cluster_heads=run.method == "clusterfix")
+    model = build_classifier(run.hparams, info["shape"], int(n_classes), with_cluster_heads=cls.debiases_with_clusters)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
 

@@ -20,7 +20,6 @@ from .training import ERR_DIVERGED  # noqa: F401 (a failed run's message, assert
 from .training import GENERIC_ADVICE, RunStopped, StoreSink, TrainingDiverged, seed_everything, train_method
 from .training import TrainingContext
 
-KEPT_FROM = "kept_from_epoch"  # in a stopped or failed run's metrics: the evaluation they come from
 ERR_OUT_OF_MEMORY = "out of memory on {device}: lower the batch size or use a smaller subset (dataset option n), then start again."
 
 
@@ -77,13 +76,6 @@ class Recorder(TrainingContext):
         super().__init__(StoreSink(store, run_id), data, device, seed, stop_event, advice=advice, data_dir=data_dir)
         self.store, self.run_id = store, run_id
 
-    def kept_metrics(self) -> dict | None:
-        """What a stopped or failed run keeps: its last evaluation's metrics, marked with the epoch (or iteration)
-        they come from, so no list shows them as final."""
-        if not self.last_metrics:
-            return None
-        return {**self.last_metrics, KEPT_FROM: self.last_epoch}
-
 
 def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: threading.Event,
                 data: BiasedDataset | None = None) -> RunRecord:
@@ -105,21 +97,28 @@ def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: thr
         store.finish(run_id, "finished", metrics=train_method(method, data, recorder))
     except RunStopped:
         _safe_flush(recorder)
-        store.finish(run_id, "stopped", metrics=recorder.kept_metrics() if recorder else None)
+        store.finish(run_id, "stopped", **_kept(recorder))
     except TrainingDiverged as exc:
-        store.finish(run_id, "failed", metrics=recorder.kept_metrics() if recorder else None, error=str(exc))
+        store.finish(run_id, "failed", **_kept(recorder), error=str(exc))
     except (torch.OutOfMemoryError, MemoryError) as exc:
-        store.finish(run_id, "failed", metrics=recorder.kept_metrics() if recorder else None,
+        store.finish(run_id, "failed", **_kept(recorder),
                      error=ERR_OUT_OF_MEMORY.format(device=config.device), error_detail=repr(exc))
     except ValueError as exc:  # a setting this data cannot take (K > N, batch larger than the data, one group…)
         _safe_flush(recorder)
-        store.finish(run_id, "failed", metrics=recorder.kept_metrics() if recorder else None, error=str(exc),
-                     error_detail=traceback.format_exc())
+        store.finish(run_id, "failed", **_kept(recorder), error=str(exc), error_detail=traceback.format_exc())
     except Exception as exc:  # a bug: keep the traceback for the report, tell the user what happened
         _safe_flush(recorder)
-        store.finish(run_id, "failed", metrics=recorder.kept_metrics() if recorder else None,
-                     error=f"{type(exc).__name__}: {exc}", error_detail=traceback.format_exc())
+        store.finish(run_id, "failed", **_kept(recorder), error=f"{type(exc).__name__}: {exc}",
+                     error_detail=traceback.format_exc())
     return store.get_run(run_id)
+
+
+def _kept(recorder: Recorder | None) -> dict:
+    """What a stopped or failed run keeps (store.finish's fields): its last evaluation's metrics and the epoch (or
+    iteration) they come from, so no list shows them as final; nothing when it never evaluated."""
+    if recorder is None or not recorder.last_metrics:
+        return {}
+    return {"metrics": recorder.last_metrics, "kept_from_epoch": recorder.last_epoch}
 
 
 def _safe_flush(recorder: Recorder | None) -> None:
@@ -132,24 +131,35 @@ def _safe_flush(recorder: Recorder | None) -> None:
         pass
 
 
-def create_run(store: RunStore, config: RunConfig) -> tuple[str, RunConfig]:
-    """Validate config and record a new run for it (status running)."""
-    config = config.resolved()
+@dataclass(frozen=True)
+class ReadyRun:
+    """A run ready to train: its config validated (defaults filled in) and its data built and checked against the
+    method's settings. preflight gives it; JobRegistry.start trains it without validating or loading it again."""
+
+    config: RunConfig
+    data: BiasedDataset
+
+
+def create_run(store: RunStore, config: RunConfig | ReadyRun) -> tuple[str, RunConfig]:
+    """Record a new run (status running) for a config, validated here unless it comes from preflight."""
+    config = config.config if isinstance(config, ReadyRun) else config.resolved()
     device = resolve_device(config.device)
     run_id = store.create_run(dataset=config.dataset, method=config.method, config=asdict(config), seed=config.seed,
                               device=str(device), environment=environment(device))
     return run_id, config
 
 
-def preflight(config: RunConfig) -> None:
+def preflight(config: RunConfig) -> ReadyRun:
     """Refuse, before any run is recorded, a config whose data cannot be built or cannot take its settings (K > N, a
-    missing upload, a batch larger than the data): ValueError naming what to change."""
+    missing upload, a batch larger than the data): ValueError naming what to change. Returns the validated config with
+    its data, for JobRegistry.start."""
     config = config.resolved()
     try:
         data = load_dataset(config.dataset, config.dataset_options, config.data_dir)
     except DownloadError as exc:  # offline without the files, or a failed download
         raise ValueError(str(exc)) from None
     get_method(config.method)(**config.hparams).check_data(data)
+    return ReadyRun(config, data)
 
 
 def training_threads() -> int:
@@ -165,20 +175,19 @@ class JobRegistry:
         self._jobs: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._remote: dict[str, threading.Event] = {}  # runs this process records while another process trains them
         self._lock = threading.Lock()
-        self._sweeps = None
         if threads is not None:
             torch.set_num_threads(threads)
         self.reconcile()
 
     def reconcile(self) -> list[str]:
-        """Mark runs (and sweeps) whose process died, or that this process no longer runs, as interrupted."""
-        stale = self.store.mark_interrupted(lambda run: self.is_running(run.id))
-        self.store.mark_sweeps_interrupted(lambda sweep_id: self._sweeps is not None and self._sweeps.is_running(sweep_id))
-        return stale
+        """Mark runs whose process died, or that this process no longer runs, as interrupted (sweeps: SweepRunner)."""
+        return self.store.mark_interrupted(lambda run: self.is_running(run.id))
 
-    def start(self, config: RunConfig, *, after: str | None = None) -> str:
-        """Validate config, record the run and train it in a background thread; returns the run id at once.
+    def start(self, config: RunConfig | ReadyRun, *, after: str | None = None) -> str:
+        """Validate config (unless preflight did: a ReadyRun, trained on its data), record the run and train it in a
+        background thread; returns the run id at once.
         after: a run of this registry to wait for first (the run is recorded at once, its stage says it waits)."""
+        data = config.data if isinstance(config, ReadyRun) else None
         run_id, config = create_run(self.store, config)
         stop_event = threading.Event()
 
@@ -191,23 +200,13 @@ class JobRegistry:
             if stop_event.is_set():
                 self.store.finish(run_id, "stopped")
                 return
-            execute_run(self.store, run_id, config, stop_event)
+            execute_run(self.store, run_id, config, stop_event, data)
 
         thread = threading.Thread(target=train, name=f"run-{run_id}", daemon=True)
         with self._lock:
             self._jobs[run_id] = (thread, stop_event)
         thread.start()
         return run_id
-
-    @property
-    def sweeps(self):
-        """This process's sweeps (their trials train on Ray; their runs are recorded here)."""
-        from .sweeps import SweepRunner  # Ray is imported only when a sweep is used
-
-        with self._lock:
-            if self._sweeps is None:
-                self._sweeps = SweepRunner(self)
-            return self._sweeps
 
     def adopt(self, run_id: str) -> threading.Event:
         """Count a run trained elsewhere (a sweep's trial on a Ray worker) as running here; its stop event is returned,

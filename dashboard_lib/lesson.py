@@ -15,7 +15,7 @@ from .methods import get_method
 from .store import RunStore
 
 UNFAIR, FAIR = "unfair", "fair"
-FAIR_METHOD = "fcmi"  # the fair method whose quick demo ends fair in minutes (bench/bench_quick_presets.py)
+FAIR_METHOD = "fcmi"  # a fair method whose quick demo ends fair within minutes (timings: docs/RUNS_NOTES.md)
 SEED = 0
 
 

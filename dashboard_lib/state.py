@@ -1,4 +1,5 @@
-"""The only module that imports streamlit: process-wide accessors for the run store and the job registry."""
+"""The only module that imports streamlit: process-wide accessors for the run store, the job registry and the sweep
+runner."""
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ from .jobs import JobRegistry, training_threads
 from .projection import warm_up_umap
 from .settings import store_dir
 from .store import RunStore
+from .sweeps import SweepRunner
 from .text import md
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
@@ -37,6 +39,11 @@ def _registry_for(root: str) -> JobRegistry:
     return JobRegistry(_store_at(root), threads=training_threads())
 
 
+@st.cache_resource
+def _sweeps_for(root: str) -> SweepRunner:
+    return SweepRunner(_registry_for(root))
+
+
 def run_store() -> RunStore:
     """The process's run store (one per store folder, so a changed FCLAB_HOME gets its own)."""
     return _store_at(str(store_dir()))
@@ -45,6 +52,12 @@ def run_store() -> RunStore:
 def job_registry() -> JobRegistry:
     """One registry per server process and store; creating it marks runs left running by a dead process as interrupted."""
     return _registry_for(str(store_dir()))
+
+
+def sweep_runner() -> SweepRunner:
+    """This process's sweeps over the job registry's store (their trials train on Ray, imported only when one starts;
+    their runs count as running in the registry); creating it marks sweeps of a dead driver as interrupted."""
+    return _sweeps_for(str(store_dir()))
 
 
 START_GUARD_SECONDS = 10.0
@@ -209,7 +222,8 @@ def _warm_up_umap_when_idle(registry: JobRegistry) -> None:
 @st.cache_resource
 def warm_up() -> list[threading.Thread]:
     """Once per server process, in the background: build the default dataset so the first Train starts at once,
-    then, when no run is training, compile umap-learn's numba code (about 30 s on 2 cores) before anyone needs it."""
+    then, when no run is training, compile umap-learn's numba code before anyone needs it (its cost:
+    docs/RUNS_NOTES.md)."""
     threads = [threading.Thread(target=load_dataset, args=(DEFAULT_DATASET,), name="warm-up-data", daemon=True),
                threading.Thread(target=_warm_up_umap_when_idle, args=(job_registry(),), name="warm-up-umap", daemon=True)]
     for thread in threads:

@@ -24,7 +24,8 @@ ERR_DAMAGED = ("The run store {path} is damaged ({reason}). Nothing was changed.
                "damaged file beside it. `python -m dashboard_lib store check` tells what is readable.")
 ERR_NEWER = ("The run store {path} was written by a newer version of Fair Clustering Lab (store schema {found}, this version "
              "reads up to {known}). Update the app, or point FCLAB_HOME at another folder.")
-SCHEMA_VERSION = 4
+ERR_KEPT_FROM = "only a run that did not finish keeps metrics from an earlier evaluation (kept_from_epoch)"
+SCHEMA_VERSION = 5
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # runs keep every sample's sensitive attribute: owner-only
 
 
@@ -81,7 +82,28 @@ CREATE TABLE IF NOT EXISTS evaluations (
     PRIMARY KEY (run_id, epoch)
 );
 """
-# Schema version n+1 from version n (PRAGMA user_version). Version 1 is the schema above, from before versioning.
+KEPT_FROM_KEY = "kept_from_epoch"  # where stores before schema 5 kept it: inside a run's metrics
+
+
+def _move_kept_from_epoch(db: sqlite3.Connection) -> None:
+    """A run's metrics that held the epoch they were kept from (schema < 5): the epoch goes to its column, out of the
+    metrics. In Python, not SQL: metrics may hold NaN, which Python's json writes and SQLite's json functions refuse."""
+    rows = db.execute("SELECT id, metrics FROM runs WHERE metrics LIKE ?", (f'%"{KEPT_FROM_KEY}"%',)).fetchall()
+    for run_id, text in rows:
+        metrics = json.loads(text)
+        if isinstance(metrics, dict) and KEPT_FROM_KEY in metrics:
+            epoch = metrics.pop(KEPT_FROM_KEY)
+            db.execute("UPDATE runs SET kept_from_epoch = ?, metrics = ? WHERE id = ?",
+                       (epoch, json.dumps(metrics), run_id))
+
+
+def _add_kept_from_epoch(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE runs ADD COLUMN kept_from_epoch INTEGER")
+    _move_kept_from_epoch(db)
+
+
+# Schema version n+1 from version n (PRAGMA user_version): an SQL script, or a function of the connection. Version 1 is
+# the schema above, from before versioning.
 MIGRATIONS = {
     2: "ALTER TABLE runs ADD COLUMN threads INTEGER;"  # torch threads the run trained with (reproducibility)
        " UPDATE runs SET threads = json_extract(environment, '$.torch_threads');",
@@ -93,6 +115,8 @@ MIGRATIONS = {
     # dead one whose pid was reused. NULL: recorded before this column, or on a system without /proc (pid only).
     4: "ALTER TABLE runs ADD COLUMN owner_started INTEGER;"
        " ALTER TABLE sweeps ADD COLUMN owner_started INTEGER;",
+    # A run that did not finish keeps its last evaluation's metrics: the epoch (or iteration) they come from.
+    5: _add_kept_from_epoch,
 }
 INTERRUPTED = ("The process running this run ended before it finished (app restarted or killed). Its logged series and "
                "evaluations are kept; start it again to finish.")
@@ -124,6 +148,7 @@ class RunRecord:
     threads: int | None = None  # torch threads it trained with
     sweep_id: str | None = None  # the sweep this run is a trial of
     owner_started: int | None = None  # when the owner process started (see process_start_time)
+    kept_from_epoch: int | None = None  # a run that did not finish: the evaluation its metrics were kept from
 
     @property
     def hparams(self) -> dict:
@@ -143,6 +168,21 @@ class RunRecord:
     def label(self) -> str:
         """A short human label for pickers: method on dataset, status, id."""
         return f"{self.method} on {self.dataset_label} · {self.status} · {self.id}"
+
+    @property
+    def metrics_final(self) -> bool:
+        """Whether the run's metrics are those of the end of its training; a run that stopped, failed or was
+        interrupted keeps its last evaluation's instead (kept_from_epoch), which no list may show as final."""
+        return self.status == "finished" and bool(self.metrics)
+
+    def metrics_origin(self, unit: str = "epoch") -> str:
+        """Where the run's metrics come from, as the lists say it: "final", "<unit> E, not final" (kept from the
+        evaluation at E; unit: the method's eval_unit), "not final" (E unknown), or "none yet" / "none"."""
+        if not self.metrics:
+            return "none yet" if self.status == "running" else "none"
+        if self.metrics_final:
+            return "final"
+        return f"{unit} {self.kept_from_epoch}, not final" if self.kept_from_epoch is not None else "not final"
 
 
 @dataclass
@@ -331,12 +371,16 @@ class RunStore:
     def set_progress(self, run_id: str, fraction: float, stage: str) -> None:
         self._update(run_id, progress=float(fraction), stage=stage)
 
-    def finish(self, run_id: str, status: str, *, metrics: dict | None = None, error: str | None = None,
-               error_detail: str | None = None) -> None:
-        """Close a run with its final status (and metrics or error)."""
+    def finish(self, run_id: str, status: str, *, metrics: dict | None = None, kept_from_epoch: int | None = None,
+               error: str | None = None, error_detail: str | None = None) -> None:
+        """Close a run with its final status (and metrics or error). A run that did not finish may keep the metrics
+        of its last evaluation: kept_from_epoch says which."""
         if status not in STATUSES or status == "running":
             raise ValueError(f"a run ends finished, stopped, failed or interrupted, not {status!r}")
-        fields = {"status": status, "ended": time.time(), "error": error, "error_detail": error_detail}
+        if kept_from_epoch is not None and (status == "finished" or metrics is None):
+            raise ValueError(ERR_KEPT_FROM)
+        fields = {"status": status, "ended": time.time(), "error": error, "error_detail": error_detail,
+                  "kept_from_epoch": kept_from_epoch}
         if metrics is not None:
             fields["metrics"] = json.dumps(metrics)
         if status == "finished":
@@ -499,7 +543,7 @@ class RunStore:
         rows = []
         if args:
             with self._connect() as db:
-                db.row_factory = None  # plain tuples: several times faster than sqlite3.Row for long series
+                db.row_factory = None  # plain tuples: no Row object built per point of a long series
                 rows = db.execute(sql, args).fetchall()
         return pd.DataFrame(rows, columns=["step", "name", "value", "time"])
 
@@ -549,7 +593,8 @@ def _create_or_migrate(db: sqlite3.Connection, db_path: Path) -> None:
         db.executescript(_SCHEMA)
         version = 1
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        db.executescript(MIGRATIONS[target])
+        step = MIGRATIONS[target]
+        step(db) if callable(step) else db.executescript(step)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -699,6 +744,7 @@ def _copy_readable(root: Path, db_path: Path) -> dict:
         sweeps = []
     if sweeps:
         fresh.executemany(f"INSERT OR REPLACE INTO sweeps VALUES ({', '.join('?' * len(sweeps[0]))})", sweeps)
+    _move_kept_from_epoch(fresh)  # runs copied from a store before schema 5
     fresh.commit()
     fresh.close()
     old.close()

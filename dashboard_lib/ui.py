@@ -13,7 +13,6 @@ from .state import select_run, selected_run_id
 from .text import md
 
 STATUS_COLOURS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red", "interrupted": "gray"}
-HEADLINE_METRICS = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
 # Metrics only some methods report (shown where a run has them).
 METHOD_METRICS = ("nmi_geometric", "same_group_share", "min_class_recall", "tail_recall", "avg_acc", "unbiased_acc",
                   "worst_group_acc")
@@ -72,7 +71,7 @@ def metric_help(key: str, metrics: dict | None = None) -> str:
     return text
 
 
-def metric_row(metrics: dict, keys=HEADLINE_METRICS, empty: str | None = "No metrics yet: they appear at the first evaluation.",
+def metric_row(metrics: dict, keys, empty: str | None = "No metrics yet: they appear at the first evaluation.",
                notes: dict[str, str] | None = None) -> None:
     """The metrics among keys that metrics holds, side by side, each with its definition on hover and its note
     (its best value, the cluster that sets it: reference_notes) under it (empty: the caption when there are none;

@@ -1,4 +1,5 @@
 """Compare: every run in one table; the selected runs' metrics side by side, fairness against quality, cluster × group counts."""
+import dataclasses
 import datetime as dt
 import html
 import json
@@ -8,18 +9,17 @@ import streamlit as st
 
 from dashboard_lib import methods
 from dashboard_lib.auditing import saved_cluster_names
-from dashboard_lib.jobs import KEPT_FROM
 from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.plots import count_heatmap, metric_bars, pareto_scatter
 from dashboard_lib.projection import cluster_group_counts, label_names, projector_for
 from dashboard_lib.report import figures_page
 from dashboard_lib.state import ensure_navigation, job_registry, run_store, select_run, selected_run_id
-from dashboard_lib.sweeps import is_classifier
 from dashboard_lib.text import md, to_csv
-from dashboard_lib.ui import HEADLINE_METRICS, METHOD_METRICS, metric_help
+from dashboard_lib.ui import METHOD_METRICS, metric_help
 
 BAR_DEFAULT = ["acc", "nmi", "ari", "balance", "mnce", "f_beta"]
 QUALITY = ("acc", "nmi")
+HEADLINE_METRICS = methods.Method.headline_metrics  # a clustering's; a classifier's metrics are among METHOD_METRICS
 FAIRNESS = ("balance", "mnce", "entropy")
 DEFAULT_SELECTION = 5
 HEATMAPS_PER_ROW = 3
@@ -45,24 +45,21 @@ if not runs:
     st.stop()
 
 
-def _final_metrics(run) -> dict:
-    """The run's final metrics; for a run that stopped or failed, those of its last evaluation (with KEPT_FROM, the
-    epoch they come from, so the table can say they are not final)."""
+def _with_metrics(run):
+    """The run as the table shows it: a run that recorded no metrics (running, interrupted) with its last evaluation's,
+    kept from that evaluation, as a stopped run keeps them."""
     if run.metrics:
-        return run.metrics
+        return run
     evaluations = store.evaluations(run.id)
-    return {**evaluations[-1]["metrics"], KEPT_FROM: evaluations[-1]["epoch"]} if evaluations else {}
+    if not evaluations:
+        return run
+    return dataclasses.replace(run, metrics=evaluations[-1]["metrics"], kept_from_epoch=evaluations[-1]["epoch"])
 
 
-def metrics_from(run, final: dict) -> str:
+def metrics_from(run) -> str:
     """Where a row's metrics come from: the end of training, or an earlier evaluation of a run that did not finish."""
-    if not final:
-        return "none yet" if run.status == "running" else "none"
-    if run.status == "finished":
-        return "final"
-    epoch = final.get(KEPT_FROM)
-    unit = methods.REGISTRY[run.method].eval_unit if run.method in methods.REGISTRY else "epoch"
-    return f"{unit} {epoch}, not final" if epoch is not None else "not final"
+    cls = methods.REGISTRY.get(run.method)  # None: a clustering made elsewhere (the Audit page's runs)
+    return run.metrics_origin(cls.eval_unit if cls else "epoch")
 
 
 def _param_help() -> dict[str, str]:
@@ -74,14 +71,15 @@ def _param_help() -> dict[str, str]:
 
 
 def runs_frame(runs, finals: dict[str, dict]) -> pd.DataFrame:
-    """One row per run: identity, settings, final metrics (finals: run id → _final_metrics; nothing computed here)."""
+    """One row per run: identity, settings, final metrics (runs as _with_metrics gives them, finals: run id → their
+    metrics; nothing computed here)."""
     rows = []
     # the method-specific metrics some run reports (Inv-SENnet's same-group link share, ClusterFix's group accuracies…)
     metrics = [*HEADLINE_METRICS, *(k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))]
     for run in runs:
         final = finals[run.id]
         row = {"run": run.id, "method": run.method, "dataset": run.dataset_label, "status": run.status,
-               "metrics from": metrics_from(run, final),
+               "metrics from": metrics_from(run),
                "created": dt.datetime.fromtimestamp(run.created), "seconds": run.seconds, "seed": run.seed,
                "device": run.device, "threads": run.threads,
                "data options": ", ".join(f"{k}={v}" for k, v in (run.config.get("dataset_options") or {}).items())}
@@ -150,8 +148,9 @@ if not shown:
     st.stop()
 
 by_id = {r.id: r for r in shown}
-finals = {r.id: _final_metrics(r) for r in shown}  # once: a stopped run's come from its evaluations on disk
-frame = runs_frame(shown, finals)
+table_runs = [_with_metrics(r) for r in shown]  # once: a running run's come from its evaluations on disk
+finals = {r.id: r.metrics for r in table_runs}
+frame = runs_frame(table_runs, finals)
 shown_ids = list(frame["run"])
 
 
@@ -166,7 +165,8 @@ st.caption(f"{len(shown)} of {len(runs)} runs. Tick rows (left edge) or use the 
            "Metrics are the final ones (a stopped or failed run shows its last evaluation's).")
 
 def task(run) -> str:
-    return "classification" if is_classifier(run.method) else "clustering"
+    cls = methods.REGISTRY.get(run.method)  # None: a clustering made elsewhere (the Audit page's runs)
+    return "classification" if cls and cls.kind == "classifier" else "clustering"
 
 
 if SELECTION_KEY not in st.session_state:  # the newest finished run's dataset and kind of task: one comparable chart

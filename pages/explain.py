@@ -27,15 +27,16 @@ def _data_key(run) -> str:
 
 
 runs = [r for r in store.list_runs(status="finished")
-        if r.method in explain.EXPLAINED_METHODS and explain.weights_path(store, r.id).exists()]
-erm_runs = [r for r in runs if r.method == "erm"]
-cf_runs = [r for r in runs if r.method == "clusterfix"]
+        if explain.explainable(r.method) and explain.weights_path(store, r.id).exists()]
+# A plain classifier (ERM) set against one that debiases with clusters (ClusterFix), as each method declares.
+erm_runs = [r for r in runs if not methods.get_method(r.method).debiases_with_clusters]
+cf_runs = [r for r in runs if methods.get_method(r.method).debiases_with_clusters]
 pairs = {r.id for r in cf_runs if any(_data_key(e) == _data_key(r) for e in erm_runs)}
 if not pairs:
     missing = ("an ERM run and a ClusterFix run" if not erm_runs and not cf_runs
                else "an ERM run" if not erm_runs else "a ClusterFix run" if not cf_runs
                else "an ERM run and a ClusterFix run on the same data (same dataset and options)")
-    erm = methods.get_method("erm")
+    erm = next(cls for cls in methods.REGISTRY.values() if cls.explainable and not cls.debiases_with_clusters)
     st.info(f"Nothing to explain yet: this page needs {missing} that finished. On the Train page choose the method "
             "ERM with its quick demo and press *Use that data* (Colored MNIST, binary label, 95% of the training "
             f"images coloured as their label), train it (about {erm.quick_minutes:g} min on a laptop CPU), then "

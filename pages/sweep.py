@@ -8,9 +8,9 @@ from dashboard_lib import data as datasets
 from dashboard_lib import methods
 from dashboard_lib.metrics import METRIC_DEFINITIONS
 from dashboard_lib.report import sweep_report
-from dashboard_lib.state import data_dir, ensure_navigation, job_registry, run_store
-from dashboard_lib.sweeps import (BANDS, GRIDS, SWEEP_PRESETS, Axis, SweepSpec, estimate, slots, sweep_figures, sweep_frame,
-                                  sweep_metrics)
+from dashboard_lib.state import data_dir, ensure_navigation, job_registry, run_store, sweep_runner
+from dashboard_lib.sweeps import (BANDS, GRIDS, SWEEP_PRESETS, Axis, SweepSpec, estimate_time, slots, sweep_figures,
+                                  sweep_frame, sweep_metrics)
 from dashboard_lib.text import md, to_csv
 from dashboard_lib.ui import param_form_values, param_input, status_badge
 
@@ -20,8 +20,9 @@ OWN = "Build your own"
 GRID_LABELS = {"values": "list of values", "linear": "linear grid", "log": "log grid", "random": "random samples"}
 FIGURES_PER_ROW = 3
 
-store, registry = run_store(), job_registry()
+store, registry, runner = run_store(), job_registry(), sweep_runner()
 registry.reconcile()
+runner.reconcile()
 st.title("Sweep")
 st.caption("Vary one or two of a method's hyperparameters over a grid, with several seeds, and read each metric against "
            "them. Every trial is a run of its own (Monitor shows it live), trained on Ray: a local Ray on this machine's "
@@ -155,7 +156,7 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
     else:
         parallel = slots({"CPU": os.cpu_count() or 1, "GPU": len([d for d in methods.available_devices() if d == "cuda"])},
                          spec) if not address else None
-        guess = estimate(store, configs, parallel or 1)
+        guess = estimate_time(store, configs, parallel or 1)
         at_once = f"{parallel} at a time on this machine" if parallel else "as many at once as the cluster has room for"
         if guess:
             total = (f"about {guess.total_seconds / 60:.0f} min" if parallel else
@@ -169,7 +170,7 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
 
     def _start() -> None:
         try:
-            sweep_id = registry.sweeps.start(spec, address=address or None)
+            sweep_id = runner.start(spec, address=address or None)
         except ValueError as exc:
             st.session_state["sweep.error"] = str(exc)
         else:
@@ -225,8 +226,8 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
         st.caption(f"{md(spec.method)} on {md(spec.dataset)} · schedule {md(spec.preset)} · {sweep.n_trials} trials on {md(where)} · "
                    + ", ".join(f"{n} {s}" for s, n in counts.items()))
     with head[1]:
-        if sweep.status == "running" and registry.sweeps.is_running(sweep_id):
-            st.button("Stop sweep", key="sweep.stop", on_click=registry.sweeps.stop, args=(sweep_id,), width="stretch",
+        if sweep.status == "running" and runner.is_running(sweep_id):
+            st.button("Stop sweep", key="sweep.stop", on_click=runner.stop, args=(sweep_id,), width="stretch",
                       help="Every running trial stops after its current step (its run is kept as stopped); trials not "
                            "started yet are not started.")
         elif sweep.status == "running":

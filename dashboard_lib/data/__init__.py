@@ -1,13 +1,13 @@
 """Dataset registry: every dataset family registers a DatasetSpec here."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from ..params import resolve_params
 from . import colored, digits, har, imbalanced, mnist_family, mouse_atlas, mtfl, office31, upload
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
-from .catalog import count_table, dataset_catalog, max_balance
+from .cache import cached, forget_cached, remember
+from .catalog import count_table, max_balance
 from .download import DATA_DIR_ENV, DataUnavailable, DownloadError, resolve_data_dir
 
 DEFAULT_DATASET = digits.DATASET_ID
@@ -17,11 +17,6 @@ REGISTRY: dict[str, DatasetSpec] = {spec.id: spec for spec in (
     digits.SPEC, *mnist_family.SPECS, *colored.SPECS, *imbalanced.SPECS, har.SPEC, office31.SPEC, mtfl.SPEC,
     mouse_atlas.SPEC, upload.SPEC,
 )}
-
-_cache: dict[tuple, BiasedDataset] = {}
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 4  # datasets are large; keep only the last few built
-
 
 def default_data_dir() -> Path | None:
     """The data folder from the environment (FCLAB_DATA_DIR), if set."""
@@ -45,22 +40,26 @@ def load_dataset(dataset_id: str, options: dict | None = None, data_dir: str | P
     options = resolve_options(dataset_id, options)
     data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
     key = (dataset_id, tuple(sorted(options.items())), str(data_dir))
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-    data = spec.load(options, data_dir)
-    with _cache_lock:
-        _cache[key] = data
-        while len(_cache) > _CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
+    data = cached(key)
+    if data is None:
+        data = spec.load(options, data_dir)
+        remember(key, data)
     return data
 
 
-def forget_cached(dataset_id: str) -> None:
-    """Drop cached builds of dataset_id (e.g. after an upload of that name was replaced)."""
-    with _cache_lock:
-        for key in [k for k in _cache if k[0] == dataset_id]:
-            del _cache[key]
+def dataset_catalog(data_dir: str | Path | None = None) -> list[dict]:
+    """One entry per registered dataset: id, name, summary, size, whether it can be built now without the network, options."""
+    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    out = []
+    for spec in REGISTRY.values():
+        available = bool(spec.available(data_dir))
+        out.append({
+            "id": spec.id, "name": spec.name, "summary": spec.summary, "size": spec.size,
+            "available": available, "needs_download": not spec.offline,
+            "missing": "" if available else spec.needs(data_dir),
+            "options": [p.describe() for p in spec.options],
+        })
+    return out
 
 
 __all__ = ["BiasedDataset", "DatasetInfo", "DatasetSpec", "REGISTRY", "DEFAULT_DATASET", "get_spec", "load_dataset",

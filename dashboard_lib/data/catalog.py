@@ -1,30 +1,10 @@
-"""What the Data page and the CLI show about datasets: the catalogue, the class × group table and the Balance ceiling."""
+"""What the Data page and the CLI show about a dataset: the class × group table and the Balance ceiling."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .base import BiasedDataset
-
-
-def dataset_catalog(data_dir: str | Path | None = None) -> list[dict]:
-    """One entry per registered dataset: id, name, summary, size, whether it can be built now without the network, options."""
-    from . import REGISTRY, default_data_dir  # the registry imports this module
-
-
-    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    out = []
-    for spec in REGISTRY.values():
-        available = bool(spec.available(data_dir))
-        out.append({
-            "id": spec.id, "name": spec.name, "summary": spec.summary, "size": spec.size,
-            "available": available, "needs_download": not spec.offline,
-            "missing": "" if available else spec.needs(data_dir),
-            "options": [p.describe() for p in spec.options],
-        })
-    return out
 
 
 def count_table(data: BiasedDataset) -> pd.DataFrame:

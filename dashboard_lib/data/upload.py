@@ -27,6 +27,7 @@ from ..auditing import ERR_TOO_MANY_GROUPS, MAX_GROUPS
 from ..params import Param
 from . import tables
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
+from .cache import forget_cached
 from .transforms import stratified_subset
 from .tables import ERR_NO_FEATURES, ERR_ONE_CLASS, ERR_ONE_GROUP, ERR_OVERLAP, ERR_TOO_MANY_ROWS, ERR_UNKNOWN_COLUMNS
 
@@ -140,9 +141,7 @@ def build_upload(table: pd.DataFrame | bytes | str | Path, feature_columns: list
         tmp.rename(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    from . import forget_cached  # a replaced upload must not be served from the in-process cache
-
-    forget_cached(DATASET_ID)
+    forget_cached(DATASET_ID)  # a replaced upload must not be served from the in-process cache
     return meta
 
 
@@ -169,8 +168,6 @@ def delete_upload(name: str, store, *, with_runs: bool = False) -> list[str]:
     meta = upload_meta(name)
     runs = runs_of_upload(store, name)
     shutil.rmtree(settings.uploads_dir() / meta["name"])
-    from . import forget_cached
-
     forget_cached(DATASET_ID)
     for run_id in runs if with_runs else []:
         store.delete_run(run_id)

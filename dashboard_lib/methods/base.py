@@ -112,8 +112,19 @@ class Method:
     quick_minutes: ClassVar[float] = 0.0
     # What the index of an evaluation counts (the x axis of the metric charts): "epoch" or "iteration".
     eval_unit: ClassVar[str] = "epoch"
+    # What the method makes: "clustering" (an assignment, read by clustering and fairness metrics) or "classifier"
+    # (class predictions, read by group accuracies).
+    kind: ClassVar[str] = "clustering"
     # The metrics that say how the run did, in the order the Monitor and Compare pages show them.
     headline_metrics: ClassVar[tuple[str, ...]] = ("acc", "nmi", "ari", "balance", "entropy", "mnce", "f_beta", "probe_acc")
+    # The method's own signal of its fairness mechanism, which a sweep reports beside its kind's metrics: evaluation
+    # metrics it adds (signal_metrics), and series it logs whose last value counts (signal_series).
+    signal_metrics: ClassVar[tuple[str, ...]] = ()
+    signal_series: ClassVar[tuple[str, ...]] = ()
+    # Whether a finished run saves a convolutional classifier (weights.pt) that the Explain page's Grad-CAM reads, and
+    # whether that classifier debiases with cluster heads (the Explain page sets one against a plain classifier).
+    explainable: ClassVar[bool] = False
+    debiases_with_clusters: ClassVar[bool] = False
     curve_metrics: ClassVar[tuple[str, ...]] = ("acc", "nmi", "balance", "mnce", "f_beta")
     # What the live accuracy chart shows for this method and what a good run looks like there (Monitor's caption).
     accuracy_caption: ClassVar[str] = ""

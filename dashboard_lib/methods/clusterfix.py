@@ -256,6 +256,7 @@ class ERM(Method):
     """Empirical risk minimisation: the same CNN and initialisation as ClusterFix, trained on the plain mean cross-entropy."""
 
     id = "erm"
+    kind, explainable = "classifier", True
     name = "ERM (classifier)"
     summary = ("A small CNN trained on the target label with the plain mean cross-entropy: the biased baseline of "
                "ClusterFix. On Colored MNIST with 99% bias-aligned training images it learns the colour.")
@@ -383,6 +384,7 @@ class ClusterFix(ERM):
     """ClusterFix: per-cluster weights from task and cluster-head losses, L_t + γ·L_s, no bias labels."""
 
     id = "clusterfix"
+    debiases_with_clusters = True
     name = "ClusterFix"
     summary = ("Debiasing without group labels: k-means (K per class) on an unsupervised autoencoder's embedding gives "
                "pseudo-labels; a CNN with a task head and one cluster head per class is trained on L_t + γ·L_s, each "

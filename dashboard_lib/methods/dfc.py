@@ -145,6 +145,7 @@ class DFC(Method):
     """
 
     id = "dfc"
+    signal_metrics = ("disc_acc",)
     name = "DFC"
     summary = ("Deep Fair Clustering: a discriminator tries to read the group from the soft cluster assignments while "
                "the encoder learns, through gradient reversal, to hide it (α_f); assignments keep the structure of "

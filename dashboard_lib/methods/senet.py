@@ -790,6 +790,8 @@ class SENet(Method):
     """SENet: self-expressive network subspace clustering (see the module docstring)."""
 
     id = "senet"
+    signal_metrics = ("acc_bias_key", "acc_bias_query", "same_group_share")
+    signal_series = ("acc_bias_key", "acc_bias_query")  # the bias classifiers' accuracy, logged as they train
     name = "SENet (self-expressive network)"
     summary = ("Subspace clustering by self-expression: query and key networks give each sample's coefficients on the "
                "others (soft-thresholded inner products), trained to reconstruct each sample from the others (γ) with an "

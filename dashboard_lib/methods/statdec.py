@@ -247,6 +247,7 @@ class StatDEC(Method):
     """StatDEC: IDEC with a target re-weighted by cluster and sample frequency, and statistics pooling in the decoder."""
 
     id = "statdec"
+    signal_metrics = ("tail_recall", "min_class_recall")
     name = "StatDEC"
     summary = ("Deep embedded clustering for imbalanced data: an autoencoder d-500-500-1000-10 with a statistics "
                "pooling block (per-cluster cardinality, mean, variance) in the decoder, and a target distribution "

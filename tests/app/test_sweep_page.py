@@ -16,11 +16,12 @@ def swept_home(tmp_path_factory):
     """An app home with one finished sweep: k-means, K ∈ {4, 6} × 2 seeds on 400 samples, on a local Ray."""
     home = tmp_path_factory.mktemp("sweep") / "home"
     registry = JobRegistry(RunStore(home / "store"))
+    runner = sweeps.SweepRunner(registry)
     spec = SweepSpec("mnist_optdigits", "kmeans", [Axis("n_clusters", values=[4, 6])], seeds=2, preset="paper",
                      fixed={"n_init": 1}, dataset_options={"n": 400})
     try:
-        sweep_id = registry.sweeps.start(spec)
-        assert registry.sweeps.wait(sweep_id, 240), "the sweep did not end in time"
+        sweep_id = runner.start(spec)
+        assert runner.wait(sweep_id, 240), "the sweep did not end in time"
     finally:
         sweeps.disconnect()
     assert registry.store.get_sweep(sweep_id).status == "finished"

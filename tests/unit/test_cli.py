@@ -173,9 +173,30 @@ def test_a_failed_runs_kept_metrics_never_read_as_final(fclab_home, capsys):
     store = RunStore(fclab_home / "store")
     run_id = store.create_run(dataset="upload", method="dfc", config={"dataset_options": {"name": "adult"}}, seed=0,
                               device="cpu", environment={})
-    store.finish(run_id, "failed", metrics={"acc": 0.5, "balance": 0.1, "kept_from_epoch": 0}, error="L_c became nan")
+    store.finish(run_id, "failed", metrics={"acc": 0.5, "balance": 0.1}, kept_from_epoch=0, error="L_c became nan")
     assert main(["runs"]) == 0
     assert "upload:adult  (not final: evaluation at epoch 0) acc=0.500 balance=0.100" in capsys.readouterr().out
     assert main(["runs", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["metrics"] == {"acc": 0.5, "balance": 0.1} and row["metrics_final"] is False and row["metrics_epoch"] == 0
+
+
+def test_train_validates_its_config_once_and_loads_its_data_once(fclab_home, capsys, monkeypatch):
+    from dashboard_lib import jobs
+
+    calls = {"resolved": 0, "load_dataset": 0}
+    resolved, load_dataset = jobs.RunConfig.resolved, jobs.load_dataset
+
+    def counted_resolved(self):
+        calls["resolved"] += 1
+        return resolved(self)
+
+    def counted_load(*args, **kwargs):
+        calls["load_dataset"] += 1
+        return load_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.RunConfig, "resolved", counted_resolved)
+    monkeypatch.setattr(jobs, "load_dataset", counted_load)
+    assert main(["train", "--data", "n=200", "--set", "n_init=1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "finished"
+    assert calls == {"resolved": 1, "load_dataset": 1}

@@ -1,4 +1,6 @@
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -6,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from dashboard_lib.store import INTERRUPTED, RunStore, owner_alive, process_start_time
+from dashboard_lib.store import (_SCHEMA, ERR_KEPT_FROM, INTERRUPTED, MIGRATIONS, SCHEMA_VERSION, RunStore, owner_alive,
+                                 process_start_time)
 
 
 def _new_run(store, method="kmeans"):
@@ -52,6 +55,40 @@ def test_finish_rejects_running_as_an_end(tmp_path):
     store = RunStore(tmp_path)
     with pytest.raises(ValueError, match="a run ends finished"):
         store.finish(_new_run(store), "running")
+
+
+def test_a_run_that_did_not_finish_says_which_evaluation_its_metrics_come_from(tmp_path):
+    store = RunStore(tmp_path)
+    done, stopped, bare, running = (_new_run(store) for _ in range(4))
+    store.finish(done, "finished", metrics={"acc": 0.75})
+    store.finish(stopped, "stopped", metrics={"acc": 0.5}, kept_from_epoch=3)
+    store.finish(bare, "failed", error="boom")
+    runs = {run_id: RunStore(tmp_path).get_run(run_id) for run_id in (done, stopped, bare, running)}
+    assert runs[stopped].metrics == {"acc": 0.5} and runs[stopped].kept_from_epoch == 3
+    assert [runs[i].metrics_final for i in (done, stopped, bare, running)] == [True, False, False, False]
+    assert [runs[i].metrics_origin("iteration") for i in (done, stopped, bare, running)] == [
+        "final", "iteration 3, not final", "none", "none yet"]
+    with pytest.raises(ValueError, match=ERR_KEPT_FROM.split("(")[0]):
+        store.finish(running, "finished", metrics={"acc": 0.5}, kept_from_epoch=3)
+
+
+def test_a_store_before_schema_5_moves_the_kept_epoch_out_of_the_metrics(tmp_path):
+    with sqlite3.connect(tmp_path / "runs.sqlite") as db:  # a schema-4 store, as the previous version wrote it
+        db.executescript(_SCHEMA)
+        for version in range(2, 5):
+            db.executescript(MIGRATIONS[version])
+        db.execute("PRAGMA user_version = 4")
+        for run_id, status, metrics in (("kept", "stopped", {"acc": 0.5, "nmi": float("nan"), "kept_from_epoch": 7}),
+                                        ("final", "finished", {"acc": 0.75})):
+            db.execute("INSERT INTO runs (id, created, dataset, method, status, config, seed, device, environment, "
+                       "metrics) VALUES (?, 1, 'd', 'kmeans', ?, '{}', 0, 'cpu', '{}', ?)", (run_id, status, json.dumps(metrics)))
+    store = RunStore(tmp_path)
+    kept, final = store.get_run("kept"), store.get_run("final")
+    assert kept.kept_from_epoch == 7 and set(kept.metrics) == {"acc", "nmi"}
+    assert kept.metrics_origin() == "epoch 7, not final"
+    assert final.kept_from_epoch is None and final.metrics == {"acc": 0.75} and final.metrics_origin() == "final"
+    with sqlite3.connect(tmp_path / "runs.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 def test_runs_of_dead_processes_become_interrupted(tmp_path):

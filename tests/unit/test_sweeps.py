@@ -9,7 +9,7 @@ import pytest
 from dashboard_lib import cli, plots
 from dashboard_lib.params import Param
 from dashboard_lib.store import RunStore
-from dashboard_lib.sweeps import (SWEEP_PRESETS, Axis, StreamingStore, SweepSpec, aggregate, estimate, slots,
+from dashboard_lib.sweeps import (SWEEP_PRESETS, Axis, StreamingStore, SweepSpec, aggregate, estimate_time, slots,
                                   sweep_figures, sweep_frame)
 
 FLOAT = Param("w", 1.0, low=0, high=100, log=True)
@@ -92,7 +92,7 @@ def _finished(store, method, seconds, hparams, device="cpu", sweep_id=None, metr
 def test_the_estimate_is_the_median_of_matching_finished_runs_spread_over_the_slots(tmp_path):
     store = RunStore(tmp_path)
     quick = SweepSpec("mnist_optdigits", "dfc", [Axis("alpha_f", values=[0, 1, 2])], seeds=1, preset="quick")
-    assert estimate(store, quick.trials(), slots=2) is None  # nothing measured yet
+    assert estimate_time(store, quick.trials(), slots=2) is None  # nothing measured yet
     schedule = {**quick.trials()[0].hparams}
     for seconds in (100, 120, 200):
         _finished(store, "dfc", seconds, schedule)
@@ -100,7 +100,7 @@ def test_the_estimate_is_the_median_of_matching_finished_runs_spread_over_the_sl
     _finished(store, "dfc", 1, schedule, device="cuda:0")  # another kind of device: not counted
     _finished(store, "fcmi", 1, schedule)  # another method
     _finished(store, "dfc", 1, schedule, options={"n": 500, "seed": 0})  # a smaller subset of the data
-    guess = estimate(store, quick.trials(), slots=2)
+    guess = estimate_time(store, quick.trials(), slots=2)
     assert guess.seconds_per_trial == pytest.approx(120)  # the median of 100, 120, 200
     assert guess.total_seconds == pytest.approx(2 * 120) and guess.slots == 2  # 3 trials, 2 at once: 2 waves
     assert "same schedule" in guess.basis
@@ -241,7 +241,7 @@ def test_an_address_nothing_listens_on_is_refused_at_once_and_no_sweep_is_record
     import socket
 
     from dashboard_lib.jobs import JobRegistry
-    from dashboard_lib.sweeps import check_address
+    from dashboard_lib.sweeps import SweepRunner, check_address
 
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
         s.bind(("127.0.0.1", 0))
@@ -253,7 +253,7 @@ def test_an_address_nothing_listens_on_is_refused_at_once_and_no_sweep_is_record
     registry = JobRegistry(RunStore(tmp_path))
     spec = SweepSpec("mnist_optdigits", "kmeans", [Axis("n_init", values=[1])])
     with pytest.raises(ValueError, match="cannot reach"):
-        registry.sweeps.start(spec, address=f"ray://127.0.0.1:{port}")
+        SweepRunner(registry).start(spec, address=f"ray://127.0.0.1:{port}")
     assert registry.store.list_sweeps() == []
 
 
@@ -275,3 +275,32 @@ def test_a_curve_of_nearly_equal_values_is_not_zoomed_into_a_trend():
     assert high - low >= 0.1 and low <= 0.349 and high >= 0.352
     zero = plots.sweep_curve(agg.assign(mean=0.0, low=0.0, high=0.0), "w", "balance", band_label="b").layout.yaxis.range
     assert zero[0] == 0.0  # never below 0 for a metric that cannot be
+
+
+def test_ray_is_imported_only_when_a_sweep_runs():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys, dashboard_lib.sweeps, dashboard_lib.cli, dashboard_lib.jobs; "
+            "print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_what_a_sweep_reads_of_a_method_comes_from_its_declarations():
+    from dashboard_lib.methods import REGISTRY
+    from dashboard_lib.sweeps import pareto_axes, sweep_metrics
+
+    assert {cls.kind for cls in REGISTRY.values()} == {"clustering", "classifier"}
+    assert {i for i, cls in REGISTRY.items() if cls.kind == "classifier"} == {"erm", "clusterfix"}
+    assert sweep_metrics("clusterfix") == ["worst_group_acc", "unbiased_acc", "avg_acc", "probe_acc"]
+    assert pareto_axes("erm") == ("avg_acc", "worst_group_acc") and pareto_axes("fcmi") == ("acc", "balance")
+    assert sweep_metrics("inv_senet") == ["acc", "nmi", "balance", "mnce", "entropy", "f_beta", "acc_bias_key",
+                                          "acc_bias_query", "same_group_share", "probe_acc"]
+    assert sweep_metrics("idec")[-3:] == ["tail_recall", "min_class_recall", "probe_acc"]
+    assert sweep_metrics("dfc")[-2:] == ["disc_acc", "probe_acc"] and sweep_metrics("kmeans")[-2:] == ["f_beta", "probe_acc"]
+    assert {i for i, cls in REGISTRY.items() if cls.signal_series} == {"senet", "inv_senet"}
+    assert {i for i, cls in REGISTRY.items() if cls.explainable} == {"erm", "clusterfix"}
+    assert {i for i, cls in REGISTRY.items() if cls.debiases_with_clusters} == {"clusterfix"}

@@ -1,0 +1,111 @@
+"""Shared input checks, error messages and small numeric kernels of the classic fair-clustering algorithms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+ERR_FEATURES = "features must be a finite 2-D array (n_samples, n_features), got shape {shape}"
+ERR_NOT_FINITE = "features contain NaN or infinite values: drop or impute those samples first"
+ERR_LENGTH = "groups has {n_groups} labels for {n} samples: pass one group label per sample"
+ERR_ONE_GROUP = (
+    "groups holds a single group ({group}): fair clustering balances groups, so pass at least two distinct group "
+    "labels (combine several sensitive columns into one code for their intersections)"
+)
+ERR_K = "n_clusters must be an integer between 1 and the number of samples ({n}), got {k!r}"
+ERR_BOUNDS_SHAPE = "lower and upper must hold one share per group ({m} groups), got {lower} and {upper} values"
+ERR_BOUNDS_RANGE = "group {group}: the bounds [{lower}, {upper}] on its share must satisfy 0 <= lower <= upper <= 1"
+ERR_DELTA = "delta must be in [0, 1), got {delta!r}"
+ERR_TOO_LARGE = (
+    "{what}: {size:,} {unit} is over the limit of {limit:,} for the exact solver: subsample, or use {instead}"
+)
+
+
+def as_features(features) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(ERR_FEATURES.format(shape=x.shape))
+    if not np.isfinite(x).all():
+        raise ValueError(ERR_NOT_FINITE)
+    return x
+
+
+def group_codes(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Groups re-coded to 0..M-1 (any labels, e.g. an intersection code) and the original labels; M >= 2."""
+    g = np.asarray(groups).ravel()
+    if len(g) != n:
+        raise ValueError(ERR_LENGTH.format(n_groups=len(g), n=n))
+    uniques, codes = np.unique(g, return_inverse=True)
+    if len(uniques) < 2:
+        raise ValueError(ERR_ONE_GROUP.format(group=uniques[0] if len(uniques) else None))
+    return codes.astype(np.int64), uniques
+
+
+def check_k(k, n: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise ValueError(ERR_K.format(n=n, k=k))
+    return int(k)
+
+
+def check_bounds(lower, upper, m: int) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.atleast_1d(np.asarray(lower, dtype=np.float64))
+    hi = np.atleast_1d(np.asarray(upper, dtype=np.float64))
+    if lo.size == 1:
+        lo = np.full(m, lo[0])
+    if hi.size == 1:
+        hi = np.full(m, hi[0])
+    if lo.shape != (m,) or hi.shape != (m,):
+        raise ValueError(ERR_BOUNDS_SHAPE.format(m=m, lower=lo.size, upper=hi.size))
+    for g in range(m):
+        if not (0 <= lo[g] <= hi[g] <= 1):
+            raise ValueError(ERR_BOUNDS_RANGE.format(group=g, lower=lo[g], upper=hi[g]))
+    return lo, hi
+
+
+def proportional_bounds(groups, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bera et al. (2019), Sec. 5: each cluster's share of group g within [(1 - δ) r_g, r_g / (1 - δ)], r_g the data's
+    share of g, groups in the order of np.unique."""
+    if not 0 <= delta < 1:
+        raise ValueError(ERR_DELTA.format(delta=delta))
+    g = np.asarray(groups).ravel()
+    codes, _ = group_codes(g, len(g))
+    share = np.bincount(codes) / len(codes)
+    return (1 - delta) * share, np.minimum(1.0, share / (1 - delta))
+
+
+def sq_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances, N × K, clipped at 0 against rounding."""
+    d = (x * x).sum(1)[:, None] - 2 * x @ centres.T + (centres * centres).sum(1)[None, :]
+    return np.maximum(d, 0.0)
+
+
+def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (Arthur and Vassilvitskii 2007): centres drawn with probability ∝ squared distance."""
+    centres = [x[rng.integers(len(x))]]
+    closest = sq_distances(x, centres[0][None])[:, 0]
+    for _ in range(1, k):
+        total = closest.sum()
+        i = rng.choice(len(x), p=closest / total) if total > 0 else rng.integers(len(x))
+        centres.append(x[i])
+        closest = np.minimum(closest, sq_distances(x, x[i][None])[:, 0])
+    return np.array(centres)
+
+
+def cluster_means(x: np.ndarray, labels: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Mean of each cluster; an empty cluster keeps its previous centre."""
+    k = len(previous)
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    sums = np.zeros_like(previous)
+    np.add.at(sums, labels, x)
+    return np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], previous)
+
+
+def lloyd(x: np.ndarray, centres: np.ndarray, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Plain Lloyd iterations from the given centres, until the labels stop changing."""
+    labels = None
+    for _ in range(max_iter):
+        new = sq_distances(x, centres).argmin(1)
+        if labels is not None and np.array_equal(new, labels):
+            break
+        labels = new
+        centres = cluster_means(x, labels, centres)
+    return labels, centres
