@@ -136,7 +136,7 @@ def measure(job: gpu_check.Job, steps: int) -> dict:
     ctx = TimingContext(torch.device("cpu"), 0, steps, STAGES[job.method])
     start = time.perf_counter()
     try:
-        method.fit(data, ctx)
+        method.train(data, ctx)
     except Enough:
         pass
     stages = {}

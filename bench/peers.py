@@ -143,7 +143,7 @@ class Ctx:
     def flush(self) -> None:
         pass
 
-    def evaluate(self, epoch, embedding, assignment, extra=None) -> dict:
+    def evaluate(self, epoch, embedding, assignment, extra=None, split=None) -> dict:
         a = assignment.detach().cpu().numpy() if isinstance(assignment, torch.Tensor) else np.asarray(assignment)
         self.evaluations.append((epoch, a))
         return {}
@@ -180,7 +180,7 @@ def fit_ours(method, data, device: torch.device, seed: int) -> tuple[float, "Pea
     method.check_data(data)
     with PeakRSS(device) as mem:
         t = time.perf_counter()
-        method.fit(data, Ctx(device, seed))
+        method.train(data, Ctx(device, seed))
         sync(device)
         wall = time.perf_counter() - t
     return wall, mem

@@ -1,33 +1,25 @@
-"""Running methods: one code path for the CLI (in the foreground) and the app (background threads). Knows nothing of Streamlit."""
+"""Running methods into the run store: the CLI (in the foreground), the app (background threads) and sweeps, through
+training.train_method, the path the estimators take too. Knows nothing of Streamlit."""
 from __future__ import annotations
 
-import json
-import math
 import os
 import platform
-import random
 import sys
 import threading
-import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from . import metrics
 from .data import BiasedDataset, DownloadError, load_dataset, resolve_options
-from .methods import RunStopped, TrainingDiverged, get_method, resolve_device
-from .methods.base import DIVERGED, GENERIC_ADVICE
+from .methods import get_method, resolve_device
 from .params import resolve_params
-from .outputs import write_atomic
-from .store import RunRecord, RunStore, private_file
+from .store import RunRecord, RunStore
+from .training import ERR_DIVERGED  # noqa: F401 (a failed run's message, asserted by callers of this module)
+from .training import GENERIC_ADVICE, RunStopped, StoreSink, TrainingDiverged, seed_everything, train_method
+from .training import TrainingContext
 
-FLUSH_SECONDS = 0.5  # how often logged scalars reach the store (the Monitor polls it about once a second)
-PROBE_MAX_SAMPLES = 5000  # the group probe subsamples: a few thousand held-out points estimate its accuracy well
-ERR_DIVERGED = "{name} became {value} at step {step}: " + DIVERGED
 ERR_OUT_OF_MEMORY = "out of memory on {device}: lower the batch size or use a smaller subset (dataset option n), then start again."
 
 
@@ -75,123 +67,14 @@ def environment(device: torch.device) -> dict:
     return env
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-class Recorder:
-    """The RunContext a method trains with: buffers scalars, writes them to the store in batches, evaluates, stops."""
+class Recorder(TrainingContext):
+    """The RunContext of a run in the store: what it logs and evaluates is written to the run store (or anything with
+    its writing methods); a stopped or failed run keeps its last evaluation's metrics."""
 
     def __init__(self, store: RunStore, run_id: str, data: BiasedDataset, device: torch.device, seed: int,
                  stop_event: threading.Event, advice: str = GENERIC_ADVICE, data_dir: str | None = None):
-        self.store, self.run_id, self.data = store, run_id, data
-        self.data_dir = data_dir  # where a method finds files it needs besides the data (DFC's released models)
-        self.advice = advice  # what a divergence message tells the user to change (Method.divergence_advice)
-        self.device, self.seed = device, seed
-        self._stop = stop_event
-        self._buffer: list[tuple[int, str, object, float]] = []
-        self._last_flush = 0.0  # flush the first point at once, so the live view shows it immediately
-        self._progress: tuple[float, str] | None = None
-        self.last_metrics: dict = {}
-        self.last_epoch: int | None = None
-
-    def check_stop(self) -> None:
-        if self._stop.is_set():
-            raise RunStopped()
-
-    def log(self, step: int, **scalars) -> None:
-        now = time.time()
-        for name, value in scalars.items():
-            # A copy, not a view: a parameter (SENet's threshold b) is updated in place before the buffer is flushed,
-            # and the series would then hold whatever it was at flush time. A scalar copy costs no sync.
-            self._buffer.append((int(step), name, value.detach().clone() if torch.is_tensor(value) else value, now))
-        if now - self._last_flush >= FLUSH_SECONDS:
-            self.flush()
-        self.check_stop()
-
-    def progress(self, fraction: float, stage: str = "") -> None:
-        self._progress = (float(fraction), stage)
-        if time.time() - self._last_flush >= FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write buffered scalars (reading all tensors at once: one device sync per flush), then check them."""
-        self._last_flush = time.time()
-        if self._progress is not None:
-            self.store.set_progress(self.run_id, *self._progress)
-            self._progress = None
-        if not self._buffer:
-            return
-        buffer, self._buffer = self._buffer, []
-        tensors = [v for _, _, v, _ in buffer if torch.is_tensor(v)]
-        values = iter(torch.stack([t.float().reshape(()) for t in tensors]).cpu().tolist()) if tensors else iter(())
-        rows = [(s, n, next(values) if torch.is_tensor(v) else float(v), t) for s, n, v, t in buffer]
-        bad = next((r for r in rows if not math.isfinite(r[2])), None)
-        good = rows if bad is None else [r for r in rows if math.isfinite(r[2])]
-        self.store.add_scalars(self.run_id, good)
-        if bad is not None:
-            raise TrainingDiverged(ERR_DIVERGED.format(name=bad[1], value=bad[2], step=bad[0], advice=self.advice))
-
-    def evaluate(self, epoch: int, embedding, assignment, extra: dict | None = None, split: str | None = None) -> dict:
-        """All metrics that apply to assignment (on `split` of the data, or all of it), the group probe on the
-        embedding (the raw features when embedding is None), stored with both arrays for the embedding views."""
-        self.flush()
-        data = self.data.split(split) if split else self.data
-        assignment = _numpy(assignment).astype(np.int64)
-        emb = None if embedding is None else _numpy(embedding).astype(np.float32)
-        result = evaluation_metrics(data, assignment, emb, seed=self.seed)
-        for key, value in (extra or {}).items():
-            result[key] = float(value)
-        arrays = {"assignment": assignment, "g": data.g, "row_id": data.row_id}
-        if data.y is not None:
-            arrays["y"] = data.y
-        if emb is not None:
-            arrays["embedding"] = emb
-        self.store.add_evaluation(self.run_id, epoch, result, arrays)
-        self.last_metrics, self.last_epoch = result, int(epoch)
-        self.check_stop()
-        return result
-
-    def save_table(self, name: str, rows: list[dict]) -> Path:
-        """Save a small table a method reports (e.g. DFC's per-group models) as <name>.json in the run's folder, where
-        the Monitor reads it (RunStore.run_table); written whole or not at all."""
-        path = write_atomic(self.store.run_dir(self.run_id) / f"{name}.json", json.dumps(rows, allow_nan=False),
-                            flag=f"the run's {name} table", replace=True)
-        private_file(path)
-        return path
-
-    def save_weights(self, state_dict: dict, name: str = "weights.pt") -> Path:
-        """Save a trained model's state_dict in the run's folder; load it with torch.load(path, weights_only=True)."""
-        path = self.store.run_dir(self.run_id) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({key: value.detach().cpu() for key, value in state_dict.items()}, path)
-        private_file(path)
-        return path
-
-
-def _numpy(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
-
-
-def evaluation_metrics(data: BiasedDataset, assignment: np.ndarray, embedding: np.ndarray | None, seed: int = 0) -> dict:
-    """Every clustering and fairness metric that applies, plus the group probe (held-out accuracy and majority rate)."""
-    two_groups = data.n_groups >= 2 and len(np.unique(data.g)) >= 2
-    result = metrics.evaluate(assignment, y_true=data.y, groups=data.g if two_groups else None)
-    if data.y is not None:
-        result["nmi_geometric"] = metrics.nmi(data.y, assignment, average="geometric")
-    if two_groups:
-        result["balance_ceiling"] = metrics.balance_ceiling(data.g)
-        result["entropy_per_group"] = [float(v) for v in metrics.entropy(assignment, data.g).per_group]
-        features = embedding if embedding is not None else data.X.flatten(1).numpy()
-        try:
-            probe = metrics.probe_accuracy(features, data.g, random_state=seed, max_samples=PROBE_MAX_SAMPLES)
-        except ValueError:  # too few samples in some group for a held-out split: no probe, the metrics still stand
-            pass
-        else:
-            result["probe_acc"], result["probe_majority"] = probe.accuracy, probe.majority_rate
-    return {k: (float(v) if isinstance(v, (float, np.floating, int, np.integer)) else v) for k, v in result.items()}
+        super().__init__(StoreSink(store, run_id), data, device, seed, stop_event, advice=advice, data_dir=data_dir)
+        self.store, self.run_id = store, run_id
 
 
 def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: threading.Event,
@@ -208,16 +91,10 @@ def execute_run(store: RunStore, run_id: str, config: RunConfig, stop_event: thr
             data = load_dataset(config.dataset, config.dataset_options, config.data_dir)
         store.set_dataset_info(run_id, {**data.info.as_dict(), **data.summary()})
         method = get_method(config.method)(**config.hparams)
-        method.check_data(data)
         recorder = Recorder(store, run_id, data, device, config.seed, stop_event, method.divergence_advice(),
                             data_dir=config.data_dir)
         store.set_progress(run_id, 0.0, "training")
-        method.fit(data, recorder)
-        recorder.flush()
-        # The final metrics are those of the method's last evaluation (on the split it evaluates, with its own extras);
-        # a method that never evaluated is evaluated once here on all the data.
-        final = recorder.last_metrics or evaluation_metrics(data, method.labels_, method.embedding_, seed=config.seed)
-        store.finish(run_id, "finished", metrics=final)
+        store.finish(run_id, "finished", metrics=train_method(method, data, recorder))
     except RunStopped:
         _safe_flush(recorder)
         store.finish(run_id, "stopped", **_kept(recorder))

@@ -1,4 +1,4 @@
-"""Method registry: every method class registers here under its id."""
+"""Method registry: every method class registers here under its id; each is a scikit-learn style estimator."""
 from __future__ import annotations
 
 from .ae_kmeans import AEKMeans
@@ -24,4 +24,4 @@ def get_method(method_id: str) -> type[Method]:
 
 
 __all__ = ["PRESETS", "Method", "RunContext", "RunStopped", "TrainingDiverged", "Variant", "REGISTRY", "DEFAULT_METHOD", "get_method",
-           "resolve_device", "available_devices"]
+           "resolve_device", "available_devices", *(cls.__name__ for cls in REGISTRY.values())]

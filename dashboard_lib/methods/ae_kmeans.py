@@ -8,7 +8,7 @@ from ..data import BiasedDataset
 from ..nn import MLPAutoencoder, embed_chunks, minibatches, mixed_precision
 from ..params import Param
 from .base import Method, RunContext, n_clusters_param, precision_param
-from .kmeans import kmeans
+from .kmeans import kmeans, squared_distances
 
 
 def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
@@ -40,7 +40,7 @@ class AEKMeans(Method):
         super().check_data(data)
         self.check_batch_size(len(data))
 
-    def fit(self, data: BiasedDataset, ctx: RunContext) -> "AEKMeans":
+    def train(self, data: BiasedDataset, ctx: RunContext) -> "AEKMeans":
         hp = self.hparams
         k = self.n_clusters(data)
         X = data.X.to(ctx.device)
@@ -70,3 +70,12 @@ class AEKMeans(Method):
         self.labels_ = labels.cpu().numpy()
         self.model_ = model
         return self
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """The nearest centre of the fitted clusters in the autoencoder's embedding (each centre the mean of its
+        cluster's embedded points: k-means's fixed point)."""
+        z = torch.from_numpy(self.embedding_).to(X.device)
+        labels = torch.from_numpy(self.labels_).to(X.device)
+        centers = torch.zeros(int(labels.max()) + 1, z.shape[1], device=X.device).index_add_(0, labels, z)
+        centers /= torch.bincount(labels, minlength=len(centers)).clamp(min=1)[:, None]
+        return squared_distances(embed_chunks(self.model_.encode, X, [self.model_]), centers).min(1).indices

@@ -283,7 +283,7 @@ class ERM(Method):
             raise ValueError(ERR_ONE_CLASS.format(name=self.name, dataset=data.id, n=n_classes))
         self.check_batch_size(len(train), "training samples")
 
-    def fit(self, data: BiasedDataset, ctx: RunContext) -> "ERM":
+    def train(self, data: BiasedDataset, ctx: RunContext) -> "ERM":
         hp = self.hparams
         device = ctx.device
         train = _train_index(data)
@@ -344,6 +344,10 @@ class ERM(Method):
         if saver is not None:
             saver(model.state_dict())
         return self
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """The class the fitted classifier predicts."""
+        return embed_chunks(self.model_, X, [self.model_]).argmax(1)
 
     # Hooks ClusterFix overrides: pseudo-labels, weights, the loss.
     def _stage1(self, ae, X_train, y_train, n_classes, ctx):

@@ -118,7 +118,7 @@ class DEC(Method):
         flat = lambda x: x.flatten(1)  # noqa: E731
         return model, flat, model.encoder, model.decoder, False
 
-    def fit(self, data: BiasedDataset, ctx: RunContext) -> "DEC":
+    def train(self, data: BiasedDataset, ctx: RunContext) -> "DEC":
         hp = self.hparams
         k = self.n_clusters(data)
         device = ctx.device
@@ -221,6 +221,15 @@ class DEC(Method):
                          "train_s": t_clu, "iterations": iteration,
                          "train_s_per_epoch": t_clu / max(iteration / steps_per_epoch, 1e-9) if iteration else 0.0}
         return self
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """The most probable cluster under the Student-t assignment (Eq. 1) of the fitted encoder's embedding."""
+        model = self.model_
+        if isinstance(model, DFCAutoencoder):
+            z = embed_chunks(lambda x: model.encode(model.prepare(x))[1], X, [model])
+        else:
+            z = embed_chunks(lambda x: model.encoder(x.flatten(1)), X, [model])
+        return dec_soft_assignment(z, torch.from_numpy(self.centers_).to(X.device), self.hparams["alpha"]).argmax(1)
 
 
 def encoder_params(model, conv: bool):

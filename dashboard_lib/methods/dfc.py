@@ -246,7 +246,7 @@ class DFC(Method):
         if hp["init"] != "released" and hp["pretrain_steps"]:
             self.check_batch_size(len(data), "samples", "pretrain_batch_size")
 
-    def fit(self, data: BiasedDataset, ctx: RunContext) -> "DFC":
+    def train(self, data: BiasedDataset, ctx: RunContext) -> "DFC":
         hp = self.hparams
         k, m = self.n_clusters(data), data.n_groups
         device = ctx.device
@@ -367,6 +367,11 @@ class DFC(Method):
                          "train_s": t_fair, "iterations": iterations, "s_per_iteration": t_fair / max(iterations, 1),
                          "train_s_per_epoch": t_fair / max(iterations, 1) * iters_per_epoch}
         return self
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """The most probable cluster under the Student-t assignment (Eq. 6) of the fitted encoder's mean embedding."""
+        mu = embed_chunks(self.model_.mean, X, [self.model_])
+        return student_t_assignment(mu, torch.from_numpy(self.centers_).to(X.device), self.hparams["alpha"]).argmax(1)
 
     def _tick(self, ctx: RunContext, stage: str, **scalars) -> None:
         self.step_ += 1

@@ -155,7 +155,7 @@ class FCMI(Method):
         """D: the embedding_dim hyperparameter, or K when it is 0 (the public code's default)."""
         return int(self.hparams["embedding_dim"] or k)
 
-    def fit(self, data: BiasedDataset, ctx: RunContext) -> "FCMI":
+    def train(self, data: BiasedDataset, ctx: RunContext) -> "FCMI":
         hp = self.hparams
         k, m = self.n_clusters(data), data.n_groups
         device = ctx.device
@@ -224,3 +224,8 @@ class FCMI(Method):
         self.timings_ = {"warmup_s": sum(warm), "warmup_s_per_epoch": sum(warm) / max(len(warm), 1),
                          "train_s": sum(fair), "train_s_per_epoch": sum(fair) / max(len(fair), 1), "epochs": epochs}
         return self
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """The most probable cluster under the cosine assignment (supplementary Eq. 1) of the fitted embedding."""
+        h = embed_chunks(self.model_.embed, X, [self.model_])
+        return fcmi_soft_assignment(h, torch.from_numpy(self.centers_).to(X.device), self.hparams["tau"]).argmax(1)

@@ -102,7 +102,7 @@ class KMeans(Method):
         Param("tol", 1e-4, low=0, help="Stop when centres move less than tol × mean feature variance (scikit-learn's rule)."),
     )
 
-    def fit(self, data: BiasedDataset, ctx: RunContext) -> "KMeans":
+    def train(self, data: BiasedDataset, ctx: RunContext) -> "KMeans":
         X = data.X.flatten(1).to(ctx.device)
         hp = self.hparams
         total = hp["n_init"] * hp["max_iter"]
@@ -114,6 +114,11 @@ class KMeans(Method):
         result = kmeans(X, self.n_clusters(data), n_init=hp["n_init"], max_iter=hp["max_iter"], tol=hp["tol"],
                         seed=ctx.seed, on_iteration=on_iteration)
         self.labels_ = result.labels.cpu().numpy()
+        self.centers_ = result.centers.cpu().numpy()
         self.embedding_ = None  # raw features: the embedding views project X itself
         ctx.evaluate(0, None, self.labels_)
         return self
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """Lloyd's assignment step: the nearest fitted centre."""
+        return squared_distances(X.flatten(1), torch.from_numpy(self.centers_).to(X.device)).min(1).indices

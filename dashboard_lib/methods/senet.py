@@ -873,7 +873,7 @@ class SENet(Method):
         return spectral_labels(A, k, hp["assign_labels"], seed, n_init=hp["spectral_n_init"]), v, C
 
     # -- training -----------------------------------------------------------------------------------------------
-    def fit(self, data: BiasedDataset, ctx: RunContext) -> "SENet":
+    def train(self, data: BiasedDataset, ctx: RunContext) -> "SENet":
         hp = self.hparams
         device = ctx.device
         k = self.n_clusters(data)

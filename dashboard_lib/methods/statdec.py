@@ -300,7 +300,7 @@ class StatDEC(Method):
         super().check_data(data)
         self.check_batch_size(len(data))
 
-    def fit(self, data: BiasedDataset, ctx: RunContext) -> "StatDEC":
+    def train(self, data: BiasedDataset, ctx: RunContext) -> "StatDEC":
         hp = self.hparams
         k = self.n_clusters(data)
         device = ctx.device
@@ -392,6 +392,11 @@ class StatDEC(Method):
         self.target_updates_ = updates
         self.timings_ = {"pretrain_s": t_pre, "train_s": t_clu, "iterations": iteration}
         return self
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """The most probable cluster under the Student-t assignment of the fitted encoder's embedding."""
+        z = embed_chunks(self.model_.encode, X, [self.model_])
+        return student_t_assignment(z, torch.from_numpy(self.centers_).to(X.device), self.hparams["alpha"]).argmax(1)
 
     @staticmethod
     def _evaluate(ctx: RunContext, data: BiasedDataset, epoch: int, z: torch.Tensor, labels: torch.Tensor) -> dict:

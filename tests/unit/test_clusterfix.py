@@ -115,18 +115,7 @@ def test_the_bias_attribute_is_never_used_in_training():
     data = datasets.load_dataset("mnist_optdigits", {"n": 200})
     scrambled = dataclasses.replace(data, g=np.random.default_rng(0).permutation(data.g))
 
-    class Ctx:
-        device, seed = torch.device("cpu"), 0
-
-        def log(self, step, **scalars): pass
-        def progress(self, fraction, stage=""): pass
-        def check_stop(self): pass
-        def evaluate(self, *args, **kwargs): return {}
-
-    fitted = []
-    for d in (data, scrambled):
-        torch.manual_seed(0)
-        fitted.append(ClusterFix(**{**SHORT, "clusters_per_class": 2}).fit(d, Ctx()))
+    fitted = [ClusterFix(**{**SHORT, "clusters_per_class": 2}, random_state=0, device="cpu").fit(d) for d in (data, scrambled)]
     assert np.array_equal(fitted[0].labels_, fitted[1].labels_)
     assert np.array_equal(fitted[0].pseudo_labels_, fitted[1].pseudo_labels_)
 

@@ -22,28 +22,17 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
-class FakeContext:
-    """A RunContext without a store: records what a method logs and evaluates."""
+def fraction_in_range(fraction, stage=""):
+    assert -1e-9 <= fraction <= 1 + 1e-9, fraction
 
-    def __init__(self, device="cpu", seed=0):
-        self.device, self.seed = torch.device(device), seed
-        self.logged: dict[str, list] = {}
-        self.evaluations: list[tuple[int, dict | None]] = []
 
-    def log(self, step, **scalars):
-        for name, value in scalars.items():
-            self.logged.setdefault(name, []).append(float(value))
+# The estimator keywords the methods' tests fit with: on the CPU, seeded, every progress fraction checked.
+FIT = {"random_state": 0, "device": "cpu", "progress": fraction_in_range}
 
-    def evaluate(self, epoch, embedding, assignment, extra=None, split=None):
-        assert len(assignment) > 0
-        self.evaluations.append((epoch, extra))
-        return {}
 
-    def check_stop(self):
-        pass
-
-    def progress(self, fraction, stage=""):
-        assert -1e-9 <= fraction <= 1 + 1e-9, fraction
+def evaluated(method) -> list[int]:
+    """The epochs (or iterations) a fitted estimator evaluated at."""
+    return [e["epoch"] for e in method.history_["evaluations"]]
 
 
 def synthetic(shape=(3, 28, 28), n=80, n_groups=2, seed=0) -> BiasedDataset:
@@ -97,14 +86,13 @@ def test_dec_clustering_loss_hand_case():
 @pytest.mark.parametrize("shape", [(3, 28, 28), (20,)])
 def test_dec_fits_colour_images_and_vectors(shape):
     data = synthetic(shape)
-    ctx = FakeContext()
     method = DEC(pretrain_epochs=1, iterations=4, update_interval=2, eval_every=2, batch_size=16, n_init=2, latent_dim=3,
-                 tol=0)
+                 tol=0, **FIT)
     method.check_data(data)
-    method.fit(data, ctx)
+    method.fit(data)
     assert method.labels_.shape == (80,) and method.embedding_.shape == (80, 3)
-    assert [e for e, _ in ctx.evaluations] == [0, 2, 4]
-    assert {"L_rec", "L_clu", "L_total"} <= set(ctx.logged)
+    assert evaluated(method) == [0, 2, 4]
+    assert {"L_rec", "L_clu", "L_total"} <= set(method.history_["scalars"])
 
 
 def test_dec_run_through_jobs(tmp_path):
@@ -119,12 +107,11 @@ def test_dec_run_through_jobs(tmp_path):
 
 def test_dec_stops_when_assignments_settle():
     # With a learning rate of ~0 nothing moves between target updates: 0 changed < tol → stop at the first update.
-    ctx = FakeContext()
     method = DEC(pretrain_epochs=0, iterations=50, update_interval=5, eval_every=0, batch_size=16, n_init=1, lr=1e-12,
-                 momentum=0, tol=0.01)
-    method.fit(synthetic((20,)), ctx)
-    assert [e for e, _ in ctx.evaluations] == [0, 5]
-    assert ctx.logged["changed"] == [0.0]
+                 momentum=0, tol=0.01, **FIT)
+    method.fit(synthetic((20,)))
+    assert evaluated(method) == [0, 5]
+    assert method.history_["scalars"]["changed"]["value"] == [0.0]
 
 
 def test_dec_bad_settings(tmp_path):

@@ -8,7 +8,7 @@ import torch
 from dashboard_lib.methods.dfc import (DFC, Discriminator, dfc_clustering_loss, dfc_fairness_loss, dfc_lr, dfc_structural_loss,
                                        dfc_target, discriminator_accuracy)
 from dashboard_lib.nn import DFCAutoencoder, GroupCycler, grad_reverse, grl_coefficient, student_t_assignment
-from tests.unit.test_dec import FakeContext, run_job, single_thread, synthetic  # noqa: F401 (autouse fixture)
+from tests.unit.test_dec import FIT, evaluated, run_job, single_thread, synthetic  # noqa: F401 (autouse fixture)
 
 
 def test_gradient_reversal_flips_the_sign():
@@ -109,15 +109,14 @@ def test_group_cycler_gives_b_per_group_in_order():
 
 def test_dfc_fits_colour_images_and_many_groups():
     data = synthetic((3, 28, 28), n=90, n_groups=3)
-    ctx = FakeContext()
     method = DFC(pretrain_steps=6, pretrain_batch_size=16, group_pretrain_epochs=1, group_dec_epochs=1, iterations=4, eval_every=2,
-                 batch_per_group=8, latent_dim=6, n_init=2)
+                 batch_per_group=8, latent_dim=6, n_init=2, **FIT)
     method.check_data(data)
-    method.fit(data, ctx)
+    method.fit(data)
     assert method.labels_.shape == (90,)
-    assert [e for e, _ in ctx.evaluations] == [0, 2, 4]
-    assert ctx.evaluations[-1][1]["disc_chance"] == pytest.approx(1 / 3)
-    assert {"L_rec", "L_kl", "L_c", "L_f", "L_s", "L_total", "disc_acc", "disc_chance"} <= set(ctx.logged)
+    assert evaluated(method) == [0, 2, 4]
+    assert method.history_["evaluations"][-1]["metrics"]["disc_chance"] == pytest.approx(1 / 3)
+    assert {"L_rec", "L_kl", "L_c", "L_f", "L_s", "L_total", "disc_acc", "disc_chance"} <= set(method.history_["scalars"])
 
 
 def test_dfc_run_through_jobs(tmp_path):

@@ -15,7 +15,7 @@ from dashboard_lib.methods import dfc_released
 from dashboard_lib.methods.dfc import DFC, changed_share, group_model_report
 from dashboard_lib.methods.dfc_released import RELEASED_FILES, load_released, public_to_ours
 from dashboard_lib.nn import DFCAutoencoder
-from tests.unit.test_dec import FakeContext, synthetic, single_thread  # noqa: F401 (autouse fixture)
+from tests.unit.test_dec import FIT, evaluated, synthetic, single_thread  # noqa: F401 (autouse fixture)
 from tests.unit.test_download import Server
 
 
@@ -148,14 +148,14 @@ def mnist_usps_like(n=64) -> BiasedDataset:
 
 def test_released_init_trains_only_the_fair_stage(tmp_path, monkeypatch):
     monkeypatch.setattr(dfc_released, "RELEASED_FILES", made_files(tmp_path))
-    ctx = FakeContext()
-    ctx.data_dir = str(tmp_path)
-    method = DFC(init="released", iterations=3, eval_every=0, batch_per_group=8)
+    monkeypatch.setenv(dl.DATA_DIR_ENV, str(tmp_path))  # the data folder an estimator's run finds files in
+    method = DFC(init="released", iterations=3, eval_every=0, batch_per_group=8, **FIT)
     data = mnist_usps_like()
     method.check_data(data)
-    method.fit(data, ctx)
-    assert [e for e, _ in ctx.evaluations] == [0, 3]
-    assert "L_rec" not in ctx.logged and "L_group_dec" not in ctx.logged  # nothing of stages 1–2 trained
+    method.fit(data)
+    assert evaluated(method) == [0, 3]
+    logged = method.history_["scalars"]
+    assert "L_rec" not in logged and "L_group_dec" not in logged  # nothing of stages 1–2 trained
     assert [r["group"] for r in method.group_report_] == ["MNIST", "USPS"]
     assert method.model_.pad == 2
     with pytest.raises(ValueError, match="the released models are MNIST-USPS's"):
@@ -164,10 +164,9 @@ def test_released_init_trains_only_the_fair_stage(tmp_path, monkeypatch):
 
 def test_each_group_gets_its_own_model():
     data = synthetic((1, 28, 28), n=80)
-    ctx = FakeContext()
     method = DFC(pretrain_steps=3, pretrain_batch_size=16, group_pretrain_epochs=1, group_dec_epochs=2, group_dec_tol=0,
-                 iterations=2, eval_every=0, batch_per_group=8, latent_dim=6, n_init=1)
-    method.fit(data, ctx)
+                 iterations=2, eval_every=0, batch_per_group=8, latent_dim=6, n_init=1, **FIT)
+    method.fit(data)
     shared = method.model_.trunk[0].weight.detach().flatten()
     for encoder, _ in method.group_models_:
         own = encoder.trunk[0].weight.detach().flatten()
@@ -175,7 +174,7 @@ def test_each_group_gets_its_own_model():
         # separately initialised and trained, not a copy of the shared encoder fine-tuned a little
         assert abs(float(torch.corrcoef(torch.stack([own, shared]))[0, 1])) < 0.5
         assert not any(p.requires_grad for p in encoder.parameters())  # frozen for the fair stage
-    assert {"L_group_rec", "L_group_dec", "L_rec"} <= set(ctx.logged)
+    assert {"L_group_rec", "L_group_dec", "L_rec"} <= set(method.history_["scalars"])
     assert [r["dec_epochs"] for r in method.group_report_] == [2, 2]
     assert {"start_acc", "start_nmi", "model_acc", "model_nmi"} <= set(method.group_report_[0])
 
@@ -184,8 +183,8 @@ def test_group_dec_stops_once_assignments_settle():
     assert changed_share(torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 0])) == 0.25
     data = synthetic((1, 28, 28), n=80)
     method = DFC(pretrain_steps=2, pretrain_batch_size=16, group_pretrain_epochs=1, group_dec_epochs=50, group_dec_tol=1.0,
-                 iterations=1, eval_every=0, batch_per_group=8, latent_dim=6, n_init=1)
-    method.fit(data, FakeContext())
+                 iterations=1, eval_every=0, batch_per_group=8, latent_dim=6, n_init=1, **FIT)
+    method.fit(data)
     assert [r["dec_epochs"] for r in method.group_report_] == [1, 1]  # tol 100%: settled after the first epoch
     assert all(r["dec_stopped"].startswith("settled") for r in method.group_report_)
 

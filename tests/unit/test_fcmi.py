@@ -10,7 +10,7 @@ from dashboard_lib.methods import fcmi as fcmi_module
 from dashboard_lib.methods.fcmi import (FCMI, fcmi_clustering_loss, fcmi_fairness_loss, fcmi_input_squash, fcmi_joint,
                                         fcmi_reconstruction_loss, fcmi_soft_assignment)
 from dashboard_lib.nn import FCMINet, group_sorted_batches
-from tests.unit.test_dec import FakeContext, run_job, single_thread, synthetic  # noqa: F401 (autouse fixture)
+from tests.unit.test_dec import FIT, evaluated, run_job, single_thread, synthetic  # noqa: F401 (autouse fixture)
 
 Q = torch.tensor([[0.8, 0.2], [0.4, 0.6]])
 
@@ -108,10 +108,10 @@ def test_fcmi_squashes_a_z_scored_table_and_not_har_like_vectors():
     args = dict(epochs=2, warmup_epochs=1, eval_every=0, batch_size=16, kmeans_n_init=1)
     har_like = synthetic((12,), n=40)  # values in [0, 1]
     table = dataclasses.replace(har_like, X=(har_like.X - 0.5) * 8)  # values in [−4, 4]
-    net = FCMI(**args).fit(table, FakeContext()).model_
+    net = FCMI(**args, **FIT).fit(table).model_
     assert net.squash and float(net.input_mean) == pytest.approx(float(table.X.double().mean()), abs=1e-6)
     assert float(net.input_sd) == pytest.approx(float(table.X.double().std(unbiased=False)), abs=1e-6)
-    assert not FCMI(**args).fit(har_like, FakeContext()).model_.squash
+    assert not FCMI(**args, **FIT).fit(har_like).model_.squash
 
 
 def test_group_sorted_batches():
@@ -128,15 +128,14 @@ def test_group_sorted_batches():
 @pytest.mark.parametrize("shape,n_groups", [((3, 28, 28), 2), ((12,), 5)])
 def test_fcmi_fits_colour_images_and_vectors_with_many_groups(shape, n_groups):
     data = synthetic(shape, n=60, n_groups=n_groups)
-    ctx = FakeContext()
-    method = FCMI(epochs=3, warmup_epochs=1, eval_every=2, batch_size=16, kmeans_n_init=1)
+    method = FCMI(epochs=3, warmup_epochs=1, eval_every=2, batch_size=16, kmeans_n_init=1, **FIT)
     method.check_data(data)
-    method.fit(data, ctx)
+    method.fit(data)
     assert method.labels_.shape == (60,) and method.embedding_.shape == (60, 4)
-    assert [e for e, _ in ctx.evaluations] == [1, 2, 3]
-    assert {"L_rec", "L_clu", "L_fair", "L_total"} <= set(ctx.logged)
+    assert evaluated(method) == [1, 2, 3]
+    assert {"L_rec", "L_clu", "L_fair", "L_total"} <= set(method.history_["scalars"])
     # 60 samples in batches of 16: three full batches per epoch, the last 12 dropped (public code: drop_last).
-    assert len(ctx.logged["L_rec"]) == 3 * 3
+    assert len(method.history_["scalars"]["L_rec"]["value"]) == 3 * 3
 
 
 def test_fcmi_run_through_jobs(tmp_path):

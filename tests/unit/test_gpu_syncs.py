@@ -4,10 +4,11 @@ the host (or copies them with a blocking transfer) the same number of times, at 
 On the CPU a counting hook stands in for CUDA's sync debug mode: every Tensor method that would wait for the device
 (.item, .tolist, .numpy, .cpu, bool/float/int/index of a tensor, a blocking .to(device)) is counted when called from
 the method's own code (dashboard_lib). What runs once per evaluation or per epoch is allowed; what grows with the
-steps is not. The context here never reads the logged scalars (the Recorder reads them in one batched flush).
+steps is not. The context here reads the logged scalars only in its batched flush at an evaluation.
 """
 from __future__ import annotations
 
+import math
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ import torch
 
 from dashboard_lib.data import BiasedDataset, DatasetInfo
 from dashboard_lib.methods import get_method
+from dashboard_lib.training import MemorySink, TrainingContext
 from tests.unit.test_dec import single_thread  # noqa: F401 (autouse fixture)
 
 PACKAGE = str(Path(__file__).resolve().parents[2] / "dashboard_lib")
@@ -67,25 +69,10 @@ def counting_host_syncs():
             setattr(torch.Tensor, name, original)
 
 
-class SilentContext:
-    """A RunContext that keeps logged tensors unread and evaluates nothing (so only the method's own reads count)."""
-
-    device, seed = torch.device("cpu"), 0
-
-    def __init__(self):
-        self.logged = []
-
-    def log(self, step, **scalars):
-        self.logged.append(scalars)
-
-    def evaluate(self, epoch, embedding, assignment, extra=None, split=None):
-        return {}
-
-    def check_stop(self):
-        pass
-
-    def progress(self, fraction, stage=""):
-        pass
+def silent_context(data: BiasedDataset) -> TrainingContext:
+    """The in-memory RunContext with no timed flush: it reads the logged tensors only at an evaluation, in one batch,
+    so that only the method's own reads grow with the steps (a timed flush would add reads as the run takes longer)."""
+    return TrainingContext(MemorySink(), data, torch.device("cpu"), 0, flush_seconds=math.inf)
 
 
 def _data(image: bool, n: int = 128) -> BiasedDataset:
@@ -118,10 +105,11 @@ CASES = {
 def _syncs(method_id: str, steps_setting: str, value, image: bool, fixed: dict) -> tuple[Counter, int]:
     data = _data(image)
     torch.manual_seed(0)
-    ctx = SilentContext()
+    ctx = silent_context(data)
     with counting_host_syncs() as counts:
-        get_method(method_id)(**{**fixed, steps_setting: value}).fit(data, ctx)
-    return counts, len(ctx.logged)
+        get_method(method_id)(**{**fixed, steps_setting: value}).train(data, ctx)
+    ctx.flush()  # after counting: the context's own reads are not the method's
+    return counts, len({step for series in ctx.sink.history["scalars"].values() for step in series["step"]})
 
 
 @pytest.mark.parametrize("method_id", sorted(CASES))

@@ -96,7 +96,7 @@ class _Diverges(Method):
 
     id, name, summary = "diverges", "Diverges", "test method"
 
-    def fit(self, data, ctx):
+    def train(self, data, ctx):
         ctx.log(1, L_total=1.0)
         ctx.evaluate(1, None, np.arange(len(data)) % 2)
         ctx.log(2, L_total=float("nan"))
