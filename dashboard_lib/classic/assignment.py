@@ -31,7 +31,7 @@ from ._common import (ERR_TOO_LARGE, as_features, check_bounds, check_k, group_c
 MAX_VARIABLES = 2_000_000
 DIRECT_VARIABLES = 20_000  # up to here one LP; above, column generation on a sample's prices
 FREE_START = 1000
-ERR_OBJECTIVE = "objective must be 'kmedian' or 'kmeans', got {value!r}"
+ERR_OBJECTIVE = "objective must be 'k-median' or 'k-means', got {value!r}"
 ERR_CENTRES = "centres must be an array of shape (n_clusters, {d}), got shape {shape}"
 ERR_SHARE = (
     "infeasible bounds: group {group} makes up {share:.4g} of the data, outside its bounds [{lower:.4g}, "
@@ -49,7 +49,7 @@ class AssignmentResult:
     fractional: np.ndarray  # N × K, the LP solution
 
 
-def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=None, objective="kmedian",
+def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=None, objective="k-median",
                     random_state=0) -> AssignmentResult:
     """Bera et al.'s LP and rounding: each cluster's share of group g within [lower_g, upper_g], additive violation
     under 2 points per (cluster, group) (module docstring)."""
@@ -57,7 +57,7 @@ def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=
     codes, names = group_codes(groups, len(x))
     m = len(names)
     lower, upper = check_bounds(lower, upper, m)
-    if objective not in ("kmedian", "kmeans"):
+    if objective not in ("k-median", "k-means"):
         raise ValueError(ERR_OBJECTIVE.format(value=objective))
     if centres is None:
         k = check_k(n_clusters, len(x))
@@ -77,7 +77,7 @@ def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=
         raise ValueError(ERR_TOO_LARGE.format(what="fair assignment", size=n * k, unit="point-centre pairs",
                                               limit=MAX_VARIABLES, instead="fewer points or clusters"))
     d = sq_distances(x, centres)
-    cost = d if objective == "kmeans" else np.sqrt(d)
+    cost = d if objective == "k-means" else np.sqrt(d)
     frac = _relaxation(cost, codes, m, k, lower, upper)
     labels = _round(frac, cost, codes, m, k)
     return AssignmentResult(labels, centres, float((cost * frac).sum()), float(cost[np.arange(n), labels].sum()),

@@ -50,7 +50,7 @@ ERR_T_INFEASIBLE = (
     "no fairlet decomposition with balance >= 1/{t} exists; raise t to at least {needed}"
 )
 ERR_DECOMPOSITION = "decomposition must be 'exact' or 'scalable', got {value!r}"
-ERR_OBJECTIVE = "objective must be 'kcenter' or 'kmedian', got {value!r}"
+ERR_OBJECTIVE = "objective must be 'k-center' or 'k-median', got {value!r}"
 ERR_K_FAIRLETS = (
     "n_clusters = {k} is more than the {n_fairlets} fairlets: each cluster is a union of fairlets; "
     "lower n_clusters or raise t"
@@ -68,7 +68,7 @@ class FairletResult:
     t: int
 
 
-def fairlet_clustering(features, groups, n_clusters, *, t=None, decomposition="scalable", objective="kcenter",
+def fairlet_clustering(features, groups, n_clusters, *, t=None, decomposition="scalable", objective="k-center",
                        random_state=0) -> FairletResult:
     """Fairlet decomposition with balance >= 1/t for any number of groups, then k-center or k-median on the
     fairlets (module docstring: interpretation, guarantee, cost)."""
@@ -76,7 +76,7 @@ def fairlet_clustering(features, groups, n_clusters, *, t=None, decomposition="s
     codes, _ = group_codes(groups, len(x))
     if decomposition not in ("exact", "scalable"):
         raise ValueError(ERR_DECOMPOSITION.format(value=decomposition))
-    if objective not in ("kcenter", "kmedian"):
+    if objective not in ("k-center", "k-median"):
         raise ValueError(ERR_OBJECTIVE.format(value=objective))
     k = check_k(n_clusters, len(x))
     rng = np.random.default_rng(random_state)
@@ -85,12 +85,12 @@ def fairlet_clustering(features, groups, n_clusters, *, t=None, decomposition="s
         raise ValueError(ERR_K_FAIRLETS.format(k=k, n_fairlets=len(anchors)))
     weights = np.bincount(fairlets, minlength=len(anchors)).astype(np.float64)
     reps = x[anchors]
-    chosen = _gonzalez(reps, k, rng) if objective == "kcenter" else _kmedian(reps, weights, k, rng)
+    chosen = _gonzalez(reps, k, rng) if objective == "k-center" else _kmedian(reps, weights, k, rng)
     centres = reps[chosen]
     fairlet_cluster = _nearest(reps, centres)[0]
     labels = fairlet_cluster[fairlets]
     distance = np.linalg.norm(x - centres[labels], axis=1)
-    cost = float(distance.max() if objective == "kcenter" else distance.sum())
+    cost = float(distance.max() if objective == "k-center" else distance.sum())
     fairlet_cost = float(np.linalg.norm(x - x[anchors][fairlets], axis=1).sum())
     return FairletResult(labels, centres, fairlets, anchors, cost, fairlet_cost, t)
 

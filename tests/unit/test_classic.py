@@ -56,7 +56,7 @@ def test_exact_fairlets_match_brute_force():
 
 
 @pytest.mark.parametrize("decomposition", ["exact", "scalable"])
-@pytest.mark.parametrize("objective", ["kcenter", "kmedian"])
+@pytest.mark.parametrize("objective", ["k-center", "k-median"])
 def test_every_fairlet_and_cluster_has_balance_at_least_one_over_t(decomposition, objective):
     rng = np.random.default_rng(0)
     groups = np.repeat([0, 1, 2], [40, 70, 100])
@@ -84,8 +84,8 @@ def test_fairlet_errors():
         fairlet_clustering(x, np.zeros(6, int), 2)
     with raises(fairlets.ERR_DECOMPOSITION.format(value="greedy")):
         fairlet_clustering(x, g, 2, decomposition="greedy")
-    with raises(fairlets.ERR_OBJECTIVE.format(value="kmeans")):
-        fairlet_clustering(x, g, 2, objective="kmeans")
+    with raises(fairlets.ERR_OBJECTIVE.format(value="k-means")):
+        fairlet_clustering(x, g, 2, objective="k-means")
     big = np.repeat([0, 1], [500, 501])
     with raises(_common.ERR_TOO_LARGE.format(what="exact fairlet decomposition", size=250_500,
                                              unit="anchor-point pairs", limit=fairlets.EXACT_MAX_VARIABLES,
@@ -140,7 +140,7 @@ def test_assignment_kmeans_objective_and_rounding_on_larger_data():
     groups = rng.choice(3, 600, p=[0.5, 0.3, 0.2])
     x = rng.normal(size=(600, 2)) + 3 * groups[:, None]
     lower, upper = proportional_bounds(groups, 0.2)
-    result = fair_assignment(x, groups, lower, upper, n_clusters=5, objective="kmeans")
+    result = fair_assignment(x, groups, lower, upper, n_clusters=5, objective="k-means")
     low_gap, high_gap = _bounds_violation(result.labels, groups, lower, upper, 5)
     assert low_gap < 1 + lower.max() and high_gap < 1 + upper.max()
     assert result.cost <= result.lp_cost + 1e-6
@@ -170,8 +170,8 @@ def test_assignment_errors():
         fair_assignment(x, g, 0.1, 0.9, n_clusters=5)
     with raises(_common.ERR_ONE_GROUP.format(group=1)):
         fair_assignment(x, [1, 1, 1, 1], 0.1, 0.9, n_clusters=2)
-    with raises(assignment.ERR_OBJECTIVE.format(value="kcenter")):
-        fair_assignment(x, g, 0.1, 0.9, n_clusters=2, objective="kcenter")
+    with raises(assignment.ERR_OBJECTIVE.format(value="k-center")):
+        fair_assignment(x, g, 0.1, 0.9, n_clusters=2, objective="k-center")
     with raises(assignment.ERR_CENTRES.format(d=1, shape=(2, 2))):
         fair_assignment(x, g, 0.1, 0.9, centres=np.zeros((2, 2)))
     with raises(_common.ERR_BOUNDS_RANGE.format(group=0, lower=0.6, upper=0.5)):
