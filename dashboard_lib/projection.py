@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import agreement_from_profiles, cluster_profiles
+from .metrics import agreement_from_profiles, cluster_profiles, count_table, label_codes
 
 # Where colorama is installed, numba colours its compiler messages by swapping sys.stdout and sys.stderr process-wide
 # while it compiles (colorama init/deinit), so the UMAP worker thread would redirect every other thread's output
@@ -96,16 +96,12 @@ def subsample_note(n_total: int, n_shown: int) -> str | None:
 
 
 def cluster_group_counts(assignment, groups, n_groups: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per (cluster, group): returns (clusters present, sorted) and a len(clusters) × n_groups table."""
-    assignment = np.asarray(assignment).astype(np.int64).ravel()
-    groups = np.asarray(groups).astype(np.int64).ravel()
-    if len(assignment) != len(groups):
-        raise ValueError(f"assignment and groups have different lengths ({len(assignment)} vs {len(groups)})")
+    """Counts per (cluster, group) for the heatmaps: (clusters present, sorted) and a len(clusters) × n_groups table,
+    the groups read as codes 0 … n_groups − 1 (n_groups widened to hold every code present)."""
+    assignment, groups = np.asarray(assignment).ravel(), np.asarray(groups).ravel()
     n_groups = int(max(n_groups or 0, groups.max() + 1 if len(groups) else 0))
-    clusters, codes = np.unique(assignment, return_inverse=True)
-    table = np.zeros((len(clusters), n_groups), dtype=np.int64)
-    np.add.at(table, (codes, groups), 1)
-    return clusters, table
+    table = count_table(assignment, label_codes(groups, levels=n_groups, name="groups"), names=("assignment", "groups"))
+    return table.rows.uniques, table.counts
 
 
 def procrustes_align(moving: np.ndarray, reference: np.ndarray) -> np.ndarray:
