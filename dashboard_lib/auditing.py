@@ -9,7 +9,7 @@ bootstrap interval and the value a group-blind random assignment with the same c
   cost 1,000 draws over the occupied cells, not 1,000 passes over the rows. Intervals: the union of the basic
   (reverse-percentile) interval, which corrects the bias every metric has near no effect (NMI, TV, KL above their
   value, the minima below), and the percentile one; see BOOTSTRAP_INTERVAL, _minimum_intervals and _edge_bounds,
-  and bench/bench_intervals.py for the choice.
+  and docs/AUDIT_INTERVALS.md for the choice and the coverage it reaches.
   Every interval is clipped to its metric's range and contains its estimate.
 - Random baseline: a group-blind assignment with the same cluster sizes is a random permutation of the cluster
   labels; its cluster × group (and cluster × class) table is drawn cluster by cluster from the multivariate
@@ -387,14 +387,11 @@ RANGES = {"acc": (0.0, 1.0), "nmi": (0.0, 1.0), "nmi_geometric": (0.0, 1.0), "ar
           "social_fairness_ratio": (1.0, math.inf), "silhouette_diff": (0.0, 2.0)}  # entropy: (0, ln K), set per audit
 INTERVAL_METHODS = ("percentile", "basic", "bca", "union", "centred")
 ERR_INTERVAL_METHOD = "unknown interval method {method!r}: one of {methods}"
-# The bootstrap interval every metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables
-# plus a clustering that tracks a group): the union of the basic and the percentile intervals. The basic one alone
-# corrects the bias most metrics have near no effect, but undercovers where the resamples' bias misleads: ACC (a
-# maximum over matchings, its bias flips with near-ties between matchings), ARI (unbiased by construction, its
-# resamples biased by their repeated rows), the mean entropy and a small group's TV away from no effect; the union
-# covers wherever either does. TV, KL, entropy and MNCE are then extended to exact bounds on the side where their
-# truth lies under no effect (_edge_bounds), and the minima over clusters (MINIMA) get exact simultaneous intervals
-# instead (_minimum_intervals): no bootstrap variant covered them.
+# The bootstrap interval every metric gets: the union of the basic and the percentile intervals (the basic one
+# corrects the bias most metrics have near no effect, the percentile one holds where the resamples' own bias
+# misleads). TV, KL, entropy and MNCE are then extended to exact bounds on the side where their truth lies under no
+# effect (_edge_bounds), and the minima over clusters (MINIMA) get exact simultaneous intervals instead
+# (_minimum_intervals). Why, and the coverage each reaches: docs/AUDIT_INTERVALS.md (bench/bench_intervals.py).
 BOOTSTRAP_INTERVAL = "union"
 INTERVAL_NAME = ("bootstrap: the union of the basic (reverse percentile) and the percentile intervals; TV and KL "
                  "(lower end), the mean entropy and MNCE (upper end) extended to exact simultaneous bounds; for "

@@ -445,7 +445,7 @@ def _sum_occupied(terms: np.ndarray, occupied: np.ndarray, axes: int) -> np.ndar
     terms, occupied = terms.reshape(-1, size), occupied.reshape(-1, size)
     sums = np.empty(len(terms))
     # Tables that share their occupied cells (most resamples of one table) are summed together, row by row; the
-    # masks are grouped as packed bytes, far faster than np.unique(axis=0).
+    # masks are grouped as packed bytes, since np.unique(axis=0) sorts whole rows (docs/METRICS_NOTES.md).
     packed = np.ascontiguousarray(np.packbits(occupied, axis=-1))
     _, first, which = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True,
                                 return_inverse=True)
