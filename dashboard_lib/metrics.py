@@ -466,6 +466,7 @@ def nmi_from_tables(tables, average: str = "arithmetic") -> np.ndarray:
     """NMI = I(Y; C) / mean(H(Y), H(C)) from class x cluster tables, arithmetic or geometric mean, term by term as
     scikit-learn's normalized_mutual_info_score: two single-label partitions agree perfectly (1), a single label on
     one side gives 0."""
+    _check_average(average)
     t = np.asarray(tables)
     if t.dtype.kind not in "iu":
         t = t.astype(np.float64, copy=False)
@@ -586,6 +587,12 @@ def cluster_kl_from_tables(tables: np.ndarray) -> np.ndarray:
     return (xlogy(p_c_given_g, p_c_given_g) - xlogy(p_c_given_g, np.broadcast_to(p_c, p_c_given_g.shape))).sum(-2) + 0.0
 
 
+def _check_average(average) -> None:
+    """Raise ERR_AVERAGE unless average is 'arithmetic' or 'geometric'."""
+    if average not in _AVERAGES:
+        raise ValueError(ERR_AVERAGE.format(average=average))
+
+
 def _check_beta(beta) -> None:
     """Raise ERR_BETA unless beta is a finite number > 0."""
     if not (isinstance(beta, (int, float, np.number)) and math.isfinite(beta) and beta > 0):
@@ -599,8 +606,7 @@ def clustering_accuracy(y_true, y_pred) -> float:
 
 def nmi(y_true, y_pred, average: str = "arithmetic") -> float:
     """NMI = I(Y; C) / mean(H(Y), H(C)), arithmetic (DFC, FCMI) or geometric (SENet) mean, as scikit-learn."""
-    if average not in _AVERAGES:
-        raise ValueError(ERR_AVERAGE.format(average=average))
+    _check_average(average)
     return float(nmi_from_tables(_class_cluster_table(y_true, y_pred), average))
 
 
