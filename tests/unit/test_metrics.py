@@ -372,6 +372,8 @@ def test_error_single_group():
 def test_error_bad_parameters():
     with raises(m.ERR_AVERAGE.format(average="max")):
         m.nmi([0, 1], [0, 1], average="max")
+    with raises(m.ERR_AVERAGE.format(average="max")):
+        m.nmi_from_tables(np.ones((2, 2)), average="max")
     for beta in (0, -1.0, float("nan"), "2"):
         with raises(m.ERR_BETA.format(beta=beta)):
             m.f_beta(0.5, 0.5, beta=beta)
