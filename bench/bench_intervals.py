@@ -79,14 +79,14 @@ def metrics(tables: np.ndarray, n_classes: int, maps, present, minority_majority
     b = len(tables)
     joint = tables.reshape(b, k, n_classes, -1)
     quality = joint.sum(3).transpose(0, 2, 1)  # class × cluster
-    out = {"acc": A._acc_from_tables(quality), "nmi": A._nmi_from_tables(quality, "arithmetic"),
-           "nmi_geometric": A._nmi_from_tables(quality, "geometric"), "ari": A._ari_from_tables(quality)}
+    out = {"acc": M.accuracy_from_tables(quality), "nmi": M.nmi_from_tables(quality, "arithmetic"),
+           "nmi_geometric": M.nmi_from_tables(quality, "geometric"), "ari": M.ari_from_tables(quality)}
     cluster_cells = joint.sum(2)
     for (view, mapping), keep, (minority, majority) in zip(maps, present, minority_majority):
         t = (cluster_cells @ mapping)[..., keep]
         for key, values in A._fairness_batch(t, minority, majority).items():
             out[f"{view}: {key}"] = values
-        out[f"{view}: f_beta"] = A._f_beta(out["nmi"], out[f"{view}: mnce"])
+        out[f"{view}: f_beta"] = M.f_beta_from_scores(out["nmi"], out[f"{view}: mnce"])
     return out
 
 

@@ -9,7 +9,7 @@ bootstrap interval and the value a group-blind random assignment with the same c
   cost 1,000 draws over the occupied cells, not 1,000 passes over the rows. Intervals: the union of the basic
   (reverse-percentile) interval, which corrects the bias every metric has near no effect (NMI, TV, KL above their
   value, the minima below), and the percentile one; see BOOTSTRAP_INTERVAL, _minimum_intervals and _edge_bounds,
-  and bench/bench_intervals.py for the choice.
+  and docs/AUDIT_INTERVALS.md for the choice and the coverage it reaches.
   Every interval is clipped to its metric's range and contains its estimate.
 - Random baseline: a group-blind assignment with the same cluster sizes is a random permutation of the cluster
   labels; its cluster × group (and cluster × class) table is drawn cluster by cluster from the multivariate
@@ -32,8 +32,6 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
 from scipy.stats import beta as beta_dist
 from scipy.stats import norm
@@ -56,7 +54,7 @@ ERR_CLUSTER_LABELS = ("the cluster column {name!r} holds {found} at row {row:,} 
 ERR_CLUSTER_INFINITE = ("the cluster column {name!r} holds {found} at row {row:,} (0 = the first row): an infinite cluster "
                         "id is not a label; fix that row")
 ERR_MISSING = "the {what} column {name!r} has {count:,} missing value(s) (first at row {row}): drop or fill those rows first"
-ERR_SINGLE_GROUP = "the sensitive column {name!r} holds a single group ({value}): an audit compares groups, pick a column with 2 or more"
+ERR_ONE_GROUP = "the sensitive column {name!r} holds a single group ({value}): an audit compares groups, pick a column with 2 or more"
 ERR_TOO_MANY_GROUPS = ("the sensitive column {name!r} has {count:,} distinct values (at most {max} groups): it looks "
                        "like an id or a continuous column; bin it or pick another")
 ERR_LENGTHS = "{what} has {n_other:,} rows but the clustering has {n:,}: pass one row per clustered sample, in the same order"
@@ -328,7 +326,7 @@ def group_codes(values, name: str, n: int) -> tuple[np.ndarray, list[str], str |
     _check_missing(series, "sensitive", name)
     codes, uniques = pd.factorize(series, sort=True)
     if len(uniques) < 2:
-        raise ValueError(ERR_SINGLE_GROUP.format(name=name, value=uniques[0]))
+        raise ValueError(ERR_ONE_GROUP.format(name=name, value=uniques[0]))
     if len(uniques) > MAX_GROUPS:
         raise ValueError(ERR_TOO_MANY_GROUPS.format(name=name, count=len(uniques), max=MAX_GROUPS))
     warnings = []
@@ -367,49 +365,7 @@ def _embedding(embedding, n: int) -> np.ndarray:
     return x
 
 
-# --- batched metrics over tables ---------------------------------------------------------------------------------------
-def _entropy(p: np.ndarray, axis) -> np.ndarray:
-    return -xlogy(p, p).sum(axis)
-
-
-def _nmi_from_tables(tables: np.ndarray, average: str) -> np.ndarray:
-    """NMI from (…, classes, clusters) tables, as metrics.nmi (scikit-learn) computes it."""
-    t = np.asarray(tables, dtype=np.float64)
-    n = t.sum((-2, -1), keepdims=True)
-    p = t / n
-    pi, pj = p.sum(-1), p.sum(-2)
-    mi = (xlogy(p, p) - xlogy(p, pi[..., :, None] * pj[..., None, :] + (p == 0))).sum((-2, -1))
-    h_true, h_pred = _entropy(pi, -1), _entropy(pj, -1)
-    denom = (h_true + h_pred) / 2 if average == "arithmetic" else np.sqrt(h_true * h_pred)
-    return np.where(mi <= 1e-15, 0.0, np.divide(mi, denom, out=np.zeros_like(mi), where=denom > 0))
-
-
-def _ari_from_tables(tables: np.ndarray) -> np.ndarray:
-    t = np.asarray(tables, dtype=np.float64)
-    n = t.sum((-2, -1))
-    index = (t * (t - 1) / 2).sum((-2, -1))
-    a, b = t.sum(-1), t.sum(-2)
-    sum_a, sum_b = (a * (a - 1) / 2).sum(-1), (b * (b - 1) / 2).sum(-1)
-    expected = sum_a * sum_b / np.maximum(n * (n - 1) / 2, 1)
-    maximum = (sum_a + sum_b) / 2
-    denom = maximum - expected
-    return np.where(denom == 0, 1.0, (index - expected) / np.where(denom == 0, 1, denom))
-
-
-def _acc_from_tables(tables: np.ndarray) -> np.ndarray:
-    out = np.empty(len(tables))
-    for i, t in enumerate(tables):
-        rows, cols = linear_sum_assignment(t, maximize=True)
-        out[i] = t[rows, cols].sum() / max(t.sum(), 1)
-    return out
-
-
-def _f_beta(nmi: np.ndarray, mnce: np.ndarray, beta: float = 1.0) -> np.ndarray:
-    b2 = beta * beta
-    denom = b2 * nmi + mnce
-    return np.divide((1 + b2) * nmi * mnce, denom, out=np.zeros_like(denom, dtype=np.float64), where=denom > 0)
-
-
+# --- the audit's metrics over stacks of tables ------------------------------------------------------------------------
 def _fairness_batch(tables: np.ndarray, minority: int, majority: int) -> dict[str, np.ndarray]:
     """Every table-based fairness metric for a batch of cluster × group tables."""
     return {
@@ -431,14 +387,11 @@ RANGES = {"acc": (0.0, 1.0), "nmi": (0.0, 1.0), "nmi_geometric": (0.0, 1.0), "ar
           "social_fairness_ratio": (1.0, math.inf), "silhouette_diff": (0.0, 2.0)}  # entropy: (0, ln K), set per audit
 INTERVAL_METHODS = ("percentile", "basic", "bca", "union", "centred")
 ERR_INTERVAL_METHOD = "unknown interval method {method!r}: one of {methods}"
-# The bootstrap interval every metric gets, chosen by bench/bench_intervals.py (a null simulation of real-sized tables
-# plus a clustering that tracks a group): the union of the basic and the percentile intervals. The basic one alone
-# corrects the bias most metrics have near no effect, but undercovers where the resamples' bias misleads: ACC (a
-# maximum over matchings, its bias flips with near-ties between matchings), ARI (unbiased by construction, its
-# resamples biased by their repeated rows), the mean entropy and a small group's TV away from no effect; the union
-# covers wherever either does. TV, KL, entropy and MNCE are then extended to exact bounds on the side where their
-# truth lies under no effect (_edge_bounds), and the minima over clusters (MINIMA) get exact simultaneous intervals
-# instead (_minimum_intervals): no bootstrap variant covered them.
+# The bootstrap interval every metric gets: the union of the basic and the percentile intervals (the basic one
+# corrects the bias most metrics have near no effect, the percentile one holds where the resamples' own bias
+# misleads). TV, KL, entropy and MNCE are then extended to exact bounds on the side where their truth lies under no
+# effect (_edge_bounds), and the minima over clusters (MINIMA) get exact simultaneous intervals instead
+# (_minimum_intervals). Why, and the coverage each reaches: docs/AUDIT_INTERVALS.md (bench/bench_intervals.py).
 BOOTSTRAP_INTERVAL = "union"
 INTERVAL_NAME = ("bootstrap: the union of the basic (reverse percentile) and the percentile intervals; TV and KL "
                  "(lower end), the mean entropy and MNCE (upper end) extended to exact simultaneous bounds; for "
@@ -679,7 +632,7 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
     rng = np.random.default_rng(seed)
 
     # Views: each attribute alone, then (with 2 or more) their intersection.
-    views = [(name, [name], codes, names, []) for name, codes, names in columns]
+    views = [_View(name, [name], codes, names) for name, codes, names in columns]
     if len(columns) > 1:
         views.append(_intersection(columns))
 
@@ -690,23 +643,64 @@ def audit(assignment, groups, y=None, embedding=None, *, resamples: int = DEFAUL
     cell_counts = np.bincount(cell_of_row, minlength=len(cells))
     boot = rng.multinomial(n, cell_counts / n, size=resamples) if resamples else None  # (resamples, cells)
 
-    cluster_sizes = np.bincount(clusters, minlength=k)
-    quality: dict[str, Estimate] = {}
-    nmi_boot = nmi_random = majority = None
-    if class_codes is not None:
-        quality, nmi_boot, nmi_random, majority = _quality(class_codes, len(class_names), clusters, k, cluster_sizes,
-                                                           first_row, boot, confidence, rng, random_draws)
+    context = _AuditContext(clusters=clusters, cluster_names=cluster_names, cluster_sizes=np.bincount(clusters, minlength=k),
+                            cell_row=first_row, boot=boot, embedding=x, confidence=confidence, rng=rng,
+                            random_draws=random_draws, seed=seed, probe=probe)
+    quality = _quality(context, class_codes, len(class_names)) if class_codes is not None else _Quality()
+    attributes = [_attribute_audit(view, context, quality) for view in views]
+    caveats = _caveats(quality.estimates, attributes, quality.majority)
+    return AuditResult(n=n, clusters=cluster_names, cluster_sizes=context.cluster_sizes.tolist(),
+                       quality=quality.estimates, attributes=attributes, class_names=class_names, caveats=caveats,
+                       warnings=warnings, settings={"resamples": int(resamples), "confidence": confidence, "seed": seed,
+                                                    "random_draws": random_draws, "interval": INTERVAL_NAME})
 
-    attributes = []
-    for name, cols, codes, names, empty in views:
-        attributes.append(_attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes,
-                                           first_row, boot, nmi_boot, nmi_random, quality, x, confidence, rng,
-                                           random_draws, seed, probe))
-    caveats = _caveats(quality, attributes, majority)
-    return AuditResult(n=n, clusters=cluster_names, cluster_sizes=cluster_sizes.tolist(), quality=quality,
-                       attributes=attributes, class_names=class_names, caveats=caveats, warnings=warnings,
-                       settings={"resamples": int(resamples), "confidence": confidence, "seed": seed,
-                                 "random_draws": random_draws, "interval": INTERVAL_NAME})
+
+@dataclass(frozen=True)
+class _View:
+    """One sensitive attribute, or the intersection of several, coded: what one AttributeAudit audits."""
+
+    name: str
+    columns: list[str]  # the sensitive columns it is made of
+    codes: np.ndarray  # each row's group, 0 … len(group_names) − 1
+    group_names: list[str]
+    empty_combinations: list[str] = field(default_factory=list)  # intersections with no sample at all
+
+
+@dataclass(frozen=True)
+class _AuditContext:
+    """What every part of one audit shares: the clustering, the bootstrap's resampled joint cells and the settings."""
+
+    clusters: np.ndarray  # each row's cluster, 0 … K − 1
+    cluster_names: list[str]
+    cluster_sizes: np.ndarray
+    cell_row: np.ndarray  # one row of each occupied joint cell (cluster, class, every sensitive value)
+    boot: np.ndarray | None  # resampled counts of those cells, (resamples, cells); None without resampling
+    embedding: np.ndarray | None
+    confidence: float
+    rng: np.random.Generator
+    random_draws: int  # group-blind random assignments drawn for each baseline
+    seed: int
+    probe: bool
+
+    def tables(self, a: np.ndarray, n_a: int, b: np.ndarray, n_b: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The a × b count table of two coded columns, and its bootstrap resamples (None without resampling)."""
+        table = M.count_table(M.label_codes(a, levels=n_a), M.label_codes(b, levels=n_b)).counts
+        if self.boot is None:
+            return table, None
+        rows = self.cell_row
+        return table, M.count_table(M.label_codes(a[rows], levels=n_a), M.label_codes(b[rows], levels=n_b),
+                                    weights=self.boot).counts
+
+
+@dataclass(frozen=True)
+class _Quality:
+    """The quality metrics against the class column, with what F_beta takes from them: NMI's bootstrap resamples and
+    its values under random assignments; and the majority-class rate (ACC's second reference)."""
+
+    estimates: dict[str, Estimate] = field(default_factory=dict)
+    nmi_resamples: np.ndarray | None = None
+    nmi_random: np.ndarray | None = None
+    majority: float | None = None
 
 
 def _combined(parts: list[np.ndarray], sizes: list[int]) -> np.ndarray:
@@ -730,60 +724,55 @@ def _intersection(columns):
     total = int(np.prod([len(c[2]) for c in columns]))
     present_set = set(present.tolist())
     empty = [label(c) for c in range(total) if c not in present_set] if total <= 10_000 else []
-    return INTERSECTION.join(names), names, codes.astype(np.int64), [label(int(c)) for c in present], empty
+    return _View(INTERSECTION.join(names), names, codes.astype(np.int64), [label(int(c)) for c in present], empty)
 
 
-def _tables(boot: np.ndarray, cell_row: np.ndarray, code_a: np.ndarray, size_a: int, code_b: np.ndarray, size_b: int):
-    """Resampled (a × b) tables from resampled cell counts: one sparse product."""
-    index = code_a[cell_row] * size_b + code_b[cell_row]
-    indicator = sparse.csr_matrix((np.ones(len(index)), (np.arange(len(index)), index)), shape=(len(index), size_a * size_b))
-    return np.asarray((indicator.T @ boot.T).T).reshape(len(boot), size_a, size_b)
-
-
-def _quality(y, n_classes, clusters, k, cluster_sizes, first_row, boot, confidence, rng, random_draws):
-    """ACC, NMI (both) and ARI with their intervals and random-assignment baselines; also returns the NMI resamples
-    and random draws (for F_beta) and the majority-class rate (ACC's second reference)."""
-    table = M._table(y, n_classes, clusters, k)
-    values = {"acc": M._accuracy_from_table(table), "nmi": M._nmi_from_table(table, "arithmetic"),
-              "nmi_geometric": M._nmi_from_table(table, "geometric"), "ari": M._ari_from_table(table)}
+def _quality(context: _AuditContext, y: np.ndarray, n_classes: int) -> _Quality:
+    """ACC, NMI (both) and ARI with their intervals and random-assignment baselines."""
+    table, resampled = context.tables(y, n_classes, context.clusters, len(context.cluster_names))
+    values = {"acc": M.accuracy_from_tables(table), "nmi": M.nmi_from_tables(table, "arithmetic"),
+              "nmi_geometric": M.nmi_from_tables(table, "geometric"), "ari": M.ari_from_tables(table)}
     majority = float(np.bincount(y).max() / len(y))
     # Class-blind assignments with the same cluster sizes: cluster × class tables, transposed to class × cluster.
-    randoms = random_assignment_tables(cluster_sizes, table.sum(1), random_draws, rng).transpose(0, 2, 1)
-    nmi_random = _nmi_from_tables(randoms, "arithmetic")
-    baselines = {"acc": (float(_acc_from_tables(randoms).mean()), f"{RANDOM_BASELINE}; majority-class rate {majority:.3f}"),
+    randoms = random_assignment_tables(context.cluster_sizes, table.sum(1), context.random_draws,
+                                       context.rng).transpose(0, 2, 1)
+    nmi_random = M.nmi_from_tables(randoms, "arithmetic")
+    baselines = {"acc": (float(M.accuracy_from_tables(randoms).mean()),
+                         f"{RANDOM_BASELINE}; majority-class rate {majority:.3f}"),
                  "nmi": (float(nmi_random.mean()), RANDOM_BASELINE),
-                 "nmi_geometric": (float(_nmi_from_tables(randoms, "geometric").mean()), RANDOM_BASELINE),
+                 "nmi_geometric": (float(M.nmi_from_tables(randoms, "geometric").mean()), RANDOM_BASELINE),
                  # ARI is adjusted for exactly this: its expectation over random assignments with both partitions'
                  # sizes fixed is 0 (Hubert & Arabie 1985).
                  "ari": (0.0, f"{RANDOM_BASELINE}: 0 (exact)")}
     samples = {}
-    if boot is not None:
-        tables = _tables(boot, first_row, y, n_classes, clusters, k)
-        samples = {"acc": _acc_from_tables(tables), "nmi": _nmi_from_tables(tables, "arithmetic"),
-                   "nmi_geometric": _nmi_from_tables(tables, "geometric"), "ari": _ari_from_tables(tables)}
-    out = {}
+    if resampled is not None:
+        samples = {"acc": M.accuracy_from_tables(resampled), "nmi": M.nmi_from_tables(resampled, "arithmetic"),
+                   "nmi_geometric": M.nmi_from_tables(resampled, "geometric"), "ari": M.ari_from_tables(resampled)}
+    estimates = {}
     for key, value in values.items():
-        low, high = (_interval(samples[key], float(value), confidence, RANGES[key], BOOTSTRAP_INTERVAL)
+        low, high = (_interval(samples[key], float(value), context.confidence, RANGES[key], BOOTSTRAP_INTERVAL)
                      if samples else (None, None))
-        out[key] = Estimate(float(value), low, high, *baselines[key])
-    return out, samples.get("nmi"), nmi_random, majority
+        estimates[key] = Estimate(float(value), low, high, *baselines[key])
+    return _Quality(estimates, samples.get("nmi"), nmi_random, majority)
 
 
-def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, cluster_sizes, first_row,
-                     boot, nmi_boot, nmi_random, quality, x, confidence, rng, random_draws, seed, probe) -> AttributeAudit:
-    k, g = len(cluster_names), len(names)
-    table = M._table(clusters, k, codes, g)
+def _attribute_audit(view: _View, context: _AuditContext, quality: _Quality) -> AttributeAudit:
+    """Every fairness metric of one view, with its interval and its random-assignment baseline."""
+    k, g = len(context.cluster_names), len(view.group_names)
+    confidence = context.confidence
+    table, resampled = context.tables(context.clusters, k, view.codes, g)
     group_sizes = table.sum(0)
     minority, majority = M.minority_majority(group_sizes)
     point = {key: float(v) for key, v in _fairness_batch(table, minority, majority).items()}
-    randoms = _fairness_batch(random_assignment_tables(cluster_sizes, group_sizes, random_draws, rng), minority, majority)
-    boots = _fairness_batch(_tables(boot, first_row, clusters, k, codes, g), minority, majority) if boot is not None else {}
-    if "nmi" in quality:
-        point["f_beta"] = float(_f_beta(np.float64(quality["nmi"].value), np.float64(point["mnce"])))
+    randoms = _fairness_batch(random_assignment_tables(context.cluster_sizes, group_sizes, context.random_draws,
+                                                       context.rng), minority, majority)
+    boots = _fairness_batch(resampled, minority, majority) if resampled is not None else {}
+    if "nmi" in quality.estimates:
+        point["f_beta"] = float(M.f_beta_from_scores(quality.estimates["nmi"].value, point["mnce"]))
         # Both halves random: the class and the group tables of random assignments (drawn independently).
-        randoms["f_beta"] = _f_beta(nmi_random, randoms["mnce"])
+        randoms["f_beta"] = M.f_beta_from_scores(quality.nmi_random, randoms["mnce"])
         if boots:
-            boots["f_beta"] = _f_beta(nmi_boot, boots["mnce"])
+            boots["f_beta"] = M.f_beta_from_scores(quality.nmi_resamples, boots["mnce"])
     blind = RANDOM_BASELINE
     estimates = {}
     bounds = dict(RANGES, entropy=(0.0, math.log(k)))
@@ -804,12 +793,12 @@ def _attribute_audit(name, cols, codes, names, empty, clusters, cluster_names, c
     estimates["balance"].baseline_label = f"{blind}; ceiling {ceiling:.3f}"
     per_group = {"entropy": M.entropy_from_tables(table).tolist(), "cluster_tv": M.cluster_tv_from_tables(table).tolist(),
                  "cluster_kl": M.cluster_kl_from_tables(table).tolist()}
-    if x is not None:
-        _embedding_metrics(estimates, per_group, x, clusters, codes, g, confidence, rng, seed, probe)
-    ratios = np.where(table.sum(1) > 0, table.min(1) / np.maximum(table.max(1), 1), np.inf)
-    return AttributeAudit(name=name, group_names=names, group_counts=group_sizes.tolist(), table=table, metrics=estimates,
-                          per_group=per_group, balance_cluster=cluster_names[int(np.argmin(ratios))], ceiling=ceiling,
-                          columns=cols, empty_combinations=empty)
+    if context.embedding is not None:
+        _embedding_metrics(estimates, per_group, context, view.codes, g)
+    balance_cluster = context.cluster_names[int(np.argmin(M.balance_per_cluster_from_tables(table)))]
+    return AttributeAudit(name=view.name, group_names=view.group_names, group_counts=group_sizes.tolist(), table=table,
+                          metrics=estimates, per_group=per_group, balance_cluster=balance_cluster, ceiling=ceiling,
+                          columns=view.columns, empty_combinations=view.empty_combinations)
 
 
 def _spread(means: np.ndarray, op) -> np.ndarray:
@@ -821,9 +810,12 @@ def _spread(means: np.ndarray, op) -> np.ndarray:
     return out
 
 
-def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, confidence, rng, seed, probe) -> None:
+def _embedding_metrics(estimates: dict[str, Estimate], per_group: dict[str, list[float]], context: _AuditContext,
+                       groups: np.ndarray, n_groups: int) -> None:
     """Social fairness ratio on all rows (its bootstrap too), silhouette difference on a disclosed stratified
-    subsample of SILHOUETTE_SAMPLE rows (silhouettes cost O(n²)), and the probe."""
+    subsample of SILHOUETTE_SAMPLE rows (silhouettes cost O(n²)), and the probe, added to `estimates` and
+    `per_group`."""
+    x, clusters, confidence, rng, seed = context.embedding, context.clusters, context.confidence, context.rng, context.seed
     n = len(clusters)
     blind = RANDOM_BASELINE
     resamples = 200
@@ -883,7 +875,7 @@ def _embedding_metrics(estimates, per_group, x, clusters, groups, n_groups, conf
         estimates["silhouette_diff"] = Estimate(diff, n_used=n_used)
     per_group["silhouette"] = s_group.tolist()
 
-    if probe and np.bincount(groups, minlength=n_groups).min() >= 2:
+    if context.probe and np.bincount(groups, minlength=n_groups).min() >= 2:
         try:
             result = M.probe_accuracy(x, groups, random_state=seed)
         except ValueError:

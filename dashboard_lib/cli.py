@@ -264,7 +264,7 @@ def _audit(args) -> None:
             run = store.get_run(args.run)
         except KeyError as exc:
             raise CLIError(str(exc.args[0])) from None
-        result = external.audit_run(store, args.run, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
+        result = external.audit_stored_run(store, args.run, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
         epoch = external.evaluation_epoch(store, args.run)
         provenance = {"run": run.id, "dataset": run.dataset, "data": (run.dataset_info or {}).get("source")}
         arrays, run_id, title = store.load_arrays(run.id, epoch), run.id, f"Audit of run {run.id}"
@@ -276,7 +276,7 @@ def _audit(args) -> None:
         prepared = external.prepare(table, clusters=args.clusters, sensitive=args.sensitive, class_column=args.class_column,
                                     embedding_columns=args.embedding, embedding=embedding, id_column=args.id_column,
                                     provenance=provenance, merge_near_duplicates=args.merge_near_duplicates)
-        result = external.run_audit(prepared, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
+        result = external.audit_table(prepared, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
         run = run_id = epoch = None
         if not args.no_store:
             try:

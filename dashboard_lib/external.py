@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .auditing import AuditResult, audit, cluster_codes, exact_label, group_codes, near_duplicates
+from .auditing import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, AuditResult, audit, cluster_codes, exact_label,
+                       group_codes, near_duplicates)
 from .auditing import merge_near_duplicates as merge_near_duplicates_of, saved_cluster_ids
 from .data.tables import FLOAT32_MAX, ID_NAME, MAX_ROWS, read_file, read_table
 from .store import RunStore
@@ -274,7 +275,7 @@ def assignment_arrays(assignment: pd.Series) -> dict[str, np.ndarray]:
     return {"assignment": codes, "cluster_labels": np.asarray(labels, dtype=str)}  # Unicode: loads without pickle
 
 
-def run_audit(prepared: AuditTable, **options) -> AuditResult:
+def audit_table(prepared: AuditTable, **options) -> AuditResult:
     """The audit of a prepared table; near-duplicate values merged on request are named among its caveats."""
     result = audit(prepared.assignment, prepared.sensitive, y=prepared.y, embedding=prepared.embedding,
                    cluster_name=str(prepared.assignment.name), **options)
@@ -335,7 +336,8 @@ def save_audit(store: RunStore, run_id: str, result: AuditResult, text: str | No
     return path
 
 
-def audit_run(store: RunStore, run_id: str, *, resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> AuditResult:
+def audit_stored_run(store: RunStore, run_id: str, *, resamples: int = DEFAULT_RESAMPLES,
+                     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> AuditResult:
     """The audit of any run from its last saved evaluation: a trained run's assignments on its data, or an external
     run's own columns (every sensitive attribute and their intersection)."""
     run = store.get_run(run_id)

@@ -2,8 +2,11 @@
 
 Every metric is a pure function of integer label arrays (cluster, class, group).
 Labels may be any integers; they are re-coded to 0..n-1, so cluster ids that are
-never used are ignored. Count tables are built once with ``np.bincount`` and
-every number is derived from them, which keeps ``evaluate`` fast on 1e6 samples.
+never used are ignored. One kernel, ``count_table``, builds the count tables (one
+``np.bincount`` pass; a stack of tables for a bootstrap's weightings), and every
+count-based metric is a function of them: ``*_from_tables`` takes one table or a
+stack, so a metric and its bootstrap resamples are one formula. The projections'
+heatmaps and the audit build their tables with the same kernel.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import mutual_info_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -39,6 +41,7 @@ ERR_SINGLE_GROUP = (
     "{name} holds a single group ({group}): fairness metrics compare groups, "
     "so pass at least two distinct group labels"
 )
+ERR_LEVELS = "{name} must hold codes 0 to {levels} - 1, found {found}: pass codes, or leave levels out to re-code labels"
 ERR_AVERAGE = "average must be 'arithmetic' or 'geometric', got {average!r}"
 ERR_BETA = "beta must be a finite number > 0, got {beta!r}"
 ERR_SCORE = (
@@ -325,7 +328,31 @@ def _check_lengths(first: str, a: np.ndarray, second: str, b) -> None:
         )
 
 
-def _codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+# --- the count-table kernel: every metric, the projections' heatmaps and the audit build their tables here ----------
+@dataclass(frozen=True)
+class LabelCodes:
+    """Each sample's label as a code into `uniques`: the sorted distinct labels, or 0..levels-1 for labels that are
+    codes already (label_codes)."""
+
+    codes: np.ndarray  # int64, one per sample
+    uniques: np.ndarray
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.uniques)
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """n[i, j]: the samples whose row label is rows.uniques[i] and column label columns.uniques[j] (or the sum of
+    their weights); counts has shape (rows, columns), or (weightings, rows, columns) for a stack of weightings."""
+
+    counts: np.ndarray
+    rows: LabelCodes
+    columns: LabelCodes
+
+
+def _recode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Map int labels to codes 0..n-1 in sorted label order; return (codes, unique labels)."""
     lo, hi = int(x.min()), int(x.max())
     # A bincount lookup table beats np.unique's sort when the label range is compact.
@@ -340,86 +367,172 @@ def _codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, uniques
 
 
-def _table(a: np.ndarray, n_a: int, b: np.ndarray, n_b: int) -> np.ndarray:
-    """Count table n[a, b] from two code arrays, in one bincount pass."""
-    return np.bincount(a * n_b + b, minlength=n_a * n_b).reshape(n_a, n_b)
+def label_codes(labels, *, levels: int | None = None, name: str = "labels") -> LabelCodes:
+    """Validated integer labels as codes: re-coded to their sorted distinct values (an id no sample has gets no code),
+    or, with `levels`, read as codes 0..levels-1 already (a level no sample has still gets its row or column in a
+    count table). ValueError (ERR_LEVELS) for a code outside 0..levels-1."""
+    x = _labels(labels, name)
+    if levels is None:
+        return LabelCodes(*_recode(x))
+    low, high = int(x.min()), int(x.max())
+    if low < 0 or high >= levels:
+        raise ValueError(ERR_LEVELS.format(name=name, levels=levels, found=low if low < 0 else high))
+    return LabelCodes(x, np.arange(levels))
 
 
-def _pair_table(a, name_a: str, b, name_b: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate two label arrays; return their count table and b's unique labels."""
-    a = _labels(a, name_a)
-    b = _labels(b, name_b)
-    _check_lengths(name_a, a, name_b, b)
-    a_codes, a_uniques = _codes(a)
-    b_codes, b_uniques = _codes(b)
-    return _table(a_codes, len(a_uniques), b_codes, len(b_uniques)), b_uniques
+def count_table(a, b, *, weights=None, names: tuple[str, str] = ("a", "b")) -> CountTable:
+    """The cross-table of two label arrays (or LabelCodes): rows a's labels, columns b's, in one bincount pass.
 
-
-def _fairness_table(y_pred, groups) -> np.ndarray:
-    """Cluster x group count table over non-empty clusters; needs two groups or more."""
-    table, group_uniques = _pair_table(y_pred, "y_pred", groups, "groups")
-    if len(group_uniques) < 2:
-        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=group_uniques[0]))
-    return table
-
-
-def _label_entropy(counts: np.ndarray) -> float:
-    """Entropy of a labelling from its counts, computed exactly as scikit-learn does."""
-    if counts.size == 1:
-        return 0.0
-    total = counts.sum()
-    return float(-np.sum((counts / total) * (np.log(counts) - math.log(total))))
-
-
-def _accuracy_from_table(table: np.ndarray) -> float:
-    """Hungarian-matched share of samples; rectangular tables leave clusters unmatched."""
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / table.sum())
-
-
-def _nmi_from_table(table: np.ndarray, average: str) -> float:
-    """NMI from a class x cluster table, reproducing normalized_mutual_info_score."""
-    n_classes, n_clusters = table.shape
-    # scikit-learn's convention: two single-label partitions agree perfectly.
-    if n_classes == n_clusters == 1:
-        return 1.0
-    mi = mutual_info_score(None, None, contingency=table)
-    if mi == 0:
-        return 0.0
-    h_true = _label_entropy(table.sum(axis=1))
-    h_pred = _label_entropy(table.sum(axis=0))
-    if average == "arithmetic":
-        normalizer = np.mean([h_true, h_pred])
+    weights: one per sample (sums of weights instead of counts), or a stack (W, n) of weightings of the same samples
+    (a bootstrap's resampled cell counts), which gives W tables at once through one sparse product. `names` name the
+    two arrays in error messages.
+    """
+    rows = a if isinstance(a, LabelCodes) else label_codes(a, name=names[0])
+    columns = b if isinstance(b, LabelCodes) else label_codes(b, name=names[1])
+    _check_lengths(names[0], rows.codes, names[1], columns.codes)
+    n_a, n_b = rows.n_labels, columns.n_labels
+    cells = rows.codes * n_b + columns.codes
+    if weights is None or np.ndim(weights) == 1:
+        counts = np.bincount(cells, weights=weights, minlength=n_a * n_b).reshape(n_a, n_b)
     else:
-        normalizer = np.sqrt(h_true * h_pred)
-    return float(mi / normalizer)
+        stack = np.asarray(weights)
+        indicator = sparse.csr_matrix((np.ones(len(cells)), (np.arange(len(cells)), cells)),
+                                      shape=(len(cells), n_a * n_b))
+        counts = np.asarray((indicator.T @ stack.T).T).reshape(len(stack), n_a, n_b)
+    return CountTable(counts, rows, columns)
 
 
-def _ari_from_table(table: np.ndarray) -> float:
-    """ARI from a class x cluster table via scikit-learn's pair confusion counts."""
-    n = int(table.sum())
-    sum_squares = int((table**2).sum())
-    fp = int((table @ table.sum(axis=0)).sum()) - sum_squares
-    fn = int((table.T @ table.sum(axis=1)).sum()) - sum_squares
+def _two_groups(coded: LabelCodes) -> LabelCodes:
+    """The group codes; ERR_SINGLE_GROUP unless they hold two groups or more."""
+    if coded.n_labels < 2:
+        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=coded.uniques[0]))
+    return coded
+
+
+def _class_cluster_table(y_true, y_pred) -> np.ndarray:
+    """Class x cluster counts (scikit-learn's orientation, so NMI sums in the same order)."""
+    return count_table(y_true, y_pred, names=("y_true", "y_pred")).counts
+
+
+def _cluster_group_table(y_pred, groups) -> np.ndarray:
+    """Cluster x group counts over non-empty clusters; needs two groups or more."""
+    table = count_table(y_pred, groups, names=("y_pred", "groups"))
+    _two_groups(table.columns)
+    return table.counts
+
+
+# --- metrics of count tables: each takes one table (..., R, C) or a stack of them and returns one value per table (or
+# per table and group); classes and clusters with no sample (a bootstrap resample can empty one) are ignored, as the
+# label-array functions ignore ids never used -------------------------------------------------------------------------
+def accuracy_from_tables(tables) -> np.ndarray:
+    """ACC from class x cluster tables: the share of samples on the best one-to-one class-cluster matching
+    (Hungarian algorithm); in a rectangular table the extra clusters (or classes) stay unmatched."""
+    t = np.asarray(tables)
+    flat = t.reshape((-1,) + t.shape[-2:])
+    out = np.empty(len(flat))
+    for i, table in enumerate(flat):
+        rows, cols = linear_sum_assignment(table, maximize=True)
+        out[i] = table[rows, cols].sum() / max(table.sum(), 1)
+    return out.reshape(t.shape[:-2])
+
+
+def _sum_occupied(terms: np.ndarray, occupied: np.ndarray, axes: int) -> np.ndarray:
+    """Each table's terms summed over its occupied entries alone (the last `axes` axes, in row-major order), as
+    scikit-learn sums its non-zero entries: zeros in between would change numpy's pairwise summation, and the last
+    bit, so that one table would not give the same NMI alone and in a stack."""
+    shape = terms.shape[:terms.ndim - axes]
+    size = int(np.prod(terms.shape[terms.ndim - axes:]))
+    terms, occupied = terms.reshape(-1, size), occupied.reshape(-1, size)
+    sums = np.empty(len(terms))
+    # Tables that share their occupied cells (most resamples of one table) are summed together, row by row; the
+    # masks are grouped as packed bytes, since np.unique(axis=0) sorts whole rows (docs/METRICS_NOTES.md).
+    packed = np.ascontiguousarray(np.packbits(occupied, axis=-1))
+    _, first, which = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True,
+                                return_inverse=True)
+    which = which.ravel()
+    for row, rows in zip(first, np.split(np.argsort(which, kind="stable"), np.cumsum(np.bincount(which))[:-1])):
+        sums[rows] = terms[np.ix_(rows, np.flatnonzero(occupied[row]))].sum(-1)
+    return sums.reshape(shape)
+
+
+def _entropy_of_counts(counts: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """-sum_i (c_i / n) (ln c_i - ln n) over the non-zero counts of the last axis, as scikit-learn's entropy sums it."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = (counts / total[..., None]) * (np.log(np.where(counts > 0, counts, 1)) - np.log(total)[..., None])
+    return 0.0 - _sum_occupied(terms, counts > 0, 1)
+
+
+def nmi_from_tables(tables, average: str = "arithmetic") -> np.ndarray:
+    """NMI = I(Y; C) / mean(H(Y), H(C)) from class x cluster tables, arithmetic or geometric mean, term by term as
+    scikit-learn's normalized_mutual_info_score: two single-label partitions agree perfectly (1), a single label on
+    one side gives 0."""
+    _check_average(average)
+    t = np.asarray(tables)
+    if t.dtype.kind not in "iu":
+        t = t.astype(np.float64, copy=False)
+    n = t.sum((-2, -1))
+    pi, pj = t.sum(-1), t.sum(-2)
+    occupied = t > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_n = np.log(n.astype(np.float64))[..., None, None]
+        share = t / n[..., None, None]
+        # scikit-learn's mutual_info_score, over the occupied cells: p (ln n_ij - ln n) + p (ln n + ln n - ln(n_i n_j))
+        log_outer = -np.log(np.where(occupied, pi[..., :, None] * pj[..., None, :], 1)) + log_n + log_n
+        terms = share * (np.log(np.where(occupied, t, 1)) - log_n) + share * log_outer
+    terms = np.where(np.abs(terms) >= np.finfo(np.float64).eps, terms, 0.0)
+    mi = np.clip(_sum_occupied(terms, occupied, 2), 0.0, None)
+    n_rows, n_cols = (pi > 0).sum(-1), (pj > 0).sum(-1)
+    mi = np.where((n_rows <= 1) | (n_cols <= 1), 0.0, mi)
+    h_true, h_pred = _entropy_of_counts(pi, n), _entropy_of_counts(pj, n)
+    normalizer = (h_true + h_pred) / 2 if average == "arithmetic" else np.sqrt(h_true * h_pred)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(mi == 0, 0.0, mi / normalizer)
+    return np.where((n_rows <= 1) & (n_cols <= 1), 1.0, out)
+
+
+def ari_from_tables(tables) -> np.ndarray:
+    """ARI from class x cluster tables, as scikit-learn's adjusted_rand_score: 2 (tp tn - fn fp) / ((tp + fn)(fn + tn)
+    + (tp + fp)(fp + tn)) over the pair confusion counts, 1 when no pair disagrees. Counts (integers, or floats that
+    are whole) are multiplied exactly as Python integers: tp tn reaches 1e24 at 1e6 samples, beyond int64."""
+    t = np.asarray(tables)
+    if t.dtype.kind == "f" and np.array_equal(t, np.trunc(t)):
+        t = t.astype(np.int64)
+    shape = t.shape[:-2]
+    t = t.reshape((-1,) + t.shape[-2:])
+    n = t.sum((-2, -1))
+    sum_squares = (t * t).sum((-2, -1))
+    fp = (t * t.sum(-2)[:, None, :]).sum((-2, -1)) - sum_squares
+    fn = (t * t.sum(-1)[:, :, None]).sum((-2, -1)) - sum_squares
     tp = sum_squares - n
     tn = n * n - fp - fn - sum_squares
-    if fn == 0 and fp == 0:
-        return 1.0
-    # Python ints: tp * tn reaches 1e24 at 1e6 samples, beyond int64.
-    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+    out = np.ones(len(t))
+    for i, (tp_i, tn_i, fp_i, fn_i) in enumerate(zip(tp.tolist(), tn.tolist(), fp.tolist(), fn.tolist())):
+        if fn_i != 0 or fp_i != 0:
+            out[i] = 2.0 * (tp_i * tn_i - fn_i * fp_i) / ((tp_i + fn_i) * (fn_i + tn_i) + (tp_i + fp_i) * (fp_i + tn_i))
+    return out.reshape(shape)
 
 
-# --- cluster x group tables, batched: shape (..., K, G); clusters with no sample (a bootstrap resample can empty
-# one) are ignored, as the label-array functions ignore cluster ids never used --------------------------------------
+def f_beta_from_scores(nmi_values, mnce_values, beta: float = 1.0) -> np.ndarray:
+    """F_beta = (1 + b^2) NMI MNCE / (b^2 NMI + MNCE) elementwise, 0 where both are 0 (FCMI)."""
+    nmi_values, mnce_values = np.asarray(nmi_values, dtype=np.float64), np.asarray(mnce_values, dtype=np.float64)
+    b2 = beta * beta
+    denom = b2 * nmi_values + mnce_values
+    return np.divide((1 + b2) * nmi_values * mnce_values, denom, out=np.zeros(denom.shape), where=denom > 0)
+
+
 def _safe_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=b > 0)
 
 
-def balance_from_tables(tables: np.ndarray) -> np.ndarray:
-    """Balance (DFC, FCMI): min over non-empty clusters of min_g n_cg / max_g n_cg."""
+def balance_per_cluster_from_tables(tables) -> np.ndarray:
+    """min_g n_cg / max_g n_cg per cluster of cluster x group tables, shape (..., K); inf for a cluster with no sample."""
     t = np.asarray(tables, dtype=np.float64)
-    ratio = np.where(t.sum(-1) > 0, _safe_divide(t.min(-1), t.max(-1)), np.inf)
-    return ratio.min(-1)
+    return np.where(t.sum(-1) > 0, _safe_divide(t.min(-1), t.max(-1)), np.inf)
+
+
+def balance_from_tables(tables) -> np.ndarray:
+    """Balance (DFC, FCMI): min over non-empty clusters of min_g n_cg / max_g n_cg."""
+    return balance_per_cluster_from_tables(tables).min(-1)
 
 
 def entropy_from_tables(tables: np.ndarray) -> np.ndarray:
@@ -474,21 +587,10 @@ def cluster_kl_from_tables(tables: np.ndarray) -> np.ndarray:
     return (xlogy(p_c_given_g, p_c_given_g) - xlogy(p_c_given_g, np.broadcast_to(p_c, p_c_given_g.shape))).sum(-2) + 0.0
 
 
-def _balance_from_table(table: np.ndarray) -> float:
-    """Balance from a cluster x group table."""
-    return float(balance_from_tables(table))
-
-
-def _entropy_from_table(table: np.ndarray) -> EntropyResult:
-    """H(C | G=g) per column of a cluster x group table, natural log."""
-    per_group = entropy_from_tables(table)
-    per_group.setflags(write=False)
-    return EntropyResult(per_group=per_group, mean=float(per_group.mean()))
-
-
-def _mnce_from_table(table: np.ndarray) -> float:
-    """min_c H(G | C=c) / H(G) from a cluster x group table with two groups or more."""
-    return float(mnce_from_tables(table))
+def _check_average(average) -> None:
+    """Raise ERR_AVERAGE unless average is 'arithmetic' or 'geometric'."""
+    if average not in _AVERAGES:
+        raise ValueError(ERR_AVERAGE.format(average=average))
 
 
 def _check_beta(beta) -> None:
@@ -499,69 +601,58 @@ def _check_beta(beta) -> None:
 
 def clustering_accuracy(y_true, y_pred) -> float:
     """ACC: share of samples matched by the best one-to-one cluster-to-class map (Hungarian; DFC, FCMI)."""
-    table, _ = _pair_table(y_true, "y_true", y_pred, "y_pred")
-    return _accuracy_from_table(table)
+    return float(accuracy_from_tables(_class_cluster_table(y_true, y_pred)))
 
 
 def nmi(y_true, y_pred, average: str = "arithmetic") -> float:
     """NMI = I(Y; C) / mean(H(Y), H(C)), arithmetic (DFC, FCMI) or geometric (SENet) mean, as scikit-learn."""
-    if average not in _AVERAGES:
-        raise ValueError(ERR_AVERAGE.format(average=average))
-    table, _ = _pair_table(y_true, "y_true", y_pred, "y_pred")
-    return _nmi_from_table(table, average)
+    _check_average(average)
+    return float(nmi_from_tables(_class_cluster_table(y_true, y_pred), average))
 
 
 def ari(y_true, y_pred) -> float:
     """ARI: Rand index adjusted for chance, equal to scikit-learn's adjusted_rand_score."""
-    table, _ = _pair_table(y_true, "y_true", y_pred, "y_pred")
-    return _ari_from_table(table)
+    return float(ari_from_tables(_class_cluster_table(y_true, y_pred)))
 
 
 def balance(y_pred, groups) -> float:
     """Balance = min over non-empty clusters of min_g n_cg / max_g n_cg, raw counts (DFC, FCMI)."""
-    return _balance_from_table(_fairness_table(y_pred, groups))
+    return float(balance_from_tables(_cluster_group_table(y_pred, groups)))
 
 
 def balance_ceiling(groups) -> float:
     """Best Balance any clustering can reach: min_g n_g / max_g n_g (DFC Table 1, 'Max of Bal.')."""
-    g = _labels(groups, "groups")
-    codes, uniques = _codes(g)
-    if len(uniques) < 2:
-        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=uniques[0]))
-    sizes = np.bincount(codes)
+    sizes = np.bincount(_two_groups(label_codes(groups, name="groups")).codes)
     return float(sizes.min() / sizes.max())
 
 
 def entropy(y_pred, groups) -> EntropyResult:
     """Per-group H(C | G=g) = -sum_c p(c|g) ln p(c|g) (DFC) and their mean (FCMI)."""
-    return _entropy_from_table(_fairness_table(y_pred, groups))
+    per_group = entropy_from_tables(_cluster_group_table(y_pred, groups))
+    per_group.setflags(write=False)
+    return EntropyResult(per_group=per_group, mean=float(per_group.mean()))
 
 
 def mnce(y_pred, groups) -> float:
     """MNCE = min over non-empty clusters of H(G | C=c) / H(G) (FCMI)."""
-    return _mnce_from_table(_fairness_table(y_pred, groups))
+    return float(mnce_from_tables(_cluster_group_table(y_pred, groups)))
 
 
 def balance_per_cluster(y_pred, groups, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cluster present: (cluster ids, group counts, ratio min_g n_cg / max_g n_cg). Balance is the minimum ratio;
     the cluster that sets it is clusters[ratio.argmin()] (named beside Balance on the Monitor and in the lesson)."""
-    assignment = np.asarray(y_pred, dtype=np.int64)
-    groups = np.asarray(groups, dtype=np.int64)
-    clusters, codes = np.unique(assignment, return_inverse=True)
-    counts = np.zeros((len(clusters), n_groups), dtype=np.int64)
-    np.add.at(counts, (codes, groups), 1)
-    ratio = counts.min(1) / np.maximum(counts.max(1), 1)
-    return clusters, counts, ratio
+    table = count_table(y_pred, label_codes(groups, levels=n_groups, name="groups"), names=("y_pred", "groups"))
+    return table.rows.uniques, table.counts, balance_per_cluster_from_tables(table.counts)
 
 
 def cluster_balance(y_pred, groups) -> float:
     """Cluster balance (HolisticAI), any number of groups: min_{c,g} min(r, 1/r), r = (n_cg / n_c) / (n_g / n)."""
-    return float(cluster_balance_from_tables(_fairness_table(y_pred, groups)))
+    return float(cluster_balance_from_tables(_cluster_group_table(y_pred, groups)))
 
 
 def min_cluster_ratio(y_pred, groups) -> float:
     """Minimum cluster ratio (HolisticAI): min over clusters of n_c,a / n_c,b, a the smallest group, b the largest."""
-    table = _fairness_table(y_pred, groups)
+    table = _cluster_group_table(y_pred, groups)
     minority, majority = minority_majority(table.sum(axis=0))
     return float(min_cluster_ratio_from_tables(table, minority, majority))
 
@@ -574,12 +665,12 @@ def minority_majority(group_sizes) -> tuple[int, int]:
 
 def cluster_distribution_tv(y_pred, groups) -> np.ndarray:
     """Per group (sorted label order): TV(P(C | g), P(C)) = 1/2 sum_c |p(c|g) - p(c)|."""
-    return cluster_tv_from_tables(_fairness_table(y_pred, groups))
+    return cluster_tv_from_tables(_cluster_group_table(y_pred, groups))
 
 
 def cluster_distribution_kl(y_pred, groups) -> np.ndarray:
     """Per group (sorted label order): KL(P(C | g) || P(C)), natural log."""
-    return cluster_kl_from_tables(_fairness_table(y_pred, groups))
+    return cluster_kl_from_tables(_cluster_group_table(y_pred, groups))
 
 
 def _features(features, n: int) -> np.ndarray:
@@ -597,8 +688,9 @@ def centre_distances(features, y_pred) -> np.ndarray:
     """Each sample's Euclidean distance to the centre (mean) of its assigned cluster."""
     pred = _labels(y_pred, "y_pred")
     x = _features(features, len(pred))
-    codes, uniques = _codes(pred)
-    centres = np.zeros((len(uniques), x.shape[1]))
+    coded = label_codes(pred)
+    codes = coded.codes
+    centres = np.zeros((coded.n_labels, x.shape[1]))
     np.add.at(centres, codes, x)
     centres /= np.bincount(codes)[:, None]
     return np.sqrt(((x - centres[codes]) ** 2).sum(1))
@@ -609,9 +701,7 @@ def social_fairness_ratio(features, y_pred, groups) -> tuple[float, np.ndarray]:
     pred = _labels(y_pred, "y_pred")
     g = _labels(groups, "groups")
     _check_lengths("y_pred", pred, "groups", g)
-    codes, uniques = _codes(g)
-    if len(uniques) < 2:
-        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=uniques[0]))
+    codes = _two_groups(label_codes(g)).codes
     d = centre_distances(features, pred)
     per_group = np.bincount(codes, weights=d) / np.bincount(codes)
     return float(_safe_divide(per_group.max(), per_group.min())), per_group
@@ -626,9 +716,8 @@ def silhouette_by_group(features, y_pred, groups, *, max_samples: int = 3000, ra
     g = _labels(groups, "groups")
     _check_lengths("y_pred", pred, "groups", g)
     x = _features(features, len(pred))
-    codes, uniques = _codes(g)
-    if len(uniques) < 2:
-        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=uniques[0]))
+    coded = _two_groups(label_codes(g))
+    codes, uniques = coded.codes, coded.uniques
     index = np.arange(len(pred))
     if len(pred) > max_samples:
         index, _ = train_test_split(index, train_size=max_samples, stratify=codes if np.bincount(codes).min() >= 2 else None,
@@ -652,11 +741,11 @@ def cluster_profiles(features, y_pred, groups) -> np.ndarray:
     g = _labels(groups, "groups")
     _check_lengths("y_pred", pred, "groups", g)
     x = _features(features, len(pred))
-    c_codes, clusters = _codes(pred)
-    g_codes, group_ids = _codes(g)
-    n_g, n_c = len(group_ids), len(clusters)
-    cell = g_codes * n_c + c_codes
-    counts = np.bincount(cell, minlength=n_g * n_c).reshape(n_g, n_c).astype(np.float64)
+    table = count_table(g, pred)
+    g_codes = table.rows.codes
+    n_g, n_c = table.counts.shape
+    cell = g_codes * n_c + table.columns.codes
+    counts = table.counts.astype(np.float64)
     ones = np.ones(len(x))
     members = sparse.csr_matrix((ones, (cell, np.arange(len(x)))), shape=(n_g * n_c, len(x)))  # cell × sample
     sums = (members @ x).reshape(n_g, n_c, -1)
@@ -681,7 +770,7 @@ def profile_agreement(features, y_pred, groups) -> tuple[float, np.ndarray]:
     different things in different groups, which Balance and MNCE (counts only) cannot see. NaN when no cluster has
     a value."""
     pred = _labels(y_pred, "y_pred")
-    return agreement_from_profiles(cluster_profiles(features, pred, groups), np.bincount(_codes(pred)[0]))
+    return agreement_from_profiles(cluster_profiles(features, pred, groups), np.bincount(label_codes(pred).codes))
 
 
 def agreement_from_profiles(d: np.ndarray, cluster_sizes) -> tuple[float, np.ndarray]:
@@ -708,10 +797,7 @@ def f_beta(nmi_value: float, mnce_value: float, beta: float = 1.0) -> float:
     for name, value in (("nmi_value", nmi_value), ("mnce_value", mnce_value)):
         if not (isinstance(value, (int, float, np.number)) and 0 <= value <= 1):
             raise ValueError(ERR_SCORE.format(name=name, value=value))
-    if nmi_value == 0 and mnce_value == 0:
-        return 0.0
-    b2 = beta * beta
-    return float((1 + b2) * nmi_value * mnce_value / (b2 * nmi_value + mnce_value))
+    return float(f_beta_from_scores(nmi_value, mnce_value, beta))
 
 
 def group_accuracies(y_true, y_pred, bias) -> dict[tuple[int, int], float]:
@@ -721,17 +807,11 @@ def group_accuracies(y_true, y_pred, bias) -> dict[tuple[int, int], float]:
     b = _labels(bias, "bias")
     _check_lengths("y_true", y, "y_pred", pred)
     _check_lengths("y_true", y, "bias", b)
-    y_codes, y_uniques = _codes(y)
-    b_codes, b_uniques = _codes(b)
-    cells = y_codes * len(b_uniques) + b_codes
-    size = len(y_uniques) * len(b_uniques)
-    totals = np.bincount(cells, minlength=size)
-    correct = np.bincount(cells, weights=pred == y, minlength=size)
+    table = count_table(y, b, names=("y_true", "bias"))
+    correct = count_table(table.rows, table.columns, weights=pred == y).counts
     return {
-        (int(y_uniques[i // len(b_uniques)]), int(b_uniques[i % len(b_uniques)])): float(
-            correct[i] / totals[i]
-        )
-        for i in np.flatnonzero(totals)
+        (int(table.rows.uniques[i]), int(table.columns.uniques[j])): float(correct[i, j] / table.counts[i, j])
+        for i, j in zip(*np.nonzero(table.counts))
     }
 
 
@@ -768,9 +848,8 @@ def probe_accuracy(
     _check_lengths("embedding", x, "groups", g)
     if not 0 < test_size < 1:
         raise ValueError(ERR_TEST_SIZE.format(test_size=test_size))
-    codes, uniques = _codes(g)
-    if len(uniques) < 2:
-        raise ValueError(ERR_SINGLE_GROUP.format(name="groups", group=uniques[0]))
+    coded = _two_groups(label_codes(g))
+    codes, uniques = coded.codes, coded.uniques
     sizes = np.bincount(codes)
     if sizes.min() < 2:
         raise ValueError(ERR_PROBE_GROUP_SIZE.format(group=uniques[sizes.argmin()]))
@@ -801,28 +880,21 @@ def probe_accuracy(
 def evaluate(y_pred, y_true=None, groups=None, *, beta: float = 1.0) -> dict[str, float]:
     """All metrics that apply: acc/nmi/ari need y_true, balance/entropy/mnce two groups, f_beta both."""
     _check_beta(beta)
-    pred = _labels(y_pred, "y_pred")
-    pred_codes, pred_uniques = _codes(pred)
-    n_clusters = len(pred_uniques)
+    pred = label_codes(y_pred, name="y_pred")
     scores: dict[str, float] = {}
     if y_true is not None:
-        true = _labels(y_true, "y_true")
-        _check_lengths("y_pred", pred, "y_true", true)
-        true_codes, true_uniques = _codes(true)
-        # Class x cluster, scikit-learn's orientation, so NMI sums in the same order.
-        table = _table(true_codes, len(true_uniques), pred_codes, n_clusters)
-        scores["acc"] = _accuracy_from_table(table)
-        scores["nmi"] = _nmi_from_table(table, "arithmetic")
-        scores["ari"] = _ari_from_table(table)
+        true = label_codes(y_true, name="y_true")
+        _check_lengths("y_pred", pred.codes, "y_true", true.codes)
+        table = count_table(true, pred).counts
+        scores["acc"] = float(accuracy_from_tables(table))
+        scores["nmi"] = float(nmi_from_tables(table, "arithmetic"))
+        scores["ari"] = float(ari_from_tables(table))
     if groups is not None:
-        g = _labels(groups, "groups")
-        _check_lengths("y_pred", pred, "groups", g)
-        group_codes, group_uniques = _codes(g)
-        if len(group_uniques) >= 2:
-            table = _table(pred_codes, n_clusters, group_codes, len(group_uniques))
-            scores["balance"] = _balance_from_table(table)
-            scores["entropy"] = _entropy_from_table(table).mean
-            scores["mnce"] = _mnce_from_table(table)
+        table = count_table(pred, groups, names=("y_pred", "groups"))
+        if table.columns.n_labels >= 2:
+            scores["balance"] = float(balance_from_tables(table.counts))
+            scores["entropy"] = float(entropy_from_tables(table.counts).mean())
+            scores["mnce"] = float(mnce_from_tables(table.counts))
     if "nmi" in scores and "mnce" in scores:
         scores["f_beta"] = f_beta(scores["nmi"], scores["mnce"], beta)
     return scores

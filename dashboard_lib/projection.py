@@ -7,9 +7,11 @@
 - Alignment across epochs, so points do not jump when the epoch slider moves: PCA layouts are rotated onto the
   first saved epoch's (orthogonal Procrustes); each epoch's UMAP starts from the nearest epoch's UMAP already
   computed (else from its own aligned PCA layout, Kobak & Linderman 2021), at a tenth of UMAP's learning rate so the
-  start is refined rather than reshuffled, and is then Procrustes-aligned to it (bench/bench_umap_alignment.py).
+  start is refined rather than reshuffled, and is then Procrustes-aligned to it.
 - Background: UMAP runs in one worker thread (Projector.request_umap); a warm-up (warm_up_umap) compiles
-  umap-learn's numba code on a tiny array at start-up so the first real call does not wait ~30 s.
+  umap-learn's numba code on a tiny array at start-up so the first real call does not wait for the compiler.
+
+Timings and the alignment's measurements: docs/METRICS_NOTES.md.
 
 Knows nothing of Streamlit.
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import agreement_from_profiles, cluster_profiles
+from .metrics import agreement_from_profiles, cluster_profiles, count_table, label_codes
 
 # Where colorama is installed, numba colours its compiler messages by swapping sys.stdout and sys.stderr process-wide
 # while it compiles (colorama init/deinit), so the UMAP worker thread would redirect every other thread's output
@@ -36,10 +38,10 @@ os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
 
 SUBSAMPLE_LIMIT = 10_000  # points drawn beyond this; a browser draws 10k WebGL points smoothly and UMAP takes seconds
 UMAP_NEIGHBOURS = 15
-UMAP_EPOCHS = 200  # umap-learn's own default for > 10k points; ~3.5 s for 10k points on one core once compiled
+UMAP_EPOCHS = 200  # umap-learn's own default for > 10k points
 UMAP_ALIGNED_EPOCHS = 120  # an epoch started from its neighbour's layout only needs to settle
-# ... and at UMAP's default rate 1.0 it reshuffles the points inside each cluster: 0.1 moves them 25-45 % less, with a
-# layout as trustworthy as a fresh UMAP's, also when 30 % of the points changed cluster (bench/bench_umap_alignment.py)
+# ... and at UMAP's default rate 1.0 it reshuffles the points inside each cluster; a tenth of it refines the start
+# (docs/METRICS_NOTES.md, bench/bench_umap_alignment.py)
 UMAP_ALIGNED_LEARNING_RATE = 0.1
 UMAP_MIN_POINTS = 20  # below this a neighbour graph means little: PCA only
 PCA_BEFORE_UMAP = 50  # wider features (raw pixels) are reduced to 50 principal components before UMAP
@@ -96,16 +98,12 @@ def subsample_note(n_total: int, n_shown: int) -> str | None:
 
 
 def cluster_group_counts(assignment, groups, n_groups: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per (cluster, group): returns (clusters present, sorted) and a len(clusters) × n_groups table."""
-    assignment = np.asarray(assignment).astype(np.int64).ravel()
-    groups = np.asarray(groups).astype(np.int64).ravel()
-    if len(assignment) != len(groups):
-        raise ValueError(f"assignment and groups have different lengths ({len(assignment)} vs {len(groups)})")
+    """Counts per (cluster, group) for the heatmaps: (clusters present, sorted) and a len(clusters) × n_groups table,
+    the groups read as codes 0 … n_groups − 1 (n_groups widened to hold every code present)."""
+    assignment, groups = np.asarray(assignment).ravel(), np.asarray(groups).ravel()
     n_groups = int(max(n_groups or 0, groups.max() + 1 if len(groups) else 0))
-    clusters, codes = np.unique(assignment, return_inverse=True)
-    table = np.zeros((len(clusters), n_groups), dtype=np.int64)
-    np.add.at(table, (codes, groups), 1)
-    return clusters, table
+    table = count_table(assignment, label_codes(groups, levels=n_groups, name="groups"), names=("assignment", "groups"))
+    return table.rows.uniques, table.counts
 
 
 def procrustes_align(moving: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -124,8 +122,8 @@ def procrustes_align(moving: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def principal_components(features: np.ndarray, k: int) -> np.ndarray:
     """Projections on the first k principal components, signs fixed (largest loading positive) so they are deterministic.
 
-    Through the D × D covariance (one matrix product and a symmetric eigendecomposition): a fraction of a second for
-    10,000 × 784 pixels, several times faster than a randomized SVD; randomized beyond 2,048 features.
+    Through the D × D covariance (one matrix product and a symmetric eigendecomposition) up to 2,048 features, a
+    randomized SVD beyond.
     """
     x = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
     x = x - x.mean(0)
@@ -137,7 +135,7 @@ def principal_components(features: np.ndarray, k: int) -> np.ndarray:
         _, _, vt = randomized_svd(x, k, random_state=0)
         components = vt.T
     else:
-        cov = (x.T @ x).astype(np.float64) / max(n - 1, 1)  # float32 product: 4× faster, ample for a picture
+        cov = (x.T @ x).astype(np.float64) / max(n - 1, 1)  # a float32 product: ample for a picture
         values, vectors = np.linalg.eigh(cov)
         components = vectors[:, np.argsort(values)[::-1][:k]]
     signs = np.sign(components[np.abs(components).argmax(0), np.arange(components.shape[1])])
@@ -183,7 +181,7 @@ def umap_2d(features: np.ndarray, *, init: np.ndarray | None = None, n_neighbors
 def warm_up_umap(background: bool = True) -> threading.Thread | None:
     """Compile umap-learn's numba code (neighbour search included) on a tiny array, once per process.
 
-    The first UMAP in a process otherwise spends ~30 s compiling on 2 cores. Call at app start-up; returns the
+    The first UMAP in a process otherwise waits for numba's compiler. Call at app start-up; returns the
     thread (None when background is False or the warm-up already ran or runs).
     """
     global _warm_thread

@@ -26,8 +26,8 @@ store = run_store()
 
 
 @st.cache_data(show_spinner="Auditing: bootstrap intervals and random baselines…", max_entries=16)
-def _audit_run(root: str, run_id: str, resamples: int, seed: int, _ended: float | None) -> AuditResult:
-    return external.audit_run(store, run_id, resamples=resamples, seed=seed)
+def _audit_stored_run(root: str, run_id: str, resamples: int, seed: int, _ended: float | None) -> AuditResult:
+    return external.audit_stored_run(store, run_id, resamples=resamples, seed=seed)
 
 
 def _metric_table(estimates) -> pd.DataFrame:
@@ -126,7 +126,7 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
                 embedding_columns=embedding_cols, embedding=embedding, id_column=None if id_col == NONE else id_col,
                 provenance=provenance, merge_near_duplicates=merge)
             with st.spinner("Auditing: bootstrap intervals and random baselines…"):
-                result = external.run_audit(prepared, resamples=int(resamples))
+                result = external.audit_table(prepared, resamples=int(resamples))
         except ValueError as exc:
             st.error(f"Not audited, nothing saved: {md(exc)}")
         else:
@@ -204,7 +204,7 @@ else:
         epoch = external.evaluation_epoch(store, run_id)
         resamples = st.number_input("Bootstrap resamples", 0, 100_000, DEFAULT_RESAMPLES, step=100, key="audit.run_resamples")
         try:
-            result = _audit_run(str(store.root), run_id, int(resamples), 0, run.ended)
+            result = _audit_stored_run(str(store.root), run_id, int(resamples), 0, run.ended)
         except ValueError as exc:
             st.error(f"Cannot audit run {md(run_id)}: {md(exc)}")
         else:

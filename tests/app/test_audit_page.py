@@ -106,7 +106,7 @@ def test_an_external_run_shows_on_the_other_pages(fclab_home):
                           "e0": rng.normal(size=300), "e1": rng.normal(size=300)})
     prepared = external.prepare(frame, clusters="segment", sensitive=["sex"], embedding_columns=["e0", "e1"],
                                 provenance={"file": "seg.csv"})
-    run_id = external.record_external(RunStore(fclab_home / "store"), prepared, external.run_audit(prepared, resamples=20), "seg")
+    run_id = external.record_external(RunStore(fclab_home / "store"), prepared, external.audit_table(prepared, resamples=20), "seg")
     for page in ("pages/embeddings.py", "pages/compare.py", "pages/monitor.py"):
         at = open_app(page, query={"run": run_id})
         assert not at.exception and not at.error, (page, [e.value for e in at.error])

@@ -52,7 +52,7 @@ def _audit_into_store(path: Path, home: Path) -> str:
     table, provenance = external.read_audit_file(path)
     prepared = external.prepare(table, clusters="segment", sensitive=[SENSITIVE_A, SENSITIVE_B], class_column=CLASS,
                                 embedding_columns=["e1", "e2"], embedding=None, id_column=None, provenance=provenance)
-    result = external.run_audit(prepared, resamples=50)
+    result = external.audit_table(prepared, resamples=50)
     return external.record_external(RunStore(home / "store"), prepared, result, RUN_NAME)
 
 

@@ -125,7 +125,7 @@ def test_the_social_fairness_ratio_uses_every_row_of_a_large_table():
 # --- a small null simulation -------------------------------------------------------------------------------------------
 def _truths(k_probs, class_probs, sex_probs, race_probs):
     """Each metric of the population (the table of expected counts): the value the intervals must cover."""
-    out = {"acc": float(A._acc_from_tables(np.outer(class_probs, k_probs)[None] * 1e6)[0]), "nmi": 0.0,
+    out = {"acc": float(M.accuracy_from_tables(np.outer(class_probs, k_probs)[None] * 1e6)[0]), "nmi": 0.0,
            "nmi_geometric": 0.0, "ari": 0.0}
     joint = np.einsum("k,s,r->ksr", k_probs, sex_probs, race_probs)
     views = {"sex": joint.sum(2), "race": joint.sum(1), "sex × race": joint.reshape(len(k_probs), -1)}

@@ -64,13 +64,13 @@ def test_huge_cluster_ids_from_a_csv_stay_apart_in_the_audit_and_the_store(fclab
     rows = "".join(f"{c},{g}\n" for c, g in zip(["1e19", "2e19", "3e19", "4e19"] * 5, "ab" * 10))
     table = _csv("cluster,g\n" + rows)
     prepared = external.prepare(table, clusters="cluster", sensitive=["g"])
-    result = external.run_audit(prepared, resamples=10)
+    result = external.audit_table(prepared, resamples=10)
     assert len(result.clusters) == 4 and result.clusters[0] == "10000000000000000000"
     store = RunStore(fclab_home / "store")
     run_id = external.record_external(store, prepared, result, "huge")
     arrays = store.load_arrays(run_id, 0)
     assert arrays["assignment"].dtype == np.int64 and arrays["cluster_labels"].tolist() == result.clusters
-    again = external.audit_run(store, run_id, resamples=10)
+    again = external.audit_stored_run(store, run_id, resamples=10)
     assert again.clusters == result.clusters and again.cluster_sizes == [5, 5, 5, 5]
     rows = pd.read_csv(io.StringIO(report.assignments_csv(arrays, result)), dtype=str)
     assert rows["cluster"].tolist()[:4] == result.clusters
@@ -82,7 +82,7 @@ def test_other_pages_name_a_cluster_by_its_label_not_its_stored_code(fclab_home)
 
     table = _csv("cluster,g\n" + "".join(f"{c},{g}\n" for c, g in zip(["01", "1", "001"] * 6, "aab" * 6)))
     prepared = external.prepare(table, clusters="cluster", sensitive=["g"])
-    result = external.run_audit(prepared, resamples=10)
+    result = external.audit_table(prepared, resamples=10)
     store = RunStore(fclab_home / "store")
     run_id = external.record_external(store, prepared, result, "zeros")
     arrays = store.load_arrays(run_id, 0)
@@ -178,7 +178,7 @@ def test_prepare_merges_only_on_request_and_records_it(fclab_home):
     assert "merged_near_duplicates" not in plain.provenance and plain.sensitive["sex"].nunique() == 5
     merged = external.prepare(table, clusters="c", sensitive=["sex"], merge_near_duplicates=True)
     assert merged.provenance["merged_near_duplicates"] == {"sex": {"Male": ["Male ", "male", "Ｍａｌｅ"]}}
-    result = external.run_audit(merged, resamples=10)
+    result = external.audit_table(merged, resamples=10)
     assert result.attributes[0].group_names == ["Female", "Male"] and not result.warnings
     note = external.NOTE_MERGED.format(name="sex", listed="'Male ' / 'male' / 'Ｍａｌｅ' → 'Male'")
     assert result.caveats[0] == note
@@ -366,7 +366,7 @@ def test_any_small_table_audits_or_says_why(frame, merge):
         prepared = external.prepare(table, clusters="c", sensitive=[c for c in ("g", "h") if present(c)],
                                     class_column=present("y"), embedding_columns=[c for c in ("e",) if present(c)],
                                     id_column=present("id"), merge_near_duplicates=merge)
-        result = external.run_audit(prepared, resamples=5, random_draws=5, probe=False)
+        result = external.audit_table(prepared, resamples=5, random_draws=5, probe=False)
     except ValueError:
         return
     assert isinstance(result, A.AuditResult) and result.n == len(table) and len(result.clusters) >= 2

@@ -164,6 +164,63 @@ def test_nmi_ari_match_sklearn_on_random_labelings():
         assert abs(m.ari(y_true, y_pred) - adjusted_rand_score(y_true, y_pred)) <= 1e-12
 
 
+# ---- The count-table kernel ----------------------------------------------------
+
+def test_count_table_by_hand():
+    table = m.count_table([7, 7, 3, 9, 3], [1, 0, 1, 1, 1])
+    assert table.rows.uniques.tolist() == [3, 7, 9] and table.rows.codes.tolist() == [1, 1, 0, 2, 0]
+    assert table.columns.uniques.tolist() == [0, 1]
+    assert table.counts.tolist() == [[0, 2], [1, 1], [0, 1]]
+    # Codes read as they are keep a level no sample has; weights sum instead of counting.
+    fixed = m.count_table([7, 7, 3, 9, 3], m.label_codes([1, 0, 1, 1, 1], levels=3), weights=[1, 2, 3, 4, 5])
+    assert fixed.counts.tolist() == [[0, 8, 0], [2, 1, 0], [0, 4, 0]]
+    with pytest.raises(ValueError, match=re.escape(m.ERR_LEVELS.format(name="groups", levels=2, found=2))):
+        m.label_codes([0, 2], levels=2, name="groups")
+    with pytest.raises(ValueError, match=re.escape(m.ERR_LENGTH.format(first="a", second="b", n_first=2, n_second=1))):
+        m.count_table([0, 1], [0])
+
+
+def test_count_table_of_a_stack_of_weightings_is_one_table_per_weighting():
+    rng = np.random.default_rng(3)
+    a, b, w = rng.integers(0, 4, 50), rng.integers(10, 13, 50), rng.integers(0, 5, (6, 50))
+    stacked = m.count_table(a, b, weights=w).counts
+    assert stacked.shape == (6, 4, 3)
+    for weights, table in zip(w, stacked):
+        np.testing.assert_array_equal(table, m.count_table(a, b, weights=weights).counts)
+
+
+def test_single_and_batched_paths_agree_on_random_tables():
+    """A stack of tables (a bootstrap's, with classes or clusters emptied now and then) gives, table by table, exactly
+    what the label-array functions give on the rows each table counts."""
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        n_classes, n_clusters = rng.integers(1, 12, 2)
+        stack = rng.integers(0, 6, (8, n_classes, n_clusters)) * (rng.random((8, n_classes, n_clusters)) < 0.6)
+        stack[rng.integers(8), rng.integers(n_classes)] = 0
+        stack[stack.sum((1, 2)) == 0, 0, 0] = 1
+        floats = stack.astype(np.float64)  # resampled tables come as floats
+        batched = {"acc": m.accuracy_from_tables(floats), "nmi": m.nmi_from_tables(floats),
+                   "nmi_geometric": m.nmi_from_tables(floats, "geometric"), "ari": m.ari_from_tables(floats)}
+        for i, table in enumerate(stack):
+            y, c = np.nonzero(table)
+            y, c = np.repeat(y, table[y, c]), np.repeat(c, table[y, c])
+            single = {"acc": m.clustering_accuracy(y, c), "nmi": m.nmi(y, c),
+                      "nmi_geometric": m.nmi(y, c, average="geometric"), "ari": m.ari(y, c)}
+            assert {k: float(v[i]) for k, v in batched.items()} == single
+    nmi_values, mnce_values = rng.random(20), rng.random(20)
+    nmi_values[:3] = mnce_values[:2] = 0
+    assert m.f_beta_from_scores(nmi_values, mnce_values, 2.0).tolist() == [
+        m.f_beta(a, b, 2.0) for a, b in zip(nmi_values, mnce_values)]
+
+
+def test_balance_per_cluster_names_the_cluster_that_sets_balance():
+    clusters, counts, ratio = m.balance_per_cluster([5, 5, 2, 2, 2, 9], [0, 1, 1, 1, 0, 1], n_groups=3)
+    assert clusters.tolist() == [2, 5, 9] and counts.tolist() == [[1, 2, 0], [1, 1, 0], [0, 1, 0]]
+    assert ratio.tolist() == [0.0, 0.0, 0.0]
+    clusters, counts, ratio = m.balance_per_cluster([5, 5, 2, 2, 2, 9], [0, 1, 1, 1, 0, 1], n_groups=2)
+    assert ratio.tolist() == [0.5, 1.0, 0.0] and ratio.min() == m.balance([5, 5, 2, 2, 2, 9], [0, 1, 1, 1, 0, 1])
+
+
 # ---- Classifier group metrics ------------------------------------------------
 
 def test_group_accuracies_tiny_table():
@@ -315,6 +372,8 @@ def test_error_single_group():
 def test_error_bad_parameters():
     with raises(m.ERR_AVERAGE.format(average="max")):
         m.nmi([0, 1], [0, 1], average="max")
+    with raises(m.ERR_AVERAGE.format(average="max")):
+        m.nmi_from_tables(np.ones((2, 2)), average="max")
     for beta in (0, -1.0, float("nan"), "2"):
         with raises(m.ERR_BETA.format(beta=beta)):
             m.f_beta(0.5, 0.5, beta=beta)

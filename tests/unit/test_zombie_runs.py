@@ -114,7 +114,7 @@ def test_an_audit_that_fails_while_recording_leaves_no_running_run(tmp_path):
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"c": rng.integers(0, 3, 200), "g": rng.choice(["a", "b"], 200)})
     prepared = external.prepare(table, clusters="c", sensitive=["g"], provenance={"file": "t.csv"})
-    result = external.run_audit(prepared, resamples=20)
+    result = external.audit_table(prepared, resamples=20)
     store = _FullDisk(tmp_path)
     try:
         external.record_external(store, prepared, result, "t")
