@@ -31,6 +31,20 @@ def registry(tmp_path):
     return JobRegistry(RunStore(tmp_path / "store"))
 
 
+def train_finished(store, method: str, **hparams) -> str:
+    """A run of `method` trained to its end on 600 of the built-in digits (CPU), recorded in `store` as the app records
+    it; its id."""
+    import threading
+
+    from dashboard_lib.jobs import RunConfig, create_run, execute_run
+
+    config = RunConfig(dataset="mnist_optdigits", method=method, dataset_options={"n": 600}, hparams=hparams, device="cpu")
+    run_id, config = create_run(store, config)
+    run = execute_run(store, run_id, config, threading.Event())
+    assert run.status == "finished", run.error
+    return run_id
+
+
 def wait_for_run(registry, run_id, timeout=120):
     """Block until the run ends and return its record (fails the test if it does not end in time)."""
     assert registry.wait(run_id, timeout), "run did not end in time"
