@@ -4,16 +4,14 @@
     python bench/bench_audit.py [--rows 1000000] [--resamples 1000] [--embedding 8]
 """
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dashboard_lib import report  # noqa: E402
-from dashboard_lib.auditing import audit  # noqa: E402
+from dashboard_lib import report
+from dashboard_lib.auditing import audit
 
 
 def main():

@@ -19,15 +19,12 @@ Last, the embedding metrics (social fairness ratio, silhouette difference) throu
 """
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dashboard_lib import auditing as A  # noqa: E402
-from dashboard_lib import metrics as M  # noqa: E402
+from dashboard_lib import auditing as A
+from dashboard_lib import metrics as M
 
 # The last two are not _interval's: exact simultaneous intervals (the minima only), and the audit's bootstrap interval
 # extended to exact simultaneous bounds on the side the truth lies under no effect (TV, KL, entropy, MNCE).

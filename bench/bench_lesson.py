@@ -2,25 +2,25 @@
 `streamlit run app.py` on a fresh store (nothing prepared), clicking Next as soon as each step's figures are drawn.
 The goal: under 3 minutes on 2 CPU cores.
 
-    python bench/bench_lesson.py                 # 1280 × 720, as on a projector
-    python bench/bench_lesson.py --umap          # also wait, at step 4, for the UMAP layouts (not the PCA stand-in)
+    python -m bench.bench_lesson                 # 1280 × 720, as on a projector
+    python -m bench.bench_lesson --umap          # also wait, at step 4, for the UMAP layouts (not the PCA stand-in)
+
+From the repository root, as a module: it uses the end-to-end tests' server and browser helpers (tests/ is not
+installed with the package).
 
 Prints, per step, the seconds since the click when its figures were all drawn.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from playwright.sync_api import expect, sync_playwright
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
-from tests.e2e.test_lesson import FIGURES  # noqa: E402
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, AppServer
+from tests.e2e.test_lesson import FIGURES
 
 BUDGET_S = 180.0
 

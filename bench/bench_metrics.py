@@ -7,14 +7,11 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dashboard_lib import metrics  # noqa: E402
 
 N_SAMPLES, N_CLUSTERS, N_GROUPS, REPEATS, GOAL_S = 1_000_000, 10, 30, 5, 0.5

@@ -10,15 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, signals_figure, split_signals  # noqa: E402
-from dashboard_lib.store import RunStore  # noqa: E402
+from dashboard_lib.plots import MAX_POINTS_PER_SERIES, accuracy_figure, signals_figure, split_signals
+from dashboard_lib.store import RunStore
 
 
 def timed(fn, repeat=5) -> tuple[float, object]:

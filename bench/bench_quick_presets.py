@@ -16,7 +16,6 @@ those methods' quick demo (Method.quick_data); the seed is the same for all.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,13 +23,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dashboard_lib.jobs import JobRegistry, RunConfig, training_threads  # noqa: E402
-from dashboard_lib.methods import get_method  # noqa: E402
-from dashboard_lib.methods.statdec import class_recall_metrics  # noqa: E402
-from dashboard_lib.params import parse_assignments  # noqa: E402
-from dashboard_lib.store import RunStore  # noqa: E402
+from dashboard_lib.jobs import JobRegistry, RunConfig, training_threads
+from dashboard_lib.methods import get_method
+from dashboard_lib.methods.statdec import class_recall_metrics
+from dashboard_lib.params import parse_assignments
+from dashboard_lib.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGET_S = 180.0

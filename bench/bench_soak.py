@@ -2,7 +2,7 @@
 them, and the server killed (SIGKILL) and restarted in the middle. Prints runs started, runs recorded (finished,
 stopped or interrupted), series rows lost (goal 0) and the store's integrity check.
 
-    python bench/bench_soak.py [--runs 100] [--restarts 5]
+    python -m bench.bench_soak [--runs 100] [--restarts 5]     # from the repository root: it uses tests/e2e/helpers.py
 
 tests/e2e/test_soak.py runs the same soak() at a small size. Servers listen on 127.0.0.1 only and are stopped here.
 """
@@ -18,14 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from dashboard_lib.jobs import JobRegistry
+from dashboard_lib.store import RunStore
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, AppServer, idle
 
-from dashboard_lib.jobs import JobRegistry  # noqa: E402
-from dashboard_lib.store import RunStore  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 RECORDED = {"finished", "stopped", "interrupted"}
+IDLE_MS = 120_000  # a rerun of a server sharing 2 cores with 20 training processes
 
 
 def _start_cli_run(home: Path, i: int) -> subprocess.Popen:
@@ -36,21 +36,16 @@ def _start_cli_run(home: Path, i: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _idle(page, timeout: float = 120_000) -> None:
-    """Wait until the app has finished its script run (Streamlit shows a status widget while one runs)."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-
-
 def _start_app_run(page, url: str) -> None:
     """Press Train on the Train page for a long autoencoder run, as a user does; the Monitor opens on it."""
     page.goto(f"{url}/train")
     page.get_by_role("combobox", name="Method").click()
     page.get_by_role("option", name="Autoencoder + k-means").click()
-    _idle(page)  # the method's form is redrawn by that choice's rerun: type into the new one, not the old
+    idle(page, IDLE_MS)  # the method's form is redrawn by that choice's rerun: type into the new one, not the old
     epochs = page.get_by_label("epochs", exact=True)
     epochs.fill("300")
     epochs.press("Tab")
-    _idle(page)
+    idle(page, IDLE_MS)
     page.get_by_role("button", name="Train").click()
     page.wait_for_url("**/monitor?run=*")
 

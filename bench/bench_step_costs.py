@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -23,12 +22,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import gpu_check  # noqa: E402
-from dashboard_lib.data import load_dataset  # noqa: E402
-from dashboard_lib.jobs import seed_everything  # noqa: E402
-from dashboard_lib.methods import get_method  # noqa: E402
+import gpu_check  # beside this script: bench/ is the first folder on sys.path when it runs
+from dashboard_lib.data import load_dataset
+from dashboard_lib.jobs import seed_everything
+from dashboard_lib.methods import get_method
 
 # Per job: dataset subset size and the schedule cut (batch sizes and widths stay the paper's).
 CUTS = {

@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from dashboard_lib import sweeps  # noqa: E402
-from dashboard_lib.data import load_dataset  # noqa: E402
-from dashboard_lib.jobs import JobRegistry, create_run, execute_run  # noqa: E402
-from dashboard_lib.store import RunStore  # noqa: E402
-from dashboard_lib.sweeps import Axis, SweepSpec  # noqa: E402
+from dashboard_lib import sweeps
+from dashboard_lib.data import load_dataset
+from dashboard_lib.jobs import JobRegistry, create_run, execute_run
+from dashboard_lib.store import RunStore
+from dashboard_lib.sweeps import Axis, SweepSpec
 
 
 def main() -> None:

@@ -11,23 +11,21 @@ clusters stand apart on the same features in both sexes? metrics.profile_agreeme
 logged loss became NaN; last, a summary per method over every table and seed. The goal: FCMI and DFC reach
 MNCE ≥ 0.8 where k-means stays below 0.3, at comparable ACC, each in at most 3 minutes on 2 CPU cores.
 
-    python bench/bench_tabular.py                      # k-means, DFC, FCMI on 4,000 rows
-    python bench/bench_tabular.py --all                # every registered method
-    python bench/bench_tabular.py --methods dfc --n 8000 --set dfc:lr=0.001 --missing 0.05 --seeds 0,1,2
-    python bench/bench_tabular.py --data-seeds 0,1,2 --seeds 0,1,2,3,4   # 3 tables × 5 seeds, with a summary
+    python -m bench.bench_tabular                      # k-means, DFC, FCMI on 4,000 rows
+    python -m bench.bench_tabular --all                # every registered method
+    python -m bench.bench_tabular --methods dfc --n 8000 --set dfc:lr=0.001 --missing 0.05 --seeds 0,1,2
+    python -m bench.bench_tabular --data-seeds 0,1,2 --seeds 0,1,2,3,4   # 3 tables × 5 seeds, with a summary
+
+From the repository root, as a module: the tables come from tests/tabular_data.py (tests/ is not installed).
 """
 from __future__ import annotations
 
 import argparse
 import math
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("FCLAB_HOME", tempfile.mkdtemp(prefix="bench_tabular_"))  # before dashboard_lib reads it
 
 import numpy as np  # noqa: E402

@@ -1,6 +1,6 @@
 """Time from pressing Train to the first live point, and ae_kmeans seconds per epoch on the built-in data.
 
-    python bench/bench_train_latency.py [--epochs 5] [--browser]
+    python -m bench.bench_train_latency [--epochs 5] [--browser]   # from the repository root: --browser uses tests/e2e
 
 Store level: JobRegistry.start() → first scalar readable from the run store (what the Monitor polls).
 Browser level (--browser): a real `streamlit run` and Debian's chromium; click Train → "N points logged" shown.
@@ -8,18 +8,15 @@ Browser level (--browser): a real `streamlit run` and Debian's chromium; click T
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dashboard_lib.data import load_dataset  # noqa: E402
-from dashboard_lib.jobs import JobRegistry, RunConfig, training_threads  # noqa: E402
-from dashboard_lib.store import RunStore  # noqa: E402
+from dashboard_lib.data import load_dataset
+from dashboard_lib.jobs import JobRegistry, RunConfig, training_threads
+from dashboard_lib.store import RunStore
 
 
 def first_point_latency(registry: JobRegistry, config: RunConfig) -> float:
@@ -44,10 +41,9 @@ def seconds_per_epoch(registry: JobRegistry, epochs: int) -> float:
 
 
 def browser_latency(home: Path) -> tuple[float, float]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, AppServer
+    from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, AppServer
 
     server = AppServer(home).start()
     try:

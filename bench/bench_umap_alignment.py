@@ -14,14 +14,11 @@ change with the processor's BLAS kernel (printed). Compare kernels with OPENBLAS
     python bench/bench_umap_alignment.py [--seeds 10]
 """
 import argparse
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dashboard_lib import projection as P  # noqa: E402
+from dashboard_lib import projection as P
 
 
 def spread(coords):

@@ -29,12 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+from dashboard_lib.data.imbalanced import imbalance_counts
+from reproduction import recipes  # beside this script: bench/ is the first folder on sys.path when it runs
 
-from dashboard_lib.data.imbalanced import imbalance_counts  # noqa: E402
-from reproduction import recipes  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_BUDGET_S = 480  # of the 600 s one device command may take: the rest for start-up, the smoke and the table
 SMOKE_S = 60  # phase (a) on a GPU machine; a call without it gives the paper runs this much more

@@ -4,4 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
+# The package must be installed (-P: not found in the current folder, where `python -c` would look first).
+"${PYTHON:-python3}" -P -c "import dashboard_lib" 2>/dev/null || {
+  echo "bench/gpu_check.sh: the package is not installed: make install (or, with the requirements already there," \
+       "pip install --no-deps --no-build-isolation -e .)" >&2
+  exit 2
+}
 exec "${PYTHON:-python3}" bench/gpu_check.py "$@"

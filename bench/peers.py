@@ -7,6 +7,7 @@
 Set-up (a separate virtual environment; the app's requirements stay as they are):
     python -m venv --system-site-packages /tmp/peers-venv
     /tmp/peers-venv/bin/pip install -c <(echo torch==2.13.0) -r bench/requirements-peers.txt
+    /tmp/peers-venv/bin/pip install --no-deps --no-build-isolation -e .
 
 Pairs, on MNIST-USPS (--n stratified subset, 0 = all 67,291):
   1. scikit-learn KMeans(n_init=10) on the raw pixels  vs  our torch `kmeans` (n_init=10).
@@ -50,18 +51,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from dashboard_lib.data import load_dataset
+from dashboard_lib.methods import ae_kmeans as ae_kmeans_module
+from dashboard_lib.methods.ae_kmeans import AEKMeans
+from dashboard_lib.methods.dec import DEC as OurDEC
+from dashboard_lib.methods.dfc import DFC
+from dashboard_lib.methods.fcmi import FCMI
+from dashboard_lib.methods.kmeans import kmeans
+from dashboard_lib.metrics import evaluate
+from dashboard_lib.projection import cluster_group_counts
 
-from dashboard_lib.data import load_dataset  # noqa: E402
-from dashboard_lib.methods import ae_kmeans as ae_kmeans_module  # noqa: E402
-from dashboard_lib.methods.ae_kmeans import AEKMeans  # noqa: E402
-from dashboard_lib.methods.dec import DEC as OurDEC  # noqa: E402
-from dashboard_lib.methods.dfc import DFC  # noqa: E402
-from dashboard_lib.methods.fcmi import FCMI  # noqa: E402
-from dashboard_lib.methods.kmeans import kmeans  # noqa: E402
-from dashboard_lib.metrics import evaluate  # noqa: E402
-from dashboard_lib.projection import cluster_group_counts  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _install_torchvision_stub() -> None:

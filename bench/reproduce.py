@@ -29,21 +29,20 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from dashboard_lib.data import load_dataset  # noqa: E402
-from dashboard_lib.jobs import RunConfig, create_run, execute_run  # noqa: E402
-from dashboard_lib.methods import REGISTRY, get_method, resolve_device  # noqa: E402
-from dashboard_lib.params import parse_assignments  # noqa: E402
-from dashboard_lib.reproductions import (SCHEMA, RecordError, load_records, percent, summarize,  # noqa: E402
+from dashboard_lib.data import load_dataset
+from dashboard_lib.jobs import RunConfig, create_run, execute_run
+from dashboard_lib.methods import REGISTRY, get_method, resolve_device
+from dashboard_lib.params import parse_assignments
+from dashboard_lib.reproductions import (SCHEMA, RecordError, load_records, percent, summarize,
                                          write_record)
-from dashboard_lib.store import RunStore  # noqa: E402
-from reproduction import recipes  # noqa: E402
-from reproduction.render import render  # noqa: E402
+from dashboard_lib.store import RunStore
+from reproduction import recipes  # beside this script: bench/ is the first folder on sys.path when it runs
+from reproduction.render import render
+
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_OUT = REPO / "docs" / "reproductions"
 DEFAULT_DOC = REPO / "docs" / "REPRODUCTIONS.md"

@@ -1,12 +1,10 @@
 """Shared fixtures: every test gets its own app home (run store, caches) so nothing leaks between tests or into ~."""
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 SHARED_DATA = Path(os.environ.get("FCLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -31,6 +29,20 @@ def registry(tmp_path):
     from dashboard_lib.store import RunStore
 
     return JobRegistry(RunStore(tmp_path / "store"))
+
+
+def train_finished(store, method: str, **hparams) -> str:
+    """A run of `method` trained to its end on 600 of the built-in digits (CPU), recorded in `store` as the app records
+    it; its id."""
+    import threading
+
+    from dashboard_lib.jobs import RunConfig, create_run, execute_run
+
+    config = RunConfig(dataset="mnist_optdigits", method=method, dataset_options={"n": 600}, hparams=hparams, device="cpu")
+    run_id, config = create_run(store, config)
+    run = execute_run(store, run_id, config, threading.Event())
+    assert run.status == "finished", run.error
+    return run_id
 
 
 def wait_for_run(registry, run_id, timeout=120):

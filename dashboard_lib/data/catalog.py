@@ -20,9 +20,10 @@ def count_table(data: BiasedDataset) -> pd.DataFrame:
 
 
 def max_balance(data: BiasedDataset) -> float:
-    """The highest Balance any clustering of this data can reach: min_g n_g / max_g n_g (DFC, FCMI; MNIST-USPS ≈ 0.12).
+    """The highest Balance any clustering of this data can reach: min_g n_g / max_g n_g (DFC, FCMI).
 
     Balance takes, over clusters, min_g n_cg / max_g n_cg; no cluster can be more balanced than the whole set.
+    Each dataset's value: docs/DATA_NOTES.md.
     """
     counts = np.bincount(data.g, minlength=data.n_groups)
     return float(counts.min() / counts.max()) if counts.max() else 0.0

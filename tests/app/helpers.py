@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 
-TIMEOUT = 90
+TIMEOUT = 120  # seconds for one script run: a page that imports torch on a loaded 2-core machine
 
 
 def open_app(page: str | None = None, *, query: dict | None = None, data_dir: str | None = None) -> AppTest:

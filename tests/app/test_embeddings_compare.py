@@ -3,34 +3,12 @@ import json
 import threading
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from dashboard_lib import projection
 from dashboard_lib.jobs import RunConfig, create_run, execute_run
 from dashboard_lib.store import RunStore
-from tests.conftest import REPO
-
-TIMEOUT = 120
-
-
-def open_app(page: str, run_id: str | None = None, **params) -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
-    if run_id:
-        at.query_params["run"] = run_id
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _train(store: RunStore, method: str, **hparams) -> str:
-    config = RunConfig(dataset="mnist_optdigits", method=method, dataset_options={"n": 600}, hparams=hparams, device="cpu")
-    run_id, config = create_run(store, config)
-    run = execute_run(store, run_id, config, threading.Event())
-    assert run.status == "finished", run.error
-    return run_id
+from tests.app.helpers import TIMEOUT, charts, open_app
+from tests.conftest import train_finished
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +16,8 @@ def home(tmp_path_factory):
     """An app home holding two real runs: AE + k-means with embeddings at epochs 2 and 4, k-means on the pixels."""
     home = tmp_path_factory.mktemp("views") / "home"
     store = RunStore(home / "store")
-    runs = {"ae": _train(store, "ae_kmeans", epochs=4, eval_every=2, n_init=2),
-            "kmeans": _train(store, "kmeans", n_init=2)}
+    runs = {"ae": train_finished(store, "ae_kmeans", epochs=4, eval_every=2, n_init=2),
+            "kmeans": train_finished(store, "kmeans", n_init=2)}
     return home, runs
 
 
@@ -54,10 +32,6 @@ def _markdown(at) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
-def _charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
 # --- Embeddings ------------------------------------------------------------------------------------------------
 def test_embeddings_empty_store_says_what_to_do(fclab_home):
     at = open_app("pages/embeddings.py")
@@ -67,17 +41,17 @@ def test_embeddings_empty_store_says_what_to_do(fclab_home):
 
 def test_embeddings_shows_pca_at_once_three_colourings_and_the_counts(runs, home):
     n = len(RunStore(home[0] / "store").load_arrays(runs["ae"], 4)["assignment"])  # ~600: a stratified subset
-    at = open_app("pages/embeddings.py", runs["ae"])
+    at = open_app("pages/embeddings.py", query={"run": runs["ae"]})
     assert at.select_slider[0].options == ["2", "4"] and at.select_slider[0].value == 4
     text = _markdown(at)
     assert f"**Epoch 4** · {n:,} samples" in text
-    charts = _charts(at)
-    titles = [c["layout"]["title"]["text"] for c in charts]
+    figures = charts(at)
+    titles = [c["layout"]["title"]["text"] for c in figures]
     assert titles[:3] == ["By cluster (the run's assignment)", "By sensitive group", "By true class"]
     assert titles[3].startswith(f"Cluster × group counts (all {n:,} samples)")
-    groups = [t["name"] for t in charts[1]["data"]]
+    groups = [t["name"] for t in figures[1]["data"]]
     assert groups == ["MNIST sample", "UCI optdigits"]  # names from the dataset, not numbers
-    heat = charts[3]["data"][0]
+    heat = figures[3]["data"][0]
     assert heat["y"][-1] == "all data"
     assert sum(map(int, (c.replace(",", "") for c in heat["text"][-1]))) == n
     labels = [m.label for m in at.metric]
@@ -88,7 +62,7 @@ def test_embeddings_shows_pca_at_once_three_colourings_and_the_counts(runs, home
 
 
 def test_embeddings_pca_layout_and_epoch_from_the_url(runs):
-    at = open_app("pages/embeddings.py", runs["ae"], epoch="2")
+    at = open_app("pages/embeddings.py", query={"run": runs["ae"], "epoch": "2"})
     assert at.select_slider[0].value == 2
     at.button_group(key="emb_layout").set_value("PCA").run()
     text = _markdown(at)
@@ -99,7 +73,7 @@ def test_embeddings_pca_layout_and_epoch_from_the_url(runs):
 
 
 def test_embeddings_of_a_method_on_raw_features_projects_the_input(runs):
-    at = open_app("pages/embeddings.py", runs["kmeans"])
+    at = open_app("pages/embeddings.py", query={"run": runs["kmeans"]})
     at.button_group(key="emb_layout").set_value("PCA").run()
     assert "PCA of the input features" in _markdown(at)
     assert any("One saved evaluation: epoch 0" in c.value for c in at.caption)
@@ -109,7 +83,7 @@ def test_embeddings_umap_replaces_pca_when_ready(runs):
     from dashboard_lib.state import run_store
 
     projection.warm_up_umap(background=False)  # compiles once per test process (shared with the unit tests)
-    at = open_app("pages/embeddings.py", runs["ae"])
+    at = open_app("pages/embeddings.py", query={"run": runs["ae"]})
     assert projection.projector_for(run_store()).wait_idle(TIMEOUT)
     at.run()
     text = _markdown(at)
@@ -120,7 +94,7 @@ def test_embeddings_umap_replaces_pca_when_ready(runs):
 
 
 def test_embeddings_of_an_image_run_has_no_feature_profiles(runs):
-    at = open_app("pages/embeddings.py", runs["kmeans"])
+    at = open_app("pages/embeddings.py", query={"run": runs["kmeans"]})
     assert not [h for h in at.subheader if "What the clusters mean" in h.value]
 
 
@@ -141,12 +115,12 @@ def test_embeddings_of_a_table_run_show_what_each_cluster_means_in_each_group(tm
     arrays = store.load_arrays(run_id, 0)
     expected, _ = profile_agreement(load_dataset("upload", {"name": "census"}).X.numpy(), arrays["assignment"], arrays["g"])
 
-    at = open_app("pages/embeddings.py", run_id)
+    at = open_app("pages/embeddings.py", query={"run": run_id})
     assert [h.value for h in at.subheader] == ["What the clusters mean in each group"]
     metric = next(m for m in at.metric if m.label == "Profile agreement")
     assert metric.value == f"{expected:.3f}"
     assert "cosine" in metric.help and "sd of j within g" in metric.help
-    heat = next(c for c in _charts(at) if c["layout"]["title"]["text"].startswith("What sets each cluster apart"))
+    heat = next(c for c in charts(at) if c["layout"]["title"]["text"].startswith("What sets each cluster apart"))
     assert heat["data"][0]["x"] == ["cluster 0 · Female", "cluster 0 · Male", "cluster 1 · Female", "cluster 1 · Male"]
     assert "relationship=Husband" in heat["data"][0]["y"]
 
@@ -172,16 +146,16 @@ def test_compare_table_has_settings_metrics_and_definitions(runs):
 def test_compare_filters_select_and_draw(runs):
     at = open_app("pages/compare.py")
     assert set(at.multiselect(key="compare_runs").value) == set(runs.values())  # default: the recent finished runs
-    charts = _charts(at)
-    bars = next(c for c in charts if c["layout"]["title"]["text"] == "Metrics of the selected runs")
+    figures = charts(at)
+    bars = next(c for c in figures if c["layout"]["title"]["text"] == "Metrics of the selected runs")
     assert {t["name"] for t in bars["data"]} == {"ae_kmeans", "kmeans"}
-    pareto = next(c for c in charts if c["layout"]["title"]["text"] == "Fairness versus quality")
+    pareto = next(c for c in figures if c["layout"]["title"]["text"] == "Fairness versus quality")
     assert any(t["name"].startswith("Pareto front") for t in pareto["data"])
-    heatmaps = [c for c in charts if c["data"][0]["type"] == "heatmap"]
+    heatmaps = [c for c in figures if c["data"][0]["type"] == "heatmap"]
     assert len(heatmaps) == 2
 
     at.selectbox(key="pareto_y").select("mnce").run()
-    pareto = next(c for c in _charts(at) if c["layout"]["title"]["text"] == "Fairness versus quality")
+    pareto = next(c for c in charts(at) if c["layout"]["title"]["text"] == "Fairness versus quality")
     assert pareto["layout"]["yaxis"]["title"]["text"].startswith("MNCE (fairness")
 
     at.multiselect(key="filter.method").select("kmeans").run()
@@ -203,9 +177,9 @@ def test_compare_exports_csv_and_html(runs):
 def test_compare_delete_asks_then_removes_the_run_and_its_files(tmp_path, monkeypatch):
     home = tmp_path / "home"
     store = RunStore(home / "store")
-    keep, doomed = _train(store, "kmeans", n_init=1), _train(store, "kmeans", n_init=2)
+    keep, doomed = train_finished(store, "kmeans", n_init=1), train_finished(store, "kmeans", n_init=2)
     monkeypatch.setenv("FCLAB_HOME", str(home))
-    at = open_app("pages/compare.py", doomed)
+    at = open_app("pages/compare.py", query={"run": doomed})
     at.multiselect(key="compare_runs").set_value([doomed]).run()
     at.button(key="delete").click().run()
     assert any("cannot be undone" in w.value for w in at.warning)
@@ -226,9 +200,9 @@ def test_method_specific_metrics_are_shown_with_their_definitions(tmp_path, monk
     """A SENet run's same-group link share: on the Monitor beside the headline metrics (chance on hover), and as a
     Compare column that appears because a run has it."""
     monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
-    run_id = _train(RunStore(tmp_path / "store"), "senet", width=32, depth=2, pca_dim=20, epochs=1, batch_size=50,
+    run_id = train_finished(RunStore(tmp_path / "store"), "senet", width=32, depth=2, pca_dim=20, epochs=1, batch_size=50,
                     dict_size=100, top_k=30, embed_dim=8)
-    monitor = open_app("pages/monitor.py", run_id)
+    monitor = open_app("pages/monitor.py", query={"run": run_id})
     share = next(m for m in monitor.metric if m.label == "Same-group link share")
     assert 0 <= float(share.value) <= 1
     assert "same group" in share.help and "Chance (links blind to the group) here: 0." in share.help
@@ -252,7 +226,7 @@ def test_compare_labels_name_the_dataset_option_and_seed_that_tell_runs_apart(tm
     monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
     at = open_app("pages/compare.py")
     at.multiselect(key="compare_runs").set_value(ids).run()
-    bars = next(c for c in _charts(at) if c["layout"]["title"]["text"] == "Metrics of the selected runs")
+    bars = next(c for c in charts(at) if c["layout"]["title"]["text"] == "Metrics of the selected runs")
     assert [t["name"] for t in bars["data"]] == ["kmeans · n=300, seed=0", "kmeans · n=600, seed=0",
                                                  "kmeans · n=600, seed=1"]
 
@@ -260,7 +234,7 @@ def test_compare_labels_name_the_dataset_option_and_seed_that_tell_runs_apart(tm
 def test_monitor_shows_one_evaluation_as_numbers_with_what_they_are_measured_against(runs):
     """k-means evaluates once: numbers, no one-dot chart; Balance with its ceiling and the cluster that sets it,
     Entropy with its maximum ln K; its inertia panel says it holds one segment per restart."""
-    at = open_app("pages/monitor.py", runs["kmeans"])
+    at = open_app("pages/monitor.py", query={"run": runs["kmeans"]})
     keys = {c.proto.id for c in at.get("plotly_chart")}
     titles = [json.loads(c.proto.spec)["layout"].get("annotations", [{}])[0].get("text") for c in at.get("plotly_chart")]
     assert not any("metrics_chart" in k for k in keys) and len(at.get("plotly_chart")) == 1
@@ -293,7 +267,7 @@ def test_compare_starts_on_one_dataset_and_warns_when_a_selection_mixes_two(tmp_
 def test_compare_says_a_failed_runs_metrics_are_not_final(tmp_path, monkeypatch):
     """A run that diverged keeps its last evaluation's numbers; the table says which evaluation (DFC counts iterations) they come from."""
     store = RunStore(tmp_path / "store")
-    finished = _train(store, "kmeans", n_init=1)
+    finished = train_finished(store, "kmeans", n_init=1)
     failed = store.create_run(dataset="mnist_optdigits", method="dfc", config={}, seed=0, device="cpu", environment={})
     store.add_evaluation(failed, 3, {"acc": 0.4, "nmi": 0.3, "balance": 0.1}, {})
     store.finish(failed, "failed", error="L_c became nan at step 457")

@@ -1,21 +1,12 @@
 """The Explain page through Streamlit's AppTest, with real tiny ERM and ClusterFix runs in a real run store."""
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from dashboard_lib.jobs import JobRegistry, RunConfig
 from dashboard_lib.store import RunStore
-from tests.conftest import REPO
+from tests.app.helpers import open_app
 
 TIMEOUT = 60
 HPARAMS = {"ae_epochs": 1, "epochs": 1, "batch_size": 64, "width": 8}
-
-
-def open_explain() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("pages/explain.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _train(home, runs) -> list[str]:
@@ -38,7 +29,7 @@ def trained_home(tmp_path_factory):
 
 
 def test_empty_state_says_what_to_run_first(fclab_home):
-    at = open_explain()
+    at = open_app("pages/explain.py")
     text = at.info[0].value
     assert "Nothing to explain yet" in text and "an ERM run and a ClusterFix run" in text and "method=" not in text
     assert "Use that data" in text and "--" not in text  # the app's way to the demo's data, no CLI flags
@@ -46,7 +37,7 @@ def test_empty_state_says_what_to_run_first(fclab_home):
 
 def test_runs_on_different_data_are_not_paired(fclab_home):
     _train(fclab_home, [("erm", {"n": 300}), ("clusterfix", {"n": 320})])
-    at = open_explain()
+    at = open_app("pages/explain.py")
     assert "on the same data" in at.info[0].value
 
 
@@ -60,7 +51,7 @@ def image_rows(at, per_row: int) -> list[list[str]]:
 
 def test_maps_predictions_and_stroke_share_side_by_side(trained_home, monkeypatch):
     monkeypatch.setenv("FCLAB_HOME", str(trained_home))
-    at = open_explain()
+    at = open_app("pages/explain.py")
     assert at.selectbox(key="explain_cf").value.split("-")[2] == "clusterfix"
     assert at.selectbox(key="explain_erm").value.split("-")[2] == "erm"
     labels = [m.label for m in at.metric]
@@ -78,7 +69,7 @@ def test_maps_predictions_and_stroke_share_side_by_side(trained_home, monkeypatc
 
 def test_fewer_images_and_an_earlier_layer(trained_home, monkeypatch):
     monkeypatch.setenv("FCLAB_HOME", str(trained_home))
-    at = open_explain()
+    at = open_app("pages/explain.py")
     at.slider(key="explain_n").set_value(2).run()
     at.selectbox(key="explain_block").select_index(2).run()
     assert not at.exception, at.exception

@@ -4,7 +4,6 @@ right-to-left one is audited into the server's store (the CLI's code path), then
 Embeddings, Compare and Data pages in a real browser. Every name must be visible as the literal text it is, and no
 request may leave 127.0.0.1."""
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,7 @@ from playwright.sync_api import expect
 
 from dashboard_lib import external
 from dashboard_lib.store import RunStore
+from tests.e2e.helpers import requests_leaving
 
 IMAGE = "![t](http://evil.example/x.png)"
 LINK = "[x](http://evil.example/)"
@@ -24,7 +24,6 @@ GROUPS_B = [LONG, RTL, ":smile:"]
 CLASSES = [LINK, "<b>bold</b>"]
 RUN_NAME = IMAGE
 FILE_NAME = "**bold** $x^2$ :red[red] <img src=x> =1+1.csv"  # a file name holds no slash
-LOCAL = {"127.0.0.1", "localhost"}
 
 # Every text the page shows (rendered Markdown, widgets, plotly's SVG text), the invisible joiners text.md adds
 # taken out, and what would be a sign of interpretation: a link or an image to the hostile host, math, colour.
@@ -74,10 +73,7 @@ def test_hostile_names_are_shown_as_text_and_fetch_nothing(app_server, page, tmp
     path = tmp_path / FILE_NAME
     _table().to_csv(path, index=False)
     run_id = _audit_into_store(path, app_server.home)
-    outside = []
-    page.on("request", lambda request: outside.append(request.url)
-            if urlparse(request.url).scheme in ("http", "https", "ws", "wss")
-            and urlparse(request.url).hostname not in LOCAL else None)
+    outside = requests_leaving(page)
 
     # Audit: the attributes' tabs (column names), the first attribute's groups in the text and the bars' legend.
     page.goto(f"{app_server.url}/audit?run={run_id}")

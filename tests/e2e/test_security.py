@@ -2,7 +2,7 @@
 list), refused with a wrong one, the app with the right one."""
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import AppServer
+from tests.e2e.helpers import AppServer
 
 
 def test_without_the_password_nothing_is_served(tmp_path, page, monkeypatch):

@@ -2,31 +2,12 @@
 curves fill in, stop it, and open a run from the fairness-versus-quality scatter."""
 import re
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from dashboard_lib.store import RunStore
+from tests.e2e.helpers import choose, idle
 
 DONE = re.compile(r"(\d+)/8 trials done")
-
-
-def _idle(page) -> None:
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
-
-
-def _choose(page, label: str, option: str, attempts: int = 3) -> None:
-    """Pick an option; again if a rerun still under way from the previous input redrew the widget and closed its list."""
-    for attempt in range(attempts):
-        page.get_by_role("combobox", name=label).click()
-        try:
-            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
-            break
-        except PlaywrightTimeout:
-            if attempt == attempts - 1:
-                raise
-            page.keyboard.press("Escape")
-            _idle(page)
-    _idle(page)
 
 
 CURVE_POINTS = """() => {
@@ -40,22 +21,22 @@ def test_start_a_sweep_watch_its_curves_fill_in_and_stop_it(app_server, page, tm
     page.goto(f"{app_server.url}/sweep")
     expect(page.get_by_role("heading", name="Sweep", exact=True)).to_be_visible()
     expect(page.get_by_text("No sweeps yet")).to_be_visible()
-    _idle(page)
-    _choose(page, "Method", "Autoencoder + k-means")
+    idle(page)
+    choose(page, "Method", "Autoencoder + k-means")
     page.get_by_text("Dataset options").click()
     size = page.get_by_label("n", exact=True)
     size.fill("600")
     size.press("Tab")
-    _idle(page)
-    _choose(page, "Swept hyperparameters (one or two)", "epochs")
+    idle(page)
+    choose(page, "Swept hyperparameters (one or two)", "epochs")
     values = page.get_by_label("epochs: values", exact=True)
     values.fill("20, 30, 40, 50")
     values.press("Tab")
-    _idle(page)
+    idle(page)
     seeds = page.get_by_role("spinbutton", name="Seeds per point")
     seeds.fill("2")
     seeds.press("Tab")
-    _idle(page)
+    idle(page)
     expect(page.get_by_text("8 trials", exact=True)).to_be_visible()
     page.screenshot(path=str(tmp_path / "sweep_form.png"), full_page=True)
     page.get_by_role("button", name="Start 8 trials").click()

@@ -17,16 +17,11 @@ from pathlib import Path
 import pytest
 
 from dashboard_lib.store import RunStore
+from tests.conftest import REPO
+from tests.e2e.helpers import free_port
 
-REPO = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 START_TIMEOUT = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ray_start(args: list[str], log: Path) -> subprocess.Popen:
@@ -48,7 +43,7 @@ def _stop(process: subprocess.Popen) -> None:
 @contextmanager
 def two_node_cluster():
     """A Ray head and one more worker node on this machine, one CPU each; both stopped at the end."""
-    port = _free_port()
+    port = free_port()
     temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths have a length limit
     head = _ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"],
                       temp / "head.log")
@@ -88,7 +83,7 @@ def _ancestors(pid: int) -> set[int]:
 
 
 def _sweep(home: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "FCLAB_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "FCLAB_HOME": str(home)}
     return subprocess.Popen([sys.executable, "-m", "dashboard_lib", "sweep", "--json", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -6,19 +6,8 @@ import re
 from playwright.sync_api import expect
 
 from dashboard_lib.store import RunStore
+from tests.e2e.helpers import choose, idle
 from tests.tabular_data import census_like
-
-
-def _choose(page, label: str, option: str) -> None:
-    """Type to filter (a long list is virtualised: an option far down is not in the page until scrolled to)."""
-    box = page.get_by_role("combobox", name=label)
-    box.click()
-    box.press_sequentially(option)
-    page.get_by_role("option", name=option, exact=True).click()
-
-
-def _idle(page) -> None:
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
 
 
 def test_upload_a_census_csv_impute_save_and_train_fcmi(app_server, page, tmp_path):
@@ -31,18 +20,16 @@ def test_upload_a_census_csv_impute_save_and_train_fcmi(app_server, page, tmp_pa
     page.get_by_role("tab", name="Upload your own").click()
     page.locator("input[type=file]").first.set_input_files(str(path))
     expect(page.get_by_text("600 rows × 16 columns")).to_be_visible(timeout=30_000)
-    _idle(page)
-    _choose(page, "Sensitive column (the group)", "sex")
-    _idle(page)
-    _choose(page, "Class column (optional, for ACC/NMI)", "income")
-    _idle(page)
+    idle(page)
+    choose(page, "Sensitive column (the group)", "sex")
+    choose(page, "Class column (optional, for ACC/NMI)", "income")
     # The missing values are counted before saving, with what each choice would do.
     expect(page.get_by_text(f"{n_missing:,} of 600 rows")).to_be_visible()
     page.get_by_text("Impute: median of a numeric column").click()
-    _idle(page)
+    idle(page)
     page.get_by_label("Save as").fill("adult")
     page.get_by_label("Save as").press("Tab")
-    _idle(page)
+    idle(page)
     page.screenshot(path=str(tmp_path / "upload_form.png"), full_page=True)
     page.get_by_role("button", name="Save dataset").click()
     expect(page.get_by_text(re.compile(r"Saved adult: 600 rows"))).to_be_visible(timeout=30_000)
@@ -50,15 +37,14 @@ def test_upload_a_census_csv_impute_save_and_train_fcmi(app_server, page, tmp_pa
 
     page.goto(f"{app_server.url}/train")
     expect(page.get_by_role("heading", name="Train a method")).to_be_visible()
-    _idle(page)
-    _choose(page, "Dataset", "Your own data (upload)")
-    _idle(page)
+    idle(page)
+    choose(page, "Dataset", "Your own data (upload)")
     expect(page.get_by_role("combobox", name="Upload")).to_have_value("adult")  # the only upload: chosen already
-    _choose(page, "Method", "FCMI")
+    choose(page, "Method", "FCMI")
     # FCMI's own form must be the one on screen: a click on the previous method's Train button, still shown while the
     # rerun starts, is a click on a form that no longer exists and is lost.
     expect(page.get_by_role("spinbutton", name="β (beta)")).to_be_visible()
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Train").click()
     expect(page.get_by_role("heading", name="Monitor")).to_be_visible()
     expect(page.get_by_text("finished", exact=True).first).to_be_visible(timeout=180_000)

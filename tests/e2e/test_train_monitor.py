@@ -4,17 +4,14 @@ import time
 
 from playwright.sync_api import expect
 
+from tests.e2e.helpers import choose, idle
+
 POINTS = re.compile(r"(\d+) points logged")
 
 
 def _points(page) -> int:
     text = page.get_by_text(POINTS).first.inner_text()
     return int(POINTS.search(text).group(1))
-
-
-def _idle(page) -> None:
-    """Wait until the app finished its current script run (Streamlit shows a status widget while one runs)."""
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
 
 
 def _grows(page, first: int, seconds: float = 20.0) -> bool:
@@ -27,21 +24,16 @@ def _grows(page, first: int, seconds: float = 20.0) -> bool:
     return False
 
 
-def _choose(page, label: str, option: str) -> None:
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option).click()
-
-
 def test_train_watch_stop_reload(app_server, page, tmp_path):
     page.goto(f"{app_server.url}/train")  # a fresh server answers the page's own path
     expect(page.get_by_role("heading", name="Train a method")).to_be_visible()
     expect(page.get_by_text("Page not found")).to_have_count(0)
-    _idle(page)
-    _choose(page, "Method", "Autoencoder + k-means")
+    idle(page)
+    choose(page, "Method", "Autoencoder + k-means")
     epochs = page.get_by_label("epochs", exact=True)
     epochs.fill("500")  # long enough that it is still running when we stop it
     epochs.press("Tab")
-    _idle(page)
+    idle(page)
     page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
     page.get_by_role("button", name="Train").click()
 

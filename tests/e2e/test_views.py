@@ -1,18 +1,10 @@
 """Embeddings and Compare in a real browser, on real runs of the default dataset (tiny subset) recorded in the server's store."""
 import re
-import threading
 
 from playwright.sync_api import expect
 
-from dashboard_lib.jobs import RunConfig, create_run, execute_run
 from dashboard_lib.store import RunStore
-
-
-def _train(store: RunStore, method: str, **hparams) -> str:
-    config = RunConfig(dataset="mnist_optdigits", method=method, dataset_options={"n": 600}, hparams=hparams, device="cpu")
-    run_id, config = create_run(store, config)
-    assert execute_run(store, run_id, config, threading.Event()).status == "finished"
-    return run_id
+from tests.conftest import train_finished
 
 
 def _point_on_screen(page, chart: int = 0) -> tuple[float, float]:
@@ -27,8 +19,8 @@ def _point_on_screen(page, chart: int = 0) -> tuple[float, float]:
 
 def test_embeddings_then_compare_then_delete(app_server, page, tmp_path):
     store = RunStore(app_server.home / "store")
-    ae = _train(store, "ae_kmeans", epochs=4, eval_every=2, n_init=2)
-    _train(store, "kmeans", n_init=2)
+    ae = train_finished(store, "ae_kmeans", epochs=4, eval_every=2, n_init=2)
+    train_finished(store, "kmeans", n_init=2)
 
     # Embeddings: the PCA layout at once (UMAP follows in the background), three colourings and the counts.
     page.goto(f"{app_server.url}/embeddings?run={ae}")

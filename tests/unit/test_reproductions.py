@@ -3,19 +3,17 @@ document, the notes on what cannot be matched, the recipes, and one tiny run thr
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
+# bench/reproduce.py and its bench/reproduction package: pytest.ini puts bench/ on the path, as running the script does
+import reproduce
+from reproduction import recipes
+from reproduction.render import render
 
 from dashboard_lib import reproductions as rp
 from dashboard_lib.methods import REGISTRY
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA
 from tests.reproduction_data import fake_record
-
-sys.path.insert(0, str(REPO / "bench"))
-import reproduce  # noqa: E402
-from reproduction import recipes  # noqa: E402
-from reproduction.render import render  # noqa: E402
 
 HAVE_NPZ = (SHARED_DATA / "mnist_usps.npz").is_file()
 

@@ -164,9 +164,8 @@ def test_an_upload_and_its_runs_can_be_deleted(fclab_home, tmp_path, capsys):
 
 def test_processes_opening_a_new_store_together_create_its_schema_once(tmp_path):
     """The app and a CLI sweep may open a fresh store at the same moment: neither finds it damaged."""
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); from dashboard_lib.store import RunStore; "
-            "RunStore(sys.argv[1]).list_runs()")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "store"), str(REPO)],
+    code = "import sys; from dashboard_lib.store import RunStore; RunStore(sys.argv[1]).list_runs()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "store")], cwd=REPO,
                               stderr=subprocess.PIPE, text=True) for _ in range(6)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), [e[-500:] for e in errors if e]
