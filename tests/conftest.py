@@ -8,6 +8,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FCLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+def pytest_configure(config):
+    """No test reads or writes the user's own app home (~/.fair_clustering_lab): a test that takes no fclab_home (a
+    Hypothesis test, a subprocess) still gets a home of the session's own, removed when the session ends."""
+    import tempfile
+
+    config.fclab_session_home = tempfile.mkdtemp(prefix="fclab-test-home-")
+    os.environ["FCLAB_HOME"] = config.fclab_session_home
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    shutil.rmtree(getattr(config, "fclab_session_home", ""), ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def shared_data_is_an_allowed_folder(monkeypatch):
     """The real data folder, allowed as a user allows one at start-up (FCLAB_DATA_ROOTS), for the sidebar's field."""
