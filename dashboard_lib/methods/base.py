@@ -63,6 +63,22 @@ class RunContext(Protocol):
     def progress(self, fraction: float, stage: str = "") -> None: ...
 
 
+class Steps:
+    """A run's count of logged training steps against the steps it plans: each tick logs its scalars at the next step
+    and reports progress done / planned with what the run is doing."""
+
+    def __init__(self, ctx: RunContext, planned: int):
+        self.ctx, self.done, self.planned = ctx, 0, planned
+
+    def tick(self, stage: str, **scalars: Any) -> None:
+        self.done += 1
+        self.ctx.log(self.done, **scalars)
+        self.report(stage)
+
+    def report(self, stage: str) -> None:
+        self.ctx.progress(self.done / max(self.planned, 1), stage)
+
+
 class Method:
     """A clustering (or debiasing) method with declared hyperparameters.
 
