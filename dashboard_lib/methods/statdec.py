@@ -73,9 +73,9 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from ..data import BiasedDataset
-from ..nn import embed_chunks, minibatches, mlp, student_t_assignment
+from ..nn import embed_chunks, mlp, pretrain_autoencoder, student_t_assignment
 from ..params import Param
-from .base import Method, RunContext, n_clusters_param
+from .base import Method, RunContext, Steps, n_clusters_param
 from .dec import dec_clustering_loss, dec_target
 from .kmeans import kmeans
 
@@ -301,36 +301,51 @@ class StatDEC(Method):
 
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "StatDEC":
         hp = self.hparams
-        k = self.n_clusters(data)
-        device = ctx.device
-        X = data.X.flatten(1).to(device)
-        model = StatAutoencoder(X.shape[1], hp["latent_dim"], stat_pool=self._uses_stat_pool()).to(device)
+        X = data.X.flatten(1).to(ctx.device)
+        model = StatAutoencoder(X.shape[1], hp["latent_dim"], stat_pool=self._uses_stat_pool()).to(ctx.device)
         generator = torch.Generator().manual_seed(ctx.seed)
-        steps_per_epoch = -(-len(X) // hp["batch_size"])
-        total = max(hp["pretrain_epochs"] * steps_per_epoch + hp["iterations"], 1)
-        step = 0
+        steps = Steps(ctx, hp["pretrain_epochs"] * -(-len(X) // hp["batch_size"]) + hp["iterations"])
         t0 = time.perf_counter()
-
-        # Stage 1: reconstruction pretraining (the statistics pooling sees the batch as one cluster).
-        optimiser = torch.optim.Adam(model.parameters(), lr=hp["pretrain_lr"])
-        for epoch in range(1, hp["pretrain_epochs"] + 1):
-            for index in minibatches(len(X), hp["batch_size"], generator, device):
-                x = X[index]
-                loss = F.mse_loss(model.decode(model.encode(x)), x)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                step += 1
-                ctx.log(step, L_rec=loss.detach())
-                ctx.progress(step / total, f"pretraining epoch {epoch}/{hp['pretrain_epochs']}")
+        self._pretrain(model, X, generator, steps)
         t_pre = time.perf_counter() - t0
+        centers, z = self._initialise_centres(model, X, self.n_clusters(data), data, steps)
+        t1 = time.perf_counter()
+        iteration, updates = self._cluster(model, X, centers, z, data, generator, steps)
+        t_clu = time.perf_counter() - t1
+        z, labels = self._assign(model, X, centers)
+        if iteration > 0:
+            self._evaluate(ctx, data, iteration, z, labels)
+        self.embedding_ = z.cpu().numpy()
+        self.labels_ = labels.cpu().numpy()
+        self.centers_ = centers.detach().cpu().numpy()
+        self.model_ = model
+        self.target_updates_ = updates
+        self.timings_ = {"pretrain_s": t_pre, "train_s": t_clu, "iterations": iteration}
+        return self
 
-        # Stage 2: k-means centroids, then λ·KL(P‖Q) + (1 − λ)·MSE.
-        ctx.progress(step / total, "k-means on the embedding")
+    def _pretrain(self, model: StatAutoencoder, X: torch.Tensor, generator: torch.Generator, steps: Steps) -> None:
+        """Stage 1: reconstruction pretraining (MSE, Adam; the statistics pooling's inputs are zero, see the module docstring)."""
+        hp = self.hparams
+        pretrain_autoencoder(
+            model, X, lambda x: model.decode(model.encode(x)), lambda x, x_hat: {"L_rec": F.mse_loss(x_hat, x)},
+            lr=hp["pretrain_lr"], batch_size=hp["batch_size"], generator=generator, epochs=hp["pretrain_epochs"],
+            on_step=lambda done, epoch, terms: steps.tick(f"pretraining epoch {epoch}/{hp['pretrain_epochs']}", **terms))
+
+    def _initialise_centres(self, model: StatAutoencoder, X: torch.Tensor, k: int, data: BiasedDataset, steps: Steps
+                            ) -> tuple[nn.Parameter, torch.Tensor]:
+        """(centroids from k-means on the pretrained embedding, that embedding); evaluation 0 is that k-means."""
+        steps.report("k-means on the embedding")
         z = embed_chunks(model.encode, X, [model])
-        km = kmeans(z, k, n_init=hp["n_init"], seed=ctx.seed)
-        centers = nn.Parameter(km.centers.clone())
-        self._evaluate(ctx, data, 0, z, km.labels)
+        km = kmeans(z, k, n_init=self.hparams["n_init"], seed=steps.ctx.seed)
+        self._evaluate(steps.ctx, data, 0, z, km.labels)
+        return nn.Parameter(km.centers.clone()), z
+
+    def _cluster(self, model: StatAutoencoder, X: torch.Tensor, centers: nn.Parameter, z: torch.Tensor,
+                 data: BiasedDataset, generator: torch.Generator, steps: Steps) -> tuple[int, int]:
+        """Stage 2: the loss of Eq. 1 (λ·KL(P‖Q) + (1 − λ)·MSE; IDEC's L_r + γ·L_c) by mini-batch SGD or Adam, the
+        assignments checked every T iterations and P recomputed or training stopped as _gate says (P first computed
+        on z, the pretrained embedding). Returns (iterations run, target updates)."""
+        hp, ctx, device = self.hparams, steps.ctx, X.device
         params = list(model.parameters()) + [centers]
         optimiser = (torch.optim.Adam(params, lr=hp["lr"]) if hp["optimizer"] == "adam"
                      else torch.optim.SGD(params, lr=hp["lr"], momentum=0.9))
@@ -341,7 +356,6 @@ class StatDEC(Method):
         updates = 1
         order = torch.randperm(len(X), generator=generator).to(device)
         position = 0
-        t1 = time.perf_counter()
         iteration = 0
         for iteration in range(1, hp["iterations"] + 1):
             if iteration % hp["update_interval"] == 0:
@@ -354,7 +368,7 @@ class StatDEC(Method):
                 if update:
                     p_all = self._target(q_all)
                     updates += 1
-                ctx.log(step, changed=changed, target_updated=float(update))
+                ctx.log(steps.done, changed=changed, target_updated=float(update))
                 if stop:
                     break
             if position + hp["batch_size"] > len(X):
@@ -373,24 +387,16 @@ class StatDEC(Method):
             optimiser.step()
             if scheduler is not None:
                 scheduler.step()
-            step += 1
-            ctx.log(step, L_rec=l_r.detach(), L_clu=l_c.detach(), L_total=loss.detach())
-            ctx.progress(step / total, f"clustering iteration {iteration}/{hp['iterations']}")
+            steps.tick(f"clustering iteration {iteration}/{hp['iterations']}",
+                       L_rec=l_r.detach(), L_clu=l_c.detach(), L_total=loss.detach())
             if hp["eval_every"] and iteration % hp["eval_every"] == 0 and iteration < hp["iterations"]:
-                z = embed_chunks(model.encode, X, [model])
-                self._evaluate(ctx, data, iteration, z, student_t_assignment(z, centers.detach(), hp["alpha"]).argmax(1))
-        t_clu = time.perf_counter() - t1
+                self._evaluate(ctx, data, iteration, *self._assign(model, X, centers))
+        return iteration, updates
+
+    def _assign(self, model: StatAutoencoder, X: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding, argmax_k q_ik) of all samples."""
         z = embed_chunks(model.encode, X, [model])
-        labels = student_t_assignment(z, centers.detach(), hp["alpha"]).argmax(1)
-        if iteration > 0:
-            self._evaluate(ctx, data, iteration, z, labels)
-        self.embedding_ = z.cpu().numpy()
-        self.labels_ = labels.cpu().numpy()
-        self.centers_ = centers.detach().cpu().numpy()
-        self.model_ = model
-        self.target_updates_ = updates
-        self.timings_ = {"pretrain_s": t_pre, "train_s": t_clu, "iterations": iteration}
-        return self
+        return z, student_t_assignment(z, centers.detach(), self.hparams["alpha"]).argmax(1)
 
     @staticmethod
     def _evaluate(ctx: RunContext, data: BiasedDataset, epoch: int, z: torch.Tensor, labels: torch.Tensor) -> dict:
