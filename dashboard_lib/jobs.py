@@ -21,6 +21,7 @@ from . import metrics
 from .data import BiasedDataset, DownloadError, load_dataset, resolve_options
 from .methods import RunStopped, TrainingDiverged, get_method, resolve_device
 from .methods.base import DIVERGED, GENERIC_ADVICE
+from .nn import to_numpy as _numpy
 from .params import resolve_params
 from .outputs import write_atomic
 from .store import RunRecord, RunStore, private_file
@@ -177,10 +178,6 @@ class Recorder:
         torch.save({key: value.detach().cpu() for key, value in state_dict.items()}, path)
         private_file(path)
         return path
-
-
-def _numpy(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
 
 
 def evaluation_metrics(data: BiasedDataset, assignment: np.ndarray, embedding: np.ndarray | None, seed: int = 0) -> dict:

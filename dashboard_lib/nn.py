@@ -380,6 +380,11 @@ class GroupCycler:
         return np.concatenate(out)
 
 
+def to_numpy(a) -> np.ndarray:
+    """A tensor (detached, on the host) or any array-like as a numpy array."""
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
+
+
 @torch.no_grad()
 def embed_chunks(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, modules: Sequence[nn.Module],
                  batch_size: int = 4096) -> torch.Tensor:
