@@ -144,6 +144,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -873,8 +874,36 @@ class SENet(Method):
     # -- training -----------------------------------------------------------------------------------------------
     def fit(self, data: BiasedDataset, ctx: RunContext) -> "SENet":
         hp = self.hparams
-        device = ctx.device
         k = self.n_clusters(data)
+        f_train, f_cluster, g_train, cluster_rows, split = self._input_features(data, ctx)
+        run = self._training(data, f_train, g_train, ctx)
+        steps_per_epoch = len(f_train) // hp["batch_size"]  # the last incomplete batch is dropped (BatchNorm, equal-size steps)
+        total = hp["epochs"] * steps_per_epoch
+        step = 0
+        labels = embedding = None
+        t0 = time.perf_counter()
+        for epoch in range(1, hp["epochs"] + 1):
+            order = torch.randperm(len(f_train), generator=run.generator)
+            for s in range(steps_per_epoch):
+                step += 1
+                batch = order[s * hp["batch_size"]:(s + 1) * hp["batch_size"]]
+                scalars = self._train_step(run, batch, epoch, step, total, log=step % hp["log_every"] == 0 or step == 1)
+                if scalars is not None:
+                    ctx.log(step, **scalars)
+                ctx.progress(step / total, f"epoch {epoch}/{hp['epochs']}")
+            if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
+                ctx.progress(step / total, f"spectral clustering (epoch {epoch})")
+                labels, embedding = self._evaluate(run.model, f_cluster, k, data.g[cluster_rows], data.n_groups >= 2,
+                                                   epoch, split, time.perf_counter() - t0, ctx)
+        self.labels_ = labels
+        self.embedding_ = embedding.cpu().numpy()
+        self.model_ = run.model
+        return self
+
+    def _input_features(self, data: BiasedDataset, ctx: RunContext):
+        """(training features, features to cluster, training groups, rows to cluster, their split) by the protocol:
+        the fixed features of the training and clustered rows, fitted on the training rows."""
+        hp = self.hparams
         protocol, train, cluster_rows, split = protocol_rows(data, hp["protocol"])
         self.protocol_, self.eval_split_ = protocol, split
         self.train_index_, self.cluster_index_ = train, cluster_rows
@@ -885,125 +914,140 @@ class SENet(Method):
         position[rows] = np.arange(len(rows))
         X = data.X[torch.from_numpy(rows)]
         feats = extract_features(features, X, position[train], hp["pca_dim"], ctx.seed, hp["whiten"],
-                                 ctx.check_stop).to(device)
+                                 ctx.check_stop).to(ctx.device)
         f_train, f_cluster = feats[torch.from_numpy(position[train])], feats[torch.from_numpy(position[cluster_rows])]
-        g_train = torch.from_numpy(data.g[train]).to(device)
-        n_train, d = f_train.shape
+        return f_train, f_cluster, torch.from_numpy(data.g[train]).to(ctx.device), cluster_rows, split
 
-        width = hp["width"]
-        model = SelfExpressiveNet(d, width, hp["depth"], hp["alpha"] or None).to(device)
-        optimiser = make_optimizer(hp["optimizer"], model.parameters(), hp["lr"])
-        use_bias = self.uses_bias(data)
+    def _training(self, data: BiasedDataset, f_train: torch.Tensor, g_train: torch.Tensor, ctx: RunContext) -> "_Training":
+        """The networks, optimisers and settings of a run (the bias classifiers when the method uses them)."""
+        hp, device = self.hparams, ctx.device
+        n_train, d = f_train.shape
+        model = SelfExpressiveNet(d, hp["width"], hp["depth"], hp["alpha"] or None).to(device)
+        run = _Training(model=model, optimiser=make_optimizer(hp["optimizer"], model.parameters(), hp["lr"]),
+                        f_train=f_train, g_train=g_train)
         # One classifier reading keys and queries (Inv-SENnet public code) or one each (the paper's g and g').
-        shared = self.invariant and hp.get("bias_head") == "shared"
-        if use_bias:
-            m = data.n_groups
-            heads = ((SharedBiasClassifier(width, m).to(device),) if shared else
-                     (bias_classifier(width, m).to(device), bias_classifier(width, m).to(device)))
-            head_params = [p for head in heads for p in head.parameters()]
-            bias_optimiser = make_optimizer(hp["optimizer"], head_params, hp["lr_bias"])
-            chance = float(np.bincount(data.g[train], minlength=m).max() / n_train)
+        run.shared = self.invariant and hp.get("bias_head") == "shared"
+        if self.uses_bias(data):
+            m, width = data.n_groups, hp["width"]
+            run.heads = ((SharedBiasClassifier(width, m).to(device),) if run.shared else
+                         (bias_classifier(width, m).to(device), bias_classifier(width, m).to(device)))
+            run.head_params = [p for head in run.heads for p in head.parameters()]
+            run.bias_optimiser = make_optimizer(hp["optimizer"], run.head_params, hp["lr_bias"])
+            run.chance = float(np.bincount(g_train.cpu().numpy(), minlength=m).max() / n_train)
+        run.generator = torch.Generator().manual_seed(ctx.seed)
+        run.dict_size = 0 if hp["dict_size"] == 0 else min(hp["dict_size"], n_train)
+        return run
+
+    def _train_step(self, run: "_Training", batch: torch.Tensor, epoch: int, step: int, total: int,
+                    log: bool) -> dict | None:
+        """One step: the batch reconstructed from the dictionary (L_SE), the bias classifiers' loss through gradient
+        reversal (Inv-SENnet) or on detached embeddings (SENet's monitors), then the optimisers' steps. Returns the
+        scalars to log when `log`."""
+        hp, model, f_train = self.hparams, run.model, run.f_train
+        use_bias = run.heads is not None
         lam = float(hp.get("lambda_adv", 0.0)) if self.invariant else 0.0
         mu = float(hp.get("mu", 0.0)) if self.invariant else 0.0
-        alternating = self.invariant and hp.get("adv_update") == "alternating"
-        clip, clip_bias = hp["grad_clip"], hp.get("grad_clip_bias", 0.0)
+        factor = lr_factor(hp["lr_schedule"], epoch - 1, step - 1, hp["epochs"])
+        set_lr(run.optimiser, hp["lr"] * factor)
+        run.optimiser.zero_grad(set_to_none=True)
+        if use_bias:
+            set_lr(run.bias_optimiser, hp["lr_bias"] * factor)
+            run.bias_optimiser.zero_grad(set_to_none=True)
+        if run.dict_size == 0:  # every training row is an atom (public code), in blocks of dict_block
+            batch = batch.to(f_train.device, non_blocking=True)
+            x = f_train[batch]
+            v = model.query(x)
+            loss, l_se, l_rec, nonzero = whole_set_self_expression(
+                model, x, v, batch, f_train, hp["dict_block"], hp["gamma"], hp["lambda_en"])
+            read = batch  # the key classifier reads the batch's own keys (public code)
+        else:
+            atoms = torch.randperm(len(f_train), generator=run.generator)[:run.dict_size]
+            # Asynchronous copies of the two index vectors, the mask built on the device: no stream sync and
+            # no B × dict_size copy per step.
+            batch, atoms = batch.to(f_train.device, non_blocking=True), atoms.to(f_train.device, non_blocking=True)
+            self_mask = batch[:, None] == atoms[None, :]
+            x, dictionary = f_train[batch], f_train[atoms]
+            v = model.query(x)
+            u = model.key(dictionary)
+            c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
+            loss, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
+            l_se, l_rec, nonzero = loss.detach(), l_rec.detach(), (c.detach() != 0).float().mean()
+            # Two heads: the key classifier reads the keys of the first B atoms (as many samples as the query
+            # classifier); one head: the batch's own keys, as the public code.
+            read = batch if run.shared else atoms[:len(batch)]
+        if use_bias:
+            g_read, g_batch = run.g_train[read], run.g_train[batch]
+            u_read = u[:len(batch)] if not (run.dict_size == 0 or run.shared) else model.key(f_train[read])
+            reversal = None
+            if self.invariant:
+                ramp = grl_coefficient((step - 1) / total, hp["grl_ramp"]) if hp["grl_ramp"] > 0 else 1.0
+                reversal = lam * ramp
+                if mu > 0:
+                    loss = loss + mu * ramp * bias_entropy(run.heads, u_read, v)
+                if hp.get("adv_update") == "alternating":
+                    # Public code: a step of the key/query nets on L_SE + entropy, then the embeddings afresh,
+                    # the reversed classifier loss, and a step of both the nets and the classifiers.
+                    loss.backward()
+                    clip_gradients(model.parameters(), hp["grad_clip"])
+                    run.optimiser.step()
+                    run.optimiser.zero_grad(set_to_none=True)
+                    run.bias_optimiser.zero_grad(set_to_none=True)
+                    v, u_read = model.query(x), model.key(f_train[read])
+                    loss = 0.0
+            bias_loss, l_key, l_query, logits_k, logits_q = bias_losses(run.heads, u_read, v, g_read, g_batch, reversal)
+            loss = loss + bias_loss
+        loss.backward()
+        clip_gradients(model.parameters(), hp["grad_clip"])
+        run.optimiser.step()
+        if use_bias:
+            clip_gradients(run.head_params, hp.get("grad_clip_bias", 0.0))
+            run.bias_optimiser.step()
+        if not log:
+            return None
+        scalars = {"L_SE": l_se, "L_rec": l_rec, "threshold": model.threshold.detach()[0], "nonzero": nonzero}
+        if use_bias:
+            scalars.update(
+                L_bias_key=l_key.detach(), L_bias_query=l_query.detach(),
+                acc_bias_key=(logits_k.detach().argmax(1) == g_read).float().mean(),
+                acc_bias_query=(logits_q.detach().argmax(1) == g_batch).float().mean(), bias_chance=run.chance)
+            if self.invariant:
+                scalars["lambda_eff"] = lam * ramp
+        if hp["lr_schedule"] != "constant":
+            scalars["lr_factor"] = factor
+        return scalars
 
-        generator = torch.Generator().manual_seed(ctx.seed)
-        whole = hp["dict_size"] == 0  # every training row is an atom (public code), in blocks of dict_block
-        dict_size = n_train if whole else min(hp["dict_size"], n_train)
-        B = hp["batch_size"]
-        steps_per_epoch = n_train // B  # the last incomplete batch is dropped (BatchNorm, equal-size steps)
-        total = hp["epochs"] * steps_per_epoch
-        step = 0
-        labels = embedding = None
-        t0 = time.perf_counter()
-        for epoch in range(1, hp["epochs"] + 1):
-            order = torch.randperm(n_train, generator=generator)
-            for s in range(steps_per_epoch):
-                factor = lr_factor(hp["lr_schedule"], epoch - 1, step, hp["epochs"])
-                set_lr(optimiser, hp["lr"] * factor)
-                optimiser.zero_grad(set_to_none=True)
-                if use_bias:
-                    set_lr(bias_optimiser, hp["lr_bias"] * factor)
-                    bias_optimiser.zero_grad(set_to_none=True)
-                batch = order[s * B:(s + 1) * B]
-                if whole:
-                    batch = batch.to(device, non_blocking=True)
-                    x = f_train[batch]
-                    v = model.query(x)
-                    loss, l_se, l_rec, nonzero = whole_set_self_expression(
-                        model, x, v, batch, f_train, hp["dict_block"], hp["gamma"], hp["lambda_en"])
-                    read = batch  # the key classifier reads the batch's own keys (public code)
-                else:
-                    atoms = torch.randperm(n_train, generator=generator)[:dict_size]
-                    # Asynchronous copies of the two index vectors, the mask built on the device: no stream sync and
-                    # no B × dict_size copy per step.
-                    batch, atoms = batch.to(device, non_blocking=True), atoms.to(device, non_blocking=True)
-                    self_mask = batch[:, None] == atoms[None, :]
-                    x, dictionary = f_train[batch], f_train[atoms]
-                    v = model.query(x)
-                    u = model.key(dictionary)
-                    c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
-                    loss, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
-                    l_se, l_rec, nonzero = loss.detach(), l_rec.detach(), (c.detach() != 0).float().mean()
-                    # Two heads: the key classifier reads the keys of the first B atoms (as many samples as the query
-                    # classifier); one head: the batch's own keys, as the public code.
-                    read = batch if shared else atoms[:len(batch)]
-                if use_bias:
-                    g_read, g_batch = g_train[read], g_train[batch]
-                    u_read = u[:len(batch)] if not (whole or shared) else model.key(f_train[read])
-                    reversal = None
-                    if self.invariant:
-                        ramp = grl_coefficient(step / total, hp["grl_ramp"]) if hp["grl_ramp"] > 0 else 1.0
-                        reversal = lam * ramp
-                        if mu > 0:
-                            loss = loss + mu * ramp * bias_entropy(heads, u_read, v)
-                        if alternating:
-                            # Public code: a step of the key/query nets on L_SE + entropy, then the embeddings afresh,
-                            # the reversed classifier loss, and a step of both the nets and the classifiers.
-                            loss.backward()
-                            clip_gradients(model.parameters(), clip)
-                            optimiser.step()
-                            optimiser.zero_grad(set_to_none=True)
-                            bias_optimiser.zero_grad(set_to_none=True)
-                            v, u_read = model.query(x), model.key(f_train[read])
-                            loss = 0.0
-                    bias_loss, l_key, l_query, logits_k, logits_q = bias_losses(heads, u_read, v, g_read, g_batch, reversal)
-                    loss = loss + bias_loss
-                loss.backward()
-                clip_gradients(model.parameters(), clip)
-                optimiser.step()
-                if use_bias:
-                    clip_gradients(head_params, clip_bias)
-                    bias_optimiser.step()
-                step += 1
-                if step % hp["log_every"] == 0 or step == 1:
-                    scalars = {"L_SE": l_se, "L_rec": l_rec, "threshold": model.threshold.detach()[0], "nonzero": nonzero}
-                    if use_bias:
-                        scalars.update(
-                            L_bias_key=l_key.detach(), L_bias_query=l_query.detach(),
-                            acc_bias_key=(logits_k.detach().argmax(1) == g_read).float().mean(),
-                            acc_bias_query=(logits_q.detach().argmax(1) == g_batch).float().mean(), bias_chance=chance)
-                        if self.invariant:
-                            scalars["lambda_eff"] = lam * ramp
-                    if hp["lr_schedule"] != "constant":
-                        scalars["lr_factor"] = factor
-                    ctx.log(step, **scalars)
-                ctx.progress(step / total, f"epoch {epoch}/{hp['epochs']}")
-            if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
-                ctx.progress(step / total, f"spectral clustering (epoch {epoch})")
-                labels, v_cluster, C = self.cluster(model, f_cluster, k, ctx.seed, ctx)
-                embedding = principal_components(v_cluster, hp["embed_dim"], ctx.seed)
-                extra = {"seconds": time.perf_counter() - t0, "threshold": float(model.threshold.detach())}
-                if data.n_groups >= 2:  # how much of C links samples of one group, beside the group-blind value
-                    g_cluster = data.g[cluster_rows]
-                    extra["same_group_share"] = same_group_share(C, g_cluster)
-                    extra["same_group_chance"] = group_blind_share(g_cluster)
-                ctx.evaluate(epoch, embedding, labels, extra=extra, split=split)
-        self.labels_ = labels
-        self.embedding_ = embedding.cpu().numpy()
-        self.model_ = model
-        return self
+    def _evaluate(self, model: SelfExpressiveNet, f_cluster: torch.Tensor, k: int, g_cluster: np.ndarray,
+                  groups: bool, epoch: int, split: str | None, seconds: float, ctx: RunContext
+                  ) -> tuple[np.ndarray, torch.Tensor]:
+        """Spectral clustering of the clustered rows, evaluated with the query embedding's leading principal components
+        and (with two groups or more) the share of C linking samples of one group. Returns (labels, that embedding)."""
+        hp = self.hparams
+        labels, v_cluster, C = self.cluster(model, f_cluster, k, ctx.seed, ctx)
+        embedding = principal_components(v_cluster, hp["embed_dim"], ctx.seed)
+        extra = {"seconds": seconds, "threshold": float(model.threshold.detach())}
+        if groups:  # how much of C links samples of one group, beside the group-blind value
+            extra["same_group_share"] = same_group_share(C, g_cluster)
+            extra["same_group_chance"] = group_blind_share(g_cluster)
+        ctx.evaluate(epoch, embedding, labels, extra=extra, split=split)
+        return labels, embedding
+
+
+@dataclass
+class _Training:
+    """What a SENet run trains: the self-expressive net and its optimiser, the bias classifiers (heads; None when the
+    method does not use them) and theirs, the training features and groups, and the draws of each step's dictionary."""
+
+    model: SelfExpressiveNet
+    optimiser: torch.optim.Optimizer
+    f_train: torch.Tensor
+    g_train: torch.Tensor
+    heads: tuple[nn.Module, ...] | None = None
+    head_params: list = field(default_factory=list)
+    bias_optimiser: torch.optim.Optimizer | None = None
+    chance: float = 0.0
+    shared: bool = False
+    generator: torch.Generator | None = None
+    dict_size: int = 0  # atoms drawn per step; 0 = every training row, in blocks of dict_block
 
 
 class InvSENnet(SENet):
