@@ -231,8 +231,8 @@ class DFCAutoencoder(nn.Module):
         mu = self.fc_mu(features)
         if self.fc_logvar is None:
             return mu, mu, None
-        # log σ² clamped to [−10, 10]: nothing bounds it in fair training (no KL term there), and on standardised
-        # tables L_s pushed it past 100 within 20 iterations, so exp overflowed and every loss became NaN.
+        # log σ² clamped to [−10, 10]: nothing bounds it in fair training (no KL term there), and unbounded, L_s can
+        # push it until exp overflows and every loss becomes NaN (measurements: docs/METHOD_NOTES.md#dfc).
         logvar = self.fc_logvar(features).clamp(-LOGVAR_BOUND, LOGVAR_BOUND)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return z, mu, logvar

@@ -221,7 +221,7 @@ class Method:
 def precision_param() -> Param:
     return Param("precision", "fp32", kind="choice", choices=("fp32", "bf16"),
                  help="Arithmetic of the training steps. bf16: mixed precision (torch.autocast): the network's matrix "
-                      "products in bfloat16, about twice as fast on CPUs with AVX-512 BF16 or AMX and on recent GPUs; "
+                      "products in bfloat16, faster on CPUs with AVX-512 BF16 or AMX and on recent GPUs; "
                       "weights, optimiser and losses stay fp32; the embeddings for k-means and the metrics are computed in fp32. "
                       "Results differ slightly from fp32 (3 significant digits per product).",
                  source="ours (fp32 as in the papers' code)")

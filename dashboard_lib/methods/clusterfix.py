@@ -16,10 +16,10 @@ give the accuracy of every (target y, bias b) group, their mean (unbiased accura
 
 Interpretations (the paper leaves these open):
 - Features clustered (cluster_features=pooled): every conv block's maps of the stage-1 encoder, global-average-pooled,
-  L2-normalised and concatenated. The autoencoder's bottleneck code (cluster_features=code) and the last block alone
-  mostly encode the digit's shape: on Colored MNIST (99% aligned, 8,333 training images, 85 bias-conflicting) their
-  per-class clusters hold no conflicting-majority cluster, while the multi-level pooled features gather 80 of the 85
-  in two clusters of their own (our measurement). The paper's Barlow Twins features play this role on CelebA.
+  L2-normalised and concatenated: early blocks keep colour and texture, later ones shape. The autoencoder's
+  bottleneck code (cluster_features=code) and the last block alone mostly encode the digit's shape, so their
+  per-class clusters do not separate the bias-conflicting samples (measurements: docs/METHOD_NOTES.md#clusterfix).
+  The paper's Barlow Twins features play this role on CelebA.
 - Weights are estimated per epoch from the per-sample losses seen while training that epoch (BPA's practice); the
   first epoch uses weights from one pass of the initial model. After each estimate, weights are normalised so that
   their mean over the training samples is 1 (Σ_c N_c·w_c = N), keeping the loss on ERM's scale; then smoothed,

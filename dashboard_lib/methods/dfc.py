@@ -159,13 +159,12 @@ class DFC(Method):
                         "and the encoder pushes it back: a fair run ends near the dashed line, from above or below. "
                         "The held-out bias probe (right, under the metrics) reads the embedding, not the assignments.")
     # b = 64, not 256: L_c sums over the batch and L_s over its b² pairs while L_f is a batch mean, so the batch size
-    # sets how much the adversary weighs against structure; at b = 64 the adversary catches up within 300 iterations.
-    # One epoch of each group's own model already beats the shared k-means on its group; with two, their sharper Q̂
-    # held the fair stage to per-group structure and a cluster lost one group (docs/REPRODUCTIONS.md, DFC).
+    # sets how much the adversary weighs against structure. One epoch of each group's own model, not two: a sharper Q̂
+    # holds the fair stage to per-group structure (measurements: docs/METHOD_NOTES.md#dfc).
     quick = {"pretrain_steps": 80, "group_pretrain_epochs": 1, "group_dec_epochs": 1, "iterations": 300,
              "eval_every": 100, "batch_per_group": 64, "n_init": 5}
     # On a table, a short pretraining leaves an embedding whose per-group k-means splits at random; a longer one lets it
-    # find the table's strata in both groups (bench/bench_tabular.py).
+    # find the table's strata in both groups (measurements: docs/METHOD_NOTES.md#dfc).
     quick_tables = {"pretrain_steps": 500, "group_pretrain_epochs": 10, "group_dec_epochs": 10}
     quick_minutes = 2.4
     divergence_settings = ("lr", "alpha_s", "alpha_f")

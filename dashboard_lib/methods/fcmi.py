@@ -87,13 +87,11 @@ class FCMI(Method):
       in [−1, 1] (HAR) are used as given; other vectors (uploaded tables, ResNet-50 features, expression profiles)
       enter as tanh((x − mean) / sd) with one mean and sd over all their entries, the public code's transform of
       its ResNet-50 features (FeatureType GlT_GaussainlizeAndTanh). The decoder ends in Tanh for every input (its
-      ActivationType), so x and x̂ share a range. On the census-like table of tests/tabular_data.py (z-scored by the
-      upload, one-hot levels of a few rows reaching z = 45) this keeps L_rec from being led by rare levels: over
-      3 tables × 5 seeds (bench/bench_tabular.py) MNCE ≥ 0.92 on all 15 runs (before: 0.68–1.0, 2 below 0.8), NMI
-      0.064 on average (0.038), ACC 0.610 (0.595). Which fair split FCMI follows still changes with the seed.
+      ActivationType), so x and x̂ share a range, and on z-scored tables L_rec is not led by rare one-hot levels
+      (measurements: docs/METHOD_NOTES.md#fcmi).
     - The embedding's dimension D is the public code's representation_dim: K by default (embedding_dim = 0); its
-      main.py sets 5 for MTFL, its only K = 2 dataset. The default stays K for every data set: on the census-like
-      table of tests/tabular_data.py (K = 2), D = 5 let the clusters split on rare one-hot levels (NMI ≈ 0).
+      main.py sets 5 for MTFL, its only K = 2 dataset. The default stays K for every data set (measurements:
+      docs/METHOD_NOTES.md#fcmi).
     - The last incomplete mini-batch of an epoch is dropped, as the public code's DataLoader(drop_last=True): the
       estimates of p(c) and p(c, g) from a few samples are noisy, and β weighs them every epoch.
     """

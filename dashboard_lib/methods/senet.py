@@ -60,41 +60,12 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
 - Entropy term: μ · E_x[Σ_b Q(b|u) log Q(b|u)] (the negative entropy of Eq. 11's first expectation) is added to the
   key/query loss, for both embeddings, with the classifiers' weights held fixed in it (only θ_u, θ_v move), as in
   Learning Not to Learn (Kim et al. 2019), which the paper follows. Defaults λ = 10 and μ = 10 are ours (the paper
-  gives no values): with λ = 1 the classifiers saturate (cross-entropy ~1e-4), their reversed gradient vanishes and
-  the key/query nets keep the colour; at 10 the classifiers' accuracy falls from ~1 towards chance within a few hundred
-  steps on Colored MNIST. Every weight can be changed.
-- What the invariance achieves, measured with bench/reproduce.py --method senet,inv_senet --schedule medium (width
-  128, 120 epochs; 10,000 biased training images; the whole unbiased split, 10,000 images, clustered as the paper's Table 1
-  does, each row keeping 1,000 coefficients as the public code does; seeds 0–2). Colored MNIST: SENet ACC 0.414 /
-  0.386 / 0.400, links 0.93; Inv-SENnet 0.592 / 0.553 / 0.561 (mean 0.569, +16.9 points), links 0.64–0.67
-  (`same_group_share`: the share of the clustered samples' coefficient mass that links two samples of the same colour,
-  0.50 when the links ignore colour); paper at N = 10,000: 0.42 vs 0.68 (+26.6). Colored Fashion-MNIST (seeds 0–1):
-  SENet 0.374 / 0.402, links 0.97; Inv-SENnet 0.396 / 0.392, links 0.64–0.68: the links lose most of their colour, the
-  ACC barely moves; paper 0.38 vs 0.51. SENet on the images with the colour removed (dataset colored_mnist_grey), the
-  ceiling of perfect invariance at this scale: 0.694 (MNIST), 0.630 (Fashion). With all 50,000 training images (40 epochs,
-  seed 0): SENet 0.434, Inv-SENnet 0.543, links 0.67; more training images do not raise it at this budget (paper at
-  60,000: 0.36 vs 0.78).
-- How many coefficients each row keeps matters as much as the invariance. With 200 of the 10,000, Inv-SENnet reads
-  0.471 / 0.421 / 0.432, links 0.83–0.86, and SENet 0.35: a residual preference for same-colour atoms fills a short
-  row. The share kept is what counts: 200 of 2,000 clustered images (this benchmark's earlier medium schedule) read
-  0.56–0.62, like 1,000 of 10,000, and 50,000 training images with 200 of 10,000 read 0.47–0.48 (40 or 120 epochs):
-  the training-set size was not what held that run back. Wider nets do not help at this budget: at the paper's width
-  (1,024, PCA 500) and 40 epochs, SENet reads 0.415 and Inv-SENnet 0.311 (links 0.69); 480 epochs or width 256 moved
-  the 2,000-clustered result by at most 3 points.
-- Where the colour stays (10,000 clustered, 200 coefficients per row, seed 0): the cross-colour links reach the same
-  digit (71 % of their mass; a red digit's mean key is nearest the same digit's green mean for all ten digits), so the
-  embeddings agree on the digits, and the colour acts as a preference for same-colour atoms on top. The query
-  classifier stays at 1.00 all run while the key classifier decays to ~0.7: its cross-entropy saturates, so its
-  reversed gradient (and the entropy term's) vanishes. Forcing the query to hide the colour does not help: a
-  non-saturating term (cross-entropy to the uniform prediction) in place of the entropy brings the links to 0.56 and
-  the query classifier to 0.56 but ACC to 0.39 (0.25 with 50,000 images). The classifiers memorise the training
-  images' colours (on colour-free images the monitors reach 0.91 on their training batches, where the digit predicts
-  the colour at 0.55 at best; 0.60 with dropout 0.5 in them), but dropout in Inv-SENnet's classifiers brings the links
-  to 0.72 and the query classifier to 0.69 with ACC 0.32: here every change that made the links more colour-blind took
-  more shape with it. Also tried, not kept: no ramp (ACC 0.43, links 0.77) and lr_bias = 1e-3 (0.35, links 0.90) in
-  that setting; earlier, on 2,000 or fewer clustered images, λ = μ = 30 (ACC 0.26), and a kernel MMD between the
-  groups' embeddings or a penalty on each row's same-group coefficient share in place of the classifiers (0.37–0.46
-  against SENet's 0.43 at 3,000 images).
+  gives no values): large enough that the classifiers do not saturate, so their reversed gradient does not vanish.
+  Every weight can be changed (measurements: docs/METHOD_NOTES.md#senet).
+- `same_group_share` (evaluated with two groups or more) is the share of the clustered samples' coefficient mass that
+  links two samples of the same group, beside `same_group_chance`, its value when the links ignore the group. Each
+  row keeps `top_k` coefficients, 1,000 by default as the public code: a short row fills with whatever the links
+  prefer most, the bias included (measurements of both methods: docs/METHOD_NOTES.md#senet).
 - `senet` trains the same two classifiers on detached embeddings (no reversal, no entropy term): monitors only, so the
   Monitor page shows how much bias SENet's embeddings carry beside Inv-SENnet's. acc_bias_* is the classifier's
   accuracy on its training batch; bias_chance is the majority-group rate of the training rows.
@@ -108,9 +79,8 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
   clustered samples projected on its `embed_dim` leading principal components (storage: 1,024 floats per sample
   would not fit tens of thousands of samples per evaluation).
 - Spectral clustering: assign_labels "auto" is k-means for up to 20,000 samples and cluster_qr above; the eigensolver
-  is ARPACK up to 2,000 samples and LOBPCG above (ARPACK's shift-invert mode factorises the graph: 53 s against 2.6 s
-  for 10,000 samples with 1,000 links each). 60,000 samples (top-k 100, width 64) cluster in about 90 s on one
-  CPU thread, most of it computing the coefficients.
+  is ARPACK up to 2,000 samples and LOBPCG above (ARPACK's shift-invert mode factorises the graph; measurements:
+  docs/METHOD_NOTES.md#senet).
 
 Public code, as read (SENet: github.com/zhangsz1998/Self-Expressive-Network main.py and utils.py at 381daf9; Inv-SENnet:
 github.com/singh17ashu/Inv-Senet-Invariant-Self-Expression-Network main_invsenet.py at e0ea1fb; each setting a declared
@@ -158,8 +128,7 @@ from ..params import Param
 from .base import Method, RunContext, Variant, n_clusters_param
 
 LARGE = 20_000  # above this many samples: cluster_qr labels (k-means below)
-LOBPCG_ABOVE = 2_000  # above this many samples: the LOBPCG eigensolver (ARPACK's shift-invert factorises the graph:
-# 53 s against LOBPCG's 2.6 s for 10,000 samples with 1,000 links each, on one CPU thread)
+LOBPCG_ABOVE = 2_000  # above this many samples: the LOBPCG eigensolver (ARPACK's shift-invert factorises the graph)
 ERR_SPECTRAL = ("spectral clustering failed on the {n}-sample affinity ({links} links): {reason}. Try a larger top_k, the "
                 "knn affinity, another assign_labels, or fewer clusters")
 ERR_NAN = ("the self-expression coefficients contain NaN or infinite values: training diverged. Lower the learning rate "
@@ -751,8 +720,7 @@ def senet_params() -> tuple[Param, ...]:
               help="Dictionary atoms each step reconstructs its batch from: that many training rows drawn at random for "
                    "the step (at most all of them); 0 = every training row, in blocks of dict_block, as the public "
                    "code does. Not the default: every step then runs the key net forward and back over the whole "
-                   "training set, N/D times the work of a random dictionary (10× for 10,000 training images, 50× for "
-                   "50,000): hours per run on a CPU, affordable on a GPU.",
+                   "training set, N/D times the work of a random dictionary: slow on a CPU, affordable on a GPU.",
               source="ours (random atoms); SENet and Inv-SENnet public code: 0 (the whole training set)"),
         Param("dict_block", 10_000, kind="int", low=1, high=1_000_000,
               help="With dict_size 0: dictionary rows per block. Memory holds one block's key-net activations at a "
@@ -760,8 +728,7 @@ def senet_params() -> tuple[Param, ...]:
               source="SENet public code: 10,000"),
         Param("top_k", 1000, kind="int", low=1, high=1_000_000,
               help="Coefficients kept per row of C for the affinity. A short row fills with whatever the links prefer "
-                   "most, the bias included: Inv-SENnet on 10,000 Colored MNIST images reads ACC 0.47 with 200, 0.59 "
-                   "with 1,000.",
+                   "most, the bias included (measurements: docs/METHOD_NOTES.md#senet).",
               source="SENet public code non_zeros: 1000"),
         Param("affinity", "symmetric", kind="choice", choices=("symmetric", "knn"),
               help="Rows of C L2-normalised, then symmetric: A = |C| + |Cᵀ|; knn: each row linked (weight 1) to the "
@@ -799,8 +766,8 @@ class SENet(Method):
                "(monitors only).")
     paper = "Zhang, You, Vidal & Li 2021, Learning a Self-Expressive Network for Subspace Clustering (CVPR)"
     invariant = False
-    # top_k stays at the public code's 1,000 (2–3 s more per clustering of 10,000 samples): with 200, a residual
-    # preference for same-colour atoms fills each row, and Inv-SENnet's ACC falls from 0.59 to 0.47 (docstring).
+    # top_k stays at the public code's 1,000: with fewer, a residual preference for same-colour atoms fills each row
+    # (measurements: docs/METHOD_NOTES.md#senet).
     quick = {"width": 256, "pca_dim": 200, "epochs": 10, "dict_size": 500}
     quick_minutes = 0.8
     accuracy_caption = ("acc_bias_key / acc_bias_query: bias classifiers trained on SENet's key and query embeddings "

@@ -22,8 +22,9 @@ where it can be:
   threshold" beside "update intervals for target distribution" of 70–120 iterations: DEC's and IDEC's rule, where
   P is recomputed on the whole dataset every T iterations and training stops once fewer than δ of the samples
   changed cluster between two updates. We default to that reading (target_update = "interval"): read literally,
-  §III-A freezes P at its first value, since on MNIST 1–2 % of the samples keep changing cluster every 80
-  iterations and δ = 0.1 %, which would make the paper's update intervals meaningless. target_update = "stable"
+  §III-A freezes P at its first value for as long as more than δ = 0.1 % of the samples keep changing cluster
+  between checks, which would make the paper's update intervals meaningless (measurements:
+  docs/METHOD_NOTES.md#statdec). target_update = "stable"
   is the literal reading (recompute P only when fewer than δ changed; never stop early). The first P is computed
   right after the k-means initialisation. The paper's further "convergence criterion based on the KL loss" is
   not specified, so it is not used.
@@ -34,31 +35,11 @@ where it can be:
   next decoder layer reads [h_i, Σ_k q_ik μ_k, Σ_k q_ik σ_k, Σ_k q_ik N_k / B]. During pretraining there are no
   clusters yet: the pooled inputs are zero and the weights that read them start at zero, so the pretraining trains
   the plain autoencoder (IDEC's) and the block joins at the clustering stage without changing what the pretrained
-  decoder computes. Our first reading, the whole batch as one cluster during pretraining, let the decoder lean on
-  batch statistics. Measured on long-tailed MNIST ratio 10 (full set, bench/reproduce.py --method statdec
-  --dataset mnist_lt10 --schedule medium, seeds 0–2), k-means on the pretrained embedding gives ACC 0.544 / 0.525 / – with that reading and
-  0.566 / 0.542 / 0.561 with this one. IDEC's pretraining computes the same function from another random draw of
-  the decoder's last layers; over seeds 0–5 it gives 0.630 / 0.651 / 0.621 / 0.598 / 0.524 / 0.571 (mean 0.599,
-  sd 0.046) against this block's 0.566 / 0.542 / 0.561 / 0.583 / 0.614 / 0.580 (mean 0.574, sd 0.024): the
-  difference is within the seed-to-seed spread (Welch t = 1.2), so it is the random draw, not the block.
+  decoder computes (measurements: docs/METHOD_NOTES.md#statdec).
 - Loss (Eq. 1): L = λ·L_c + (1 − λ)·L_r with λ = 0.1, L_c = KL(P ‖ Q) averaged over the batch, L_r the MSE.
 - Optimiser of the clustering stage: mini-batch SGD (§III-C), learning rate 0.01 divided by 10 every 20,000
-  iterations (§IV-d), momentum 0.9 (DEC's; the paper gives none). IDEC keeps its PyTorch reference's Adam 1e-3.
-  Our first default was Adam 1e-3 for StatDEC too, so that StatDEC and IDEC would differ only in the method; the
-  clustering stage then moved ACC by 0–6 points and StatDEC ended below DEC. Measured with SGD
-  (bench/reproduce.py --method dec,idec,statdec --dataset mnist_lt100 --schedule medium: the full long-tailed set,
-  30 pretraining epochs, 3,000 iterations), ACC
-  over seeds 0–5:
-  ratio 100: StatDEC 0.536 / 0.527 / 0.492 / 0.527 / 0.517 / 0.504 (mean 0.517; with Adam 0.465), DEC 0.471 /
-  0.483 / 0.483 / 0.480 / 0.485 / 0.481 (mean 0.481): above DEC for every seed. IDEC with the same SGD, seeds 0–2:
-  0.473 / 0.484 / 0.481, so the gain is StatDEC's target and pooling, not the optimiser alone. It comes from the
-  head classes (recall of digits 0 and 1: 0.42 and 0.56 against IDEC's 0.34 and 0.51); the mean recall of the
-  five smallest classes stays level with DEC's (0.17 over seeds 0–5 against 0.18 over seeds 3–5).
-  ratio 10: StatDEC 0.609 / 0.566 / 0.593 / 0.601 / 0.669 / 0.621 (mean 0.610; with Adam 0.579), DEC 0.558 / 0.618 /
-  0.594 / 0.574 / 0.626 / 0.613 (mean 0.597): above DEC for 4 seeds of 6 (below for seed 1, and by 0.001 for
-  seed 2), a margin within the seed spread (paired t = 0.8). IDEC with the same SGD does better here, 0.637 /
-  0.681 / 0.660 (seeds 0–2): at the milder imbalance StatDEC's target and pooling cost about 7 points against IDEC,
-  at ratio 100 they gain about 4.
+  iterations (§IV-d), momentum 0.9 (DEC's; the paper gives none). IDEC keeps its PyTorch reference's Adam 1e-3
+  (measurements: docs/METHOD_NOTES.md#statdec).
 - Pretraining: Adam 1e-3, end to end (not the paper's layer-wise pretraining with dropout).
 - Images are flattened (the paper's MLP takes d_x inputs).
 """
