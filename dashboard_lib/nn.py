@@ -38,6 +38,9 @@ class MLPAutoencoder(nn.Module):
         return z, self.decoder(z).view_as(x)
 
 
+ERR_SCHEDULE = "a pretraining schedule is either a number of epochs or a number of steps, not both or neither"
+
+
 def minibatches(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
     """Index tensors of one shuffled epoch over n samples (on device, so slicing the data needs no copy to the host)."""
     order = torch.randperm(n, generator=generator).to(device)
@@ -63,7 +66,7 @@ def pretrain_autoencoder(model: nn.Module, X: torch.Tensor, forward: Callable[[t
     for a stop there; on_epoch(epoch) follows every completed pass. Returns the mini-batches done (skipped included).
     """
     if (epochs is None) == (steps is None):
-        raise ValueError("pretrain_autoencoder takes either epochs or steps")
+        raise ValueError(ERR_SCHEDULE)
     n = len(X)
     per_epoch = -(-n // batch_size)
     total = epochs * per_epoch if steps is None else steps
