@@ -383,6 +383,12 @@ class GroupCycler:
         return np.concatenate(out)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a wall-clock time covers it; nothing elsewhere."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def to_numpy(a) -> np.ndarray:
     """A tensor (detached, on the host) or any array-like as a numpy array."""
     return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)

@@ -63,6 +63,17 @@ class RunContext(Protocol):
     def progress(self, fraction: float, stage: str = "") -> None: ...
 
 
+def ensure_finite(ctx: RunContext, embedding: torch.Tensor, step: int) -> None:
+    """Before k-means or an evaluation: write the logged losses (the Recorder names a NaN loss there), then make sure
+    the embedding itself is finite, so a divergence reads as one and not as a k-means error. One sync, per evaluation."""
+    flush = getattr(ctx, "flush", None)
+    if flush is not None:
+        flush()
+    if not bool(torch.isfinite(embedding).all()):
+        advice = getattr(ctx, "advice", GENERIC_ADVICE)
+        raise TrainingDiverged(f"the embedding became NaN or infinite by step {step}: " + DIVERGED.format(advice=advice))
+
+
 class Steps:
     """A run's count of logged training steps against the steps it plans: each tick logs its scalars at the next step
     and reports progress done / planned with what the run is doing."""

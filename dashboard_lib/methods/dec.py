@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset
-from ..nn import DFCAutoencoder, MLPAutoencoder, embed_chunks, mixed_precision, pretrain_autoencoder, student_t_assignment
+from ..nn import (DFCAutoencoder, MLPAutoencoder, embed_chunks, mixed_precision, pretrain_autoencoder,
+                  student_t_assignment, synchronize)
 from ..params import Param
-from .base import DIVERGED, GENERIC_ADVICE, Method, RunContext, Steps, TrainingDiverged, n_clusters_param, precision_param
+from .base import Method, RunContext, Steps, ensure_finite, n_clusters_param, precision_param
 from .kmeans import kmeans
 
 EPS = 1e-12
@@ -128,12 +129,12 @@ class DEC(Method):
         steps = Steps(ctx, hp["pretrain_epochs"] * steps_per_epoch + hp["iterations"])
         t0 = time.perf_counter()
         self._pretrain(net, X, generator, steps)
-        _sync(ctx.device)
+        synchronize(ctx.device)
         t_pre = time.perf_counter() - t0
         centers, start = self._initialise_centres(net, X, self.n_clusters(data), steps)
         t1 = time.perf_counter()
         iteration, last_eval = self._cluster(net, X, centers, start, generator, steps)
-        _sync(ctx.device)
+        synchronize(ctx.device)
         t_clu = time.perf_counter() - t1
         z, labels = self._assign(net, X, centers, steps)
         if iteration != last_eval:
@@ -242,19 +243,3 @@ def encoder_params(model, conv: bool):
     if conv:
         return [p for name, p in model.named_parameters() if not name.startswith("untrunk")]
     return model.encoder.parameters()
-
-
-def ensure_finite(ctx: RunContext, embedding: torch.Tensor, step: int) -> None:
-    """Before k-means or an evaluation: write the logged losses (the Recorder names a NaN loss there), then make sure
-    the embedding itself is finite, so a divergence reads as one and not as a k-means error. One sync, per evaluation."""
-    flush = getattr(ctx, "flush", None)
-    if flush is not None:
-        flush()
-    if not bool(torch.isfinite(embedding).all()):
-        advice = getattr(ctx, "advice", GENERIC_ADVICE)
-        raise TrainingDiverged(f"the embedding became NaN or infinite by step {step}: " + DIVERGED.format(advice=advice))
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

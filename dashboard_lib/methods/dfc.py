@@ -15,10 +15,10 @@ from torch import nn
 from .. import metrics
 from ..data import BiasedDataset
 from ..nn import (DFCAutoencoder, GroupCycler, embed_chunks, grad_reverse, grl_coefficient, minibatches,
-                  pretrain_autoencoder, student_t_assignment, to_numpy, vae_kl)
+                  pretrain_autoencoder, student_t_assignment, synchronize, to_numpy, vae_kl)
 from ..params import Param
-from .base import Method, RunContext, Steps, n_clusters_param
-from .dec import _sync, dec_clustering_loss, dec_target, ensure_finite
+from .base import Method, RunContext, Steps, ensure_finite, n_clusters_param
+from .dec import dec_clustering_loss, dec_target
 from . import dfc_released
 from .dfc_released import GROUP_FILES, REPOSITORY, load_released
 from .kmeans import kmeans
@@ -271,12 +271,12 @@ class DFC(Method):
         if save is not None:
             save("group_models", self.group_report_)
         ctx.evaluate(0, mu_all, start, extra={"disc_chance": 1.0 / m})
-        _sync(ctx.device)
+        synchronize(ctx.device)
         t_group = time.perf_counter() - t1
 
         t2 = time.perf_counter()
         mu_all, labels, centers, critic = self._fair_training(encoder, centers_init, group_models, X, data, start, steps)
-        _sync(ctx.device)
+        synchronize(ctx.device)
         t_fair = time.perf_counter() - t2
         self.embedding_ = mu_all.cpu().numpy()
         self.labels_ = to_numpy(labels)

@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset
-from ..nn import FCMINet, cosine_assignment, embed_chunks, group_sorted_batches
+from ..nn import FCMINet, cosine_assignment, embed_chunks, group_sorted_batches, synchronize
 from ..params import Param
-from .base import Method, RunContext, Steps, n_clusters_param
-from .dec import _sync, ensure_finite
+from .base import Method, RunContext, Steps, ensure_finite, n_clusters_param
 from .kmeans import kmeans
 
 EPS = 1e-12
@@ -176,7 +175,7 @@ class FCMI(Method):
             if epoch > epochs:
                 break
             self._train_epoch(net, optimiser, X, G, data.g, m, centers, epoch, rng, steps)
-            _sync(ctx.device)
+            synchronize(ctx.device)
             epoch_times.append(time.perf_counter() - t0)
         self.embedding_ = h_all.cpu().numpy()
         self.labels_ = fcmi_soft_assignment(h_all, centers, hp["tau"]).argmax(1).cpu().numpy()
