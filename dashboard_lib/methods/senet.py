@@ -115,6 +115,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -910,59 +911,18 @@ class SENet(Method):
         """One step: the batch reconstructed from the dictionary (L_SE), the bias classifiers' loss through gradient
         reversal (Inv-SENnet) or on detached embeddings (SENet's monitors), then the optimisers' steps. Returns the
         scalars to log when `log`."""
-        hp, model, f_train = self.hparams, run.model, run.f_train
+        hp, model = self.hparams, run.model
         use_bias = run.heads is not None
-        lam = float(hp.get("lambda_adv", 0.0)) if self.invariant else 0.0
-        mu = float(hp.get("mu", 0.0)) if self.invariant else 0.0
         factor = lr_factor(hp["lr_schedule"], epoch - 1, step - 1, hp["epochs"])
         set_lr(run.optimiser, hp["lr"] * factor)
         run.optimiser.zero_grad(set_to_none=True)
         if use_bias:
             set_lr(run.bias_optimiser, hp["lr_bias"] * factor)
             run.bias_optimiser.zero_grad(set_to_none=True)
-        if run.dict_size == 0:  # every training row is an atom (public code), in blocks of dict_block
-            batch = batch.to(f_train.device, non_blocking=True)
-            x = f_train[batch]
-            v = model.query(x)
-            loss, l_se, l_rec, nonzero = whole_set_self_expression(
-                model, x, v, batch, f_train, hp["dict_block"], hp["gamma"], hp["lambda_en"])
-            read = batch  # the key classifier reads the batch's own keys (public code)
-        else:
-            atoms = torch.randperm(len(f_train), generator=run.generator)[:run.dict_size]
-            # Asynchronous copies of the two index vectors, the mask built on the device: no stream sync and
-            # no B × dict_size copy per step.
-            batch, atoms = batch.to(f_train.device, non_blocking=True), atoms.to(f_train.device, non_blocking=True)
-            self_mask = batch[:, None] == atoms[None, :]
-            x, dictionary = f_train[batch], f_train[atoms]
-            v = model.query(x)
-            u = model.key(dictionary)
-            c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
-            loss, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
-            l_se, l_rec, nonzero = loss.detach(), l_rec.detach(), (c.detach() != 0).float().mean()
-            # Two heads: the key classifier reads the keys of the first B atoms (as many samples as the query
-            # classifier); one head: the batch's own keys, as the public code.
-            read = batch if run.shared else atoms[:len(batch)]
+        se = self._self_expression(run, batch)
+        loss, bias = se.loss, None
         if use_bias:
-            g_read, g_batch = run.g_train[read], run.g_train[batch]
-            u_read = u[:len(batch)] if not (run.dict_size == 0 or run.shared) else model.key(f_train[read])
-            reversal = None
-            if self.invariant:
-                ramp = grl_coefficient((step - 1) / total, hp["grl_ramp"]) if hp["grl_ramp"] > 0 else 1.0
-                reversal = lam * ramp
-                if mu > 0:
-                    loss = loss + mu * ramp * bias_entropy(run.heads, u_read, v)
-                if hp.get("adv_update") == "alternating":
-                    # Public code: a step of the key/query nets on L_SE + entropy, then the embeddings afresh,
-                    # the reversed classifier loss, and a step of both the nets and the classifiers.
-                    loss.backward()
-                    clip_gradients(model.parameters(), hp["grad_clip"])
-                    run.optimiser.step()
-                    run.optimiser.zero_grad(set_to_none=True)
-                    run.bias_optimiser.zero_grad(set_to_none=True)
-                    v, u_read = model.query(x), model.key(f_train[read])
-                    loss = 0.0
-            bias_loss, l_key, l_query, logits_k, logits_q = bias_losses(run.heads, u_read, v, g_read, g_batch, reversal)
-            loss = loss + bias_loss
+            loss, bias = self._bias_terms(run, se, (step - 1) / total)
         loss.backward()
         clip_gradients(model.parameters(), hp["grad_clip"])
         run.optimiser.step()
@@ -971,17 +931,71 @@ class SENet(Method):
             run.bias_optimiser.step()
         if not log:
             return None
-        scalars = {"L_SE": l_se, "L_rec": l_rec, "threshold": model.threshold.detach()[0], "nonzero": nonzero}
+        scalars = {"L_SE": se.l_se, "L_rec": se.l_rec, "threshold": model.threshold.detach()[0], "nonzero": se.nonzero}
         if use_bias:
-            scalars.update(
-                L_bias_key=l_key.detach(), L_bias_query=l_query.detach(),
-                acc_bias_key=(logits_k.detach().argmax(1) == g_read).float().mean(),
-                acc_bias_query=(logits_q.detach().argmax(1) == g_batch).float().mean(), bias_chance=run.chance)
-            if self.invariant:
-                scalars["lambda_eff"] = lam * ramp
+            scalars.update(bias)
         if hp["lr_schedule"] != "constant":
             scalars["lr_factor"] = factor
         return scalars
+
+    def _self_expression(self, run: "_Training", batch: torch.Tensor) -> "_SelfExpression":
+        """L_SE of the batch (Eq. 6–7): reconstructed from a random dictionary of dict_size training rows drawn for the
+        step, or from every training row in blocks of dict_block (the public code); c_ii = 0."""
+        hp, model, f_train = self.hparams, run.model, run.f_train
+        if run.dict_size == 0:
+            batch = batch.to(f_train.device, non_blocking=True)
+            x = f_train[batch]
+            v = model.query(x)
+            loss, l_se, l_rec, nonzero = whole_set_self_expression(
+                model, x, v, batch, f_train, hp["dict_block"], hp["gamma"], hp["lambda_en"])
+            # the key classifier reads the batch's own keys (public code)
+            return _SelfExpression(loss, l_se, l_rec, nonzero, batch, x, v, None, batch)
+        atoms = torch.randperm(len(f_train), generator=run.generator)[:run.dict_size]
+        # Asynchronous copies of the two index vectors, the mask built on the device: no stream sync and
+        # no B × dict_size copy per step.
+        batch, atoms = batch.to(f_train.device, non_blocking=True), atoms.to(f_train.device, non_blocking=True)
+        self_mask = batch[:, None] == atoms[None, :]
+        x, dictionary = f_train[batch], f_train[atoms]
+        v = model.query(x)
+        u = model.key(dictionary)
+        c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
+        loss, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
+        # Two heads: the key classifier reads the keys of the first B atoms (as many samples as the query
+        # classifier); one head: the batch's own keys, as the public code.
+        read = batch if run.shared else atoms[:len(batch)]
+        return _SelfExpression(loss, loss.detach(), l_rec.detach(), (c.detach() != 0).float().mean(), batch, x, v, u, read)
+
+    def _bias_terms(self, run: "_Training", se: "_SelfExpression", progress: float) -> tuple[torch.Tensor, dict]:
+        """(L_SE plus the bias classifiers' terms, their scalars to log). Inv-SENnet: the classifiers' cross-entropy
+        through gradient reversal of weight λ and the entropy term μ (§3.3, Eq. 9–12), both ramped over training
+        progress; with adv_update "alternating", first a step of the key/query nets on L_SE + entropy, then the
+        embeddings afresh (public code). SENet: the classifiers on detached embeddings (monitors)."""
+        hp, model, f_train = self.hparams, run.model, run.f_train
+        loss, v = se.loss, se.v
+        g_read, g_batch = run.g_train[se.read], run.g_train[se.batch]
+        u_read = se.u[:len(se.batch)] if se.u is not None and not run.shared else model.key(f_train[se.read])
+        reversal = None
+        if self.invariant:
+            ramp = grl_coefficient(progress, hp["grl_ramp"]) if hp["grl_ramp"] > 0 else 1.0
+            reversal = float(hp["lambda_adv"]) * ramp
+            mu = float(hp["mu"])
+            if mu > 0:
+                loss = loss + mu * ramp * bias_entropy(run.heads, u_read, v)
+            if hp["adv_update"] == "alternating":
+                loss.backward()
+                clip_gradients(model.parameters(), hp["grad_clip"])
+                run.optimiser.step()
+                run.optimiser.zero_grad(set_to_none=True)
+                run.bias_optimiser.zero_grad(set_to_none=True)
+                v, u_read = model.query(se.x), model.key(f_train[se.read])
+                loss = 0.0
+        bias_loss, l_key, l_query, logits_k, logits_q = bias_losses(run.heads, u_read, v, g_read, g_batch, reversal)
+        scalars = {"L_bias_key": l_key.detach(), "L_bias_query": l_query.detach(),
+                   "acc_bias_key": (logits_k.detach().argmax(1) == g_read).float().mean(),
+                   "acc_bias_query": (logits_q.detach().argmax(1) == g_batch).float().mean(), "bias_chance": run.chance}
+        if self.invariant:
+            scalars["lambda_eff"] = reversal
+        return loss + bias_loss, scalars
 
     def _evaluate(self, model: SelfExpressiveNet, f_cluster: torch.Tensor, k: int, g_cluster: np.ndarray,
                   groups: bool, epoch: int, split: str | None, seconds: float, ctx: RunContext
@@ -997,6 +1011,22 @@ class SENet(Method):
             extra["same_group_chance"] = group_blind_share(g_cluster)
         ctx.evaluate(epoch, embedding, labels, extra=extra, split=split)
         return labels, embedding
+
+
+class _SelfExpression(NamedTuple):
+    """One step's self-expression: the loss to back-propagate, L_SE and its reconstruction part and the share of
+    nonzero coefficients (detached), the batch's rows, features x and queries v, the dictionary's keys u (None with the
+    whole training set as dictionary), and the rows whose keys the key classifier reads."""
+
+    loss: torch.Tensor
+    l_se: torch.Tensor
+    l_rec: torch.Tensor
+    nonzero: torch.Tensor
+    batch: torch.Tensor
+    x: torch.Tensor
+    v: torch.Tensor
+    u: torch.Tensor | None
+    read: torch.Tensor
 
 
 @dataclass
