@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from ..data import BiasedDataset
 from ..nn import MLPAutoencoder, embed_chunks, pretrain_autoencoder
 from ..params import Param
-from .base import Method, RunContext, n_clusters_param, precision_param
+from .base import Method, RunContext, Steps, n_clusters_param, precision_param
 from .kmeans import kmeans
 
 
@@ -45,32 +45,24 @@ class AEKMeans(Method):
         k = self.n_clusters(data)
         X = data.X.to(ctx.device)
         model = MLPAutoencoder(data.n_features, hp["latent_dim"]).to(ctx.device)
-        evaluated = {}
+        steps = Steps(ctx, hp["epochs"] * -(-len(X) // hp["batch_size"]))
+        z = labels = None
 
         def evaluate(epoch: int) -> None:
+            nonlocal z, labels
             if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
-                evaluated["z"], evaluated["labels"] = self._cluster(model, X, k, ctx.seed)
-                ctx.evaluate(epoch, evaluated["z"], evaluated["labels"])
+                z, labels = self._cluster(model, X, k, ctx.seed)
+                ctx.evaluate(epoch, z, labels)
 
-        self._pretrain(model, X, ctx, on_epoch=evaluate)
-        self.embedding_ = evaluated["z"].cpu().numpy()
-        self.labels_ = evaluated["labels"].cpu().numpy()
+        pretrain_autoencoder(
+            model, X, lambda x: model(x)[1], lambda x, x_hat: {"L_rec": reconstruction_loss(x, x_hat.float())},
+            lr=hp["lr"], batch_size=hp["batch_size"], generator=torch.Generator().manual_seed(ctx.seed),
+            epochs=hp["epochs"], precision=hp["precision"], fused=ctx.device.type in ("cpu", "cuda"),
+            on_step=lambda done, epoch, terms: steps.tick(f"epoch {epoch}/{hp['epochs']}", **terms), on_epoch=evaluate)
+        self.embedding_ = z.cpu().numpy()
+        self.labels_ = labels.cpu().numpy()
         self.model_ = model
         return self
-
-    def _pretrain(self, model: MLPAutoencoder, X: torch.Tensor, ctx: RunContext, on_epoch) -> None:
-        """Reconstruction epochs (MSE, Adam), on_epoch(epoch) after each."""
-        hp = self.hparams
-        steps_per_epoch = -(-len(X) // hp["batch_size"])
-
-        def logged(step: int, epoch: int, terms: dict) -> None:
-            ctx.log(step, **terms)
-            ctx.progress(step / (hp["epochs"] * steps_per_epoch), f"epoch {epoch}/{hp['epochs']}")
-
-        pretrain_autoencoder(model, X, lambda x: model(x)[1], lambda x, x_hat: {"L_rec": reconstruction_loss(x, x_hat.float())},
-                             lr=hp["lr"], batch_size=hp["batch_size"], generator=torch.Generator().manual_seed(ctx.seed),
-                             epochs=hp["epochs"], precision=hp["precision"], fused=ctx.device.type in ("cpu", "cuda"),
-                             on_step=logged, on_epoch=on_epoch)
 
     def _cluster(self, model: MLPAutoencoder, X: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(embedding, k-means labels) of X."""
