@@ -255,15 +255,16 @@ class DFC(Method):
         generator = torch.Generator().manual_seed(ctx.seed)
         steps = Steps(ctx, self._planned_steps(members))
         t0 = time.perf_counter()
-        if released:
-            encoder, centers_init, group_models = self._released(data, ctx)
+        if released:  # stages 1–2 from the authors' files
+            encoder, released_centers, group_models = self._released(data, ctx)
         else:
             encoder = self._pretrain(X, hp["pretrain_steps"], hp["pretrain_batch_size"], generator, steps, "shared (V)AE")
+            released_centers = group_models = None
         t_pre = time.perf_counter() - t0
-        mu_all, centers_init, start = self._initialise_centres(encoder, X, k, centers_init if released else None, steps)
+        mu_all, centers_init, start = self._initialise_centres(encoder, X, k, released_centers, steps)
 
         t1 = time.perf_counter()
-        if not released:
+        if group_models is None:
             group_models = [self._group_model(X[torch.from_numpy(rows).to(ctx.device)], len(rows), f"{g + 1}/{m} ({names[g]})",
                                               g, k, generator, steps) for g, rows in enumerate(members)]
         self.group_report_ = self._group_report(X, data, members, names, group_models, start)
