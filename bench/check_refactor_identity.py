@@ -7,8 +7,8 @@
 `save` trains every method of the registry (and a few variants that take other code paths) on tiny schedules of the
 built-in dataset and of a small random table, recording every logged scalar, every evaluation (assignment, embedding,
 extra metrics), every progress message, saved tables and the fitted labels_ and embedding_. `compare` reports every
-difference, exactly (NaN equals NaN), except in wall-clock times (SENet's `seconds`). Run from the repository root with the package
-installed (`pip install -e .`) or `PYTHONPATH=.`. A few minutes on one CPU thread.
+difference, exactly (NaN equals NaN), except in wall-clock times (SENet's `seconds`). Run from the repository root
+with the package installed (`pip install -e .`) or `PYTHONPATH=.`. A few minutes on one CPU thread.
 """
 from __future__ import annotations
 
