@@ -59,6 +59,13 @@ CASES = [
                                 "log_every": 2, "top_k": 50}, "digits"),
     ("inv_senet_public", "inv_senet", {"variant": "public code", "epochs": 2, "width": 32, "pca_dim": 20,
                                        "dict_block": 256, "top_k": 50, "log_every": 1}, "digits"),
+    ("kmeans_table", "kmeans", {"n_init": 2}, "table"),
+    ("ae_kmeans_table", "ae_kmeans", {"epochs": 2, "n_init": 2}, "table"),
+    ("statdec_table", "statdec", {"pretrain_epochs": 1, "iterations": 10, "update_interval": 4, "n_init": 2}, "table"),
+    ("idec_table", "idec", {"pretrain_epochs": 1, "iterations": 10, "update_interval": 4, "n_init": 2}, "table"),
+    ("erm_table", "erm", {"ae_epochs": 1, "epochs": 1}, "table"),
+    ("senet_table", "senet", {"epochs": 1, "width": 32, "pca_dim": 8, "dict_size": 100, "top_k": 50}, "table"),
+    ("inv_senet_table", "inv_senet", {"epochs": 1, "width": 32, "pca_dim": 8, "dict_size": 100, "top_k": 50}, "table"),
     ("senet_public", "senet", {"variant": "public code", "epochs": 1, "width": 32, "pca_dim": 20, "top_k": 50,
                                "features": "pca"}, "digits"),
 ]
