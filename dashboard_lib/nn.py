@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -38,11 +38,66 @@ class MLPAutoencoder(nn.Module):
         return z, self.decoder(z).view_as(x)
 
 
+ERR_SCHEDULE = "a pretraining schedule is either a number of epochs or a number of steps, not both or neither"
+
+
 def minibatches(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
     """Index tensors of one shuffled epoch over n samples (on device, so slicing the data needs no copy to the host)."""
     order = torch.randperm(n, generator=generator).to(device)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
+
+
+def pretrain_autoencoder(model: nn.Module, X: torch.Tensor, forward: Callable[[torch.Tensor], Any],
+                         loss: Callable[[torch.Tensor, Any], dict[str, torch.Tensor]], *, lr: float, batch_size: int,
+                         generator: torch.Generator, epochs: int | None = None, steps: int | None = None,
+                         prepare: Callable[[torch.Tensor], torch.Tensor] | None = None, precision: str = "fp32",
+                         fused: bool = False, min_batch: int = 1,
+                         on_step: Callable[[int, int, dict[str, torch.Tensor]], None] | None = None,
+                         on_epoch: Callable[[int], None] | None = None) -> int:
+    """Train `model` to reconstruct the rows of X with Adam: the autoencoder pretraining every deep method shares.
+
+    Each step takes the next mini-batch of a shuffled pass (nn.minibatches over `generator`, a new permutation per
+    pass), x = prepare(X[index]) (or X[index]), runs forward(x) (under bfloat16 autocast when precision is "bf16"),
+    and minimises the sum of the named terms loss(x, output) returns. The schedule is `epochs` passes or `steps`
+    mini-batches (one of them); a mini-batch of fewer than min_batch rows (BatchNorm cannot train on one) counts
+    towards the schedule but is not trained on. fused: Adam's fused kernel (the same maths in one kernel).
+    on_step(steps done, epoch, detached terms) follows every trained step: the caller logs, reports progress and checks
+    for a stop there; on_epoch(epoch) follows every completed pass. Returns the mini-batches done (skipped included).
+    """
+    if (epochs is None) == (steps is None):
+        raise ValueError(ERR_SCHEDULE)
+    n = len(X)
+    per_epoch = -(-n // batch_size)
+    total = epochs * per_epoch if steps is None else steps
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=True if fused else None)
+    model.train()
+    done, epoch = 0, 0
+    while done < total:
+        epoch += 1
+        for index in minibatches(n, batch_size, generator, X.device):
+            if done >= total:
+                break
+            done += 1
+            if len(index) < min_batch:
+                continue
+            x = X[index] if prepare is None else prepare(X[index])
+            with mixed_precision(X.device, precision):
+                output = forward(x)
+            terms = loss(x, output)
+            first, *rest = terms.values()
+            objective = first
+            for term in rest:
+                objective = objective + term
+            optimiser.zero_grad(set_to_none=True)
+            objective.backward()
+            optimiser.step()
+            if on_step is not None:
+                on_step(done, epoch, {name: term.detach() for name, term in terms.items()})
+        else:
+            if on_epoch is not None:
+                on_epoch(epoch)
+    return done
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -179,8 +234,8 @@ class DFCAutoencoder(nn.Module):
         mu = self.fc_mu(features)
         if self.fc_logvar is None:
             return mu, mu, None
-        # log σ² clamped to [−10, 10]: nothing bounds it in fair training (no KL term there), and on standardised
-        # tables L_s pushed it past 100 within 20 iterations, so exp overflowed and every loss became NaN.
+        # log σ² clamped to [−10, 10]: nothing bounds it in fair training (no KL term there), and unbounded, L_s can
+        # push it until exp overflows and every loss becomes NaN (measurements: docs/METHOD_NOTES.md#dfc).
         logvar = self.fc_logvar(features).clamp(-LOGVAR_BOUND, LOGVAR_BOUND)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return z, mu, logvar
@@ -326,6 +381,17 @@ class GroupCycler:
             out.append(self._order[g][self._pos[g]:self._pos[g] + self.batch])
             self._pos[g] += self.batch
         return np.concatenate(out)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a wall-clock time covers it; nothing elsewhere."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def to_numpy(a) -> np.ndarray:
+    """A tensor (detached, on the host) or any array-like as a numpy array."""
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ import torch
 
 from . import metrics
 from .data import BiasedDataset
+from .nn import to_numpy
 from .outputs import write_atomic
 from .store import private_file
 
@@ -44,10 +45,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _numpy(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
 
 
 def evaluation_metrics(data: BiasedDataset, assignment: np.ndarray, embedding: np.ndarray | None, seed: int = 0) -> dict:
@@ -207,8 +204,8 @@ class TrainingContext:
         embedding (the raw features when embedding is None), recorded with both arrays for the embedding views."""
         self.flush()
         data = self.data.split(split) if split else self.data
-        assignment = _numpy(assignment).astype(np.int64)
-        emb = None if embedding is None else _numpy(embedding).astype(np.float32)
+        assignment = to_numpy(assignment).astype(np.int64)
+        emb = None if embedding is None else to_numpy(embedding).astype(np.float32)
         result = evaluation_metrics(data, assignment, emb, seed=self.seed)
         for key, value in (extra or {}).items():
             result[key] = float(value)

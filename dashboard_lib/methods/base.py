@@ -82,6 +82,33 @@ class RunContext(Protocol):
     def save_weights(self, state_dict: dict, name: str = "weights.pt") -> Any: ...
 
 
+def ensure_finite(ctx: RunContext, embedding: torch.Tensor, step: int) -> None:
+    """Before k-means or an evaluation: write the logged losses (the Recorder names a NaN loss there), then make sure
+    the embedding itself is finite, so a divergence reads as one and not as a k-means error. One sync, per evaluation."""
+    flush = getattr(ctx, "flush", None)
+    if flush is not None:
+        flush()
+    if not bool(torch.isfinite(embedding).all()):
+        advice = getattr(ctx, "advice", GENERIC_ADVICE)
+        raise TrainingDiverged(f"the embedding became NaN or infinite by step {step}: " + DIVERGED.format(advice=advice))
+
+
+class Steps:
+    """A run's count of logged training steps against the steps it plans: each tick logs its scalars at the next step
+    and reports progress done / planned with what the run is doing."""
+
+    def __init__(self, ctx: RunContext, planned: int):
+        self.ctx, self.done, self.planned = ctx, 0, planned
+
+    def tick(self, stage: str, **scalars: Any) -> None:
+        self.done += 1
+        self.ctx.log(self.done, **scalars)
+        self.report(stage)
+
+    def report(self, stage: str) -> None:
+        self.ctx.progress(self.done / max(self.planned, 1), stage)
+
+
 class Method:
     """A clustering (or debiasing) method with declared hyperparameters.
 
@@ -374,7 +401,7 @@ def dataset_from_arrays(X, y=None, sensitive=None) -> BiasedDataset:
 def precision_param() -> Param:
     return Param("precision", "fp32", kind="choice", choices=("fp32", "bf16"),
                  help="Arithmetic of the training steps. bf16: mixed precision (torch.autocast): the network's matrix "
-                      "products in bfloat16, about twice as fast on CPUs with AVX-512 BF16 or AMX and on recent GPUs; "
+                      "products in bfloat16, faster on CPUs with AVX-512 BF16 or AMX and on recent GPUs; "
                       "weights, optimiser and losses stay fp32; the embeddings for k-means and the metrics are computed in fp32. "
                       "Results differ slightly from fp32 (3 significant digits per product).",
                  source="ours (fp32 as in the papers' code)")

@@ -16,10 +16,10 @@ give the accuracy of every (target y, bias b) group, their mean (unbiased accura
 
 Interpretations (the paper leaves these open):
 - Features clustered (cluster_features=pooled): every conv block's maps of the stage-1 encoder, global-average-pooled,
-  L2-normalised and concatenated. The autoencoder's bottleneck code (cluster_features=code) and the last block alone
-  mostly encode the digit's shape: on Colored MNIST (99% aligned, 8,333 training images, 85 bias-conflicting) their
-  per-class clusters hold no conflicting-majority cluster, while the multi-level pooled features gather 80 of the 85
-  in two clusters of their own (our measurement). The paper's Barlow Twins features play this role on CelebA.
+  L2-normalised and concatenated: early blocks keep colour and texture, later ones shape. The autoencoder's
+  bottleneck code (cluster_features=code) and the last block alone mostly encode the digit's shape, so their
+  per-class clusters do not separate the bias-conflicting samples (measurements: docs/METHOD_NOTES.md#clusterfix).
+  The paper's Barlow Twins features play this role on CelebA.
 - Weights are estimated per epoch from the per-sample losses seen while training that epoch (BPA's practice); the
   first epoch uses weights from one pass of the initial model. After each estimate, weights are normalised so that
   their mean over the training samples is 1 (Σ_c N_c·w_c = N), keeping the loss on ERM's scale; then smoothed,
@@ -44,9 +44,9 @@ from torch import nn
 
 from .. import metrics
 from ..data import BiasedDataset
-from ..nn import embed_chunks, minibatches
+from ..nn import embed_chunks, minibatches, pretrain_autoencoder
 from ..params import Param
-from .base import Method, RunContext
+from .base import Method, RunContext, Steps
 from .kmeans import kmeans
 
 WEIGHTS_FILE = "weights.pt"
@@ -295,43 +295,17 @@ class ERM(Method):
         y_train = torch.from_numpy(data.y[train]).to(device)
         X_eval = evaluation.X.to(device)
         generator = torch.Generator().manual_seed(ctx.seed)
-        steps_per_epoch = -(-len(train) // hp["batch_size"])
-        total = (hp["ae_epochs"] + hp["epochs"]) * steps_per_epoch
+        steps = Steps(ctx, (hp["ae_epochs"] + hp["epochs"]) * -(-len(train) // hp["batch_size"]))
         t0 = time.perf_counter()
-
-        # Stage 1: the autoencoder on the training split (no labels); its encoder initialises F.
-        ae = (ConvAutoencoder(data.X.shape[1:], width=hp["width"]) if data.is_image
-              else MLPAutoencoder1(data.n_features)).to(device)
-        step = _train_autoencoder(ae, X_train, hp, generator, ctx, total)
+        ae = self._pretrain(data, X_train, generator, steps)
         model = build_classifier(hp, data.X.shape[1:], n_classes, self.uses_clusters).to(device)
-        model.trunk.load_state_dict(ae.trunk.state_dict())
-        ctx.progress(step / max(total, 1), "stage 1: pseudo-labels" if self.uses_clusters else "stage 2")
+        model.trunk.load_state_dict(ae.trunk.state_dict())  # the stage-1 encoder initialises F
+        steps.report("stage 1: pseudo-labels" if self.uses_clusters else "stage 2")
         stage1 = self._stage1(ae, X_train, y_train, n_classes, ctx)
         t_stage1 = time.perf_counter() - t0
-
-        # Stage 2.
-        optimiser = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-        total_steps = hp["epochs"] * steps_per_epoch
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / total_steps, 1.0))))
-        state = self._init_state(model, X_train, y_train, stage1)
         t1 = time.perf_counter()
-        for epoch in range(1, hp["epochs"] + 1):
-            model.train()
-            sums = self._epoch_start(state)
-            for index in minibatches(len(train), hp["batch_size"], generator, device):
-                if len(index) < 2:
-                    continue
-                loss, scalars = self._step(model, X_train[index], y_train[index], index, state, sums)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                scheduler.step()
-                step += 1
-                ctx.log(step, **scalars)
-                ctx.progress(step / max(total, 1), f"epoch {epoch}/{hp['epochs']}")
-            self._epoch_end(state, sums, step, ctx)
-            if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
-                self._evaluate(ctx, model, evaluation, X_eval, eval_split, epoch, step)
+        self._train(model, X_train, y_train, stage1, generator, steps,
+                    lambda epoch: self._evaluate(ctx, model, evaluation, X_eval, eval_split, epoch, steps.done))
         t_train = time.perf_counter() - t1
 
         model.eval()
@@ -348,6 +322,42 @@ class ERM(Method):
     def assign(self, X: torch.Tensor) -> torch.Tensor:
         """The class the fitted classifier predicts."""
         return embed_chunks(self.model_, X, [self.model_]).argmax(1)
+
+    def _pretrain(self, data: BiasedDataset, X_train: torch.Tensor, generator: torch.Generator, steps: Steps) -> nn.Module:
+        """Stage 1: an autoencoder trained on reconstruction of the training split (MSE, Adam 1e-3; no labels)."""
+        hp = self.hparams
+        ae = (ConvAutoencoder(data.X.shape[1:], width=hp["width"]) if data.is_image
+              else MLPAutoencoder1(data.n_features)).to(X_train.device)
+        pretrain_autoencoder(
+            ae, X_train, ae, lambda x, x_hat: {"L_rec": F.mse_loss(x_hat, x)}, lr=1e-3, batch_size=hp["batch_size"],
+            generator=generator, epochs=hp["ae_epochs"],
+            on_step=lambda done, epoch, terms: steps.tick(f"stage 1: autoencoder epoch {epoch}/{hp['ae_epochs']}", **terms))
+        return ae
+
+    def _train(self, model: DebiasNet, X_train: torch.Tensor, y_train: torch.Tensor, stage1, generator: torch.Generator,
+               steps: Steps, evaluate) -> None:
+        """Stage 2: Adam with weight decay, cosine-annealed over the epochs, on the loss of _step; evaluate(epoch) every
+        eval_every epochs and at the last."""
+        hp = self.hparams
+        optimiser = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+        total_steps = hp["epochs"] * -(-len(X_train) // hp["batch_size"])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / total_steps, 1.0))))
+        state = self._init_state(model, X_train, y_train, stage1)
+        for epoch in range(1, hp["epochs"] + 1):
+            model.train()
+            sums = self._epoch_start(state)
+            for index in minibatches(len(X_train), hp["batch_size"], generator, X_train.device):
+                if len(index) < 2:
+                    continue
+                loss, scalars = self._step(model, X_train[index], y_train[index], index, state, sums)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                scheduler.step()
+                steps.tick(f"epoch {epoch}/{hp['epochs']}", **scalars)
+            self._epoch_end(state, sums, steps.done, steps.ctx)
+            if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
+                evaluate(epoch)
 
     # Hooks ClusterFix overrides: pseudo-labels, weights, the loss.
     def _stage1(self, ae, X_train, y_train, n_classes, ctx):
@@ -468,21 +478,3 @@ def _train_index(data: BiasedDataset) -> np.ndarray:
 def _n_classes(data: BiasedDataset) -> int:
     return len(data.class_names) if data.class_names else int(data.y.max()) + 1
 
-
-def _train_autoencoder(ae: nn.Module, X: torch.Tensor, hp: dict, generator: torch.Generator, ctx: RunContext,
-                       total: int) -> int:
-    """Stage 1: MSE reconstruction of the training split, Adam 1e-3; returns the number of steps taken."""
-    optimiser = torch.optim.Adam(ae.parameters(), lr=1e-3)
-    step = 0
-    ae.train()
-    for epoch in range(1, hp["ae_epochs"] + 1):
-        for index in minibatches(len(X), hp["batch_size"], generator, X.device):
-            x = X[index]
-            loss = F.mse_loss(ae(x), x)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            step += 1
-            ctx.log(step, L_rec=loss.detach())
-            ctx.progress(step / max(total, 1), f"stage 1: autoencoder epoch {epoch}/{hp['ae_epochs']}")
-    return step

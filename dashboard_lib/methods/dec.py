@@ -6,14 +6,17 @@ lists every interpretation of the paper and its public code.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset
-from ..nn import DFCAutoencoder, MLPAutoencoder, embed_chunks, minibatches, mixed_precision, student_t_assignment
+from ..nn import (DFCAutoencoder, MLPAutoencoder, embed_chunks, mixed_precision, pretrain_autoencoder,
+                  student_t_assignment, synchronize)
 from ..params import Param
-from .base import DIVERGED, GENERIC_ADVICE, Method, RunContext, TrainingDiverged, n_clusters_param, precision_param
+from .base import Method, RunContext, Steps, ensure_finite, n_clusters_param, precision_param
 from .kmeans import kmeans
 
 EPS = 1e-12
@@ -108,78 +111,87 @@ class DEC(Method):
         if hp["encoder"] == "conv" and not data.is_image:
             raise ValueError(f"{self.name}: encoder 'conv' needs images; {data.id} holds vectors (use 'mlp' or 'auto')")
 
-    def _model(self, data: BiasedDataset):
+    def _network(self, data: BiasedDataset) -> "_Autoencoder":
         hp = self.hparams
-        conv = hp["encoder"] == "conv" or (hp["encoder"] == "auto" and data.is_image)
-        if conv:
+        if hp["encoder"] == "conv" or (hp["encoder"] == "auto" and data.is_image):
             model = DFCAutoencoder(data.X.shape[1:], hp["latent_dim"], variational=False)
-            return model, model.prepare, (lambda x: model.encode(x)[1]), model.decode, True
+            return _Autoencoder(model, model.prepare, lambda x: model.encode(x)[1], model.decode, conv=True)
         model = MLPAutoencoder(data.n_features, hp["latent_dim"])
-        flat = lambda x: x.flatten(1)  # noqa: E731
-        return model, flat, model.encoder, model.decoder, False
+        return _Autoencoder(model, lambda x: x.flatten(1), model.encoder, model.decoder, conv=False)
 
     def train(self, data: BiasedDataset, ctx: RunContext) -> "DEC":
         hp = self.hparams
-        k = self.n_clusters(data)
-        device = ctx.device
-        X = data.X.to(device)
-        model, prepare, encode, decode, is_image = self._model(data)
-        model.to(device)
+        X = data.X.to(ctx.device)
+        net = self._network(data)
+        net.model.to(ctx.device)
         generator = torch.Generator().manual_seed(ctx.seed)
         steps_per_epoch = -(-len(X) // hp["batch_size"])
-        total = hp["pretrain_epochs"] * steps_per_epoch + hp["iterations"]
-        step = 0
+        steps = Steps(ctx, hp["pretrain_epochs"] * steps_per_epoch + hp["iterations"])
         t0 = time.perf_counter()
-
-        # Stage 1: autoencoder pretraining on reconstruction.
-        # fused: one kernel for the whole update, the same Adam maths (~17% less per step on 1 CPU thread, bench/peers.py)
-        optimiser = torch.optim.Adam(model.parameters(), lr=hp["pretrain_lr"], fused=device.type in ("cpu", "cuda") or None)
-        model.train()
-        for epoch in range(1, hp["pretrain_epochs"] + 1):
-            for index in minibatches(len(X), hp["batch_size"], generator, device):
-                if len(index) < 2:  # BatchNorm cannot train on one sample
-                    continue
-                x = prepare(X[index])
-                with mixed_precision(device, hp["precision"]):
-                    x_hat = decode(encode(x))
-                loss = image_reconstruction_loss(x, x_hat.float(), is_image)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                step += 1
-                ctx.log(step, L_rec=loss.detach())
-                ctx.progress(step / max(total, 1), f"pretraining epoch {epoch}/{hp['pretrain_epochs']}")
-        _sync(device)
+        self._pretrain(net, X, generator, steps)
+        synchronize(ctx.device)
         t_pre = time.perf_counter() - t0
+        centers, start = self._initialise_centres(net, X, self.n_clusters(data), steps)
+        t1 = time.perf_counter()
+        iteration, last_eval = self._cluster(net, X, centers, start, generator, steps)
+        synchronize(ctx.device)
+        t_clu = time.perf_counter() - t1
+        z, labels = self._assign(net, X, centers, steps)
+        if iteration != last_eval:
+            ctx.evaluate(iteration, z, labels)
+        self.embedding_ = z.cpu().numpy()
+        self.labels_ = labels.cpu().numpy()
+        self.centers_ = centers.detach().cpu().numpy()
+        self.model_ = net.model
+        self.timings_ = {"pretrain_s": t_pre, "pretrain_epochs": hp["pretrain_epochs"],
+                         "pretrain_s_per_epoch": t_pre / max(hp["pretrain_epochs"], 1),
+                         "train_s": t_clu, "iterations": iteration,
+                         "train_s_per_epoch": t_clu / max(iteration / steps_per_epoch, 1e-9) if iteration else 0.0}
+        return self
 
-        # Stage 2: centroids from k-means on the embedding, then KL(P‖Q).
-        ctx.progress(step / max(total, 1), "k-means on the embedding")
-        z = embed_chunks(lambda x: encode(prepare(x)), X, [model])
-        ensure_finite(ctx, z, step)
-        km = kmeans(z, k, n_init=hp["n_init"], seed=ctx.seed)
-        centers = torch.nn.Parameter(km.centers.clone())
-        ctx.evaluate(0, z, km.labels)
-        last_eval = 0
-        params = list(encoder_params(model, is_image or hp["encoder"] == "conv")) + [centers]
-        optimiser = torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"])
-        labels_last = km.labels
-        labels = km.labels
+    def _pretrain(self, net: "_Autoencoder", X: torch.Tensor, generator: torch.Generator, steps: Steps) -> None:
+        """Stage 1: the autoencoder trained end to end on reconstruction (MSE, Adam)."""
+        hp = self.hparams
+        pretrain_autoencoder(
+            net.model, X, lambda x: net.decode(net.encode(x)),
+            lambda x, x_hat: {"L_rec": image_reconstruction_loss(x, x_hat.float(), net.conv)},
+            lr=hp["pretrain_lr"], batch_size=hp["batch_size"], generator=generator, epochs=hp["pretrain_epochs"],
+            prepare=net.prepare, precision=hp["precision"], fused=X.device.type in ("cpu", "cuda"), min_batch=2,
+            on_step=lambda done, epoch, terms: steps.tick(f"pretraining epoch {epoch}/{hp['pretrain_epochs']}", **terms))
+
+    def _initialise_centres(self, net: "_Autoencoder", X: torch.Tensor, k: int, steps: Steps
+                            ) -> tuple[torch.nn.Parameter, torch.Tensor]:
+        """(centroids μ_k, labels) of k-means on the pretrained embedding (DEC §3.2); evaluation 0 is that k-means."""
+        steps.report("k-means on the embedding")
+        z = embed_chunks(net.embed, X, [net.model])
+        ensure_finite(steps.ctx, z, steps.done)
+        km = kmeans(z, k, n_init=self.hparams["n_init"], seed=steps.ctx.seed)
+        steps.ctx.evaluate(0, z, km.labels)
+        return torch.nn.Parameter(km.centers.clone()), km.labels
+
+    def _cluster(self, net: "_Autoencoder", X: torch.Tensor, centers: torch.nn.Parameter, start: torch.Tensor,
+                 generator: torch.Generator, steps: Steps) -> tuple[int, int]:
+        """Stage 2: encoder and centroids minimise KL(P ‖ Q) by SGD, P recomputed on all data every T iterations;
+        stops once fewer than tol of the samples changed cluster (DEC §3.1.3). Returns (iterations run, last evaluated)."""
+        hp, ctx, device = self.hparams, steps.ctx, X.device
+        optimiser = torch.optim.SGD(list(encoder_params(net.model, net.conv)) + [centers], lr=hp["lr"], momentum=hp["momentum"])
+        labels_last = start
         p_all = None
+        last_eval = 0
         order = torch.randperm(len(X), generator=generator).to(device)
         position = 0
-        t1 = time.perf_counter()
         iteration = 0
         for iteration in range(hp["iterations"]):
             if iteration % hp["update_interval"] == 0:  # the target is part of training: in its precision too
                 with mixed_precision(device, hp["precision"]):
-                    z = embed_chunks(lambda x: encode(prepare(x)), X, [model]).float()
-                ensure_finite(ctx, z, step)
+                    z = embed_chunks(net.embed, X, [net.model]).float()
+                ensure_finite(ctx, z, steps.done)
                 q_all = dec_soft_assignment(z, centers.detach(), hp["alpha"])
                 p_all = dec_target(q_all)
                 labels = q_all.argmax(1)
                 if iteration > 0:
                     changed = float((labels != labels_last).float().mean())  # one sync per target update
-                    ctx.log(step, changed=changed)
+                    ctx.log(steps.done, changed=changed)
                     labels_last = labels
                     if changed < hp["tol"]:
                         break
@@ -189,38 +201,41 @@ class DEC(Method):
             index = order[position:position + hp["batch_size"]]
             position += hp["batch_size"]
             with mixed_precision(device, hp["precision"]):
-                z_batch = encode(prepare(X[index]))
+                z_batch = net.encode(net.prepare(X[index]))
             q = dec_soft_assignment(z_batch.float(), centers, hp["alpha"])
             loss = dec_clustering_loss(q, p_all[index])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            step += 1
-            ctx.log(step, L_clu=loss.detach(), L_total=loss.detach())
-            ctx.progress(step / max(total, 1), f"clustering iteration {iteration + 1}/{hp['iterations']}")
+            steps.tick(f"clustering iteration {iteration + 1}/{hp['iterations']}", L_clu=loss.detach(), L_total=loss.detach())
             if hp["eval_every"] and (iteration + 1) % hp["eval_every"] == 0 and iteration + 1 < hp["iterations"]:
-                z = embed_chunks(lambda x: encode(prepare(x)), X, [model])
-                ensure_finite(ctx, z, step)
-                ctx.evaluate(iteration + 1, z, dec_soft_assignment(z, centers.detach(), hp["alpha"]).argmax(1))
+                z, labels = self._assign(net, X, centers, steps)
+                ctx.evaluate(iteration + 1, z, labels)
                 last_eval = iteration + 1
         else:
             iteration = hp["iterations"]
-        _sync(device)
-        t_clu = time.perf_counter() - t1
-        z = embed_chunks(lambda x: encode(prepare(x)), X, [model])
-        ensure_finite(ctx, z, step)
-        labels = dec_soft_assignment(z, centers.detach(), hp["alpha"]).argmax(1)
-        if iteration != last_eval:
-            ctx.evaluate(iteration, z, labels)
-        self.embedding_ = z.cpu().numpy()
-        self.labels_ = labels.cpu().numpy()
-        self.centers_ = centers.detach().cpu().numpy()
-        self.model_ = model
-        self.timings_ = {"pretrain_s": t_pre, "pretrain_epochs": hp["pretrain_epochs"],
-                         "pretrain_s_per_epoch": t_pre / max(hp["pretrain_epochs"], 1),
-                         "train_s": t_clu, "iterations": iteration,
-                         "train_s_per_epoch": t_clu / max(iteration / steps_per_epoch, 1e-9) if iteration else 0.0}
-        return self
+        return iteration, last_eval
+
+    def _assign(self, net: "_Autoencoder", X: torch.Tensor, centers: torch.Tensor, steps: Steps
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding, argmax_k q_ik) of all samples, the embedding checked finite."""
+        z = embed_chunks(net.embed, X, [net.model])
+        ensure_finite(steps.ctx, z, steps.done)
+        return z, dec_soft_assignment(z, centers.detach(), self.hparams["alpha"]).argmax(1)
+
+
+@dataclass
+class _Autoencoder:
+    """DEC's network and how to use it: inputs prepared for it, their embedding, the reconstruction (logits for images)."""
+
+    model: torch.nn.Module
+    prepare: Callable[[torch.Tensor], torch.Tensor]
+    encode: Callable[[torch.Tensor], torch.Tensor]
+    decode: Callable[[torch.Tensor], torch.Tensor]
+    conv: bool  # DFC's convolutional autoencoder (images in [0, 1], reconstructed as logits), else DEC's MLP
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(self.prepare(x))
 
     def assign(self, X: torch.Tensor) -> torch.Tensor:
         """The most probable cluster under the Student-t assignment (Eq. 1) of the fitted encoder's embedding."""
@@ -237,19 +252,3 @@ def encoder_params(model, conv: bool):
     if conv:
         return [p for name, p in model.named_parameters() if not name.startswith("untrunk")]
     return model.encoder.parameters()
-
-
-def ensure_finite(ctx: RunContext, embedding: torch.Tensor, step: int) -> None:
-    """Before k-means or an evaluation: write the logged losses (the Recorder names a NaN loss there), then make sure
-    the embedding itself is finite, so a divergence reads as one and not as a k-means error. One sync, per evaluation."""
-    flush = getattr(ctx, "flush", None)
-    if flush is not None:
-        flush()
-    if not bool(torch.isfinite(embedding).all()):
-        advice = getattr(ctx, "advice", GENERIC_ADVICE)
-        raise TrainingDiverged(f"the embedding became NaN or infinite by step {step}: " + DIVERGED.format(advice=advice))
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

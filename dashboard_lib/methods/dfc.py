@@ -14,10 +14,11 @@ from torch import nn
 
 from .. import metrics
 from ..data import BiasedDataset
-from ..nn import DFCAutoencoder, GroupCycler, embed_chunks, grad_reverse, grl_coefficient, minibatches, student_t_assignment, vae_kl
+from ..nn import (DFCAutoencoder, GroupCycler, embed_chunks, grad_reverse, grl_coefficient, minibatches,
+                  pretrain_autoencoder, student_t_assignment, synchronize, to_numpy, vae_kl)
 from ..params import Param
-from .base import Method, RunContext, n_clusters_param
-from .dec import _sync, dec_clustering_loss, dec_target, ensure_finite
+from .base import Method, RunContext, Steps, ensure_finite, n_clusters_param
+from .dec import dec_clustering_loss, dec_target
 from . import dfc_released
 from .dfc_released import GROUP_FILES, REPOSITORY, load_released
 from .kmeans import kmeans
@@ -159,13 +160,12 @@ class DFC(Method):
                         "and the encoder pushes it back: a fair run ends near the dashed line, from above or below. "
                         "The held-out bias probe (right, under the metrics) reads the embedding, not the assignments.")
     # b = 64, not 256: L_c sums over the batch and L_s over its b² pairs while L_f is a batch mean, so the batch size
-    # sets how much the adversary weighs against structure; at b = 64 the adversary catches up within 300 iterations.
-    # One epoch of each group's own model already beats the shared k-means on its group; with two, their sharper Q̂
-    # held the fair stage to per-group structure and a cluster lost one group (docs/REPRODUCTIONS.md, DFC).
+    # sets how much the adversary weighs against structure. One epoch of each group's own model, not two: a sharper Q̂
+    # holds the fair stage to per-group structure (measurements: docs/METHOD_NOTES.md#dfc).
     quick = {"pretrain_steps": 80, "group_pretrain_epochs": 1, "group_dec_epochs": 1, "iterations": 300,
              "eval_every": 100, "batch_per_group": 64, "n_init": 5}
     # On a table, a short pretraining leaves an embedding whose per-group k-means splits at random; a longer one lets it
-    # find the table's strata in both groups (bench/bench_tabular.py).
+    # find the table's strata in both groups (measurements: docs/METHOD_NOTES.md#dfc).
     quick_tables = {"pretrain_steps": 500, "group_pretrain_epochs": 10, "group_dec_epochs": 10}
     quick_minutes = 2.4
     divergence_settings = ("lr", "alpha_s", "alpha_f")
@@ -249,62 +249,163 @@ class DFC(Method):
     def train(self, data: BiasedDataset, ctx: RunContext) -> "DFC":
         hp = self.hparams
         k, m = self.n_clusters(data), data.n_groups
-        device = ctx.device
-        X = data.X.to(device)
-        b = hp["batch_per_group"]
-        rng = np.random.default_rng(ctx.seed)
-        generator = torch.Generator().manual_seed(ctx.seed)
-        released = hp["init"] == "released"
+        X = data.X.to(ctx.device)
         members = [np.flatnonzero(data.g == g) for g in range(m)]
-        if released:
-            pre_steps = group_steps = 0
-        else:
-            pre_steps = hp["pretrain_steps"]
-            group_steps = sum(-(-len(idx) // b) * (hp["group_pretrain_epochs"] + hp["group_dec_epochs"]) for idx in members)
-        total = pre_steps + group_steps + hp["iterations"]
-        self.step_, self.total_ = 0, total
+        names = [str(data.group_names[g]) if g < len(data.group_names) else str(g) for g in range(m)]
+        released = hp["init"] == "released"
+        generator = torch.Generator().manual_seed(ctx.seed)
+        steps = Steps(ctx, self._planned_steps(members))
         t0 = time.perf_counter()
-
-        if released:
-            encoder, centers_init, group_models = self._released(data, ctx)
+        if released:  # stages 1–2 from the authors' files
+            encoder, released_centers, group_models = self._released(data, ctx)
         else:
-            encoder = self._pretrain(X, np.arange(len(X)), hp["pretrain_steps"], hp["pretrain_batch_size"], generator,
-                                     ctx, "shared (V)AE")
+            encoder = self._pretrain(X, hp["pretrain_steps"], hp["pretrain_batch_size"], generator, steps, "shared (V)AE")
+            released_centers = group_models = None
         t_pre = time.perf_counter() - t0
-        mu_all = embed_chunks(encoder.mean, X, [encoder])
-        ensure_finite(ctx, mu_all, self.step_)
-        if released:
-            start = student_t_assignment(mu_all, centers_init.to(device), hp["alpha"]).argmax(1)
-        else:
-            ctx.progress(self.step_ / total, "k-means on the pretrained embedding")
-            km = kmeans(mu_all, k, n_init=hp["n_init"], seed=ctx.seed)
-            centers_init, start = km.centers, km.labels
-        start = _numpy(start)
+        mu_all, centers_init, start = self._initialise_centres(encoder, X, k, released_centers, steps)
 
-        # Stage 2: one model per group, fitted on that group alone, then frozen (Q̂_g of L_s).
         t1 = time.perf_counter()
-        report = []
-        if not released:
-            group_models = []
-        for g in range(m):
-            name = str(data.group_names[g]) if g < len(data.group_names) else str(g)
-            if not released:
-                group_models.append(self._group_model(X, members[g], f"{g + 1}/{m} ({name})", g, k, generator, ctx))
-            enc_g, centers_g = group_models[g]
-            labels_g = student_t_assignment(embed_chunks(enc_g.mean, X[torch.from_numpy(members[g]).to(device)], [enc_g]),
-                                            centers_g, hp["alpha"]).argmax(1)
-            y_g = data.y[members[g]] if data.y is not None else None
-            report.append(group_model_report(name, len(members[g]), y_g, start[members[g]], _numpy(labels_g),
-                                             getattr(enc_g, "epochs_", None)))
-        self.group_report_ = report
+        if group_models is None:
+            group_models = [self._group_model(X[torch.from_numpy(rows).to(ctx.device)], len(rows), f"{g + 1}/{m} ({names[g]})",
+                                              g, k, generator, steps) for g, rows in enumerate(members)]
+        self.group_report_ = self._group_report(X, data, members, names, group_models, start)
         save = getattr(ctx, "save_table", None)
         if save is not None:
-            save("group_models", report)
+            save("group_models", self.group_report_)
         ctx.evaluate(0, mu_all, start, extra={"disc_chance": 1.0 / m})
-        _sync(device)
+        synchronize(ctx.device)
         t_group = time.perf_counter() - t1
 
-        # Stage 3: fair clustering.
+        t2 = time.perf_counter()
+        mu_all, labels, centers, critic = self._fair_training(encoder, centers_init, group_models, X, data, start, steps)
+        synchronize(ctx.device)
+        t_fair = time.perf_counter() - t2
+        self.embedding_ = mu_all.cpu().numpy()
+        self.labels_ = to_numpy(labels)
+        self.centers_ = centers.detach().cpu().numpy()
+        self.model_, self.critic_ = encoder, critic
+        self.group_models_ = group_models
+        iterations = hp["iterations"]
+        iters_per_epoch = max(1, int(np.bincount(data.g).max()) // hp["batch_per_group"])  # a pass over the largest group
+        self.timings_ = {"pretrain_s": t_pre, "pretrain_steps": 0 if released else hp["pretrain_steps"],
+                         "group_models_s": t_group, "train_s": t_fair, "iterations": iterations,
+                         "s_per_iteration": t_fair / max(iterations, 1),
+                         "train_s_per_epoch": t_fair / max(iterations, 1) * iters_per_epoch}
+        return self
+
+    def _planned_steps(self, members: list[np.ndarray]) -> int:
+        """Steps of the three stages (stages 1–2 none with the released models; a group's DEC may stop earlier)."""
+        hp = self.hparams
+        if hp["init"] == "released":
+            return hp["iterations"]
+        b = hp["batch_per_group"]
+        group_steps = sum(-(-len(rows) // b) * (hp["group_pretrain_epochs"] + hp["group_dec_epochs"]) for rows in members)
+        return hp["pretrain_steps"] + group_steps + hp["iterations"]
+
+    def _new_autoencoder(self, data_shape, pad: int = 0) -> DFCAutoencoder:
+        return DFCAutoencoder(data_shape, self.hparams["latent_dim"], variational=self.hparams["variational"], pad=pad)
+
+    def _pretrain(self, X: torch.Tensor, steps: int | None, batch: int, generator: torch.Generator, counter: Steps,
+                  what: str, epochs: int | None = None) -> DFCAutoencoder:
+        """A new (V)AE trained to reconstruct X (BCE or squared error, + KL when variational), for `steps` steps or
+        `epochs` passes."""
+        ae = self._new_autoencoder(X.shape[1:]).to(X.device)
+        per_epoch = -(-len(X) // batch)
+        planned = steps if epochs is None else epochs * per_epoch
+        rec_name, kl_name = ("L_rec", "L_kl") if epochs is None else ("L_group_rec", "L_group_kl")
+
+        def forward(x: torch.Tensor):
+            z, mu, logvar = ae.encode(x)
+            return ae.decode(z), mu, logvar
+
+        def loss(x: torch.Tensor, output) -> dict[str, torch.Tensor]:
+            logits, mu, logvar = output
+            kl = vae_kl(mu, logvar) if logvar is not None else torch.zeros((), device=x.device)
+            return {rec_name: vae_reconstruction_loss(x, logits, ae.is_image), kl_name: kl}
+
+        done = pretrain_autoencoder(
+            ae, X, forward, loss, lr=self.hparams["pretrain_lr"], batch_size=batch, generator=generator, steps=planned,
+            prepare=ae.prepare, min_batch=2,
+            on_step=lambda done, epoch, terms: counter.tick(f"pretraining the {what}: step {done}/{planned}", **terms))
+        ae.epochs_ = {"pretrain_epochs": done / per_epoch}
+        return ae
+
+    def _initialise_centres(self, encoder: DFCAutoencoder, X: torch.Tensor, k: int, released_centers, steps: Steps
+                            ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """(embedding μ of all data, initial centroids, their hard assignment: the unfair start): k-means on the
+        pretrained embedding, or the released centroids."""
+        hp, ctx = self.hparams, steps.ctx
+        mu_all = embed_chunks(encoder.mean, X, [encoder])
+        ensure_finite(ctx, mu_all, steps.done)
+        if released_centers is not None:
+            return mu_all, released_centers, to_numpy(student_t_assignment(mu_all, released_centers.to(X.device),
+                                                                           hp["alpha"]).argmax(1))
+        steps.report("k-means on the pretrained embedding")
+        km = kmeans(mu_all, k, n_init=hp["n_init"], seed=ctx.seed)
+        return mu_all, km.centers, to_numpy(km.labels)
+
+    def _group_model(self, X_g: torch.Tensor, n_rows: int, label: str, g: int, k: int, generator: torch.Generator,
+                     steps: Steps) -> tuple[DFCAutoencoder, torch.Tensor]:
+        """Stage 2 for one group (its rows X_g): its own (V)AE, k-means on its embedding, then DEC until assignments
+        settle; frozen."""
+        hp, ctx, device = self.hparams, steps.ctx, X_g.device
+        b = min(hp["batch_per_group"], n_rows)
+        what = f"model of group {label}"
+        encoder = self._pretrain(X_g, None, b, generator, steps, what, epochs=hp["group_pretrain_epochs"])
+        encoder.untrunk = None  # the decoder is not needed from here on
+        mu = embed_chunks(encoder.mean, X_g, [encoder])
+        ensure_finite(ctx, mu, steps.done)
+        km = kmeans(mu, k, n_init=hp["n_init"], seed=ctx.seed + 1 + g)
+        centers = nn.Parameter(km.centers.clone().to(device))
+        optimiser = torch.optim.Adam(list(encoder.parameters()) + [centers], lr=hp["pretrain_lr"])
+        previous = km.labels.to(device) if torch.is_tensor(km.labels) else torch.as_tensor(km.labels, device=device)
+        epochs_run, stopped = 0, "max epochs"
+        for epoch in range(1, hp["group_dec_epochs"] + 1):
+            encoder.train()
+            for index in minibatches(n_rows, b, generator, device):
+                if len(index) < 2:
+                    continue
+                q = student_t_assignment(encoder.encode(encoder.prepare(X_g[index]))[1], centers, hp["alpha"])
+                loss = dec_clustering_loss(q, dec_target(q).detach())
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                steps.tick(f"DEC of the {what}: epoch {epoch}/{hp['group_dec_epochs']}", L_group_dec=loss.detach())
+            epochs_run = epoch
+            current = student_t_assignment(embed_chunks(encoder.mean, X_g, [encoder]), centers.detach(), hp["alpha"]).argmax(1)
+            changed = changed_share(previous, current)
+            previous = current
+            if changed < hp["group_dec_tol"]:
+                stopped = f"settled ({100 * changed:.2f}% changed)"
+                # the steps this group no longer needs leave the progress bar's total
+                steps.planned -= (hp["group_dec_epochs"] - epoch) * -(-n_rows // b)
+                break
+        encoder.eval()
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        encoder.epochs_ = {**getattr(encoder, "epochs_", {}), "dec_epochs": epochs_run, "dec_stopped": stopped}
+        return encoder, centers.detach()
+
+    def _group_report(self, X: torch.Tensor, data: BiasedDataset, members: list[np.ndarray], names: list[str],
+                      group_models, start: np.ndarray) -> list[dict]:
+        """Per group: its own model's clustering of its samples against the shared start's (group_model_report)."""
+        report = []
+        for g, rows in enumerate(members):
+            enc_g, centers_g = group_models[g]
+            labels_g = student_t_assignment(embed_chunks(enc_g.mean, X[torch.from_numpy(rows).to(X.device)], [enc_g]),
+                                            centers_g, self.hparams["alpha"]).argmax(1)
+            y_g = data.y[rows] if data.y is not None else None
+            report.append(group_model_report(names[g], len(rows), y_g, start[rows], to_numpy(labels_g),
+                                             getattr(enc_g, "epochs_", None)))
+        return report
+
+    def _fair_training(self, encoder: DFCAutoencoder, centers_init, group_models, X: torch.Tensor, data: BiasedDataset,
+                       start: np.ndarray, steps: Steps):
+        """Stage 3: encoder and centroids minimise L_c − α_f·L_f + α_s·L_s (Eq. 7–8), the discriminator α_f·L_f, on
+        mini-batches of b samples per group; evaluated every eval_every iterations and at the last.
+        Returns (embedding μ, labels, centroids, discriminator) of the last evaluation."""
+        hp, ctx, device = self.hparams, steps.ctx, X.device
+        k, m, b = len(centers_init), data.n_groups, hp["batch_per_group"]
         encoder.untrunk = None
         centers = nn.Parameter(torch.as_tensor(centers_init, dtype=torch.float32, device=device).clone())
         critic = Discriminator(k, m).to(device)
@@ -312,17 +413,16 @@ class DFC(Method):
             {"params": list(encoder.parameters()) + [centers], "lr_mult": 1.0},
             {"params": critic.parameters(), "lr_mult": hp["disc_lr_mult"]},
         ], lr=hp["lr"], weight_decay=hp["weight_decay"])
-        cycler = GroupCycler(data.g, m, b, rng)
+        cycler = GroupCycler(data.g, m, b, np.random.default_rng(ctx.seed))
         group_of_batch = torch.arange(m, device=device).repeat_interleave(b)
         encoder.train()
         critic.train()
         disc_sum, disc_count = torch.zeros((), device=device), 0
-        t2 = time.perf_counter()
         iterations = hp["iterations"]
         labels = torch.as_tensor(start, device=device)
+        mu_all = None
         for it in range(1, iterations + 1):
-            progress = (it - 1) / iterations
-            lr = dfc_lr(hp["lr"], progress)
+            lr = dfc_lr(hp["lr"], (it - 1) / iterations)
             for group in optimiser.param_groups:
                 group["lr"] = lr * group["lr_mult"]
             index = torch.from_numpy(cycler.next()).to(device, non_blocking=True)
@@ -342,117 +442,23 @@ class DFC(Method):
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            self.step_ += 1
             acc = discriminator_accuracy(logits.detach(), group_of_batch)
             disc_sum = disc_sum + acc
             disc_count += 1
-            ctx.log(self.step_, L_c=loss_c.detach(), L_f=loss_f.detach(), L_s=loss_s.detach(), L_total=loss.detach(),
-                    disc_acc=acc, disc_chance=1.0 / m, grl_coeff=coeff)
-            ctx.progress(self.step_ / total, f"fair training iteration {it}/{iterations}")
+            steps.tick(f"fair training iteration {it}/{iterations}", L_c=loss_c.detach(), L_f=loss_f.detach(),
+                       L_s=loss_s.detach(), L_total=loss.detach(), disc_acc=acc, disc_chance=1.0 / m, grl_coeff=coeff)
             if it == iterations or (hp["eval_every"] and it % hp["eval_every"] == 0):
                 mu_all = embed_chunks(encoder.mean, X, [encoder])
-                ensure_finite(ctx, mu_all, self.step_)
+                ensure_finite(ctx, mu_all, steps.done)
                 labels = student_t_assignment(mu_all, centers.detach(), hp["alpha"]).argmax(1)
                 ctx.evaluate(it, mu_all, labels, extra={"disc_acc": float(disc_sum) / disc_count, "disc_chance": 1.0 / m})
                 disc_sum, disc_count = torch.zeros((), device=device), 0
-        _sync(device)
-        t_fair = time.perf_counter() - t2
-        self.embedding_ = mu_all.cpu().numpy()
-        self.labels_ = _numpy(labels)
-        self.centers_ = centers.detach().cpu().numpy()
-        self.model_, self.critic_ = encoder, critic
-        self.group_models_ = group_models
-        iters_per_epoch = max(1, int(np.bincount(data.g).max()) // b)  # one pass over the largest group
-        self.timings_ = {"pretrain_s": t_pre, "pretrain_steps": pre_steps, "group_models_s": t_group,
-                         "train_s": t_fair, "iterations": iterations, "s_per_iteration": t_fair / max(iterations, 1),
-                         "train_s_per_epoch": t_fair / max(iterations, 1) * iters_per_epoch}
-        return self
+        return mu_all, labels, centers, critic
 
     def assign(self, X: torch.Tensor) -> torch.Tensor:
         """The most probable cluster under the Student-t assignment (Eq. 6) of the fitted encoder's mean embedding."""
         mu = embed_chunks(self.model_.mean, X, [self.model_])
         return student_t_assignment(mu, torch.from_numpy(self.centers_).to(X.device), self.hparams["alpha"]).argmax(1)
-
-    def _tick(self, ctx: RunContext, stage: str, **scalars) -> None:
-        self.step_ += 1
-        ctx.log(self.step_, **scalars)
-        ctx.progress(self.step_ / max(self.total_, 1), stage)
-
-    def _new_autoencoder(self, data_shape, pad: int = 0) -> DFCAutoencoder:
-        return DFCAutoencoder(data_shape, self.hparams["latent_dim"], variational=self.hparams["variational"], pad=pad)
-
-    def _pretrain(self, X: torch.Tensor, rows: np.ndarray, steps: int | None, batch: int, generator: torch.Generator,
-                  ctx: RunContext, what: str, epochs: int | None = None) -> DFCAutoencoder:
-        """A new (V)AE trained to reconstruct X[rows], for `steps` steps or `epochs` passes over the rows."""
-        hp, device = self.hparams, ctx.device
-        ae = self._new_autoencoder(X.shape[1:]).to(device)
-        optimiser = torch.optim.Adam(ae.parameters(), lr=hp["pretrain_lr"])
-        rows_t = torch.from_numpy(rows).to(device)
-        per_epoch = -(-len(rows) // batch)
-        steps = steps if epochs is None else epochs * per_epoch
-        done = 0
-        ae.train()
-        while done < steps:
-            for index in minibatches(len(rows), batch, generator, device):
-                if done >= steps:
-                    break
-                done += 1
-                if len(index) < 2:  # BatchNorm needs two samples; the step still counts towards the schedule
-                    continue
-                x = ae.prepare(X[rows_t[index]])
-                z, mu, logvar = ae.encode(x)
-                rec = vae_reconstruction_loss(x, ae.decode(z), ae.is_image)
-                kl = vae_kl(mu, logvar) if logvar is not None else torch.zeros((), device=device)
-                loss = rec + kl
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                names = ("L_rec", "L_kl") if epochs is None else ("L_group_rec", "L_group_kl")
-                self._tick(ctx, f"pretraining the {what}: step {done}/{steps}", **{names[0]: rec.detach(), names[1]: kl.detach()})
-        ae.epochs_ = {"pretrain_epochs": done / per_epoch}
-        return ae
-
-    def _group_model(self, X: torch.Tensor, rows: np.ndarray, label: str, g: int, k: int, generator: torch.Generator,
-                     ctx: RunContext) -> tuple[DFCAutoencoder, torch.Tensor]:
-        """Stage 2 for one group: its own (V)AE, k-means on its embedding, then DEC until assignments settle; frozen."""
-        hp, device = self.hparams, ctx.device
-        b = min(hp["batch_per_group"], len(rows))
-        what = f"model of group {label}"
-        encoder = self._pretrain(X, rows, None, b, generator, ctx, what, epochs=hp["group_pretrain_epochs"])
-        encoder.untrunk = None  # the decoder is not needed from here on
-        X_g = X[torch.from_numpy(rows).to(device)]
-        mu = embed_chunks(encoder.mean, X_g, [encoder])
-        ensure_finite(ctx, mu, self.step_)
-        km = kmeans(mu, k, n_init=hp["n_init"], seed=ctx.seed + 1 + g)
-        centers = nn.Parameter(km.centers.clone().to(device))
-        optimiser = torch.optim.Adam(list(encoder.parameters()) + [centers], lr=hp["pretrain_lr"])
-        previous = km.labels.to(device) if torch.is_tensor(km.labels) else torch.as_tensor(km.labels, device=device)
-        epochs_run, stopped = 0, "max epochs"
-        for epoch in range(1, hp["group_dec_epochs"] + 1):
-            encoder.train()
-            for index in minibatches(len(rows), b, generator, device):
-                if len(index) < 2:
-                    continue
-                q = student_t_assignment(encoder.encode(encoder.prepare(X_g[index]))[1], centers, hp["alpha"])
-                loss = dec_clustering_loss(q, dec_target(q).detach())
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                self._tick(ctx, f"DEC of the {what}: epoch {epoch}/{hp['group_dec_epochs']}", L_group_dec=loss.detach())
-            epochs_run = epoch
-            current = student_t_assignment(embed_chunks(encoder.mean, X_g, [encoder]), centers.detach(), hp["alpha"]).argmax(1)
-            changed = changed_share(previous, current)
-            previous = current
-            if changed < hp["group_dec_tol"]:
-                stopped = f"settled ({100 * changed:.2f}% changed)"
-                # the steps this group no longer needs leave the progress bar's total
-                self.total_ -= (hp["group_dec_epochs"] - epoch) * -(-len(rows) // b)
-                break
-        encoder.eval()
-        for p in encoder.parameters():
-            p.requires_grad_(False)
-        encoder.epochs_ = {**getattr(encoder, "epochs_", {}), "dec_epochs": epochs_run, "dec_stopped": stopped}
-        return encoder, centers.detach()
 
     def _released(self, data: BiasedDataset, ctx: RunContext):
         """Stages 1–2 from the authors' files: the shared encoder, its centroids and the frozen group models."""
@@ -479,6 +485,3 @@ class DFC(Method):
             group_models.append((enc.to(device), centers.to(device)))
         return encoder.to(device), models.centers, group_models
 
-
-def _numpy(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)

@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset
-from ..nn import FCMINet, cosine_assignment, embed_chunks, group_sorted_batches
+from ..nn import FCMINet, cosine_assignment, embed_chunks, group_sorted_batches, synchronize
 from ..params import Param
-from .base import Method, RunContext, n_clusters_param
-from .dec import _sync, ensure_finite
+from .base import Method, RunContext, Steps, ensure_finite, n_clusters_param
 from .kmeans import kmeans
 
 EPS = 1e-12
@@ -87,13 +86,11 @@ class FCMI(Method):
       in [−1, 1] (HAR) are used as given; other vectors (uploaded tables, ResNet-50 features, expression profiles)
       enter as tanh((x − mean) / sd) with one mean and sd over all their entries, the public code's transform of
       its ResNet-50 features (FeatureType GlT_GaussainlizeAndTanh). The decoder ends in Tanh for every input (its
-      ActivationType), so x and x̂ share a range. On the census-like table of tests/tabular_data.py (z-scored by the
-      upload, one-hot levels of a few rows reaching z = 45) this keeps L_rec from being led by rare levels: over
-      3 tables × 5 seeds (bench/bench_tabular.py) MNCE ≥ 0.92 on all 15 runs (before: 0.68–1.0, 2 below 0.8), NMI
-      0.064 on average (0.038), ACC 0.610 (0.595). Which fair split FCMI follows still changes with the seed.
+      ActivationType), so x and x̂ share a range, and on z-scored tables L_rec is not led by rare one-hot levels
+      (measurements: docs/METHOD_NOTES.md#fcmi).
     - The embedding's dimension D is the public code's representation_dim: K by default (embedding_dim = 0); its
-      main.py sets 5 for MTFL, its only K = 2 dataset. The default stays K for every data set: on the census-like
-      table of tests/tabular_data.py (K = 2), D = 5 let the clusters split on rare one-hot levels (NMI ≈ 0).
+      main.py sets 5 for MTFL, its only K = 2 dataset. The default stays K for every data set (measurements:
+      docs/METHOD_NOTES.md#fcmi).
     - The last incomplete mini-batch of an epoch is dropped, as the public code's DataLoader(drop_last=True): the
       estimates of p(c) and p(c, g) from a few samples are noisy, and β weighs them every epoch.
     """
@@ -158,63 +155,27 @@ class FCMI(Method):
     def train(self, data: BiasedDataset, ctx: RunContext) -> "FCMI":
         hp = self.hparams
         k, m = self.n_clusters(data), data.n_groups
-        device = ctx.device
-        X = data.X.to(device)
-        G = torch.from_numpy(data.g).to(device)
+        X = data.X.to(ctx.device)
+        G = torch.from_numpy(data.g).to(ctx.device)
         net = FCMINet(data.X.shape[1:], self.embedding_dim(k), m, group_decoders=hp["group_decoders"],
-                      squash=fcmi_input_squash(X, data.is_image)).to(device)
+                      squash=fcmi_input_squash(X, data.is_image)).to(ctx.device)
         optimiser = torch.optim.Adam(net.parameters(), lr=hp["lr"])
         rng = np.random.default_rng(ctx.seed)
         epochs, warmup = hp["epochs"], hp["warmup_epochs"]
-        eval_epochs = {epochs, warmup} - {0}
-        if hp["eval_every"]:
-            eval_epochs |= set(range(hp["eval_every"], epochs + 1, hp["eval_every"]))
-        steps_per_epoch = len(X) // hp["batch_size"]
-        step = 0
+        eval_epochs = self._evaluation_epochs()
+        steps = Steps(ctx, epochs * (len(X) // hp["batch_size"]))
         epoch_times: list[float] = []
-        centers = None
+        centers = h_all = None
         for epoch in range(1, epochs + 2):  # the extra pass only clusters and evaluates the final embedding
             t0 = time.perf_counter()
-            needs_centers = epoch > warmup or (epoch - 1) in eval_epochs
-            if needs_centers:  # Algorithm 1, lines 2–3: embed everything, k-means for the centres U
-                ctx.progress(step / (epochs * steps_per_epoch), f"k-means before epoch {min(epoch, epochs)}")
-                h_all = embed_chunks(net.embed, X, [net])
-                ensure_finite(ctx, h_all, step)
-                km = kmeans(h_all, k, n_init=hp["kmeans_n_init"], max_iter=hp["kmeans_max_iter"], seed=ctx.seed + epoch)
-                centers = F.normalize(km.centers, dim=1)
+            if epoch > warmup or (epoch - 1) in eval_epochs:  # warm-up epochs train L_rec alone: no centres needed
+                h_all, centers = self._centres(net, X, k, epoch, steps)
                 if (epoch - 1) in eval_epochs:
                     ctx.evaluate(epoch - 1, h_all, fcmi_soft_assignment(h_all, centers, hp["tau"]).argmax(1))
             if epoch > epochs:
                 break
-            order, batches = group_sorted_batches(data.g, hp["batch_size"], rng, m, min_batch=hp["batch_size"])
-            order = torch.from_numpy(order).to(device)
-            net.train()
-            for start, end, counts in batches:
-                index = order[start:end]
-                x = net.prepare(X[index])
-                h = net.encode(x)
-                loss_rec = fcmi_reconstruction_loss(x, net.decode(h, counts))
-                if epoch <= warmup:
-                    loss = loss_rec
-                    scalars = {"L_rec": loss_rec.detach(), "L_total": loss.detach()}
-                else:
-                    q = fcmi_soft_assignment(h, centers, hp["tau"])
-                    loss_clu = fcmi_clustering_loss(q)
-                    loss_fair = fcmi_fairness_loss(q, G[index], m)
-                    loss = loss_rec + hp["alpha"] * loss_clu + hp["beta"] * loss_fair
-                    with torch.no_grad():
-                        p_c = q.mean(0)
-                        h_c = -(p_c * torch.log(p_c.clamp_min(EPS))).sum()
-                    scalars = {"L_rec": loss_rec.detach(), "L_clu": loss_clu.detach(), "L_fair": loss_fair.detach(),
-                               "L_total": loss.detach(), "H_C": h_c, "H_C_given_X": loss_clu.detach() + h_c}
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                step += 1
-                ctx.log(step, **scalars)
-                ctx.progress(step / (epochs * steps_per_epoch),
-                             f"{'warm-up ' if epoch <= warmup else ''}epoch {epoch}/{epochs}")
-            _sync(device)
+            self._train_epoch(net, optimiser, X, G, data.g, m, centers, epoch, rng, steps)
+            synchronize(ctx.device)
             epoch_times.append(time.perf_counter() - t0)
         self.embedding_ = h_all.cpu().numpy()
         self.labels_ = fcmi_soft_assignment(h_all, centers, hp["tau"]).argmax(1).cpu().numpy()
@@ -229,3 +190,52 @@ class FCMI(Method):
         """The most probable cluster under the cosine assignment (supplementary Eq. 1) of the fitted embedding."""
         h = embed_chunks(self.model_.embed, X, [self.model_])
         return fcmi_soft_assignment(h, torch.from_numpy(self.centers_).to(X.device), self.hparams["tau"]).argmax(1)
+
+    def _evaluation_epochs(self) -> set[int]:
+        """The epochs after which the run is evaluated: every eval_every, the end of warm-up and the last."""
+        hp = self.hparams
+        epochs = {hp["epochs"], hp["warmup_epochs"]} - {0}
+        if hp["eval_every"]:
+            epochs |= set(range(hp["eval_every"], hp["epochs"] + 1, hp["eval_every"]))
+        return epochs
+
+    def _centres(self, net: FCMINet, X: torch.Tensor, k: int, epoch: int, steps: Steps) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding h of all data, the centres U: k-means on it, normalised), before an epoch (Algorithm 1, lines 2–3)."""
+        hp = self.hparams
+        steps.report(f"k-means before epoch {min(epoch, hp['epochs'])}")
+        h_all = embed_chunks(net.embed, X, [net])
+        ensure_finite(steps.ctx, h_all, steps.done)
+        km = kmeans(h_all, k, n_init=hp["kmeans_n_init"], max_iter=hp["kmeans_max_iter"], seed=steps.ctx.seed + epoch)
+        return h_all, F.normalize(km.centers, dim=1)
+
+    def _train_epoch(self, net: FCMINet, optimiser: torch.optim.Optimizer, X: torch.Tensor, G: torch.Tensor,
+                     groups: np.ndarray, m: int, centers: torch.Tensor | None, epoch: int, rng: np.random.Generator,
+                     steps: Steps) -> None:
+        """One epoch of group-sorted full mini-batches: L_rec during warm-up, then L_rec + α·L_clu + β·L_fair (Eq. 12)."""
+        hp = self.hparams
+        warm = epoch <= hp["warmup_epochs"]
+        order, batches = group_sorted_batches(groups, hp["batch_size"], rng, m, min_batch=hp["batch_size"])
+        order = torch.from_numpy(order).to(X.device)
+        net.train()
+        for start, end, counts in batches:
+            index = order[start:end]
+            x = net.prepare(X[index])
+            h = net.encode(x)
+            loss_rec = fcmi_reconstruction_loss(x, net.decode(h, counts))
+            if warm:
+                loss = loss_rec
+                scalars = {"L_rec": loss_rec.detach(), "L_total": loss.detach()}
+            else:
+                q = fcmi_soft_assignment(h, centers, hp["tau"])
+                loss_clu = fcmi_clustering_loss(q)
+                loss_fair = fcmi_fairness_loss(q, G[index], m)
+                loss = loss_rec + hp["alpha"] * loss_clu + hp["beta"] * loss_fair
+                with torch.no_grad():
+                    p_c = q.mean(0)
+                    h_c = -(p_c * torch.log(p_c.clamp_min(EPS))).sum()
+                scalars = {"L_rec": loss_rec.detach(), "L_clu": loss_clu.detach(), "L_fair": loss_fair.detach(),
+                           "L_total": loss.detach(), "H_C": h_c, "H_C_given_X": loss_clu.detach() + h_c}
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            steps.tick(f"{'warm-up ' if warm else ''}epoch {epoch}/{hp['epochs']}", **scalars)

@@ -60,41 +60,12 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
 - Entropy term: μ · E_x[Σ_b Q(b|u) log Q(b|u)] (the negative entropy of Eq. 11's first expectation) is added to the
   key/query loss, for both embeddings, with the classifiers' weights held fixed in it (only θ_u, θ_v move), as in
   Learning Not to Learn (Kim et al. 2019), which the paper follows. Defaults λ = 10 and μ = 10 are ours (the paper
-  gives no values): with λ = 1 the classifiers saturate (cross-entropy ~1e-4), their reversed gradient vanishes and
-  the key/query nets keep the colour; at 10 the classifiers' accuracy falls from ~1 towards chance within a few hundred
-  steps on Colored MNIST. Every weight can be changed.
-- What the invariance achieves, measured with bench/reproduce.py --method senet,inv_senet --schedule medium (width
-  128, 120 epochs; 10,000 biased training images; the whole unbiased split, 10,000 images, clustered as the paper's Table 1
-  does, each row keeping 1,000 coefficients as the public code does; seeds 0–2). Colored MNIST: SENet ACC 0.414 /
-  0.386 / 0.400, links 0.93; Inv-SENnet 0.592 / 0.553 / 0.561 (mean 0.569, +16.9 points), links 0.64–0.67
-  (`same_group_share`: the share of the clustered samples' coefficient mass that links two samples of the same colour,
-  0.50 when the links ignore colour); paper at N = 10,000: 0.42 vs 0.68 (+26.6). Colored Fashion-MNIST (seeds 0–1):
-  SENet 0.374 / 0.402, links 0.97; Inv-SENnet 0.396 / 0.392, links 0.64–0.68: the links lose most of their colour, the
-  ACC barely moves; paper 0.38 vs 0.51. SENet on the images with the colour removed (dataset colored_mnist_grey), the
-  ceiling of perfect invariance at this scale: 0.694 (MNIST), 0.630 (Fashion). With all 50,000 training images (40 epochs,
-  seed 0): SENet 0.434, Inv-SENnet 0.543, links 0.67; more training images do not raise it at this budget (paper at
-  60,000: 0.36 vs 0.78).
-- How many coefficients each row keeps matters as much as the invariance. With 200 of the 10,000, Inv-SENnet reads
-  0.471 / 0.421 / 0.432, links 0.83–0.86, and SENet 0.35: a residual preference for same-colour atoms fills a short
-  row. The share kept is what counts: 200 of 2,000 clustered images (this benchmark's earlier medium schedule) read
-  0.56–0.62, like 1,000 of 10,000, and 50,000 training images with 200 of 10,000 read 0.47–0.48 (40 or 120 epochs):
-  the training-set size was not what held that run back. Wider nets do not help at this budget: at the paper's width
-  (1,024, PCA 500) and 40 epochs, SENet reads 0.415 and Inv-SENnet 0.311 (links 0.69); 480 epochs or width 256 moved
-  the 2,000-clustered result by at most 3 points.
-- Where the colour stays (10,000 clustered, 200 coefficients per row, seed 0): the cross-colour links reach the same
-  digit (71 % of their mass; a red digit's mean key is nearest the same digit's green mean for all ten digits), so the
-  embeddings agree on the digits, and the colour acts as a preference for same-colour atoms on top. The query
-  classifier stays at 1.00 all run while the key classifier decays to ~0.7: its cross-entropy saturates, so its
-  reversed gradient (and the entropy term's) vanishes. Forcing the query to hide the colour does not help: a
-  non-saturating term (cross-entropy to the uniform prediction) in place of the entropy brings the links to 0.56 and
-  the query classifier to 0.56 but ACC to 0.39 (0.25 with 50,000 images). The classifiers memorise the training
-  images' colours (on colour-free images the monitors reach 0.91 on their training batches, where the digit predicts
-  the colour at 0.55 at best; 0.60 with dropout 0.5 in them), but dropout in Inv-SENnet's classifiers brings the links
-  to 0.72 and the query classifier to 0.69 with ACC 0.32: here every change that made the links more colour-blind took
-  more shape with it. Also tried, not kept: no ramp (ACC 0.43, links 0.77) and lr_bias = 1e-3 (0.35, links 0.90) in
-  that setting; earlier, on 2,000 or fewer clustered images, λ = μ = 30 (ACC 0.26), and a kernel MMD between the
-  groups' embeddings or a penalty on each row's same-group coefficient share in place of the classifiers (0.37–0.46
-  against SENet's 0.43 at 3,000 images).
+  gives no values): large enough that the classifiers do not saturate, so their reversed gradient does not vanish.
+  Every weight can be changed (measurements: docs/METHOD_NOTES.md#senet).
+- `same_group_share` (evaluated with two groups or more) is the share of the clustered samples' coefficient mass that
+  links two samples of the same group, beside `same_group_chance`, its value when the links ignore the group. Each
+  row keeps `top_k` coefficients, 1,000 by default as the public code: a short row fills with whatever the links
+  prefer most, the bias included (measurements of both methods: docs/METHOD_NOTES.md#senet).
 - `senet` trains the same two classifiers on detached embeddings (no reversal, no entropy term): monitors only, so the
   Monitor page shows how much bias SENet's embeddings carry beside Inv-SENnet's. acc_bias_* is the classifier's
   accuracy on its training batch; bias_chance is the majority-group rate of the training rows.
@@ -108,9 +79,8 @@ Interpretations (where the paper is silent or garbled; Eq. 12 as printed repeats
   clustered samples projected on its `embed_dim` leading principal components (storage: 1,024 floats per sample
   would not fit tens of thousands of samples per evaluation).
 - Spectral clustering: assign_labels "auto" is k-means for up to 20,000 samples and cluster_qr above; the eigensolver
-  is ARPACK up to 2,000 samples and LOBPCG above (ARPACK's shift-invert mode factorises the graph: 53 s against 2.6 s
-  for 10,000 samples with 1,000 links each). 60,000 samples (top-k 100, width 64) cluster in about 90 s on one
-  CPU thread, most of it computing the coefficients.
+  is ARPACK up to 2,000 samples and LOBPCG above (ARPACK's shift-invert mode factorises the graph; measurements:
+  docs/METHOD_NOTES.md#senet).
 
 Public code, as read (SENet: github.com/zhangsz1998/Self-Expressive-Network main.py and utils.py at 381daf9; Inv-SENnet:
 github.com/singh17ashu/Inv-Senet-Invariant-Self-Expression-Network main_invsenet.py at e0ea1fb; each setting a declared
@@ -144,6 +114,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -157,8 +129,7 @@ from ..params import Param
 from .base import Method, RunContext, Variant, n_clusters_param
 
 LARGE = 20_000  # above this many samples: cluster_qr labels (k-means below)
-LOBPCG_ABOVE = 2_000  # above this many samples: the LOBPCG eigensolver (ARPACK's shift-invert factorises the graph:
-# 53 s against LOBPCG's 2.6 s for 10,000 samples with 1,000 links each, on one CPU thread)
+LOBPCG_ABOVE = 2_000  # above this many samples: the LOBPCG eigensolver (ARPACK's shift-invert factorises the graph)
 ERR_SPECTRAL = ("spectral clustering failed on the {n}-sample affinity ({links} links): {reason}. Try a larger top_k, the "
                 "knn affinity, another assign_labels, or fewer clusters")
 ERR_NAN = ("the self-expression coefficients contain NaN or infinite values: training diverged. Lower the learning rate "
@@ -750,8 +721,7 @@ def senet_params() -> tuple[Param, ...]:
               help="Dictionary atoms each step reconstructs its batch from: that many training rows drawn at random for "
                    "the step (at most all of them); 0 = every training row, in blocks of dict_block, as the public "
                    "code does. Not the default: every step then runs the key net forward and back over the whole "
-                   "training set, N/D times the work of a random dictionary (10× for 10,000 training images, 50× for "
-                   "50,000): hours per run on a CPU, affordable on a GPU.",
+                   "training set, N/D times the work of a random dictionary: slow on a CPU, affordable on a GPU.",
               source="ours (random atoms); SENet and Inv-SENnet public code: 0 (the whole training set)"),
         Param("dict_block", 10_000, kind="int", low=1, high=1_000_000,
               help="With dict_size 0: dictionary rows per block. Memory holds one block's key-net activations at a "
@@ -759,8 +729,7 @@ def senet_params() -> tuple[Param, ...]:
               source="SENet public code: 10,000"),
         Param("top_k", 1000, kind="int", low=1, high=1_000_000,
               help="Coefficients kept per row of C for the affinity. A short row fills with whatever the links prefer "
-                   "most, the bias included: Inv-SENnet on 10,000 Colored MNIST images reads ACC 0.47 with 200, 0.59 "
-                   "with 1,000.",
+                   "most, the bias included (measurements: docs/METHOD_NOTES.md#senet).",
               source="SENet public code non_zeros: 1000"),
         Param("affinity", "symmetric", kind="choice", choices=("symmetric", "knn"),
               help="Rows of C L2-normalised, then symmetric: A = |C| + |Cᵀ|; knn: each row linked (weight 1) to the "
@@ -800,8 +769,8 @@ class SENet(Method):
                "(monitors only).")
     paper = "Zhang, You, Vidal & Li 2021, Learning a Self-Expressive Network for Subspace Clustering (CVPR)"
     invariant = False
-    # top_k stays at the public code's 1,000 (2–3 s more per clustering of 10,000 samples): with 200, a residual
-    # preference for same-colour atoms fills each row, and Inv-SENnet's ACC falls from 0.59 to 0.47 (docstring).
+    # top_k stays at the public code's 1,000: with fewer, a residual preference for same-colour atoms fills each row
+    # (measurements: docs/METHOD_NOTES.md#senet).
     quick = {"width": 256, "pca_dim": 200, "epochs": 10, "dict_size": 500}
     quick_minutes = 0.8
     accuracy_caption = ("acc_bias_key / acc_bias_query: bias classifiers trained on SENet's key and query embeddings "
@@ -875,8 +844,36 @@ class SENet(Method):
     # -- training -----------------------------------------------------------------------------------------------
     def train(self, data: BiasedDataset, ctx: RunContext) -> "SENet":
         hp = self.hparams
-        device = ctx.device
         k = self.n_clusters(data)
+        f_train, f_cluster, g_train, cluster_rows, split = self._input_features(data, ctx)
+        run = self._training(data, f_train, g_train, ctx)
+        steps_per_epoch = len(f_train) // hp["batch_size"]  # the last incomplete batch is dropped (BatchNorm, equal-size steps)
+        total = hp["epochs"] * steps_per_epoch
+        step = 0
+        labels = embedding = None
+        t0 = time.perf_counter()
+        for epoch in range(1, hp["epochs"] + 1):
+            order = torch.randperm(len(f_train), generator=run.generator)
+            for s in range(steps_per_epoch):
+                step += 1
+                batch = order[s * hp["batch_size"]:(s + 1) * hp["batch_size"]]
+                scalars = self._train_step(run, batch, epoch, step, total, log=step % hp["log_every"] == 0 or step == 1)
+                if scalars is not None:
+                    ctx.log(step, **scalars)
+                ctx.progress(step / total, f"epoch {epoch}/{hp['epochs']}")
+            if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
+                ctx.progress(step / total, f"spectral clustering (epoch {epoch})")
+                labels, embedding = self._evaluate(run.model, f_cluster, k, data.g[cluster_rows], data.n_groups >= 2,
+                                                   epoch, split, time.perf_counter() - t0, ctx)
+        self.labels_ = labels
+        self.embedding_ = embedding.cpu().numpy()
+        self.model_ = run.model
+        return self
+
+    def _input_features(self, data: BiasedDataset, ctx: RunContext):
+        """(training features, features to cluster, training groups, rows to cluster, their split) by the protocol:
+        the fixed features of the training and clustered rows, fitted on the training rows."""
+        hp = self.hparams
         protocol, train, cluster_rows, split = protocol_rows(data, hp["protocol"])
         self.protocol_, self.eval_split_ = protocol, split
         self.train_index_, self.cluster_index_ = train, cluster_rows
@@ -887,125 +884,169 @@ class SENet(Method):
         position[rows] = np.arange(len(rows))
         X = data.X[torch.from_numpy(rows)]
         feats = extract_features(features, X, position[train], hp["pca_dim"], ctx.seed, hp["whiten"],
-                                 ctx.check_stop).to(device)
+                                 ctx.check_stop).to(ctx.device)
         f_train, f_cluster = feats[torch.from_numpy(position[train])], feats[torch.from_numpy(position[cluster_rows])]
-        g_train = torch.from_numpy(data.g[train]).to(device)
+        return f_train, f_cluster, torch.from_numpy(data.g[train]).to(ctx.device), cluster_rows, split
+
+    def _training(self, data: BiasedDataset, f_train: torch.Tensor, g_train: torch.Tensor, ctx: RunContext) -> "_Training":
+        """The networks, optimisers and settings of a run (the bias classifiers when the method uses them)."""
+        hp, device = self.hparams, ctx.device
         n_train, d = f_train.shape
-
-        width = hp["width"]
-        model = SelfExpressiveNet(d, width, hp["depth"], hp["alpha"] or None).to(device)
-        optimiser = make_optimizer(hp["optimizer"], model.parameters(), hp["lr"])
-        use_bias = self.uses_bias(data)
+        model = SelfExpressiveNet(d, hp["width"], hp["depth"], hp["alpha"] or None).to(device)
+        run = _Training(model=model, optimiser=make_optimizer(hp["optimizer"], model.parameters(), hp["lr"]),
+                        f_train=f_train, g_train=g_train)
         # One classifier reading keys and queries (Inv-SENnet public code) or one each (the paper's g and g').
-        shared = self.invariant and hp.get("bias_head") == "shared"
-        if use_bias:
-            m = data.n_groups
-            heads = ((SharedBiasClassifier(width, m).to(device),) if shared else
-                     (bias_classifier(width, m).to(device), bias_classifier(width, m).to(device)))
-            head_params = [p for head in heads for p in head.parameters()]
-            bias_optimiser = make_optimizer(hp["optimizer"], head_params, hp["lr_bias"])
-            chance = float(np.bincount(data.g[train], minlength=m).max() / n_train)
-        lam = float(hp.get("lambda_adv", 0.0)) if self.invariant else 0.0
-        mu = float(hp.get("mu", 0.0)) if self.invariant else 0.0
-        alternating = self.invariant and hp.get("adv_update") == "alternating"
-        clip, clip_bias = hp["grad_clip"], hp.get("grad_clip_bias", 0.0)
+        run.shared = self.invariant and hp.get("bias_head") == "shared"
+        if self.uses_bias(data):
+            m, width = data.n_groups, hp["width"]
+            run.heads = ((SharedBiasClassifier(width, m).to(device),) if run.shared else
+                         (bias_classifier(width, m).to(device), bias_classifier(width, m).to(device)))
+            run.head_params = [p for head in run.heads for p in head.parameters()]
+            run.bias_optimiser = make_optimizer(hp["optimizer"], run.head_params, hp["lr_bias"])
+            run.chance = float(np.bincount(g_train.cpu().numpy(), minlength=m).max() / n_train)
+        run.generator = torch.Generator().manual_seed(ctx.seed)
+        run.dict_size = 0 if hp["dict_size"] == 0 else min(hp["dict_size"], n_train)
+        return run
 
-        generator = torch.Generator().manual_seed(ctx.seed)
-        whole = hp["dict_size"] == 0  # every training row is an atom (public code), in blocks of dict_block
-        dict_size = n_train if whole else min(hp["dict_size"], n_train)
-        B = hp["batch_size"]
-        steps_per_epoch = n_train // B  # the last incomplete batch is dropped (BatchNorm, equal-size steps)
-        total = hp["epochs"] * steps_per_epoch
-        step = 0
-        labels = embedding = None
-        t0 = time.perf_counter()
-        for epoch in range(1, hp["epochs"] + 1):
-            order = torch.randperm(n_train, generator=generator)
-            for s in range(steps_per_epoch):
-                factor = lr_factor(hp["lr_schedule"], epoch - 1, step, hp["epochs"])
-                set_lr(optimiser, hp["lr"] * factor)
-                optimiser.zero_grad(set_to_none=True)
-                if use_bias:
-                    set_lr(bias_optimiser, hp["lr_bias"] * factor)
-                    bias_optimiser.zero_grad(set_to_none=True)
-                batch = order[s * B:(s + 1) * B]
-                if whole:
-                    batch = batch.to(device, non_blocking=True)
-                    x = f_train[batch]
-                    v = model.query(x)
-                    loss, l_se, l_rec, nonzero = whole_set_self_expression(
-                        model, x, v, batch, f_train, hp["dict_block"], hp["gamma"], hp["lambda_en"])
-                    read = batch  # the key classifier reads the batch's own keys (public code)
-                else:
-                    atoms = torch.randperm(n_train, generator=generator)[:dict_size]
-                    # Asynchronous copies of the two index vectors, the mask built on the device: no stream sync and
-                    # no B × dict_size copy per step.
-                    batch, atoms = batch.to(device, non_blocking=True), atoms.to(device, non_blocking=True)
-                    self_mask = batch[:, None] == atoms[None, :]
-                    x, dictionary = f_train[batch], f_train[atoms]
-                    v = model.query(x)
-                    u = model.key(dictionary)
-                    c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
-                    loss, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
-                    l_se, l_rec, nonzero = loss.detach(), l_rec.detach(), (c.detach() != 0).float().mean()
-                    # Two heads: the key classifier reads the keys of the first B atoms (as many samples as the query
-                    # classifier); one head: the batch's own keys, as the public code.
-                    read = batch if shared else atoms[:len(batch)]
-                if use_bias:
-                    g_read, g_batch = g_train[read], g_train[batch]
-                    u_read = u[:len(batch)] if not (whole or shared) else model.key(f_train[read])
-                    reversal = None
-                    if self.invariant:
-                        ramp = grl_coefficient(step / total, hp["grl_ramp"]) if hp["grl_ramp"] > 0 else 1.0
-                        reversal = lam * ramp
-                        if mu > 0:
-                            loss = loss + mu * ramp * bias_entropy(heads, u_read, v)
-                        if alternating:
-                            # Public code: a step of the key/query nets on L_SE + entropy, then the embeddings afresh,
-                            # the reversed classifier loss, and a step of both the nets and the classifiers.
-                            loss.backward()
-                            clip_gradients(model.parameters(), clip)
-                            optimiser.step()
-                            optimiser.zero_grad(set_to_none=True)
-                            bias_optimiser.zero_grad(set_to_none=True)
-                            v, u_read = model.query(x), model.key(f_train[read])
-                            loss = 0.0
-                    bias_loss, l_key, l_query, logits_k, logits_q = bias_losses(heads, u_read, v, g_read, g_batch, reversal)
-                    loss = loss + bias_loss
+    def _train_step(self, run: "_Training", batch: torch.Tensor, epoch: int, step: int, total: int,
+                    log: bool) -> dict | None:
+        """One step: the batch reconstructed from the dictionary (L_SE), the bias classifiers' loss through gradient
+        reversal (Inv-SENnet) or on detached embeddings (SENet's monitors), then the optimisers' steps. Returns the
+        scalars to log when `log`."""
+        hp, model = self.hparams, run.model
+        use_bias = run.heads is not None
+        factor = lr_factor(hp["lr_schedule"], epoch - 1, step - 1, hp["epochs"])
+        set_lr(run.optimiser, hp["lr"] * factor)
+        run.optimiser.zero_grad(set_to_none=True)
+        if use_bias:
+            set_lr(run.bias_optimiser, hp["lr_bias"] * factor)
+            run.bias_optimiser.zero_grad(set_to_none=True)
+        se = self._self_expression(run, batch)
+        loss, bias = se.loss, None
+        if use_bias:
+            loss, bias = self._bias_terms(run, se, (step - 1) / total)
+        loss.backward()
+        clip_gradients(model.parameters(), hp["grad_clip"])
+        run.optimiser.step()
+        if use_bias:
+            clip_gradients(run.head_params, hp.get("grad_clip_bias", 0.0))
+            run.bias_optimiser.step()
+        if not log:
+            return None
+        scalars = {"L_SE": se.l_se, "L_rec": se.l_rec, "threshold": model.threshold.detach()[0], "nonzero": se.nonzero}
+        if use_bias:
+            scalars.update(bias)
+        if hp["lr_schedule"] != "constant":
+            scalars["lr_factor"] = factor
+        return scalars
+
+    def _self_expression(self, run: "_Training", batch: torch.Tensor) -> "_SelfExpression":
+        """L_SE of the batch (Eq. 6–7): reconstructed from a random dictionary of dict_size training rows drawn for the
+        step, or from every training row in blocks of dict_block (the public code); c_ii = 0."""
+        hp, model, f_train = self.hparams, run.model, run.f_train
+        if run.dict_size == 0:
+            batch = batch.to(f_train.device, non_blocking=True)
+            x = f_train[batch]
+            v = model.query(x)
+            loss, l_se, l_rec, nonzero = whole_set_self_expression(
+                model, x, v, batch, f_train, hp["dict_block"], hp["gamma"], hp["lambda_en"])
+            # the key classifier reads the batch's own keys (public code)
+            return _SelfExpression(loss, l_se, l_rec, nonzero, batch, x, v, None, batch)
+        atoms = torch.randperm(len(f_train), generator=run.generator)[:run.dict_size]
+        # Asynchronous copies of the two index vectors, the mask built on the device: no stream sync and
+        # no B × dict_size copy per step.
+        batch, atoms = batch.to(f_train.device, non_blocking=True), atoms.to(f_train.device, non_blocking=True)
+        self_mask = batch[:, None] == atoms[None, :]
+        x, dictionary = f_train[batch], f_train[atoms]
+        v = model.query(x)
+        u = model.key(dictionary)
+        c = model.coefficients(v, u).masked_fill(self_mask, 0.0)
+        loss, l_rec = self_expression_loss(x, c, dictionary, hp["gamma"], hp["lambda_en"])
+        # Two heads: the key classifier reads the keys of the first B atoms (as many samples as the query
+        # classifier); one head: the batch's own keys, as the public code.
+        read = batch if run.shared else atoms[:len(batch)]
+        return _SelfExpression(loss, loss.detach(), l_rec.detach(), (c.detach() != 0).float().mean(), batch, x, v, u, read)
+
+    def _bias_terms(self, run: "_Training", se: "_SelfExpression", progress: float) -> tuple[torch.Tensor, dict]:
+        """(L_SE plus the bias classifiers' terms, their scalars to log). Inv-SENnet: the classifiers' cross-entropy
+        through gradient reversal of weight λ and the entropy term μ (§3.3, Eq. 9–12), both ramped over training
+        progress; with adv_update "alternating", first a step of the key/query nets on L_SE + entropy, then the
+        embeddings afresh (public code). SENet: the classifiers on detached embeddings (monitors)."""
+        hp, model, f_train = self.hparams, run.model, run.f_train
+        loss, v = se.loss, se.v
+        g_read, g_batch = run.g_train[se.read], run.g_train[se.batch]
+        u_read = se.u[:len(se.batch)] if se.u is not None and not run.shared else model.key(f_train[se.read])
+        reversal = None
+        if self.invariant:
+            ramp = grl_coefficient(progress, hp["grl_ramp"]) if hp["grl_ramp"] > 0 else 1.0
+            reversal = float(hp["lambda_adv"]) * ramp
+            mu = float(hp["mu"])
+            if mu > 0:
+                loss = loss + mu * ramp * bias_entropy(run.heads, u_read, v)
+            if hp["adv_update"] == "alternating":
                 loss.backward()
-                clip_gradients(model.parameters(), clip)
-                optimiser.step()
-                if use_bias:
-                    clip_gradients(head_params, clip_bias)
-                    bias_optimiser.step()
-                step += 1
-                if step % hp["log_every"] == 0 or step == 1:
-                    scalars = {"L_SE": l_se, "L_rec": l_rec, "threshold": model.threshold.detach()[0], "nonzero": nonzero}
-                    if use_bias:
-                        scalars.update(
-                            L_bias_key=l_key.detach(), L_bias_query=l_query.detach(),
-                            acc_bias_key=(logits_k.detach().argmax(1) == g_read).float().mean(),
-                            acc_bias_query=(logits_q.detach().argmax(1) == g_batch).float().mean(), bias_chance=chance)
-                        if self.invariant:
-                            scalars["lambda_eff"] = lam * ramp
-                    if hp["lr_schedule"] != "constant":
-                        scalars["lr_factor"] = factor
-                    ctx.log(step, **scalars)
-                ctx.progress(step / total, f"epoch {epoch}/{hp['epochs']}")
-            if epoch == hp["epochs"] or (hp["eval_every"] and epoch % hp["eval_every"] == 0):
-                ctx.progress(step / total, f"spectral clustering (epoch {epoch})")
-                labels, v_cluster, C = self.cluster(model, f_cluster, k, ctx.seed, ctx)
-                embedding = principal_components(v_cluster, hp["embed_dim"], ctx.seed)
-                extra = {"seconds": time.perf_counter() - t0, "threshold": float(model.threshold.detach())}
-                if data.n_groups >= 2:  # how much of C links samples of one group, beside the group-blind value
-                    g_cluster = data.g[cluster_rows]
-                    extra["same_group_share"] = same_group_share(C, g_cluster)
-                    extra["same_group_chance"] = group_blind_share(g_cluster)
-                ctx.evaluate(epoch, embedding, labels, extra=extra, split=split)
-        self.labels_ = labels
-        self.embedding_ = embedding.cpu().numpy()
-        self.model_ = model
-        return self
+                clip_gradients(model.parameters(), hp["grad_clip"])
+                run.optimiser.step()
+                run.optimiser.zero_grad(set_to_none=True)
+                run.bias_optimiser.zero_grad(set_to_none=True)
+                v, u_read = model.query(se.x), model.key(f_train[se.read])
+                loss = 0.0
+        bias_loss, l_key, l_query, logits_k, logits_q = bias_losses(run.heads, u_read, v, g_read, g_batch, reversal)
+        scalars = {"L_bias_key": l_key.detach(), "L_bias_query": l_query.detach(),
+                   "acc_bias_key": (logits_k.detach().argmax(1) == g_read).float().mean(),
+                   "acc_bias_query": (logits_q.detach().argmax(1) == g_batch).float().mean(), "bias_chance": run.chance}
+        if self.invariant:
+            scalars["lambda_eff"] = reversal
+        return loss + bias_loss, scalars
+
+    def _evaluate(self, model: SelfExpressiveNet, f_cluster: torch.Tensor, k: int, g_cluster: np.ndarray,
+                  groups: bool, epoch: int, split: str | None, seconds: float, ctx: RunContext
+                  ) -> tuple[np.ndarray, torch.Tensor]:
+        """Spectral clustering of the clustered rows, evaluated with the query embedding's leading principal components
+        and (with two groups or more) the share of C linking samples of one group. Returns (labels, that embedding)."""
+        hp = self.hparams
+        labels, v_cluster, C = self.cluster(model, f_cluster, k, ctx.seed, ctx)
+        embedding = principal_components(v_cluster, hp["embed_dim"], ctx.seed)
+        extra = {"seconds": seconds, "threshold": float(model.threshold.detach())}
+        if groups:  # how much of C links samples of one group, beside the group-blind value
+            extra["same_group_share"] = same_group_share(C, g_cluster)
+            extra["same_group_chance"] = group_blind_share(g_cluster)
+        ctx.evaluate(epoch, embedding, labels, extra=extra, split=split)
+        return labels, embedding
+
+
+class _SelfExpression(NamedTuple):
+    """One step's self-expression: the loss to back-propagate, L_SE and its reconstruction part and the share of
+    nonzero coefficients (detached), the batch's rows, features x and queries v, the dictionary's keys u (None with the
+    whole training set as dictionary), and the rows whose keys the key classifier reads."""
+
+    loss: torch.Tensor
+    l_se: torch.Tensor
+    l_rec: torch.Tensor
+    nonzero: torch.Tensor
+    batch: torch.Tensor
+    x: torch.Tensor
+    v: torch.Tensor
+    u: torch.Tensor | None
+    read: torch.Tensor
+
+
+@dataclass
+class _Training:
+    """What a SENet run trains: the self-expressive net and its optimiser, the bias classifiers (heads; None when the
+    method does not use them) and theirs, the training features and groups, and the draws of each step's dictionary."""
+
+    model: SelfExpressiveNet
+    optimiser: torch.optim.Optimizer
+    f_train: torch.Tensor
+    g_train: torch.Tensor
+    heads: tuple[nn.Module, ...] | None = None
+    head_params: list = field(default_factory=list)
+    bias_optimiser: torch.optim.Optimizer | None = None
+    chance: float = 0.0
+    shared: bool = False
+    generator: torch.Generator | None = None
+    dict_size: int = 0  # atoms drawn per step; 0 = every training row, in blocks of dict_block
 
 
 class InvSENnet(SENet):

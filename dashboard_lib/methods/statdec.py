@@ -22,8 +22,9 @@ where it can be:
   threshold" beside "update intervals for target distribution" of 70–120 iterations: DEC's and IDEC's rule, where
   P is recomputed on the whole dataset every T iterations and training stops once fewer than δ of the samples
   changed cluster between two updates. We default to that reading (target_update = "interval"): read literally,
-  §III-A freezes P at its first value, since on MNIST 1–2 % of the samples keep changing cluster every 80
-  iterations and δ = 0.1 %, which would make the paper's update intervals meaningless. target_update = "stable"
+  §III-A freezes P at its first value for as long as more than δ = 0.1 % of the samples keep changing cluster
+  between checks, which would make the paper's update intervals meaningless (measurements:
+  docs/METHOD_NOTES.md#statdec). target_update = "stable"
   is the literal reading (recompute P only when fewer than δ changed; never stop early). The first P is computed
   right after the k-means initialisation. The paper's further "convergence criterion based on the KL loss" is
   not specified, so it is not used.
@@ -34,31 +35,11 @@ where it can be:
   next decoder layer reads [h_i, Σ_k q_ik μ_k, Σ_k q_ik σ_k, Σ_k q_ik N_k / B]. During pretraining there are no
   clusters yet: the pooled inputs are zero and the weights that read them start at zero, so the pretraining trains
   the plain autoencoder (IDEC's) and the block joins at the clustering stage without changing what the pretrained
-  decoder computes. Our first reading, the whole batch as one cluster during pretraining, let the decoder lean on
-  batch statistics. Measured on long-tailed MNIST ratio 10 (full set, bench/reproduce.py --method statdec
-  --dataset mnist_lt10 --schedule medium, seeds 0–2), k-means on the pretrained embedding gives ACC 0.544 / 0.525 / – with that reading and
-  0.566 / 0.542 / 0.561 with this one. IDEC's pretraining computes the same function from another random draw of
-  the decoder's last layers; over seeds 0–5 it gives 0.630 / 0.651 / 0.621 / 0.598 / 0.524 / 0.571 (mean 0.599,
-  sd 0.046) against this block's 0.566 / 0.542 / 0.561 / 0.583 / 0.614 / 0.580 (mean 0.574, sd 0.024): the
-  difference is within the seed-to-seed spread (Welch t = 1.2), so it is the random draw, not the block.
+  decoder computes (measurements: docs/METHOD_NOTES.md#statdec).
 - Loss (Eq. 1): L = λ·L_c + (1 − λ)·L_r with λ = 0.1, L_c = KL(P ‖ Q) averaged over the batch, L_r the MSE.
 - Optimiser of the clustering stage: mini-batch SGD (§III-C), learning rate 0.01 divided by 10 every 20,000
-  iterations (§IV-d), momentum 0.9 (DEC's; the paper gives none). IDEC keeps its PyTorch reference's Adam 1e-3.
-  Our first default was Adam 1e-3 for StatDEC too, so that StatDEC and IDEC would differ only in the method; the
-  clustering stage then moved ACC by 0–6 points and StatDEC ended below DEC. Measured with SGD
-  (bench/reproduce.py --method dec,idec,statdec --dataset mnist_lt100 --schedule medium: the full long-tailed set,
-  30 pretraining epochs, 3,000 iterations), ACC
-  over seeds 0–5:
-  ratio 100: StatDEC 0.536 / 0.527 / 0.492 / 0.527 / 0.517 / 0.504 (mean 0.517; with Adam 0.465), DEC 0.471 /
-  0.483 / 0.483 / 0.480 / 0.485 / 0.481 (mean 0.481): above DEC for every seed. IDEC with the same SGD, seeds 0–2:
-  0.473 / 0.484 / 0.481, so the gain is StatDEC's target and pooling, not the optimiser alone. It comes from the
-  head classes (recall of digits 0 and 1: 0.42 and 0.56 against IDEC's 0.34 and 0.51); the mean recall of the
-  five smallest classes stays level with DEC's (0.17 over seeds 0–5 against 0.18 over seeds 3–5).
-  ratio 10: StatDEC 0.609 / 0.566 / 0.593 / 0.601 / 0.669 / 0.621 (mean 0.610; with Adam 0.579), DEC 0.558 / 0.618 /
-  0.594 / 0.574 / 0.626 / 0.613 (mean 0.597): above DEC for 4 seeds of 6 (below for seed 1, and by 0.001 for
-  seed 2), a margin within the seed spread (paired t = 0.8). IDEC with the same SGD does better here, 0.637 /
-  0.681 / 0.660 (seeds 0–2): at the milder imbalance StatDEC's target and pooling cost about 7 points against IDEC,
-  at ratio 100 they gain about 4.
+  iterations (§IV-d), momentum 0.9 (DEC's; the paper gives none). IDEC keeps its PyTorch reference's Adam 1e-3
+  (measurements: docs/METHOD_NOTES.md#statdec).
 - Pretraining: Adam 1e-3, end to end (not the paper's layer-wise pretraining with dropout).
 - Images are flattened (the paper's MLP takes d_x inputs).
 """
@@ -73,9 +54,9 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from ..data import BiasedDataset
-from ..nn import embed_chunks, minibatches, mlp, student_t_assignment
+from ..nn import embed_chunks, mlp, pretrain_autoencoder, student_t_assignment
 from ..params import Param
-from .base import Method, RunContext, n_clusters_param
+from .base import Method, RunContext, Steps, n_clusters_param
 from .dec import dec_clustering_loss, dec_target
 from .kmeans import kmeans
 
@@ -302,36 +283,51 @@ class StatDEC(Method):
 
     def train(self, data: BiasedDataset, ctx: RunContext) -> "StatDEC":
         hp = self.hparams
-        k = self.n_clusters(data)
-        device = ctx.device
-        X = data.X.flatten(1).to(device)
-        model = StatAutoencoder(X.shape[1], hp["latent_dim"], stat_pool=self._uses_stat_pool()).to(device)
+        X = data.X.flatten(1).to(ctx.device)
+        model = StatAutoencoder(X.shape[1], hp["latent_dim"], stat_pool=self._uses_stat_pool()).to(ctx.device)
         generator = torch.Generator().manual_seed(ctx.seed)
-        steps_per_epoch = -(-len(X) // hp["batch_size"])
-        total = max(hp["pretrain_epochs"] * steps_per_epoch + hp["iterations"], 1)
-        step = 0
+        steps = Steps(ctx, hp["pretrain_epochs"] * -(-len(X) // hp["batch_size"]) + hp["iterations"])
         t0 = time.perf_counter()
-
-        # Stage 1: reconstruction pretraining (the statistics pooling sees the batch as one cluster).
-        optimiser = torch.optim.Adam(model.parameters(), lr=hp["pretrain_lr"])
-        for epoch in range(1, hp["pretrain_epochs"] + 1):
-            for index in minibatches(len(X), hp["batch_size"], generator, device):
-                x = X[index]
-                loss = F.mse_loss(model.decode(model.encode(x)), x)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                step += 1
-                ctx.log(step, L_rec=loss.detach())
-                ctx.progress(step / total, f"pretraining epoch {epoch}/{hp['pretrain_epochs']}")
+        self._pretrain(model, X, generator, steps)
         t_pre = time.perf_counter() - t0
+        centers, z = self._initialise_centres(model, X, self.n_clusters(data), data, steps)
+        t1 = time.perf_counter()
+        iteration, updates = self._cluster(model, X, centers, z, data, generator, steps)
+        t_clu = time.perf_counter() - t1
+        z, labels = self._assign(model, X, centers)
+        if iteration > 0:
+            self._evaluate(ctx, data, iteration, z, labels)
+        self.embedding_ = z.cpu().numpy()
+        self.labels_ = labels.cpu().numpy()
+        self.centers_ = centers.detach().cpu().numpy()
+        self.model_ = model
+        self.target_updates_ = updates
+        self.timings_ = {"pretrain_s": t_pre, "train_s": t_clu, "iterations": iteration}
+        return self
 
-        # Stage 2: k-means centroids, then λ·KL(P‖Q) + (1 − λ)·MSE.
-        ctx.progress(step / total, "k-means on the embedding")
+    def _pretrain(self, model: StatAutoencoder, X: torch.Tensor, generator: torch.Generator, steps: Steps) -> None:
+        """Stage 1: reconstruction pretraining (MSE, Adam; the statistics pooling's inputs are zero, see the module docstring)."""
+        hp = self.hparams
+        pretrain_autoencoder(
+            model, X, lambda x: model.decode(model.encode(x)), lambda x, x_hat: {"L_rec": F.mse_loss(x_hat, x)},
+            lr=hp["pretrain_lr"], batch_size=hp["batch_size"], generator=generator, epochs=hp["pretrain_epochs"],
+            on_step=lambda done, epoch, terms: steps.tick(f"pretraining epoch {epoch}/{hp['pretrain_epochs']}", **terms))
+
+    def _initialise_centres(self, model: StatAutoencoder, X: torch.Tensor, k: int, data: BiasedDataset, steps: Steps
+                            ) -> tuple[nn.Parameter, torch.Tensor]:
+        """(centroids from k-means on the pretrained embedding, that embedding); evaluation 0 is that k-means."""
+        steps.report("k-means on the embedding")
         z = embed_chunks(model.encode, X, [model])
-        km = kmeans(z, k, n_init=hp["n_init"], seed=ctx.seed)
-        centers = nn.Parameter(km.centers.clone())
-        self._evaluate(ctx, data, 0, z, km.labels)
+        km = kmeans(z, k, n_init=self.hparams["n_init"], seed=steps.ctx.seed)
+        self._evaluate(steps.ctx, data, 0, z, km.labels)
+        return nn.Parameter(km.centers.clone()), z
+
+    def _cluster(self, model: StatAutoencoder, X: torch.Tensor, centers: nn.Parameter, z: torch.Tensor,
+                 data: BiasedDataset, generator: torch.Generator, steps: Steps) -> tuple[int, int]:
+        """Stage 2: the loss of Eq. 1 (λ·KL(P‖Q) + (1 − λ)·MSE; IDEC's L_r + γ·L_c) by mini-batch SGD or Adam, the
+        assignments checked every T iterations and P recomputed or training stopped as _gate says (P first computed
+        on z, the pretrained embedding). Returns (iterations run, target updates)."""
+        hp, ctx, device = self.hparams, steps.ctx, X.device
         params = list(model.parameters()) + [centers]
         optimiser = (torch.optim.Adam(params, lr=hp["lr"]) if hp["optimizer"] == "adam"
                      else torch.optim.SGD(params, lr=hp["lr"], momentum=0.9))
@@ -342,7 +338,6 @@ class StatDEC(Method):
         updates = 1
         order = torch.randperm(len(X), generator=generator).to(device)
         position = 0
-        t1 = time.perf_counter()
         iteration = 0
         for iteration in range(1, hp["iterations"] + 1):
             if iteration % hp["update_interval"] == 0:
@@ -355,7 +350,7 @@ class StatDEC(Method):
                 if update:
                     p_all = self._target(q_all)
                     updates += 1
-                ctx.log(step, changed=changed, target_updated=float(update))
+                ctx.log(steps.done, changed=changed, target_updated=float(update))
                 if stop:
                     break
             if position + hp["batch_size"] > len(X):
@@ -374,24 +369,16 @@ class StatDEC(Method):
             optimiser.step()
             if scheduler is not None:
                 scheduler.step()
-            step += 1
-            ctx.log(step, L_rec=l_r.detach(), L_clu=l_c.detach(), L_total=loss.detach())
-            ctx.progress(step / total, f"clustering iteration {iteration}/{hp['iterations']}")
+            steps.tick(f"clustering iteration {iteration}/{hp['iterations']}",
+                       L_rec=l_r.detach(), L_clu=l_c.detach(), L_total=loss.detach())
             if hp["eval_every"] and iteration % hp["eval_every"] == 0 and iteration < hp["iterations"]:
-                z = embed_chunks(model.encode, X, [model])
-                self._evaluate(ctx, data, iteration, z, student_t_assignment(z, centers.detach(), hp["alpha"]).argmax(1))
-        t_clu = time.perf_counter() - t1
+                self._evaluate(ctx, data, iteration, *self._assign(model, X, centers))
+        return iteration, updates
+
+    def _assign(self, model: StatAutoencoder, X: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding, argmax_k q_ik) of all samples."""
         z = embed_chunks(model.encode, X, [model])
-        labels = student_t_assignment(z, centers.detach(), hp["alpha"]).argmax(1)
-        if iteration > 0:
-            self._evaluate(ctx, data, iteration, z, labels)
-        self.embedding_ = z.cpu().numpy()
-        self.labels_ = labels.cpu().numpy()
-        self.centers_ = centers.detach().cpu().numpy()
-        self.model_ = model
-        self.target_updates_ = updates
-        self.timings_ = {"pretrain_s": t_pre, "train_s": t_clu, "iterations": iteration}
-        return self
+        return z, student_t_assignment(z, centers.detach(), self.hparams["alpha"]).argmax(1)
 
     def assign(self, X: torch.Tensor) -> torch.Tensor:
         """The most probable cluster under the Student-t assignment of the fitted encoder's embedding."""
