@@ -142,12 +142,17 @@ class DEC(Method):
         self.embedding_ = z.cpu().numpy()
         self.labels_ = labels.cpu().numpy()
         self.centers_ = centers.detach().cpu().numpy()
-        self.model_ = net.model
+        self.model_, self.net_ = net.model, net
         self.timings_ = {"pretrain_s": t_pre, "pretrain_epochs": hp["pretrain_epochs"],
                          "pretrain_s_per_epoch": t_pre / max(hp["pretrain_epochs"], 1),
                          "train_s": t_clu, "iterations": iteration,
                          "train_s_per_epoch": t_clu / max(iteration / steps_per_epoch, 1e-9) if iteration else 0.0}
         return self
+
+    def assign(self, X: torch.Tensor) -> torch.Tensor:
+        """The most probable cluster under the Student-t assignment (Eq. 1) of the fitted encoder's embedding."""
+        z = embed_chunks(self.net_.embed, X, [self.net_.model])
+        return dec_soft_assignment(z, torch.from_numpy(self.centers_).to(X.device), self.hparams["alpha"]).argmax(1)
 
     def _pretrain(self, net: "_Autoencoder", X: torch.Tensor, generator: torch.Generator, steps: Steps) -> None:
         """Stage 1: the autoencoder trained end to end on reconstruction (MSE, Adam)."""
@@ -236,15 +241,6 @@ class _Autoencoder:
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(self.prepare(x))
-
-    def assign(self, X: torch.Tensor) -> torch.Tensor:
-        """The most probable cluster under the Student-t assignment (Eq. 1) of the fitted encoder's embedding."""
-        model = self.model_
-        if isinstance(model, DFCAutoencoder):
-            z = embed_chunks(lambda x: model.encode(model.prepare(x))[1], X, [model])
-        else:
-            z = embed_chunks(lambda x: model.encoder(x.flatten(1)), X, [model])
-        return dec_soft_assignment(z, torch.from_numpy(self.centers_).to(X.device), self.hparams["alpha"]).argmax(1)
 
 
 def encoder_params(model, conv: bool):
