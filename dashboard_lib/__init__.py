@@ -6,7 +6,8 @@ Every method is a scikit-learn style estimator, e.g. `FCMI(n_clusters=10, random
 """
 
 # The estimators, one per registered method (dashboard_lib.methods.REGISTRY; a test keeps the two equal).
-ESTIMATORS = ("KMeans", "AEKMeans", "DEC", "DFC", "FCMI", "IDEC", "StatDEC", "ERM", "ClusterFix", "SENet", "InvSENnet")
+ESTIMATORS = ("KMeans", "AEKMeans", "DEC", "DFC", "FCMI", "IDEC", "StatDEC", "ERM", "ClusterFix", "SENet", "InvSENnet", "Fairlets",
+              "FairAssignment", "VariationalFair", "SociallyFairKMeans")
 __all__ = ["audit", *ESTIMATORS]
 
 

@@ -93,6 +93,8 @@ with left:
     st.caption(method_cls.summary)
     if method_cls.paper:
         st.caption(f"Reference: {method_cls.paper}")
+    if method_cls.guarantee:
+        st.caption(f"Guarantee: {method_cls.guarantee}")
     paper_gap(method_id)
 
 def shown_value(value) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .ae_kmeans import AEKMeans
 from .base import PRESETS, Method, RunContext, RunStopped, TrainingDiverged, Variant, available_devices, resolve_device
+from .classic import FairAssignment, Fairlets, SociallyFairKMeans, VariationalFair
 from .clusterfix import ERM, ClusterFix
 from .dec import DEC
 from .dfc import DFC
@@ -14,7 +15,8 @@ from .statdec import IDEC, StatDEC
 DEFAULT_METHOD = KMeans.id
 ERR_UNKNOWN_METHOD = "unknown method '{id}'; valid ids: {valid}"
 
-REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans, DEC, DFC, FCMI, IDEC, StatDEC, ERM, ClusterFix, SENet, InvSENnet)}
+REGISTRY: dict[str, type[Method]] = {cls.id: cls for cls in (KMeans, AEKMeans, DEC, DFC, FCMI, IDEC, StatDEC, ERM, ClusterFix, SENet, InvSENnet,
+                                                   Fairlets, FairAssignment, VariationalFair, SociallyFairKMeans)}
 
 
 def get_method(method_id: str) -> type[Method]:

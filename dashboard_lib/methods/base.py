@@ -124,6 +124,8 @@ class Method:
     paper: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     needs_groups: ClassVar[bool] = False  # a fairness method that cannot run with one group
+    # What the method promises about fairness by construction (a classic algorithm's guarantee), said on the form.
+    guarantee: ClassVar[str] = ""
     # The "quick" schedule: values overlaid on the declared (paper) defaults so that a demo on the built-in dataset
     # ends in minutes on a laptop CPU. Only schedule sizes belong here (epochs, iterations, restarts, widths);
     # every weight of the method stays the paper's. Empty: the paper's schedule is already short.

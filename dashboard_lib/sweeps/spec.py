@@ -167,6 +167,9 @@ SWEEP_PRESETS: dict[str, SweepPreset] = {p.title: p for p in (
     _preset("ClusterFix γ", "ClusterFix's trade-off γ between the task loss and the cluster loss (Eq. 9), which also "
             "weights the cluster errors in the sample weights (Eq. 8); γ = 0 leaves the cluster heads out.",
             "clusterfix", [Axis("gamma", values=[0.0, 0.25, 0.5, 1.0, 2.0])]),
+    _preset("Variational fair clustering λ", "Ziko et al.'s fairness weight λ (Eq. 3): λ = 0 is k-means; larger λ pulls "
+            "every cluster's group mix toward the data's, until clusters empty (one cluster is trivially fair).",
+            "variational_fair", [Axis("lam", values=[0.0, 500.0, 1000.0, 2000.0, 3000.0, 5000.0])]),
 )}
 
 

@@ -177,3 +177,12 @@ def test_a_methods_variants_are_offered_above_the_form_with_their_sources(app):
     assert "dict_size" not in quick and "epochs" in quick and "whole-set dictionary" in quick
     app.selectbox(key="method").select("kmeans").run()
     assert not app.radio or all(r.key != "variant.kmeans" for r in app.radio)  # one reading only: no choice
+
+
+def test_a_classic_fair_method_says_its_source_and_guarantee_on_the_form(app):
+    app.selectbox(key="method").select("fairlets").run()
+    captions = [c.value for c in app.caption]
+    assert f"Guarantee: {METHODS['fairlets'].guarantee}" in captions
+    assert any(c.startswith("Reference: Chierichetti") for c in captions)
+    labels = _number_labels(app) + [s.label for s in app.selectbox]
+    assert all(param.label in labels for param in METHODS["fairlets"].params)

@@ -38,9 +38,14 @@ SMALL = {
                           "batch_size": 16}),
     "senet": (False, SENET),
     "inv_senet": (False, SENET),
+    "fairlets": (False, {}),
+    "fair_assignment": (False, {}),
+    "variational_fair": (False, {"max_iter": 5, "bound_iter": 20}),
+    "socially_fair_kmeans": (False, {"max_iter": 10}),
 }
-# The methods that assign new points: k-means style centres on an embedding, and the classifiers.
-PREDICTS = {"kmeans", "ae_kmeans", "dec", "idec", "statdec", "dfc", "fcmi", "erm", "clusterfix"}
+# The methods that assign new points: k-means style centres (on an embedding or the features), and the classifiers;
+# a classic fair assignment is a decision over the whole fitted set (Fair-Lloyd aside, which assigns by distance).
+PREDICTS = {"kmeans", "ae_kmeans", "dec", "idec", "statdec", "dfc", "fcmi", "erm", "clusterfix", "socially_fair_kmeans"}
 
 
 def arrays(image: bool, n: int = 64):

@@ -26,6 +26,8 @@ SHORTER = {
               "eval_every": 1, "log_every": 1, "embed_dim": 8},
 }
 SHORTER["inv_senet"] = SHORTER["senet"]
+SHORTER.update({"fairlets": {}, "fair_assignment": {"n_clusters": 4}, "variational_fair": {"max_iter": 10},
+                "socially_fair_kmeans": {"max_iter": 10}})
 
 
 def test_every_method_is_covered():
