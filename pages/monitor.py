@@ -66,6 +66,11 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
     evaluations = store.evaluations(run_id)
     if scalars.empty:
         st.caption("Waiting for the first logged step…")
+    elif run.status != "running" and all(c == 1 for c, _ in counts.values()):
+        # A one-pass method (the classic algorithms) logs each signal once: a row of numbers, not charts of one dot.
+        st.markdown("**Objective and training signals** (one pass: one value each)")
+        last = scalars.groupby("name", sort=False)["value"].last()
+        st.dataframe(last.rename_axis("signal").reset_index(), hide_index=True, key="signals_table")
     else:
         st.caption(f"{sum(c for c, _ in counts.values())} points logged · last step {max(s for _, s in counts.values())}",
                    help="Every logged scalar counts as a point; long series are drawn thinned to "
@@ -104,7 +109,8 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
                    "that clusters its group no better than the shared start gives L_s little structure to keep.")
 
 
-st.toggle("Log scale for losses", key="log_y")
+if run.status == "running" or any(c > 1 for c, _ in store.scalar_counts(run.id).values()):  # charts to scale
+    st.toggle("Log scale for losses", key="log_y")
 live_view(run.id, run.status)
 
 with st.expander("Run record: configuration, data, environment"):

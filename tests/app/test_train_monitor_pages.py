@@ -1,7 +1,9 @@
 """The Train and Monitor pages through Streamlit's AppTest, with the real registry, threads and store."""
+import threading
 import time
 
 import pytest
+from dashboard_lib.jobs import RunConfig, create_run, execute_run
 from dashboard_lib.methods import REGISTRY as METHODS
 from dashboard_lib.store import RunStore
 from tests.app.helpers import open_app
@@ -186,3 +188,14 @@ def test_a_classic_fair_method_says_its_source_and_guarantee_on_the_form(app):
     assert any(c.startswith("Reference: Chierichetti") for c in captions)
     labels = _number_labels(app) + [s.label for s in app.selectbox]
     assert all(param.label in labels for param in METHODS["fairlets"].params)
+
+
+def test_a_one_pass_run_shows_its_objective_as_numbers_not_charts_of_one_dot(fclab_home):
+    store = RunStore(fclab_home / "store")
+    run_id, config = create_run(store, RunConfig(dataset="mnist_optdigits", method="fairlets",
+                                                 dataset_options={"n": 300}, hparams={"n_clusters": 4}))
+    assert execute_run(store, run_id, config, threading.Event()).status == "finished"
+    monitor = open_app("pages/monitor.py", query={"run": run_id})
+    (table,) = monitor.dataframe
+    assert set(table.value["signal"]) == {"cost", "fairlet_cost", "t"}
+    assert not monitor.toggle and not [c for c in monitor.get("plotly_chart")]
