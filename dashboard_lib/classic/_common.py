@@ -109,3 +109,38 @@ def lloyd(x: np.ndarray, centres: np.ndarray, max_iter: int = 100) -> tuple[np.n
         labels = new
         centres = cluster_means(x, labels, centres)
     return labels, centres
+
+
+FREE_START = 1000  # points left free in the first restricted LP of a column generation
+
+
+def column_generation(cost: np.ndarray, codes: np.ndarray, k: int, m: int, prices: np.ndarray, solve):
+    """An LP over N points × K columns (each point in exactly one column, constraints on the (group, column) counts)
+    solved exactly over a few of its points. Each point's best column under the reduced cost cost − prices[group]; the
+    FREE_START points whose best column is least certain stay free, the rest are fixed to it. solve(free, cell) solves
+    the LP over the free points, given the fixed points' (group, column) counts `cell` (M × K ints): (its solution or
+    None when infeasible, new prices M × K). Fixed points that the new prices would rather send elsewhere are freed,
+    until none is: then the duals price every fixed point right (complementary slackness), so the optimum is the full
+    LP's. An infeasible restricted LP frees twice as many points. Returns (solution over the free points or None when
+    even all points free are infeasible, each point's best column, the free mask)."""
+    n = len(codes)
+    reduced = cost - prices[codes]
+    best = reduced.argmin(1)
+    margin = np.partition(reduced, 1, axis=1)[:, 1] - reduced[np.arange(n), best]
+    by_margin = np.argsort(margin, kind="stable")
+    free = np.zeros(n, dtype=bool)
+    free[by_margin[:FREE_START]] = True
+    while True:
+        fixed = np.flatnonzero(~free)
+        cell = np.bincount(codes[fixed] * k + best[fixed], minlength=m * k).reshape(m, k)
+        solution, prices = solve(free, cell)
+        if solution is None:
+            if free.all():
+                return None, best, free
+            free[by_margin[:2 * free.sum()]] = True  # the fixed points alone break a bound: free more of them
+            continue
+        reduced = cost[fixed] - prices[codes[fixed]]
+        wrong = reduced[np.arange(len(fixed)), best[fixed]] > reduced.min(1) + 1e-9 * (1 + np.abs(reduced).max())
+        if not wrong.any():
+            return solution, best, free
+        free[fixed[wrong]] = True

@@ -25,12 +25,13 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog, minimize
 
-from ._common import (ERR_TOO_LARGE, as_features, check_bounds, check_k, group_codes, kmeans_pp, lloyd,
-                      sq_distances)
+from ._common import (ERR_TOO_LARGE, as_features, check_bounds, check_k, column_generation, group_codes, kmeans_pp,
+                      lloyd, sq_distances)
 
 MAX_VARIABLES = 2_000_000
+# Cannot happen when every group's share is within its bounds (checked first): a solver failure, not a user's.
+ERR_SOLVER = "HiGHS found the fair assignment LP infeasible although every share is within bounds"
 DIRECT_VARIABLES = 20_000  # up to here one LP; above, column generation on a sample's prices
-FREE_START = 1000
 ERR_OBJECTIVE = "objective must be 'k-median' or 'k-means', got {value!r}"
 ERR_CENTRES = "centres must be an array of shape (n_clusters, {d}), got shape {shape}"
 ERR_SHARE = (
@@ -85,35 +86,20 @@ def fair_assignment(features, groups, lower, upper, *, n_clusters=None, centres=
 
 
 def _relaxation(cost, codes, m, k, lower, upper) -> np.ndarray:
-    """The LP optimum. Small inputs: one LP. Large: column generation that stays exact; the smoothed Lagrangian dual
-    prices each (group, cluster); the points whose best reduced cost leads by the widest margin are fixed there, an LP
-    frees the rest, and fixed points that the new prices would rather send elsewhere are freed again, until none is
-    (then the LP's duals are feasible for the full LP: complementary slackness proves the optimum)."""
+    """The LP optimum. Small inputs: one LP. Large: exact column generation (_common.column_generation) started from
+    the smoothed Lagrangian dual's prices of each (group, cluster)."""
     n = len(codes)
     if n * k <= DIRECT_VARIABLES:
         frac, _ = _restricted_lp(cost, codes, m, k, lower, upper, np.zeros((m, k)), np.zeros(k))
         if frac is None:
-            raise RuntimeError("HiGHS found the fair assignment LP infeasible although every share is within bounds")
+            raise RuntimeError(ERR_SOLVER)
         return frac
-    price = _smoothed_dual_prices(cost, codes, m, k, lower, upper)
-    reduced = cost - price[codes]
-    best = reduced.argmin(1)
-    margin = np.partition(reduced, 1, axis=1)[:, 1] - reduced[np.arange(n), best]
-    by_margin = np.argsort(margin, kind="stable")
-    free = np.zeros(n, dtype=bool)
-    free[by_margin[:FREE_START]] = True
-    while True:
-        fixed = np.flatnonzero(~free)
-        cell = np.bincount(codes[fixed] * k + best[fixed], minlength=m * k).reshape(m, k).astype(np.float64)
-        frac_free, price = _restricted_lp(cost[free], codes[free], m, k, lower, upper, cell, cell.sum(0))
-        if frac_free is None:  # the fixed points alone break a bound: free more of them
-            free[by_margin[:2 * free.sum()]] = True
-            continue
-        reduced = cost[fixed] - price[codes[fixed]]
-        wrong = reduced[np.arange(len(fixed)), best[fixed]] > reduced.min(1) + 1e-9 * (1 + np.abs(reduced).max())
-        if not wrong.any():
-            break
-        free[fixed[wrong]] = True
+    frac_free, best, free = column_generation(
+        cost, codes, k, m, _smoothed_dual_prices(cost, codes, m, k, lower, upper),
+        lambda free, cell: _restricted_lp(cost[free], codes[free], m, k, lower, upper, cell.astype(np.float64),
+                                          cell.sum(0).astype(np.float64)))
+    if frac_free is None:
+        raise RuntimeError(ERR_SOLVER)
     frac = np.zeros((n, k))
     frac[~free, best[~free]] = 1.0
     frac[free] = frac_free

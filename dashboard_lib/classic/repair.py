@@ -30,11 +30,10 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog, minimize
 
-from ._common import ERR_TOO_LARGE, as_features, check_bounds, group_codes
+from ._common import ERR_TOO_LARGE, as_features, check_bounds, column_generation, group_codes
 
 DISTANCE_MAX_VARIABLES = 2_000_000
 DIRECT_VARIABLES = 20_000  # up to here one LP; above, column generation
-FREE_START = 1000
 ERR_COST = "cost must be 'moves' or 'distance', got {value!r}"
 ERR_DISTANCE_NEEDS_FEATURES = "cost='distance' needs features (or an embedding): the distance is to cluster centres"
 ERR_LABELS_LENGTH = "labels has {n_labels} entries for {n} group labels: pass one cluster label per sample"
@@ -203,28 +202,11 @@ def _least_distance(codes, k, m, low, high, sizes, distance) -> np.ndarray:
         if labels is None:
             raise ValueError(ERR_JOINT)
         return labels
-    price = _smoothed_dual_prices(distance, codes, k, m, low, high, sizes)
-    reduced = distance - price[codes]
-    best = reduced.argmin(1)
-    margin = np.partition(reduced, 1, axis=1)[:, 1] - reduced[np.arange(n), best]
-    by_margin = np.argsort(margin, kind="stable")
-    free = np.zeros(n, dtype=bool)
-    free[by_margin[:FREE_START]] = True
-    while True:
-        fixed = np.flatnonzero(~free)
-        cell = np.bincount(codes[fixed] * k + best[fixed], minlength=m * k).reshape(m, k)
-        labels_free, price = _distance_lp(distance[free], codes[free], k, m, low - cell, high - cell,
-                                          sizes - cell.sum(0))
-        if labels_free is None:
-            if free.all():
-                raise ValueError(ERR_JOINT)
-            free[by_margin[:2 * free.sum()]] = True  # the fixed points alone break a bound: free more of them
-            continue
-        reduced = distance[fixed] - price[codes[fixed]]
-        wrong = reduced[np.arange(len(fixed)), best[fixed]] > reduced.min(1) + 1e-9 * (1 + np.abs(reduced).max())
-        if not wrong.any():
-            break
-        free[fixed[wrong]] = True
+    labels_free, best, free = column_generation(
+        distance, codes, k, m, _smoothed_dual_prices(distance, codes, k, m, low, high, sizes),
+        lambda free, cell: _distance_lp(distance[free], codes[free], k, m, low - cell, high - cell, sizes - cell.sum(0)))
+    if labels_free is None:
+        raise ValueError(ERR_JOINT)
     labels = best.copy()
     labels[free] = labels_free
     return labels

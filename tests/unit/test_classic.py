@@ -156,7 +156,7 @@ def test_column_generation_reaches_the_direct_lp_optimum(monkeypatch):
     centres = x[rng.choice(400, 4, replace=False)]
     direct = fair_assignment(x, groups, lower, upper, centres=centres)
     monkeypatch.setattr(assignment, "DIRECT_VARIABLES", 100)
-    monkeypatch.setattr(assignment, "FREE_START", 50)
+    monkeypatch.setattr(_common, "FREE_START", 50)
     generated = fair_assignment(x, groups, lower, upper, centres=centres)
     assert generated.lp_cost == pytest.approx(direct.lp_cost, rel=1e-9)
 
@@ -238,7 +238,7 @@ def test_distance_repair_column_generation_reaches_the_direct_optimum(monkeypatc
     lower, upper = proportional_bounds(groups, 0.2)
     direct = repair(labels, groups, lower, upper, features=x, cost="distance")
     monkeypatch.setattr(repair_module, "DIRECT_VARIABLES", 100)
-    monkeypatch.setattr(repair_module, "FREE_START", 50)
+    monkeypatch.setattr(_common, "FREE_START", 50)
     generated = repair(labels, groups, lower, upper, features=x, cost="distance")
     assert generated.cost_after == pytest.approx(direct.cost_after, rel=1e-9)
     low_gap, high_gap = _bounds_violation(np.unique(generated.labels, return_inverse=True)[1], groups, lower, upper,
