@@ -4,7 +4,6 @@ with no epochs, and reports its own objective as a logged scalar at step 0 besid
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .. import classic
 from ..classic._common import ERR_TOO_LARGE
@@ -13,7 +12,7 @@ from ..classic.fairlets import EXACT_MAX_VARIABLES
 from ..data import BiasedDataset
 from ..params import Param
 from .base import Method, RunContext, n_clusters_param
-from .kmeans import squared_distances
+from .kmeans import KMeans
 
 
 def _features(data: BiasedDataset) -> np.ndarray:
@@ -203,6 +202,4 @@ class SociallyFairKMeans(_Classic):
         return self._finish(ctx, result.labels, result.centres, worst_group_cost=float(result.group_costs.max()),
                             best_group_cost=float(result.group_costs.min()), iterations=float(result.iterations))
 
-    def assign(self, X: torch.Tensor) -> torch.Tensor:
-        """Lloyd's assignment step, which Fair-Lloyd keeps: the nearest fitted centre."""
-        return squared_distances(X.flatten(1), torch.from_numpy(self.centers_).to(X.device)).min(1).indices
+    assign = KMeans.assign  # Lloyd's assignment step, which Fair-Lloyd keeps: the nearest fitted centre
