@@ -28,9 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog, minimize
+from scipy.optimize import linprog
 
-from ._common import ERR_TOO_LARGE, as_features, check_bounds, column_generation, group_codes
+from ._common import (ERR_TOO_LARGE, as_features, check_bounds, column_generation, group_codes,
+                      smoothed_dual_prices)
 
 DISTANCE_MAX_VARIABLES = 2_000_000
 DIRECT_VARIABLES = 20_000  # up to here one LP; above, column generation
@@ -147,14 +148,25 @@ def repair(labels, groups, lower, upper, *, features=None, cost="moves", squared
 
 
 def _solve(cost, a_eq, b_eq, a_cell, low, high):
-    """(integral solution or None when infeasible, the LP's result)."""
-    result = linprog(cost, A_ub=sparse.vstack([a_cell, -a_cell]).tocsr(), b_ub=np.r_[high.ravel(), -low.ravel()],
-                     A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs-ds")
+    """min cost·x over x >= 0 with a_eq x = b_eq and low <= a_cell x <= high, written with one count variable per
+    cell (a_cell x − n = 0, low <= n <= high) so that the bounds are variable bounds, not rows: (integral x or None
+    when infeasible, the dual of each cell row (M × K), of each a_eq row)."""
+    n_cell = a_cell.shape[0]
+    a = sparse.vstack([sparse.hstack([a_eq, sparse.csr_matrix((a_eq.shape[0], n_cell))]),
+                       sparse.hstack([a_cell, -sparse.identity(n_cell)])]).tocsr()
+    bounds = np.c_[np.r_[np.zeros(len(cost)), low.ravel()], np.r_[np.full(len(cost), np.inf), high.ravel()]]
+    # presolve off: its search for dependent equations (Σ points = Σ sizes makes one) takes seconds at 10,000
+    # columns, the simplex itself a fraction of that
+    result = linprog(np.r_[cost, np.zeros(n_cell)], A_eq=a, b_eq=np.r_[b_eq, np.zeros(n_cell)], bounds=bounds,
+                     method="highs-ds", options={"presolve": False})
     if result.status == 2:
-        return None, result
+        return None, None, None
     if result.status != 0:
         raise RuntimeError(f"HiGHS stopped without an optimum: {result.message}")
-    return np.rint(result.x).astype(np.int64), result  # a vertex of a totally unimodular system: integral
+    duals = result.eqlin.marginals
+    # a vertex of a totally unimodular system: integral
+    return (np.rint(result.x[:len(cost)]).astype(np.int64), duals[len(b_eq):].reshape(low.shape),
+            duals[:len(b_eq)])
 
 
 def _fewest_moves(clusters, codes, k, m, low, high, sizes, distance) -> np.ndarray:
@@ -168,7 +180,7 @@ def _fewest_moves(clusters, codes, k, m, low, high, sizes, distance) -> np.ndarr
     a_size = sparse.csr_matrix((np.ones(n_var), (target, cols)), shape=(k, n_var))
     a_cell = sparse.csr_matrix((np.ones(n_var), (cell_to, cols)), shape=(m * k, n_var))
     cost = (target != source % k).astype(np.float64)
-    flow, _ = _solve(cost, sparse.vstack([a_supply, a_size]).tocsr(), np.r_[counts, sizes], a_cell, low, high)
+    flow, _, _ = _solve(cost, sparse.vstack([a_supply, a_size]).tocsr(), np.r_[counts, sizes], a_cell, low, high)
     if flow is None:
         raise ValueError(ERR_JOINT)
     new = clusters.copy()
@@ -223,43 +235,19 @@ def _distance_lp(distance, codes, k, m, low, high, sizes):
     a_point = sparse.csr_matrix((np.ones(n * k), (point, cols)), shape=(n, n * k))
     a_size = sparse.csr_matrix((np.ones(n * k), (cluster, cols)), shape=(k, n * k))
     a_cell = sparse.csr_matrix((np.ones(n * k), (codes[point] * k + cluster, cols)), shape=(m * k, n * k))
-    x, result = _solve(distance.ravel(), sparse.vstack([a_point, a_size]).tocsr(), np.r_[np.ones(n), sizes], a_cell,
-                       low, high)
+    x, cell_dual, eq_dual = _solve(distance.ravel(), sparse.vstack([a_point, a_size]).tocsr(),
+                                   np.r_[np.ones(n), sizes], a_cell, low, high)
     if x is None:
         return None, None
-    y_hi = result.ineqlin.marginals[:m * k].reshape(m, k)
-    y_lo = result.ineqlin.marginals[m * k:].reshape(m, k)
-    y_size = result.eqlin.marginals[n:]
-    return x.reshape(n, k).argmax(1), y_hi - y_lo + y_size[None, :]
+    return x.reshape(n, k).argmax(1), cell_dual + eq_dual[n:][None, :]
 
 
 def _smoothed_dual_prices(distance, codes, k, m, low, high, sizes) -> np.ndarray:
     """Starting prices: the Lagrangian dual of the least-distance LP, max over π_hi, π_lo >= 0 and w of
-    Σ_j min_c (d_jc + π_hi[g_j, c] − π_lo[g_j, c] + w_c) − Σ high·π_hi + Σ low·π_lo − Σ_c s_c w_c, with a soft-min at
-    temperatures lowered in three steps, by L-BFGS-B."""
+    Σ_j min_c (d_jc + π_hi[g_j, c] − π_lo[g_j, c] + w_c) − Σ high·π_hi + Σ low·π_lo − Σ_c s_c w_c
+    (_common.smoothed_dual_prices)."""
     mk = m * k
-    onehot = np.zeros((len(codes), m))
-    onehot[np.arange(len(codes)), codes] = 1.0
-
-    def shift(v):
-        return v[:mk].reshape(m, k) - v[mk:2 * mk].reshape(m, k) + v[2 * mk:][None, :]
-
-    def negative_dual(v, tau):
-        z = -(distance + shift(v)[codes]) / tau
-        top = z.max(1, keepdims=True)
-        e = np.exp(z - top)
-        total = e.sum(1, keepdims=True)
-        p = e / total
-        cell = onehot.T @ p
-        value = (-tau * (np.log(total) + top).sum() - (high * v[:mk].reshape(m, k)).sum()
-                 + (low * v[mk:2 * mk].reshape(m, k)).sum() - (sizes * v[2 * mk:]).sum())
-        grad = np.r_[(cell - high).ravel(), (low - cell).ravel(), cell.sum(0) - sizes]
-        return -value, -grad
-
-    v = np.zeros(2 * mk + k)
-    scale = float(np.median(np.abs(distance))) or 1.0
-    bounds = [(0, None)] * (2 * mk) + [(None, None)] * k
-    for tau in (0.1 * scale, 0.01 * scale, 0.001 * scale):
-        v = minimize(negative_dual, v, args=(tau,), jac=True, method="L-BFGS-B", bounds=bounds,
-                     options={"maxiter": 200}).x
-    return -shift(v)
+    per_cluster = sparse.csr_matrix((np.ones(mk), (np.arange(mk), np.arange(mk) % k)), shape=(mk, k))
+    linear = sparse.hstack([sparse.identity(mk), -sparse.identity(mk), per_cluster]).tocsr()
+    constant = np.r_[-high.ravel(), low.ravel(), -sizes].astype(np.float64)
+    return smoothed_dual_prices(distance, codes, m, k, linear, constant, [(0, None)] * (2 * mk) + [(None, None)] * k)
