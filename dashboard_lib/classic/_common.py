@@ -120,10 +120,10 @@ FINAL_STEPS = 30  # L-BFGS-B steps over all points after the sample's
 def smoothed_dual_prices(cost, codes, m, k, linear, constant, bounds) -> np.ndarray:
     """Starting prices for column_generation: maximise an LP's Lagrangian dual over v,
     Σ_j min_c (cost_jc + s[g_j, c]) + constant · v with s = (linear @ v) as M × K, by L-BFGS-B within bounds, the
-    min smoothed (soft-min at temperature τ = 0.1, 0.01, then 0.001 × the median cost): first over a random sample of
-    about PRICE_SAMPLE points (each group in proportion) weighted to their group's size, then FINAL_STEPS steps over all points at the lowest τ, so
-    that the prices fit every point's counts. Returns −s, a starting point only: column_generation makes the
-    optimum exact whatever the prices are."""
+    min smoothed (soft-min at temperature τ = 0.1, 0.01, then 0.001 × the median cost): first over a random sample
+    of about PRICE_SAMPLE points (each group in proportion) weighted to their group's size, then FINAL_STEPS steps
+    over all points at the lowest τ, so that the prices fit every point's counts. Returns −s, a starting point only:
+    column_generation makes the optimum exact whatever the prices are."""
     n = len(codes)
     scale = float(np.median(np.abs(cost))) or 1.0
     v = np.zeros(linear.shape[1])

@@ -108,7 +108,8 @@ def _relaxation(cost, codes, m, k, lower, upper) -> np.ndarray:
 
 def _smoothed_dual_prices(cost, codes, m, k, lower, upper) -> np.ndarray:
     """Starting prices: the LP's Lagrangian dual max_{μ ≥ 0} Σ_j min_c (cost_jc + q_g(j)c(μ)), q_hc the ratio rows'
-    weights 1[h = g] − α_g (upper, μ_hi) and β_g − 1[h = g] (lower, μ_lo) summed over g (_common.smoothed_dual_prices)."""
+    weights 1[h = g] − α_g (upper, μ_hi) and β_g − 1[h = g] (lower, μ_lo) summed over g
+    (_common.smoothed_dual_prices)."""
     mk = m * k
     row = np.arange(mk)  # (h, c) -> h*k + c, in s = linear @ μ; μ_hi[g, c] is column g*k + c, μ_lo[g, c] mk + g*k + c
     h, c = np.repeat(row // k, m), np.repeat(row % k, m)

@@ -19,7 +19,8 @@ and meets the bounds exactly.
 
 Interpretation where the issue is silent: cluster sizes stay as they are. With free sizes the share bounds are
 ratio constraints, the matrix is no longer totally unimodular and the LP optimum can be fractional; fixed sizes also
-make infeasibility specific: the error names the group and the cluster (or the group, or the cluster) at fault.
+make infeasibility specific: the error names the group and the cluster (or the group, or the cluster) at fault, and
+when only several together are, the fewest groups and clusters whose counts cannot add up (``joint_violation``).
 """
 
 from __future__ import annotations
@@ -59,8 +60,16 @@ ERR_GROUP_HIGH = (
     "(cluster {cluster} holds at most {least}); raise group {group}'s upper bound"
 )
 ERR_JOINT = (
-    "infeasible bounds: every cluster and every group can meet them alone, but not all together; widen the bounds"
+    "infeasible bounds: every cluster and every group can meet them alone, but not all together: groups "
+    "{{{groups}}} have {points} points, and the clusters can hold at most {room} of them, {inside} in clusters "
+    "{{{clusters}}} (their {places} places less the {others} that the other groups' lower bounds keep there) and "
+    "{outside} in the other clusters (the upper bounds of groups {{{groups}}} there); widen these groups' bounds"
 )
+ERR_JOINT_UNNAMED = (
+    "infeasible bounds: every cluster and every group can meet them alone, but not all together (over "
+    f"{{m}} groups, too many to name the ones at fault; up to {{limit}} are named); widen the bounds"
+)
+CERTIFICATE_MAX_GROUPS = 16  # the certificate tries every subset of groups
 _EPS = 1e-9
 
 
@@ -81,7 +90,8 @@ def count_bounds(sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tup
 
 
 def check_feasible(group_sizes, cluster_sizes, low, high, group_names, cluster_names, lower, upper) -> None:
-    """The necessary conditions, each with its own message naming the group and/or cluster at fault."""
+    """Feasibility of the bounds, each failure with its own message naming the groups and clusters at fault: one
+    cell, one cluster, one group, then (joint_violation) several together."""
     for c, size in enumerate(cluster_sizes):
         for g in range(len(group_sizes)):
             if low[g, c] > high[g, c]:
@@ -104,6 +114,43 @@ def check_feasible(group_sizes, cluster_sizes, low, high, group_names, cluster_n
             c = int(high[g].argmin())
             raise ValueError(ERR_GROUP_HIGH.format(group=group_names[g], size=size, room=high[g].sum(),
                                                    cluster=cluster_names[c], least=high[g, c]))
+    if len(group_sizes) > CERTIFICATE_MAX_GROUPS:
+        return  # an infeasible LP then says ERR_JOINT_UNNAMED
+    violation = joint_violation(np.asarray(group_sizes), np.asarray(cluster_sizes), low, high)
+    if violation is not None:
+        a, b = violation
+        in_a, in_b = np.isin(np.arange(len(group_sizes)), a), np.isin(np.arange(len(cluster_sizes)), b)
+        places, others = int(cluster_sizes[b].sum()), int(low[np.ix_(~in_a, in_b)].sum())
+        outside = int(high[np.ix_(in_a, ~in_b)].sum())
+        raise ValueError(ERR_JOINT.format(
+            groups=", ".join(str(group_names[g]) for g in a), points=int(group_sizes[a].sum()),
+            room=places - others + outside, inside=places - others, places=places, others=others, outside=outside,
+            clusters=", ".join(str(cluster_names[c]) for c in b)))
+
+
+def joint_violation(group_sizes, cluster_sizes, low, high):
+    """The smallest groups A and clusters B (fewest groups, then fewest clusters) that break the bounded
+    transportation problem's feasibility condition (Hoffman's circulation theorem on the group × cluster network):
+    Σ_{g∈A} N_g <= Σ_{c∈B} s_c − Σ_{g∉A, c∈B} low_gc + Σ_{g∈A, c∉B} high_gc for every A and B, i.e. groups A fit
+    into clusters B's places left by the other groups' lower bounds plus their upper bounds elsewhere. Integer
+    counts meeting the bounds, the group sizes and the cluster sizes exist iff no (A, B) breaks it (the matrix is
+    totally unimodular). For a fixed A the best B is every cluster whose gain Σ_{g∈A} high_gc + Σ_{g∉A} low_gc − s_c
+    is positive, and the smallest B that breaks it takes the largest gains first, so trying each A (2^M)
+    suffices.
+    A may be empty (B's lower bounds alone exceed its sizes: check_feasible's one-cluster message comes first).
+    Returns (A, B) as index arrays, or None when feasible; only for M <= CERTIFICATE_MAX_GROUPS."""
+    m = len(group_sizes)
+    subsets = (np.arange(2 ** m)[:, None] >> np.arange(m) & 1).astype(bool)  # every A, one a row
+    gain = subsets @ high + ~subsets @ low - cluster_sizes[None, :]
+    excess = subsets @ (group_sizes - high.sum(1))  # Σ_A N − Σ_{A × all clusters} high: the condition with B empty
+    order = np.argsort(-gain, axis=1, kind="stable")
+    reach = excess[:, None] + np.cumsum(np.take_along_axis(gain, order, 1), axis=1)
+    n_clusters = np.where(excess > 0, 0, np.where((reach > 0).any(1), (reach > 0).argmax(1) + 1, -1))
+    broken = np.flatnonzero(n_clusters >= 0)
+    if len(broken) == 0:
+        return None
+    first = broken[np.lexsort((n_clusters[broken], subsets[broken].sum(1)))[0]]
+    return np.flatnonzero(subsets[first]), np.sort(order[first, :n_clusters[first]])
 
 
 def repair(labels, groups, lower, upper, *, features=None, cost="moves", squared=False) -> RepairResult:
@@ -182,7 +229,7 @@ def _fewest_moves(clusters, codes, k, m, low, high, sizes, distance) -> np.ndarr
     cost = (target != source % k).astype(np.float64)
     flow, _, _ = _solve(cost, sparse.vstack([a_supply, a_size]).tocsr(), np.r_[counts, sizes], a_cell, low, high)
     if flow is None:
-        raise ValueError(ERR_JOINT)
+        raise ValueError(ERR_JOINT_UNNAMED.format(m=m, limit=CERTIFICATE_MAX_GROUPS))
     new = clusters.copy()
     flow = flow.reshape(m, k, k)
     for g, c in zip(*np.nonzero(flow.sum(2) - flow[:, np.arange(k), np.arange(k)])):
@@ -212,13 +259,14 @@ def _least_distance(codes, k, m, low, high, sizes, distance) -> np.ndarray:
     if n * k <= DIRECT_VARIABLES:
         labels, _ = _distance_lp(distance, codes, k, m, low, high, sizes)
         if labels is None:
-            raise ValueError(ERR_JOINT)
+            raise ValueError(ERR_JOINT_UNNAMED.format(m=m, limit=CERTIFICATE_MAX_GROUPS))
         return labels
     labels_free, best, free = column_generation(
         distance, codes, k, m, _smoothed_dual_prices(distance, codes, k, m, low, high, sizes),
-        lambda free, cell: _distance_lp(distance[free], codes[free], k, m, low - cell, high - cell, sizes - cell.sum(0)))
+        lambda free, cell: _distance_lp(distance[free], codes[free], k, m, low - cell, high - cell,
+                                        sizes - cell.sum(0)))
     if labels_free is None:
-        raise ValueError(ERR_JOINT)
+        raise ValueError(ERR_JOINT_UNNAMED.format(m=m, limit=CERTIFICATE_MAX_GROUPS))
     labels = best.copy()
     labels[free] = labels_free
     return labels
