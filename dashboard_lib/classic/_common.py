@@ -168,10 +168,11 @@ def column_generation(cost: np.ndarray, codes: np.ndarray, k: int, m: int, price
     solved exactly over a few of its points. Each point's best column under the reduced cost cost − prices[group]; the
     FREE_START points whose best column is least certain stay free, the rest are fixed to it. solve(free, cell) solves
     the LP over the free points, given the fixed points' (group, column) counts `cell` (M × K ints): (its solution or
-    None when infeasible, new prices M × K). Fixed points that the new prices would rather send elsewhere are freed,
-    until none is: then the duals price every fixed point right (complementary slackness), so the optimum is the full
-    LP's. An infeasible restricted LP frees twice as many points. Returns (solution over the free points or None when
-    even all points free are infeasible, each point's best column, the free mask)."""
+    None when infeasible, new prices M × K). Fixed points that the new prices would rather send elsewhere are freed
+    (the most mispriced first, at most as many as are free, so that each LP stays small), until none is: then the
+    duals price every fixed point right (complementary slackness), so the optimum is the full LP's. An infeasible
+    restricted LP frees twice as many points. Returns (solution over the free points or None when even all points
+    free are infeasible, each point's best column, the free mask)."""
     n = len(codes)
     reduced = cost - prices[codes]
     best = reduced.argmin(1)
