@@ -66,8 +66,8 @@ ERR_JOINT = (
     "{outside} in the other clusters (the upper bounds of groups {{{groups}}} there); widen these groups' bounds"
 )
 ERR_JOINT_UNNAMED = (
-    "infeasible bounds: every cluster and every group can meet them alone, but not all together (over "
-    f"{{m}} groups, too many to name the ones at fault; up to {{limit}} are named); widen the bounds"
+    "infeasible bounds: every cluster and every group can meet them alone, but not all together (over {m} "
+    "groups, too many to name the ones at fault; up to {limit} are named); widen the bounds"
 )
 CERTIFICATE_MAX_GROUPS = 16  # the certificate tries every subset of groups
 _EPS = 1e-9
@@ -135,8 +135,7 @@ def joint_violation(group_sizes, cluster_sizes, low, high):
     into clusters B's places left by the other groups' lower bounds plus their upper bounds elsewhere. Integer
     counts meeting the bounds, the group sizes and the cluster sizes exist iff no (A, B) breaks it (the matrix is
     totally unimodular). For a fixed A the best B is every cluster whose gain Σ_{g∈A} high_gc + Σ_{g∉A} low_gc − s_c
-    is positive, and the smallest B that breaks it takes the largest gains first, so trying each A (2^M)
-    suffices.
+    is positive, and the smallest B that breaks it takes the largest gains first, so trying each A (2^M) suffices;
     A may be empty (B's lower bounds alone exceed its sizes: check_feasible's one-cluster message comes first).
     Returns (A, B) as index arrays, or None when feasible; only for M <= CERTIFICATE_MAX_GROUPS."""
     m = len(group_sizes)
