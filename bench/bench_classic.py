@@ -45,8 +45,8 @@ Pairs (HolisticAI 1.0.14):
                         classic.repair(cost="moves", δ = 0.2 proportional bounds, cluster sizes kept) vs MCMF(metric=
                         "constant", group_mode="a" on the smaller group) (Davidson and Ravi 2020: the fewest moves
                         that give every cluster ⌊n_a/K⌋ or ⌈n_a/K⌉ points of the group, cluster sizes free). Same
-                        objective, different constraints. Subset: its LP (HiGHS, N·K + 2K variables) took minutes at
-                        N = 1,000 here.
+                        objective, different constraints. On the subset: its LP (HiGHS through linprog, N·K + 2K
+                        variables) slows down steeply with N (docs/CLASSIC.md).
   ours only             fair assignment (Bera et al.'s LP, δ = 0.2; HolisticAI has none) and k-means itself (the
                         repairs' start, for reference). HolisticAI's fair k-center (Kleindessner et al. 2019: fair
                         representation among the centres, labels over K + 100 centres) has no counterpart here.
