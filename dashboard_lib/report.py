@@ -299,7 +299,7 @@ def sweep_report(sweep, frame: pd.DataFrame, figures: dict | None = None) -> str
 
 
 def repair_report(repair: Repair, *, title: str, provenance: dict | None = None, original_run=None,
-                  repaired_run=None, versions: dict | None = None) -> str:
+                  epoch: int | None = None, repaired_run=None, versions: dict | None = None) -> str:
     """A repair as one HTML page: the bounds, the moves, the price and every metric before and after, then both
     clusterings' whole audits."""
     created = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -338,11 +338,11 @@ def repair_report(repair: Repair, *, title: str, provenance: dict | None = None,
         + "</p><table><tr>" + "".join(f"<th class='l'>{_e(c)}</th>" for c in moves.columns) + f"</tr>{move_rows}</table>",
         "<h3>Provenance of the repair</h3>", _pairs_table(repair.provenance(original_id)),
         "<h2>Data and provenance</h2>", _pairs_table(provenance or {}),
-        f"<h2>Original clustering (run {_e(original_id)})</h2>", _read_first(repair.original, original_run, 0, level=3),
+        f"<h2>Original clustering (run {_e(original_id)})</h2>", _read_first(repair.original, original_run, epoch, level=3),
         _audit_sections(repair.original, level=3),
         f"<h2>Repaired clustering (run {_e(repaired_id)})</h2>", _read_first(repair.repaired, None, None, level=3),
         _audit_sections(repair.repaired, level=3),
-        "<h2>Configuration and environment</h2>", _pairs_table(_config_rows(repair.original, original_run, None, versions)),
+        "<h2>Configuration and environment</h2>", _pairs_table(_config_rows(repair.original, original_run, epoch, versions)),
         _definitions(repair.original, repair.repaired), "</body></html>"]
     return "".join(parts)
 
