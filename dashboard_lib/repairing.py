@@ -179,9 +179,9 @@ def attribute_labels(prepared: AuditTable, attribute: str) -> np.ndarray:
 
 def parse_bounds(text: str) -> tuple[float, dict[str, tuple[float, float]]]:
     """`0.2`, `F=0.3:0.7,M=0.3:0.7` or `0.1,F=0.3:0.7` as (δ, {group: (lower, upper)}); δ is DEFAULT_DELTA unless
-    given. A group name may hold '=' (the last one splits) but not ','."""
+    given. A group name is read exactly (spaces kept); it may hold '=' (the last one splits) but not ','."""
     delta, shares = DEFAULT_DELTA, {}
-    for item in [part.strip() for part in str(text).split(",")]:
+    for item in str(text).split(","):
         if "=" not in item:
             delta = _number(item, text)
             continue
