@@ -203,23 +203,25 @@ def _number(item: str, text: str) -> float:
 
 
 def repair_bounds(labels: np.ndarray, attribute: str, groups: list[str], delta: float = DEFAULT_DELTA,
-                  shares: dict[str, tuple[float, float]] | None = None) -> Bounds:
-    """Bera et al.'s proportional bounds [(1 − δ) r_g, min(1, r_g / (1 − δ))] for each group, except the groups whose
-    [lower, upper] shares are given by hand."""
+                  shares: dict[str, tuple[float | None, float | None]] | None = None) -> Bounds:
+    """Bera et al.'s proportional bounds [(1 − δ) r_g, min(1, r_g / (1 − δ))] for each group, except where a group's
+    lower or upper share is given by hand (None: that one from δ)."""
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < 1:
         raise ValueError(ERR_DELTA.format(value=delta))
     shares = dict(shares or {})
-    for group, (lower, upper) in shares.items():
+    for group in shares:
         if group not in groups:
             raise ValueError(ERR_UNKNOWN_GROUP.format(group=group, attribute=attribute, have=groups))
-        if not 0 <= lower <= upper <= 1:
-            raise ValueError(ERR_SHARE.format(group=group, lower=lower, upper=upper))
     counts = pd.Series(labels).value_counts()
     population = [float(counts.get(g, 0) / len(labels)) for g in groups]
-    lower = [shares[g][0] if g in shares else (1 - delta) * r for g, r in zip(groups, population)]
-    upper = [shares[g][1] if g in shares else min(1.0, r / (1 - delta)) for g, r in zip(groups, population)]
-    return Bounds(attribute, list(groups), population, [float(v) for v in lower], [float(v) for v in upper],
-                  float(delta), [g for g in groups if g in shares])
+    lower, upper = [], []
+    for g, r in zip(groups, population):
+        low, high = shares.get(g, (None, None))
+        lower.append(float((1 - delta) * r if low is None else low))
+        upper.append(float(min(1.0, r / (1 - delta)) if high is None else high))
+        if g in shares and not 0 <= lower[-1] <= upper[-1] <= 1:
+            raise ValueError(ERR_SHARE.format(group=g, lower=f"{lower[-1]:.4g}", upper=f"{upper[-1]:.4g}"))
+    return Bounds(attribute, list(groups), population, lower, upper, float(delta), [g for g in groups if g in shares])
 
 
 def repair_clustering(prepared: AuditTable, original: AuditResult, *, attribute: str | None = None,

@@ -77,7 +77,10 @@ def test_bounds_from_delta_are_beras_and_groups_set_by_hand_keep_theirs():
     assert str(err.value) == repairing.ERR_UNKNOWN_GROUP.format(group="z", attribute="s", have=["a", "b"])
     with pytest.raises(ValueError) as err:
         repairing.repair_bounds(labels, "s", ["a", "b"], shares={"a": (0.5, 0.4)})
-    assert str(err.value) == repairing.ERR_SHARE.format(group="a", lower=0.5, upper=0.4)
+    assert str(err.value) == repairing.ERR_SHARE.format(group="a", lower="0.5", upper="0.4")
+    # One side by hand, the other from δ: a's upper stays r / (1 − δ) = 0.3125.
+    bounds = repairing.repair_bounds(labels, "s", ["a", "b"], delta=0.2, shares={"a": (0.25, None)})
+    assert bounds.lower[0] == 0.25 and bounds.upper[0] == pytest.approx(0.3125) and bounds.by_hand == ["a"]
     with pytest.raises(ValueError) as err:
         repairing.repair_bounds(labels, "s", ["a", "b"], delta=1.0)
     assert str(err.value) == repairing.ERR_DELTA.format(value=1.0)
