@@ -116,9 +116,10 @@ class Repair:
                              "cluster": names[codes[rows]], "repaired_cluster": names[new_codes[rows]]})
 
     def comparison(self) -> pd.DataFrame:
-        """Every metric of both audits in one table: before and after with their intervals, and the change."""
+        """Every metric of both audits in one table: before and after with their intervals, and the change; the
+        quality metrics first, then the attribute repaired for, then the others."""
         rows = [_row("quality", key, e, self.repaired.quality[key]) for key, e in self.original.quality.items()]
-        for a in self.original.attributes:
+        for a in sorted(self.original.attributes, key=lambda a: a.name != self.bounds.attribute):
             after = self.repaired.attribute(a.name).metrics
             rows += [_row(a.name, key, e, after[key]) for key, e in a.metrics.items() if key in after]
         return pd.DataFrame(rows)

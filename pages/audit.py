@@ -96,22 +96,24 @@ def repair_section(result: AuditResult, prepared: external.AuditTable, run, *, k
                                   "their groups is one group, each bounded in every cluster).")
     groups = result.attribute(attribute).group_names
     labels = repairing.attribute_labels(prepared, attribute)
+    delta = st.number_input("δ: how far each group's share of a cluster may stray from its share of the data",
+                            0.0, 0.99, repairing.DEFAULT_DELTA, step=0.05, key=f"{key}.delta",
+                            help="Bera et al. (2019): each group's share of every cluster within [(1 − δ) r, "
+                                 "r / (1 − δ)], r its share of all the data. 0 asks for the data's exact mix in "
+                                 "every cluster; larger is looser.")
+    from_delta = repairing.repair_bounds(labels, attribute, groups, float(delta))
     with st.form(f"{key}.repair"):
-        delta = st.number_input("δ: how far each group's share of a cluster may stray from its share of the data",
-                                0.0, 0.99, repairing.DEFAULT_DELTA, step=0.05, key=f"{key}.delta",
-                                help="Bera et al. (2019): each group's share of every cluster within [(1 − δ) r, "
-                                     "r / (1 − δ)], r its share of all the data. 0 asks for the data's exact mix in "
-                                     "every cluster; larger is looser.")
-        population = repairing.repair_bounds(labels, attribute, groups, 0.0).population
+        share = st.column_config.NumberColumn(min_value=0.0, max_value=1.0, format="%.3f")
         editor = st.data_editor(
-            pd.DataFrame({"group": groups, "share of the data": population, "lower": [None] * len(groups),
-                          "upper": [None] * len(groups)}),
-            key=f"{key}.shares.{attribute}", hide_index=True, disabled=["group", "share of the data"], width="stretch",
-            column_config={"share of the data": st.column_config.NumberColumn(format="%.3f"),
-                           "lower": st.column_config.NumberColumn(min_value=0.0, max_value=1.0, format="%.3f"),
-                           "upper": st.column_config.NumberColumn(min_value=0.0, max_value=1.0, format="%.3f")})
-        st.caption("Optional: a group's lower or upper share of every cluster set by hand (0 to 1); an empty cell "
-                   "takes its bound from δ.")
+            pd.DataFrame({"group": groups, "share of the data": from_delta.population, "lower (from δ)": from_delta.lower,
+                          "upper (from δ)": from_delta.upper, "lower by hand": [None] * len(groups),
+                          "upper by hand": [None] * len(groups)}),
+            key=f"{key}.shares.{attribute}.{delta}", hide_index=True, width="stretch",
+            disabled=["group", "share of the data", "lower (from δ)", "upper (from δ)"],
+            column_config={c: share for c in ("share of the data", "lower (from δ)", "upper (from δ)", "lower by hand",
+                                              "upper by hand")})
+        st.caption("Each group's share of every cluster must lie between its lower and upper bound. To set a bound "
+                   "yourself, type a share (0 to 1) in a *by hand* cell; an empty one keeps the bound from δ.")
         has_features = prepared.embedding is not None
         cost = st.radio("Cost", list(repairing.COSTS), format_func=repairing.COSTS.get, horizontal=True,
                         key=f"{key}.cost", disabled=not has_features)
@@ -121,8 +123,8 @@ def repair_section(result: AuditResult, prepared: external.AuditTable, run, *, k
         go = st.form_submit_button("Repair", type="primary", key=f"{key}.repair_go")
     done = f"{key}.repaired"
     if go:
-        shares = {row["group"]: (_cell(row["lower"]), _cell(row["upper"])) for _, row in editor.iterrows()
-                  if _cell(row["lower"]) is not None or _cell(row["upper"]) is not None}
+        shares = {row["group"]: (_cell(row["lower by hand"]), _cell(row["upper by hand"])) for _, row in editor.iterrows()
+                  if _cell(row["lower by hand"]) is not None or _cell(row["upper by hand"]) is not None}
         try:
             with st.spinner("Repairing (exact LP), then auditing the repaired clustering…"):
                 repair = repairing.repair_clustering(prepared, result, attribute=attribute, delta=float(delta),
@@ -147,32 +149,41 @@ def show_repair(repaired_id: str, repair: repairing.Repair, *, run, key: str) ->
     st.success(f"Repaired for {md(repair.bounds.attribute)} and saved as run **{md(repaired_id)}**; the original run "
                f"{md(run.id)} is unchanged.")
     n = repair.original.n
-    cols = st.columns(4)
-    cols[0].metric("Points moved", f"{repair.n_moved:,} of {n:,}", help=f"{repair.n_moved / n:.1%} of the rows changed "
-                   "cluster; every cluster kept its size.")
-    if repair.cost_before is not None:
-        cols[1].metric("Cost before → after", f"{repair.cost_before:,.4g} → {repair.cost_after:,.4g}",
-                       help=repairing.DISTANCE + " (on the features or embedding).")
-        cols[2].metric("Price of fairness", f"× {repair.cost_ratio:.3f}", help="Cost after over cost before.")
-    else:
-        cols[1].metric("Cost before → after", "n/a", help=repairing.NOTE_NO_FEATURES)
     comparison = repair.comparison()
+    cols = st.columns(5)
+    cols[0].metric(f"Points moved (of {n:,})", f"{repair.n_moved:,}", help=f"{repair.n_moved / n:.1%} of the rows "
+                   "changed cluster; every cluster kept its size.")
+    balance = comparison[(comparison["part"] == repair.bounds.attribute) & (comparison["key"] == "balance")].iloc[0]
+    cols[1].metric("Balance after repair", f"{repair.repaired.attribute(repair.bounds.attribute).metrics['balance'].value:.3f}",
+                   delta=balance["change"], help=f"For {md(repair.bounds.attribute)}, the attribute repaired for: "
+                   + METRIC_DEFINITIONS["balance"]["definition"])
+    if repair.cost_before is not None:
+        cols[2].metric("Cost after repair", f"{repair.cost_after:,.4g}", delta_color="inverse",
+                       delta=f"{repair.cost_after - repair.cost_before:+,.4g} from {repair.cost_before:,.4g}",
+                       help=repairing.DISTANCE + " (on the features or embedding).")
+        cols[3].metric("Price of fairness", f"× {repair.cost_ratio:.3f}", help="Cost after the repair over cost "
+                       "before: how much further the points sit from their clusters' centres.")
+    else:
+        cols[2].metric("Cost after repair", "n/a", help=repairing.NOTE_NO_FEATURES)
     acc = comparison[(comparison["part"] == "quality") & (comparison["key"] == "acc")]
     if len(acc):
-        after = repair.repaired.quality["acc"].value
-        cols[3].metric("ACC after", f"{after:.3f}", delta=acc["change"].iloc[0], help="Against the class column.")
+        cols[4].metric("ACC after repair", f"{repair.repaired.quality['acc'].value:.3f}", delta=acc["change"].iloc[0],
+                       help="Against the class column.")
     else:
-        cols[3].metric("ACC after", "n/a", help=repairing.NOTE_NO_CLASS)
+        cols[4].metric("ACC after repair", "n/a", help=repairing.NOTE_NO_CLASS)
     if repair.cost_before is None:
         st.caption(md(repairing.NOTE_NO_FEATURES) + ".")
     if not len(acc):
         st.caption(md(repairing.NOTE_NO_CLASS) + ".")
-    st.markdown("**Every metric, before and after** (the value with its interval; *change* is after − before)")
+    st.markdown("**Every metric, before and after** (each value with its interval; *change* is after − before; the "
+                "attribute repaired for first)")
     shown = comparison.rename(columns={"part": "attribute", "before": "before [interval]", "after": "after [interval]"})
-    st.dataframe(shown.drop(columns=["key"]), hide_index=True, width="stretch")
-    st.markdown(f"**Bounds** on each group's share of every cluster ({md(repair.bounds.attribute)})")
-    st.dataframe(repair.bounds.frame(), hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("share of the data", "lower", "upper")})
+    st.dataframe(shown.drop(columns=["key"]), hide_index=True, width="stretch", height=35 * min(len(shown), 16) + 38,
+                 column_config={"metric": st.column_config.TextColumn(width="medium")})
+    with st.expander(f"Bounds used ({md(repair.bounds.attribute)})"):
+        st.dataframe(repair.bounds.frame(), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("share of the data", "lower", "upper")})
     moves = repair.moves()
     with st.expander(f"Points moved ({len(moves):,})"):
         st.dataframe(moves.head(1000), hide_index=True, width="stretch")

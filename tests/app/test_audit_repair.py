@@ -54,7 +54,7 @@ def test_repair_a_brought_clustering_on_the_audit_page(fclab_home):
     assert repaired.dataset == original.dataset
     assert f"saved as run **{repaired.id}**" in at.success[-1].value
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Points moved"] == f"{repaired.config['repair']['n_moved']:,} of 120"
+    assert metrics["Points moved (of 120)"] == f"{repaired.config['repair']['n_moved']:,}"
     assert repaired.config["repair"]["n_moved"] > 0 and metrics["Price of fairness"].startswith("× ")
     table = next(d.value for d in at.dataframe if "before [interval]" in d.value.columns)
     balance = table[(table["attribute"] == "sex") & (table["metric"] == "Balance")].iloc[0]
@@ -79,6 +79,6 @@ def test_repair_a_stored_run_without_features(fclab_home):
     assert not at.exception and not at.error, [e.value for e in at.error]
     repaired = store.list_runs()[0]
     assert repaired.config["repair"]["repaired_run"] == run_id and repaired.config["repair"]["cost"] == "moves"
-    assert {m.label: m.value for m in at.metric}["Cost before → after"] == "n/a"
+    assert {m.label: m.value for m in at.metric}["Cost after repair"] == "n/a"
     assert any(repairing.NOTE_NO_FEATURES in c.value for c in at.caption)
     assert any(repairing.NOTE_NO_CLASS in c.value for c in at.caption)
