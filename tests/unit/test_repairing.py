@@ -157,6 +157,7 @@ def test_the_repair_is_a_run_of_its_own_with_its_provenance_and_the_original_is_
     assert (provenance["cost_before"], provenance["cost_after"], provenance["cost_ratio"]) == (8.0, 40.0, 5.0)
     assert provenance["bounds"]["groups"]["a"] == {"population": 0.5, "lower": 0.5, "upper": 0.5, "by_hand": False}
     assert run.config["provenance"]["repair"] == provenance
+    assert run.label() == f"external on external:people (repair of {original_id}) · finished · {repaired_id}"
     assert run.metrics["balance"] == 1.0
     # Audited from the store, the repaired run is the repaired clustering, row ids kept.
     again = external.stored_table(store, repaired_id)
