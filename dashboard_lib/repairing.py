@@ -42,8 +42,9 @@ ERR_BOUNDS_TEXT = ("bounds {text!r}: give δ (a number in [0, 1), e.g. 0.2), or 
 ERR_SHARE = "group {group!r}: its share bounds [{lower}, {upper}] must satisfy 0 <= lower <= upper <= 1"
 ERR_DELTA = "δ must be a number in [0, 1) (0.2: each group's share within [0.8 r, r / 0.8]), got {value!r}"
 ERR_COST = "the repair's cost must be one of {costs}, got {value!r}"
-ERR_DISTANCE_NO_FEATURES = ("least added distance needs features or an embedding, and this clustering has none: repair "
-                            "for the fewest points moved, or audit it again with its embedding or feature columns")
+ERR_DISTANCE_NO_FEATURES = ("least added distance needs features or an embedding, and this clustering has none saved: "
+                            "repair for the fewest points moved (a table audited with its embedding or feature columns "
+                            "has them)")
 NOTE_NO_FEATURES = ("no features or embedding: the change in cost (Σ distance to the cluster centres, the price of "
                     "fairness) cannot be computed")
 NOTE_NO_CLASS = "no class column: no change in ACC or NMI to show"
