@@ -166,8 +166,10 @@ class RunRecord:
         return f"{self.dataset}:{name}" if name else self.dataset
 
     def label(self) -> str:
-        """A short human label for pickers: method on dataset, status, id."""
-        return f"{self.method} on {self.dataset_label} · {self.status} · {self.id}"
+        """A short human label for pickers: method on dataset (a repaired clustering: of which run), status, id."""
+        repaired = (self.config.get("repair") or {}).get("repaired_run")
+        of = f" (repair of {repaired})" if repaired else ""
+        return f"{self.method} on {self.dataset_label}{of} · {self.status} · {self.id}"
 
     @property
     def metrics_final(self) -> bool:
