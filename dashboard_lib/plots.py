@@ -141,10 +141,11 @@ _DECLARED_POSITION = {name: i for names in DECLARED_GROUPS for i, name in enumer
 # Marks that are not groups: never a group colour. INK is a placeholder that Streamlit's chart theme replaces by the
 # theme's text colour (one of the temporary colours it swaps for theme colours, the one of table text), so INK is
 # black on the light theme and white on the dark one; outside Streamlit (the HTML report, exported figures) it is
-# black. Under a reference line a white halo keeps it readable across any bar colour and, should the placeholder not
-# be swapped, on a dark page.
+# black. Under a reference line a half-transparent grey halo sets its dashes apart from any bar colour on either
+# theme (black dashes on light grey, white dashes on dark grey), and keeps it visible should the placeholder not be
+# swapped on a dark page.
 INK = "#000037"
-HALO = "rgba(255,255,255,0.85)"  # drawn under a reference line, so it stands out over any bar colour
+HALO = "rgba(128,128,128,0.6)"  # drawn under a reference line, so it stands out over any bar colour
 REFERENCE_WIDTH, HALO_WIDTH = 3, 7
 REFERENCE_DASH = "10px,7px"  # in pixels, not plotly's "dash" (which scales with the width)
 CLUSTER_FILL = "#a3a3a3"  # bars that are clusters or runs, not groups: a grey that no group is drawn in
@@ -216,7 +217,7 @@ def group_colours(names) -> list[str]:
 
 
 def _reference_line(fig: go.Figure, *, x: float | None = None, y: float | None = None) -> None:
-    """A dashed reference line across the plot (vertical at x or horizontal at y) in INK over a white halo: thick
+    """A dashed reference line across the plot (vertical at x or horizontal at y) in INK over a grey halo: thick
     enough for a projector, readable on the light and the dark theme and across any bar colour."""
     add = fig.add_vline if x is not None else fig.add_hline
     where = dict(x=x) if x is not None else dict(y=y)
@@ -309,7 +310,7 @@ def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster ×
     share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
     text = [[f"{c:,}" for c in row] for row in counts]
     columns = [_h(c) for c in column_labels]
-    swatches = [f'<span style="color:{colour}">■</span> {name}'
+    swatches = [f'<span style="color:{colour};font-size:20px">■</span> {name}'
                 for name, colour in zip(columns, group_colours([str(c) for c in column_labels]))]
     fig = go.Figure(go.Heatmap(
         z=share, x=columns, y=rows, text=text, texttemplate="%{text}", customdata=counts,
@@ -423,7 +424,7 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
             hovertemplate=f"%{{customdata[0]}}<br>{x_label}: %{{x:.3f}}<br>{y_label}: %{{y:.3f}}<extra></extra>",
         ))
     front = pareto_front(np.column_stack([x, y]) if len(x) else np.empty((0, 2)), maximise)
-    if len(front):  # a white halo under the ring and the line, as under every reference line (_reference_line)
+    if len(front):  # a halo under the ring and the line, as under every reference line (_reference_line)
         fig.add_trace(go.Scatter(
             x=x[front], y=y[front], mode="lines+markers", showlegend=False, hoverinfo="skip",
             line=dict(color=HALO, width=HALO_WIDTH), marker=dict(size=19, symbol="circle-open", color=HALO,
@@ -592,8 +593,8 @@ def sweep_heatmap(agg: pd.DataFrame, axes: list[str], metric: str, *, symbols: d
 
 def cluster_balance_bars(clusters, ratio, ceiling: float, *, title: str = "Balance of each cluster") -> go.Figure:
     """Per cluster, min_g n_cg / max_g n_cg as a grey bar, the one that sets Balance (the minimum) in LIMITING_MARK
-    (black or white by theme: no group's colour), and the dataset's ceiling (min_g n_g / max_g n_g) as a dashed
-    reference line: no cluster can be more balanced than the whole set."""
+    (black or white by theme: no group's colour) and pointed at by an arrow, and the dataset's ceiling
+    (min_g n_g / max_g n_g) as a dashed reference line: no cluster can be more balanced than the whole set."""
     ratio = np.asarray(ratio, dtype=float)
     lowest = int(ratio.argmin()) if len(ratio) else -1
     colours = [LIMITING_MARK if i == lowest else CLUSTER_FILL for i in range(len(ratio))]
@@ -603,6 +604,9 @@ def cluster_balance_bars(clusters, ratio, ceiling: float, *, title: str = "Balan
     _reference_line(fig, y=ceiling)
     _reference_legend(fig, f"ceiling {ceiling:.3f}: the whole dataset's ratio")
     fig.add_trace(go.Bar(x=[None], y=[None], marker_color=LIMITING_MARK, name="the cluster that sets Balance (the lowest)"))
+    if lowest >= 0:  # an arrow too: the lowest bar is often of no height at all (a cluster that misses a group)
+        fig.add_annotation(x=_h(f"cluster {clusters[lowest]}"), y=float(ratio[lowest]), text="sets Balance",
+                           showarrow=True, arrowhead=2, arrowwidth=2.5, arrowcolor=INK, ax=0, ay=-38, yshift=16)
     fig.update_layout(**_LAYOUT, title=_h(title), yaxis=dict(title="smallest group / largest group", range=[0, max(ceiling, ratio.max(initial=0)) * 1.25 + 0.02]))
     return fig
 

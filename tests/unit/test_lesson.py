@@ -25,7 +25,7 @@ def test_balance_bars_mark_the_lowest_cluster_and_draw_the_ceiling():
     bars = fig.data[0]
     assert list(bars.x) == ["cluster 0", "cluster 1", "cluster 2"]
     assert bars.marker.color[1] != bars.marker.color[0] == bars.marker.color[2]  # the one that sets Balance stands out
-    halo, line = fig.layout.shapes  # the dashed line on a white halo (plots._reference_line)
+    halo, line = fig.layout.shapes  # the dashed line on a halo (plots._reference_line)
     assert halo.y0 == line.y0 == line.y1 == 0.36 and line.line.color == INK
     assert any("ceiling 0.360" in (t.name or "") for t in fig.data)
 

@@ -83,7 +83,7 @@ def _luminance(colour: str) -> float:
 def test_the_pareto_ring_is_visible_on_the_dark_theme_too():
     fig = pareto_scatter([0.5, 0.6], [0.2, 0.1], ["a", "b"], x_key="acc", y_key="mnce")
     halo, front = fig.data[-2:]
-    # INK is the theme's text colour in the app, black elsewhere; the white halo under it carries it on a dark page.
+    # INK is the theme's text colour in the app, black elsewhere; the grey halo under it carries it over any colour.
     assert front.line.color == front.marker.color == plots.INK and halo.line.color == plots.HALO
     assert halo.line.width > front.line.width >= 3 and halo.marker.line.width > front.marker.line.width
 
@@ -179,6 +179,8 @@ def test_the_limiting_cluster_mark_and_reference_marks_are_no_group_colour():
     r, g, b = (int(plots.CLUSTER_FILL[i:i + 2], 16) for i in (1, 3, 5))
     assert r == g == b  # a grey: nothing a reader takes for a group
     assert "#d62728" not in colours  # red (a group's colour on Colored MNIST) marks no cluster
+    (arrow,) = fig.layout.annotations  # also pointed at: a cluster that misses a group has a bar of no height
+    assert arrow.x == "cluster 1" and arrow.y == 0.05 and arrow.showarrow and arrow.arrowcolor == plots.INK
 
 
 @pytest.mark.parametrize("figure", ["shares", "balance", "probe", "sweep", "explain"])
