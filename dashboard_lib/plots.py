@@ -426,8 +426,8 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
     front = pareto_front(np.column_stack([x, y]) if len(x) else np.empty((0, 2)), maximise)
     if len(front):  # a halo under the ring and the line, as under every reference line (_reference_line)
         fig.add_trace(go.Scatter(
-            x=x[front], y=y[front], mode="lines+markers", showlegend=False, hoverinfo="skip",
-            line=dict(color=HALO, width=HALO_WIDTH), marker=dict(size=19, symbol="circle-open", color=HALO,
+            x=x[front], y=y[front], mode="lines+markers", name="halo under the Pareto front", showlegend=False,
+            hoverinfo="skip", line=dict(color=HALO, width=HALO_WIDTH), marker=dict(size=19, symbol="circle-open", color=HALO,
                                                                  line=dict(width=HALO_WIDTH - 1))))
         fig.add_trace(go.Scatter(
             x=x[front], y=y[front], mode="lines+markers", name="Pareto front (no run is better on both)",

@@ -72,7 +72,7 @@ def test_pareto_scatter_marks_the_front_and_labels_points():
 @pytest.mark.parametrize("n", [0, 1])
 def test_pareto_scatter_with_few_points(n):
     fig = pareto_scatter([0.5] * n, [0.2] * n, ["x"] * n, x_key="nmi", y_key="balance")
-    assert sum((t.name or "").startswith("Pareto") for t in fig.data) == n
+    assert sum(t.name.startswith("Pareto") for t in fig.data) == n
 
 
 def _luminance(colour: str) -> float:
