@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import metrics as M
 from .auditing import AuditResult, AttributeAudit, Estimate, cluster_codes, metric_keys, saved_cluster_ids
-from .plots import group_colour, share_bar_rows
+from .plots import group_colours, share_bar_rows
 from .repairing import COSTS, DISTANCE, GUARANTEE, NOTE_NO_CLASS, NOTE_NO_FEATURES, Repair, attribute_labels
 from .text import to_csv
 
@@ -49,6 +49,7 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
     # The legend above the bars (the title is the page's heading, outside the figure): every name whole, wrapped over
     # as many lines as it needs, in as many columns as the longest name leaves room for.
     names = [str(g) for g in attribute.group_names]
+    colours = group_colours(names)  # the one palette: each group in the colour it has on every page
     n_columns = max(1, min(4, (width - 20) // (17 + _CHAR_PX * max((len(n) for n in names), default=1) + 8)))
     column_w = (width - 20) // n_columns
     wrapped = [_wrap(n, max(4, (column_w - 25) // _CHAR_PX)) for n in names]
@@ -63,7 +64,7 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
         x, y = 10 + (j % n_columns) * column_w, row_tops[j // n_columns] + 12
         spans = "".join(f'<tspan x="{x + 17}" dy="{0 if k == 0 else line_h}">{_e(line)}</tspan>' for k, line in enumerate(lines))
         parts.append(f'<g><title>{_e(names[j])}</title><rect x="{x}" y="{y - 10}" width="12" height="12" '
-                     f'fill="{group_colour(j)}"/><text x="{x + 17}" y="{y}">{spans}</text></g>')
+                     f'fill="{colours[j]}"/><text x="{x + 17}" y="{y}">{spans}</text></g>')
     span = width - left - 20
     population = counts[0] / counts[0].sum()
     for r, (label, row) in enumerate(rows):
@@ -74,16 +75,19 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
         for j, count in enumerate(row):
             w = span * count / total if total else 0
             if w > 0:
-                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{group_colour(j)}">'
+                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colours[j]}">'
                              f'<title>{_e(attribute.group_names[j])}: {int(count):,} ({count / total:.1%})</title></rect>')
             x += w
-    # The population's cumulative shares as dashed guides: a fair cluster's boundaries line up with them.
+    # The population's cumulative shares as dashed guides: a fair cluster's boundaries line up with them. Drawn as on
+    # the pages: dark dashes on a white halo, thick enough to see on a projector and across any bar colour.
     cumulative = np.cumsum(population)[:-1]
     top, bottom = legend_h + 8, legend_h + 8 + len(rows) * (bar_h + gap) - gap
     for c in cumulative:
         xg = left + span * c
-        parts.append(f'<line x1="{xg:.1f}" y1="{top}" x2="{xg:.1f}" y2="{bottom}" stroke="#222" stroke-dasharray="3,3" '
-                     'stroke-width="1"/>')
+        parts.append(f'<line x1="{xg:.1f}" y1="{top}" x2="{xg:.1f}" y2="{bottom}" stroke="#fff" stroke-opacity="0.85" '
+                     'stroke-width="6"/>')
+        parts.append(f'<line x1="{xg:.1f}" y1="{top}" x2="{xg:.1f}" y2="{bottom}" stroke="#111" stroke-dasharray="8,5" '
+                     'stroke-width="2.5"/>')
     parts.append(f'<text x="{left}" y="{height - 6}" class="muted">share of the cluster (0 to 100 %); dashed lines: the '
                  'population\'s mix</text></svg>')
     return "".join(parts)
