@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from . import data as datasets
@@ -198,6 +199,7 @@ def _list_datasets(args) -> None:
     for row in rows:
         mark = "yes" if row["available_offline"] else f"no ({row['missing'] or 'download or data folder'})"
         print(f"{row['id']:<26}{row['name']}\n{'':<26}{row['size']}; available now: {mark}")
+        print(textwrap.fill(row["summary"], width=120, initial_indent=" " * 26, subsequent_indent=" " * 26))
 
 
 def _upload(args) -> None:
