@@ -167,9 +167,8 @@ def spec(load_source: Callable[..., BiasedDataset]) -> DatasetSpec:
     so that this module does not import the registry that registers it."""
     return DatasetSpec(
         id=DATASET_ID, name="Embedding of a run",
-        summary="The embedding another run saved (at the evaluation its metrics come from) in place of the raw features: "
-                "the same rows, classes, groups and splits as that run's dataset. CLI: --dataset run_embedding --data "
-                "run=RUN_ID.",
+        summary="Another run's embedding in place of the raw features: any finished or stopped run whose method learns "
+                "one (on the CLI: --dataset run_embedding --data run=RUN_ID).",
         load=lambda options, data_dir: load(options, data_dir, load_source),
         options=(RunParam("run", "", kind="text", help="The id of a finished or stopped run that saved an embedding."),),
         available=lambda data_dir: bool(embedding_runs()),

@@ -152,3 +152,16 @@ def test_a_deep_method_trains_on_an_embedding_as_on_any_table(store, home):
     run = execute_run(store, run_id, config, threading.Event(), ready.data)
     assert run.status == "finished", run.error
     assert run_embedding.embedding_runs(store)[0].id == run_id  # its own embedding can be trained on in turn
+
+
+def test_a_sweep_on_a_runs_embedding_expands_and_its_data_travels_with_the_trials(store, home):
+    from dashboard_lib.data import REGISTRY
+    from dashboard_lib.sweeps import MethodEntry, SweepSpec
+
+    spec = SweepSpec(run_embedding.DATASET_ID, "kmeans", [], seeds=2, dataset_options={"run": home[1]},
+                     compare=[MethodEntry("kmeans"), MethodEntry("fair_assignment")])
+    trials = spec.trials()
+    assert [t.dataset_options for t in trials] == [{"run": home[1]}] * 4
+    # The runner sends a dataset of this machine's app home (DatasetSpec.local) to a cluster's workers, which
+    # cannot read this run store; the others each node builds from its own data folder.
+    assert {i for i, s in REGISTRY.items() if s.local} == {"upload", run_embedding.DATASET_ID}
