@@ -24,6 +24,7 @@ from ..params import Param
 from ..store import RunRecord, RunStore
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
 from .download import DownloadError
+from .transforms import stratified_subset
 
 DATASET_ID = "run_embedding"
 ENDED = ("finished", "stopped")  # a run whose embedding no longer changes
@@ -128,10 +129,13 @@ def load(options: dict, data_dir: Path | None, load_source: Callable[..., Biased
         raise ValueError(ERR_NOT_FINITE.format(**where, count=bad))
     sha = hashlib.sha256(raw).hexdigest()
     d = embedding.shape[1]
+    index = stratified_subset(options["n"], source.g if source.y is None else source.y * source.n_groups + source.g,
+                              options["seed"])
+    subset = f"; stratified subset of {len(index):,} (seed {options['seed']})" if options["n"] else ""
     provenance = {"input_run": run.id, "input_method": run.method, "input_dataset": run.dataset_label,
                   "input_epoch": int(epoch), "embedding_file": path.name,
                   "embedding_sha256": sha}
-    return BiasedDataset(
+    data = BiasedDataset(
         id=DATASET_ID, X=torch.from_numpy(np.ascontiguousarray(embedding)), y=source.y, g=source.g,
         group_names=source.group_names, class_names=source.class_names, n_clusters=source.n_clusters,
         options=dict(options), splits=dict(source.splits), attributes=dict(source.attributes), row_id=source.row_id,
@@ -141,10 +145,11 @@ def load(options: dict, data_dir: Path | None, load_source: Callable[..., Biased
             source=f"the embedding run {run.id} ({run.method} on {run.dataset_label}) saved at evaluation {epoch}, read from "
                    f"the run store {store.root}",
             built=(f"{d}-dimensional embedding from {path.name} (SHA-256 {sha}); its {len(embedding):,} rows are those "
-                   f"of {source.info.name} in the same order, with their classes, groups and splits"),
+                   f"of {source.info.name} in the same order, with their classes, groups and splits{subset}"),
             provenance=provenance,
         ),
     )
+    return data if len(index) == len(data) else data.subset(index, keep_splits=True)
 
 
 class RunParam(Param):
@@ -170,7 +175,9 @@ def spec(load_source: Callable[..., BiasedDataset]) -> DatasetSpec:
         summary="Another run's embedding in place of the raw features: any finished or stopped run whose method learns "
                 "one (on the CLI: --dataset run_embedding --data run=RUN_ID).",
         load=lambda options, data_dir: load(options, data_dir, load_source),
-        options=(RunParam("run", "", kind="text", help="The id of a finished or stopped run that saved an embedding."),),
+        options=(RunParam("run", "", kind="text", help="The id of a finished or stopped run that saved an embedding."),
+                 Param("n", 0, kind="int", low=0, help="Stratified subset size (by class and group); 0 = all rows."),
+                 Param("seed", 0, kind="int", low=0, help="Seed of the subset draw.")),
         available=lambda data_dir: bool(embedding_runs()),
         needs=_needs,
         size="the source run's rows × its embedding's dimensions",

@@ -20,7 +20,7 @@ def test_train_on_the_embedding_of_a_run_picked_from_the_runs_that_saved_one(fcl
     at.button[0].click().run()  # the form's Train button
     assert not at.error, [e.value for e in at.error]
     run = next(r for r in store.list_runs() if r.config["dataset"] == "run_embedding")
-    assert run.config["dataset_options"] == {"run": source}
+    assert run.config["dataset_options"]["run"] == source
     deadline = time.time() + 60
     while store.get_run(run.id).status == "running" and time.time() < deadline:
         time.sleep(0.2)

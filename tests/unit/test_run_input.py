@@ -161,7 +161,16 @@ def test_a_sweep_on_a_runs_embedding_expands_and_its_data_travels_with_the_trial
     spec = SweepSpec(run_embedding.DATASET_ID, "kmeans", [], seeds=2, dataset_options={"run": home[1]},
                      compare=[MethodEntry("kmeans"), MethodEntry("fair_assignment")])
     trials = spec.trials()
-    assert [t.dataset_options for t in trials] == [{"run": home[1]}] * 4
+    assert [t.dataset_options["run"] for t in trials] == [home[1]] * 4
     # The runner sends a dataset of this machine's app home (DatasetSpec.local) to a cluster's workers, which
     # cannot read this run store; the others each node builds from its own data folder.
     assert {i for i, s in REGISTRY.items() if s.local} == {"upload", run_embedding.DATASET_ID}
+
+
+def test_a_stratified_subset_of_the_embedding_keeps_its_rows_labels_and_splits_aligned(store, home):
+    full = load_dataset(run_embedding.DATASET_ID, {"run": home[1]})
+    part = load_dataset(run_embedding.DATASET_ID, {"run": home[1], "n": 100, "seed": 1})
+    assert 90 <= len(part) <= 110 and "stratified subset" in part.info.built
+    position = {r: i for i, r in enumerate(full.row_id)}
+    rows = [position[r] for r in part.row_id]
+    assert np.array_equal(part.X.numpy(), full.X.numpy()[rows]) and np.array_equal(part.g, full.g[rows])
