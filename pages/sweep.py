@@ -181,7 +181,7 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
             unknown = (f"; {', '.join(guess.missing)} not counted: no finished run of theirs like these yet"
                        if guess.missing else "")
             st.markdown(f"**{len(configs)} trials**, {at_once}: {total} "
-                        f"({guess.seconds_per_trial:.0f} s per counted trial, from the {md(guess.basis)}{md(unknown)}).")
+                        f"({guess.seconds_per_trial:.0f} s per trial, from the {md(guess.basis)}{md(unknown)}).")
         else:
             st.markdown(f"**{len(configs)} trials**, {at_once}. No estimate yet: this store has no finished "
                         f"{md(', '.join(spec.method_ids))} run on this dataset with this schedule. Train one on the "
