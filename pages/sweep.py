@@ -298,5 +298,6 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
 shown = st.columns([3, 1])
 shown[0].multiselect("Metrics", metric_choices, default=metric_choices[:4], key="sweep.metrics",
                      format_func=lambda m: METRIC_DEFINITIONS.get(m, {}).get("label", m))
-shown[1].radio("Band over seeds", list(BANDS), format_func=BANDS.get, key="sweep.band")
+if not spec.compare:  # a comparison draws each method's mean, with no curve to band
+    shown[1].radio("Band over seeds", list(BANDS), format_func=BANDS.get, key="sweep.band")
 sweep_view(sweep_id, sweep.status)
