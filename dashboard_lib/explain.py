@@ -159,9 +159,9 @@ def colour_swap_flip_rate(model: nn.Module, images: torch.Tensor, groups: np.nda
 
 def palette_for(dataset_id: str):
     """The colour palette of a Colored MNIST family dataset ((name, RGB) per group), or None."""
-    from .data.colored import PALETTES
+    from .data.colored import DATASET_PALETTES
 
-    return {"colored_mnist": PALETTES["mnist"], "colored_fashion_mnist": PALETTES["fashion"]}.get(dataset_id)
+    return DATASET_PALETTES.get(dataset_id)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ DEFAULT_DATASET = digits.DATASET_ID
 ERR_UNKNOWN_DATASET = "unknown dataset '{id}'; valid ids: {valid}"
 
 REGISTRY: dict[str, DatasetSpec] = {spec.id: spec for spec in (
-    digits.SPEC, *mnist_family.SPECS, *colored.SPECS, *imbalanced.SPECS, har.SPEC, office31.SPEC, mtfl.SPEC,
+    digits.SPEC, colored.COLORED_SAMPLE_SPEC, imbalanced.IMBALANCED_SAMPLE_SPEC, *mnist_family.SPECS, *colored.SPECS, *imbalanced.SPECS, har.SPEC, office31.SPEC, mtfl.SPEC,
     mouse_atlas.SPEC, upload.SPEC,
     run_embedding.spec(lambda dataset_id, options, data_dir: load_dataset(dataset_id, options, data_dir)),
 )}
