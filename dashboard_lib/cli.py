@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from . import data as datasets
@@ -30,6 +31,8 @@ ERR_RECORD = ("could not record the audit in the run store {store} ({reason}); t
               "there, or add --no-store")
 ERR_REPAIR_OPTIONS = "--bounds, --repair-cost and --repair-for go with --repair: add --repair, or leave them out"
 ERR_AXIS_COUNT = "--axis {text!r}: COUNT {count:,} is more than the {max:,} trials a sweep can start"
+ERR_COMPARE_SETTINGS = ("a preset that compares methods trains each at its own settings: --set and --variant change one "
+                        "method's, so give --method with them (a sweep of that method)")
 ERR_SEED_RANGE = "--first-seed {first:,} with --seeds {seeds:,} goes past the largest seed, {max:,} (2**32 − 1)"
 
 
@@ -212,6 +215,7 @@ def _list_datasets(args) -> None:
     for row in rows:
         mark = "yes" if row["available_offline"] else f"no ({row['missing'] or 'download or data folder'})"
         print(f"{row['id']:<26}{row['name']}\n{'':<26}{row['size']}; available now: {mark}")
+        print(textwrap.fill(row["summary"], width=120, initial_indent=" " * 26, subsequent_indent=" " * 26))
 
 
 def _upload(args) -> None:
@@ -545,8 +549,10 @@ def sweep_spec(args):
         if not args.method or not args.axis:
             raise CLIError("sweep needs --method and --axis (or --preset NAME; see --list-presets)")
         spec = SweepSpec(dataset=datasets.DEFAULT_DATASET, method=args.method, axes=[])
-    if args.method and args.method != spec.method:
-        spec.method, spec.fixed, spec.variant = args.method, {}, None
+    if args.method and (args.method != spec.method or spec.compare):  # a sweep of that one method
+        spec.method, spec.fixed, spec.variant, spec.compare = args.method, {}, None, []
+    if spec.compare and (args.set or args.variant):
+        raise CLIError(ERR_COMPARE_SETTINGS)
     if args.axis:
         spec.axes = [parse_axis(a) for a in args.axis]
     for flag, attribute in (("dataset", "dataset"), ("seeds", "seeds"), ("schedule", "preset"), ("variant", "variant"), ("device", "device"),
@@ -564,9 +570,9 @@ def _sweep(args) -> int:
 
     if args.list_presets:
         for title, preset in sweeps.SWEEP_PRESETS.items():
-            axes = " × ".join(f"{a.name} ∈ {a.values}" for a in preset.spec.axes)
-            print(f"{title}\n    {preset.spec.method} on {preset.spec.dataset}, {axes}, {preset.spec.seeds} seed(s), "
-                  f"fixed {preset.spec.fixed or '-'}\n    {preset.description}")
+            axes = " × ".join(f"{a.name} ∈ {a.values}" for a in preset.spec.axes) or "each at its own settings"
+            print(f"{title}\n    {', '.join(preset.spec.method_ids)} on {preset.spec.dataset}, {axes}, "
+                  f"{preset.spec.seeds} seed(s), fixed {preset.spec.fixed or '-'}\n    {preset.description}")
         return 0
     spec = sweep_spec(args)
     if spec.first_seed + spec.seeds - 1 > SEED_MAX:
@@ -575,12 +581,15 @@ def _sweep(args) -> int:
     registry = JobRegistry(RunStore(store_dir()))
     outputs = check_outputs({"--csv": args.csv, "--report": args.report}, force=args.force, store=registry.store.root)
     guess = sweeps.estimate_time(registry.store, configs, sweeps.slots({"CPU": os.cpu_count() or 1}, spec) if not args.address else 1)
-    when = (f"about {guess.total_seconds / 60:.1f} min with {guess.slots} trial(s) at once ({guess.basis})" if guess
+    when = (f"{'at least' if guess.missing else 'about'} {guess.total_seconds / 60:.1f} min with {guess.slots} "
+            f"trial(s) at once ({guess.basis}" + (f"; {', '.join(guess.missing)} not counted: no finished run like "
+                                                  "theirs yet" if guess.missing else "") + ")" if guess
             else "no estimate yet: no finished run with this schedule in the store")
-    print(f"{len(configs)} trials of {spec.method} on {spec.dataset}: {when}", file=sys.stderr)
+    print(f"{len(configs)} trials of {', '.join(spec.method_ids)} on {spec.dataset}: {when}", file=sys.stderr)
     if args.dry_run:
         for config in configs:
-            print(json.dumps({"seed": config.seed, **{a.name: config.hparams[a.name] for a in spec.axes}}))
+            print(json.dumps({**({"method": config.method} if spec.compare else {}), "seed": config.seed,
+                              **{a.name: config.hparams[a.name] for a in spec.axes}}))
         return 0
     sweeps.connect(args.address)  # from the main thread, so Ray can install its signal handlers
     runner = sweeps.SweepRunner(registry)

@@ -290,11 +290,12 @@ def sweep_report(sweep, frame: pd.DataFrame, figures: dict | None = None) -> str
     from .sweeps import SweepSpec, sweep_figures
 
     spec = SweepSpec.from_dict(sweep.spec)
-    axes = " × ".join(f"{a.name} ({a.grid}: {a.values or [a.low, a.high, a.count]})" for a in spec.axes)
+    axes = (" × ".join(f"{a.name} ({a.grid}: {a.values or [a.low, a.high, a.count]})" for a in spec.axes)
+            or "the methods, each at its own settings")
     where = sweep.address or "a local Ray on the driver's machine"
     intro = (f"<p class='muted'>Sweep {_e(sweep.id)} ({_e(sweep.status)}), {sweep.n_trials} trials on {_e(where)}, made "
              f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(sweep.created))}.</p>"
-             f"<p>{_e(spec.method)} on {_e(spec.dataset)}, schedule {_e(spec.preset)}; swept: {_e(axes)}; "
+             f"<p>{_e(', '.join(spec.method_ids))} on {_e(spec.dataset)}, schedule {_e(spec.preset)}; swept: {_e(axes)}; "
              f"{spec.seeds} seed(s) from {spec.first_seed}; fixed: {_e(json.dumps(spec.fixed) if spec.fixed else 'nothing')}. "
              "Curves: the mean over seeds of each run's final metrics (finished runs only), the band as labelled.</p>"
              + frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="", border=0))

@@ -26,7 +26,8 @@ needs_npz = pytest.mark.skipif(not HAVE_NPZ, reason=f"mnist_usps.npz not in {SHA
 needs_fashion = pytest.mark.skipif(not sources.fashion_available(None), reason="Fashion-MNIST files not installed")
 
 IDS = ["mnist_optdigits", "colored_digits", "imbalanced_digits", "mnist_usps", "reverse_mnist", "colored_mnist",
-       "colored_fashion_mnist", "imbalanced_mnist", "imbalanced_fashion_mnist", "har", "office31", "mtfl", "mouse_atlas", "upload"]
+       "colored_fashion_mnist", "imbalanced_mnist", "imbalanced_fashion_mnist", "har", "office31", "mtfl", "mouse_atlas", "upload",
+       "run_embedding"]
 
 
 @pytest.fixture(autouse=True)
