@@ -68,12 +68,6 @@ with left:
     dataset_id = st.selectbox("Dataset", [s.id for s in specs], key="dataset", format_func=dataset_label)
     spec = datasets.get_spec(dataset_id)
     st.caption(f"{spec.summary} ({spec.size})")
-    if dataset_id in absent:
-        st.warning("Save a table on the Data page first." if dataset_id == upload_id else
-                   f"{spec.needs(folder).capitalize()}." if dataset_id == embedding_id else
-                   "Its files are not on this machine: put them in the data folder named in the sidebar (the Data page "
-                   "lists each file's name) or, where a dataset option offers it, let it download them.",
-                   icon=":material/folder_off:")
     options = spec.options
     picked = {}
     if dataset_id == upload_id and dataset_id not in absent:
@@ -100,6 +94,19 @@ with left:
     if options:
         with st.expander("Dataset options", expanded=False):
             dataset_options.update(param_form_values(options, f"data.{dataset_id}"))
+    # A dataset that cannot be built here is not started: a run would only fail at once.
+    blocked = dataset_id in absent and not (spec.downloads(dataset_options) and datasets.download.downloads_allowed())
+    if dataset_id in absent and not blocked:
+        st.info("Its files are not on this machine yet: the run downloads them from their official source first "
+                "(each checked against its checksum, then kept in the download cache).", icon=":material/download:")
+    elif blocked and dataset_id in (upload_id, embedding_id):
+        st.warning("Save a table on the Data page first." if dataset_id == upload_id else
+                   f"{spec.needs(folder).capitalize()}.", icon=":material/folder_off:")
+    elif blocked:
+        st.warning(f"Its files are not on this machine, so it cannot be trained here. To get them, "
+                   f"{datasets.download.HOW_TO_GET_FILES}.", icon=":material/folder_off:")
+        with st.expander("Which files, and where they come from"):
+            st.code(spec.needs(folder), language=None)
 
     st.subheader("Method")
     method_id = st.selectbox("Method", list(methods.REGISTRY), key="method",
@@ -181,7 +188,8 @@ with right:
         device_choices = ["auto", *methods.available_devices()]
         device = st.selectbox("Device", device_choices, key="device",
                               help="auto = the GPU if there is one (CUDA, then Apple MPS), else the CPU. Pick cpu to force it.")
-        submitted = st.form_submit_button("Train", type="primary", width="stretch")
+        submitted = st.form_submit_button("Train", type="primary", width="stretch", disabled=blocked,
+                                          help="The dataset's files are not on this machine (see Data)." if blocked else None)
 
 if submitted:
     config = RunConfig(dataset=dataset_id, method=method_id, dataset_options=dataset_options, hparams=hparams,

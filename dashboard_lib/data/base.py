@@ -127,6 +127,8 @@ class DatasetSpec:
     load(options, data_dir) returns a BiasedDataset; options were already validated against `options`.
     available(data_dir) says whether it can be built now without the network.
     needs(data_dir) says, when it cannot, which files to put where (empty when nothing is missing).
+    downloads(options) says whether, with these options, the files it lacks can be downloaded from their official
+    source when a run starts (otherwise a user must provide them: the Train page will not start it).
     """
 
     id: str
@@ -138,6 +140,7 @@ class DatasetSpec:
     size: str = ""  # e.g. "6,797 images, 2 groups"
     offline: bool = True  # built without any download
     needs: Callable[[Path | None], str] = lambda data_dir: ""
+    downloads: Callable[[dict], bool] = lambda options: False
     # Built from this machine's app home (an upload, a run's embedding), which another node cannot read: a sweep sends
     # the dataset it built to its workers instead of letting each node build its own.
     local: bool = False

@@ -19,7 +19,7 @@ from ..params import Param
 from . import sources
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
 from .download import missing_message
-from .mnist_family import DIGITS, npz_available, npz_needs
+from .mnist_family import DIGITS, npz_available, npz_needs, official_source
 from .sources import Images, MNIST_SOURCE_PARAM, n_param, seed_param, subset_index
 
 INV_SENNET_CITATION = ("Singh, Singh, Masoomi, Imbiriba, Learned-Miller & Erdoğmuş, Inv-SENnet: Invariant Self Expression "
@@ -156,7 +156,7 @@ COLORED_MNIST_SPEC = DatasetSpec(
     summary="MNIST coloured red/green from a noisy binary label, built as in Inv-SENnet §4.1: a biased train split (colour agrees with y' "
             "on a share 1 − e of it: 60% at the paper's e = 0.4) and an unbiased test split; y = digit, g = colour.",
     load=_loader("mnist", "colored_mnist"), options=_options("mnist"),
-    available=npz_available, needs=npz_needs("colored_mnist"), offline=False,
+    available=npz_available, needs=npz_needs("colored_mnist"), offline=False, downloads=official_source,
     size="60,000 images 3×28×28 (50,000 biased train + 10,000 unbiased test from mnist_usps.npz; "
          "60,000 + 10,000 with source=official), 10 classes, 2 colours",
 )
@@ -165,7 +165,7 @@ COLORED_FASHION_SPEC = DatasetSpec(
     summary="Fashion-MNIST coloured blue/yellow from a noisy binary label, built as in Inv-SENnet §4.1: biased train split and unbiased test split; "
             "y = class, g = colour.",
     load=_loader("fashion", "colored_fashion_mnist"), options=_options("fashion"),
-    available=sources.fashion_available, needs=_fashion_needs, offline=False,
+    available=sources.fashion_available, needs=_fashion_needs, offline=False, downloads=lambda options: True,
     size="70,000 images 3×28×28 (60,000 biased train + 10,000 unbiased test), 10 classes, 2 colours",
 )
 COLORED_SAMPLE_SPEC = DatasetSpec(

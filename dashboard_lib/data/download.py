@@ -32,12 +32,20 @@ ERR_CHECKSUM = ("checksum mismatch for {name} downloaded from {url}: expected {a
                 "The bad file was deleted; try again, or download it yourself and put it in the data folder.")
 ERR_INCOMPLETE = ("the download of {name} from {url} was interrupted after {got} of {total} bytes ({reason}). "
                   "Nothing was saved; try again.")
+# How to give the app a data folder: the one line the Train page, this message and README's Set up all say.
+HOW_TO_GET_FILES = ("put the files in a folder, exactly as named, and start the app with `FCLAB_DATA_DIR` set to it "
+                    "(`FCLAB_DATA_DIR=/path/to/folder make app`); the CLI takes `--data-dir`")
 ERR_OFFLINE = ("{dataset}: {count} file(s) are missing on this machine ({reason}).\n"
-               "Put them in the data folder {folder} (set it in the sidebar, with --data-dir or with "
-               "FCLAB_DATA_DIR), exactly as named:\n{files}")
+               "Put them in the data folder {folder}, exactly as named:\n{files}\nTo set the data folder: "
+               + HOW_TO_GET_FILES + ".")
 ERR_NO_DATA_DIR = "(no data folder is set: choose one first)"
 ERR_NO_URL = "it has no public download URL"
 REASON_OFFLINE_ENV = f"downloads are switched off ({OFFLINE_ENV}=1)"
+
+
+def downloads_allowed() -> bool:
+    """False when FCLAB_OFFLINE=1: nothing may touch the network."""
+    return os.environ.get(OFFLINE_ENV, "").strip() != "1"
 
 ProgressFn = Callable[[int, "int | None"], None]
 
@@ -190,7 +198,7 @@ def download(file: RemoteFile, progress: ProgressFn | None = None, timeout: floa
     url = source_url(file)
     if url is None:
         raise DataUnavailable(ERR_NO_URL)
-    if os.environ.get(OFFLINE_ENV, "").strip() == "1":
+    if not downloads_allowed():
         raise DataUnavailable(REASON_OFFLINE_ENV)
     progress = progress or _progress.get() or text_progress
     dest = settings.download_cache_dir() / file.relpath

@@ -91,6 +91,6 @@ def needs(data_dir: Path | None) -> str:
 SPEC = DatasetSpec(
     id=DATASET_ID, name="HAR (smartphone activity)",
     summary="UCI HAR: 561 accelerometer/gyroscope features per window, 6 activities; group = one of 30 subjects (FCMI).",
-    load=load, options=(n_param("10,299"), seed_param()), available=available, needs=needs, offline=False,
+    load=load, options=(n_param("10,299"), seed_param()), available=available, needs=needs, offline=False, downloads=lambda options: True,
     size="10,299 vectors × 561, 6 classes, 30 groups (subjects)",
 )

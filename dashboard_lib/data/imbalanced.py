@@ -20,7 +20,7 @@ from ..params import Param
 from . import sources
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
 from .colored import _fashion_needs
-from .mnist_family import DIGITS, npz_available, npz_needs
+from .mnist_family import DIGITS, npz_available, npz_needs, official_source
 from .sources import MNIST_SOURCE_PARAM, n_param, seed_param, subset_index
 
 STATDEC_CITATION = ("Rezaei, Dorigatti, Rügamer & Bischl, Joint Debiased Representation Learning and Imbalanced Data Clustering (StatDEC); "
@@ -88,14 +88,14 @@ IMBALANCED_MNIST_SPEC = DatasetSpec(
     id="imbalanced_mnist", name=SPEC_NAMES["mnist"],
     summary="MNIST train subsampled to a long-tailed or step class distribution (ratio 10 or 100); g = head vs tail classes.",
     load=_loader("mnist", "imbalanced_mnist"), options=_options("mnist"),
-    available=npz_available, needs=npz_needs("imbalanced_mnist"), offline=False,
+    available=npz_available, needs=npz_needs("imbalanced_mnist"), offline=False, downloads=official_source,
     size="long-tail ratio 10: 22,152 images 28×28 (5,421 … 542 per class; ratio 100: 13,449), 10 classes, 2 groups (head / tail)",
 )
 IMBALANCED_FASHION_SPEC = DatasetSpec(
     id="imbalanced_fashion_mnist", name=SPEC_NAMES["fashion"],
     summary="Fashion-MNIST train subsampled to a long-tailed or step class distribution; g = head vs tail classes.",
     load=_loader("fashion", "imbalanced_fashion_mnist"), options=_options("fashion"),
-    available=sources.fashion_available, needs=_fashion_needs, offline=False,
+    available=sources.fashion_available, needs=_fashion_needs, offline=False, downloads=lambda options: True,
     size="long-tail ratio 10: 24,516 images 28×28 (6,000 … 600 per class; ratio 100: 14,886), 10 classes, 2 groups (head / tail)",
 )
 IMBALANCED_SAMPLE_SPEC = DatasetSpec(

@@ -72,6 +72,11 @@ def npz_available(data_dir: Path | None) -> bool:
     return all_local([sources.MNIST_USPS_NPZ], data_dir)
 
 
+def official_source(options: dict) -> bool:
+    """The MNIST families download the original files only with source=official (mnist_usps.npz has no public URL)."""
+    return options.get("source") == "official"
+
+
 def npz_needs(name: str):
     """The Data page's message for an MNIST family when mnist_usps.npz is missing."""
     def needs(data_dir: Path | None) -> str:
@@ -85,14 +90,14 @@ MNIST_USPS_SPEC = DatasetSpec(
     id="mnist_usps", name="MNIST-USPS",
     summary="MNIST train (60,000) + USPS train (7,291, resized to 28×28), 10 digits; group = source (DFC, FCMI).",
     load=load_mnist_usps, options=(n_param("67,291"), seed_param(), MNIST_SOURCE_PARAM),
-    available=npz_available, needs=npz_needs("mnist_usps"), offline=False,
+    available=npz_available, needs=npz_needs("mnist_usps"), offline=False, downloads=official_source,
     size="67,291 images 28×28, 10 classes, 2 groups (60,000 / 7,291)",
 )
 REVERSE_MNIST_SPEC = DatasetSpec(
     id="reverse_mnist", name="Color Reverse MNIST",
     summary="MNIST train and its inverse 255 − x, 10 digits; group = inverted or not (DFC, FCMI).",
     load=load_reverse_mnist, options=(n_param("120,000"), seed_param(), MNIST_SOURCE_PARAM),
-    available=npz_available, needs=npz_needs("reverse_mnist"), offline=False,
+    available=npz_available, needs=npz_needs("reverse_mnist"), offline=False, downloads=official_source,
     size="120,000 images 28×28, 10 classes, 2 groups (60,000 / 60,000)",
 )
 SPECS = (MNIST_USPS_SPEC, REVERSE_MNIST_SPEC)

@@ -88,6 +88,6 @@ SPEC = DatasetSpec(
         Param("n_genes", 2000, kind="int", low=0,
               help="Keep this many most variable genes after log1p (0 = all 15,006)."),
     ),
-    available=available, needs=needs, offline=False,
+    available=available, needs=needs, offline=False, downloads=lambda options: True,
     size="6,954 vectors × 2,000 genes (of 15,006), 11 classes, 2 groups",
 )

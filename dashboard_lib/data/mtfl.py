@@ -121,6 +121,6 @@ SPEC = DatasetSpec(
               help="Side of the square images (DFC/FCMI use 224 for an ImageNet ResNet-50; 64 keeps CPU runs small).",
               source="DFC §5 (224)"),
     ),
-    available=available, needs=needs, offline=False,
+    available=available, needs=needs, offline=False, downloads=lambda options: True,
     size="2,000 images, 2 classes (gender), 2 groups (1,000 / 1,000)",
 )

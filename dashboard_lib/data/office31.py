@@ -132,6 +132,6 @@ SPEC = DatasetSpec(
               help="Side of the square images (DFC/FCMI use 224 for an ImageNet ResNet-50; 64 keeps CPU runs small).",
               source="DFC §5 (224)"),
     ),
-    available=available, needs=needs, offline=False,
+    available=available, needs=needs, offline=False, downloads=lambda options: True,
     size="3,612 images (2,817 Amazon / 795 Webcam), 31 classes, 2 groups",
 )

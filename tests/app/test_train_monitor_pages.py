@@ -84,7 +84,7 @@ def test_a_dataset_whose_files_are_missing_says_so_in_the_picker(app):
     assert "Your own data (upload) (no upload saved yet)" in picker.options
     assert "MNIST sample + UCI optdigits (built-in, offline)" in picker.options  # available: no mark
     picker.select("mnist_usps").run()
-    assert any("files are not on this machine" in w.value and "--" not in w.value for w in app.warning)
+    assert any("files are not on this machine" in w.value for w in app.warning)
 
 
 def test_a_double_click_on_train_starts_one_run(app, fclab_home):
@@ -200,3 +200,28 @@ def test_a_one_pass_run_shows_its_objective_as_numbers_not_charts_of_one_dot(fcl
     (table,) = monitor.dataframe
     assert set(table.value["signal"]) == {"cost", "fairlet_cost", "t"}
     assert not monitor.toggle and not [c for c in monitor.get("plotly_chart")]
+
+
+def test_a_dataset_whose_files_are_missing_cannot_be_started(app, fclab_home, monkeypatch):
+    """No data folder: Colored MNIST (mnist_usps.npz, no public download) says how to get its files in the README's
+    words and its Train button is disabled; with source=official its files can be downloaded, so it can start, unless
+    downloads are switched off."""
+    from dashboard_lib.data.download import HOW_TO_GET_FILES
+
+    monkeypatch.delenv("FCLAB_DATA_DIR", raising=False)
+    monkeypatch.delenv("FCLAB_OFFLINE", raising=False)
+    app = open_app("pages/train.py")
+    app.selectbox(key="dataset").select("colored_mnist").run()
+    assert any(HOW_TO_GET_FILES in w.value and "cannot be trained here" in w.value for w in app.warning)
+    assert app.button[0].disabled  # the form's Train button
+    app.selectbox(key="data.colored_mnist.source").select("official").run()
+    assert not any("cannot be trained here" in w.value for w in app.warning)
+    assert any("downloads them from their official source" in i.value for i in app.info)
+    assert not app.button[0].disabled
+    monkeypatch.setenv("FCLAB_OFFLINE", "1")
+    app.run()
+    assert app.button[0].disabled
+    app.selectbox(key="dataset").select("colored_digits").run()  # ships with the install
+    assert not app.button[0].disabled and not any("cannot be trained here" in w.value for w in app.warning)
+    with open(__import__("pathlib").Path(__file__).resolve().parents[2] / "README.md", encoding="utf-8") as f:
+        assert HOW_TO_GET_FILES in " ".join(f.read().split())  # the same line as the README's set-up
