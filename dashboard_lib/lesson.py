@@ -42,11 +42,11 @@ class Step:
 
 
 STEPS = (
-    Step("k-means splits the digits by source", (UNFAIR,)),
+    Step("Does k-means split the digits by source?", (UNFAIR,)),
     Step("Balance: the least mixed cluster decides", (UNFAIR,)),
-    Step("A fair method mixes every cluster", (UNFAIR, FAIR)),
+    Step("Does a fair method mix every cluster?", (UNFAIR, FAIR)),
     Step("The embedding, coloured by source", (UNFAIR, FAIR)),
-    Step("Can the source still be read from the embedding?", (UNFAIR, FAIR)),
+    Step("Can a probe still read the source?", (UNFAIR, FAIR)),
     Step("The classic answer: fairlets", (UNFAIR, FAIR, CLASSIC), optional=True),
 )
 STORY_STEPS = sum(not s.optional for s in STEPS)  # the steps every class follows; the optional ones come after
@@ -102,7 +102,7 @@ def _f(value: float) -> str:
 
 
 def _pct(share: float) -> str:
-    return f"{100 * share:.0f} %"
+    return f"{100 * share:.0f}\u00a0%"  # a no-break space: "90" and "%" never on two lines
 
 
 def _of(name: str) -> str:
@@ -149,11 +149,10 @@ def ceiling_sentence(ratio, group_sizes, group_names) -> str:
     ceiling = sizes[small] / sizes[large]
     above = ratio > ceiling
     text = (f"The dashed *ceiling*, the whole dataset's ratio ({int(sizes[small]):,} ÷ {int(sizes[large]):,} = "
-            f"{_f(ceiling)}), bounds the **least** balanced cluster, so Balance: clusters share out the "
-            f"{md(group_names[small])} digits, and one cannot have more than its share without another having less. ")
+            f"{_f(ceiling)}), bounds the **least** balanced cluster, that is Balance: not every cluster can hold more "
+            f"than its share of {md(group_names[small])}. ")
     if above.any():
-        text += (f"Single clusters can pass it: {int(above.sum())} of these {len(ratio)} bars do (up to "
-                 f"{ratio.max():.2f}), because others then hold less {md(group_names[small])}.")
+        text += f"Single clusters can pass it: {int(above.sum())} of these {len(ratio)} bars do (up to {ratio.max():.2f})."
     else:
         text += f"None of these {len(ratio)} clusters reaches it."
     return text
@@ -176,10 +175,9 @@ def mixed_sentence(name: str, counts, fair: dict, unfair: dict, ceiling: float) 
         clusters = f"**{mixed} of its {k} clusters hold both sources**"
     fairer = ("fairer than" if fair["balance"] > unfair["balance"] + SAME else
               "about as fair as" if abs(fair["balance"] - unfair["balance"]) < SAME else "less fair than")
-    return (f"{clusters}: Balance **{_f(fair['balance'])}** of a possible {_f(ceiling)}, and MNCE "
-            f"**{_f(fair['mnce'])}** (1 = every cluster mirrors the population's mix), {fairer} k-means "
-            f"(Balance {_f(unfair['balance'])}, MNCE {_f(unfair['mnce'])}). It is "
-            f"{accuracy_comparison(name, fair['acc'], 'k-means', unfair['acc'])}.")
+    return (f"{clusters}: Balance **{_f(fair['balance'])}** (ceiling {_f(ceiling)}) and MNCE **{_f(fair['mnce'])}** "
+            f"(1: each cluster mirrors the population), {fairer} k-means ({_f(unfair['balance'])} and "
+            f"{_f(unfair['mnce'])}). It is {accuracy_comparison(name, fair['acc'], 'k-means', unfair['acc'])}.")
 
 
 def layout_sentence(methods) -> str:
@@ -265,8 +263,8 @@ def classic_sentence(name: str, classic: dict, fair: dict, unfair: dict, ceiling
     if below:
         text += f"The price is accuracy: ACC **{_f(classic['acc'])}**, below {' and '.join(below)}"
         if len(below) == len(others):
-            text += (". Fairlets guarantee the mix, not the classes: each ties a digit of the smaller source to the "
-                     "nearest digits of the other in pixels, whatever digits they are")
+            text += (": fairlets guarantee the mix, not the classes (a fairlet ties digits close in pixels, whatever "
+                     "their class)")
         return text + "."
     return (text + f"Here it costs no accuracy: ACC **{_f(classic['acc'])}** ({name} {_f(fair['acc'])}, "
             f"k-means {_f(unfair['acc'])}).")

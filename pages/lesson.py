@@ -19,7 +19,10 @@ POLL_SECONDS = 1.0
 RUNS_KEY = "lesson_runs"
 # Figure heights (px) with which every step, its text and its way on fit a 1280 × 630 browser window without scrolling
 # (tests/e2e/test_lesson.py checks it at 1280 × 630 and 1280 × 720).
-FULL_HEIGHT, PAIR_HEIGHT, SCATTER_HEIGHT, PROBE_HEIGHT = 330, 330, 330, 250
+SHARES_HEIGHT, FULL_HEIGHT, PAIR_HEIGHT, SCATTER_HEIGHT, PROBE_HEIGHT = 340, 300, 300, 320, 330
+# Less of Streamlit's blank padding above and below the page (6rem and 10rem): the room the figures need, and no
+# scrolling over empty space (a style-only st.html takes no room on the page).
+FIT_THE_SCREEN = "<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem; padding-bottom: 0.5rem}</style>"
 store, registry = run_store(), job_registry()
 registry.reconcile()
 projector = projector_for(store)
@@ -72,6 +75,7 @@ def lesson_runs() -> dict[str, str]:
 
 runs = lesson_runs()
 current = lesson.STEPS[step - 1]
+st.html(FIT_THE_SCREEN)
 # One row for where we are and the way on, so each step's figure fits the screen without scrolling.
 nav = st.columns([5, 1, 1], vertical_alignment="center")
 nav[0].subheader(current.title, help=INTRO)
@@ -153,7 +157,7 @@ def balance(role: str, height: int):
 if step == 1:
     st.markdown(lesson.one_source_sentence(per_cluster(lesson.UNFAIR)[1]) + " Each bar is one cluster; the top bar is "
                 "the whole dataset. A fair cluster's colours would break at the dashed line, like the top bar.")
-    st.plotly_chart(shares(lesson.UNFAIR, "k-means: group shares per cluster", FULL_HEIGHT), key="lesson.shares.unfair")
+    st.plotly_chart(shares(lesson.UNFAIR, "k-means: group shares per cluster", SHARES_HEIGHT), key="lesson.shares.unfair")
 elif step == 2:
     st.markdown("**Balance** (DFC, FCMI) takes each cluster's *smallest group count ÷ largest group count* and keeps "
                 "the **minimum** over clusters: one single-source cluster makes it 0. "
@@ -163,8 +167,8 @@ elif step == 2:
     st.plotly_chart(fig, key="lesson.balance.unfair")
     st.caption(caption)
 elif step == 3:
-    st.markdown(f"**{names[lesson.FAIR]}** (Zeng et al., CVPR 2023) learns an embedding whose clusters carry as "
-                "much information as possible about the data and as little as possible about the source. "
+    st.markdown(f"**{names[lesson.FAIR]}** (Zeng et al., CVPR 2023) learns an embedding that keeps as much about the "
+                "digits and as little about the source as it can. "
                 + lesson.mixed_sentence(names[lesson.FAIR], per_cluster(lesson.FAIR)[1], metrics[lesson.FAIR],
                                         metrics[lesson.UNFAIR], ceiling))
     left, right = st.columns(2)
@@ -199,28 +203,27 @@ elif step == 4:
         wait_for_umap()
 elif step == 5:
     chance = metrics[lesson.UNFAIR]["probe_majority"]
-    st.markdown("A *bias probe* is a fresh logistic regression trained to read the source from each embedding, and "
-                "scored on digits it did not see. Guessing *MNIST* every time already scores the chance rate. "
-                "The closer a run's probe is to chance, the less of the source its embedding keeps.")
-    st.plotly_chart(probe_bars({names[r]: metrics[r]["probe_acc"] for r in embedded}, chance).update_layout(
+    st.markdown("A *bias probe*, a fresh logistic regression, reads the source from each embedding, scored on digits "
+                "it did not see; always guessing *MNIST* scores the chance rate. "
+                + lesson.probe_sentence(names[lesson.FAIR], metrics[lesson.UNFAIR]["probe_acc"],
+                                        metrics[lesson.FAIR]["probe_acc"], chance)
+                + " Fair clusters do not need a blind embedding, but a blind embedding makes them easy.")
+    chart, end = st.columns(2)
+    chart.plotly_chart(probe_bars({names[r]: metrics[r]["probe_acc"] for r in embedded}, chance).update_layout(
         height=PROBE_HEIGHT), key="lesson.probe")
-    st.caption(lesson.probe_sentence(names[lesson.FAIR], metrics[lesson.UNFAIR]["probe_acc"],
-                                     metrics[lesson.FAIR]["probe_acc"], chance)
-               + " Fair clusters do not need a blind embedding, but a blind embedding makes them easy.")
-    st.success(lesson.conclusion(names[lesson.FAIR], metrics[lesson.FAIR], metrics[lesson.UNFAIR]),
-               icon=":material/task_alt:")
-    links = st.columns(4)
-    links[0].button("Optional: the classic answer", icon=":material/arrow_forward:", on_click=go_to,
-                    args=(step + 1,), width="stretch")
-    links[1].page_link("pages/train.py", label="Train another method", icon=":material/model_training:")
-    links[2].page_link("pages/compare.py", label="Compare the runs", icon=":material/compare_arrows:")
-    links[3].page_link("pages/embeddings.py", label="Explore the embeddings", icon=":material/scatter_plot:")
+    end.success(lesson.conclusion(names[lesson.FAIR], metrics[lesson.FAIR], metrics[lesson.UNFAIR]),
+                icon=":material/task_alt:")
+    end.button("Optional: the classic answer", icon=":material/arrow_forward:", on_click=go_to, args=(step + 1,))
+    links = end.columns(3)
+    links[0].page_link("pages/train.py", label="Train", icon=":material/model_training:")
+    links[1].page_link("pages/compare.py", label="Compare", icon=":material/compare_arrows:")
+    links[2].page_link("pages/embeddings.py", label="Embeddings", icon=":material/scatter_plot:")
 elif step == 6:
     sizes = np.bincount(points[lesson.CLASSIC].g)
     t, _ = lesson.fairlet_bound(sizes)
-    st.markdown("Chierichetti et al. (NeurIPS 2017), who defined Balance, first split the digits into *fairlets*: "
-                f"one {md(group_names[int(sizes.argmin())])} digit with at most {t} of the other source each, then "
-                "cluster the fairlets. Every cluster is a union of fairlets, so it is mixed by construction. "
+    st.markdown("Chierichetti et al. (NeurIPS 2017), who defined Balance, cluster *fairlets*: small sets of one "
+                f"{md(group_names[int(sizes.argmin())])} digit and at most {t} of the other source, so every cluster is "
+                "mixed by construction. "
                 + lesson.classic_sentence(names[lesson.FAIR], metrics[lesson.CLASSIC], metrics[lesson.FAIR],
                                           metrics[lesson.UNFAIR], ceiling, t))
     left, right = st.columns(2)

@@ -69,12 +69,18 @@ def wait_for_run(registry, run_id, timeout=120):
 @pytest.fixture(scope="session")
 def lesson_store(tmp_path_factory):
     """A run store holding the lesson's runs (dashboard_lib.lesson), trained once per test session with the lesson's
-    very configurations: the lesson's AppTest and end-to-end test each copy it (lesson_home)."""
+    very configurations: the lesson's AppTest and end-to-end test each copy it (lesson_home). FCLAB_LESSON_STORE may
+    name a store (no server using it) whose runs are copied first: the runs of the lesson's configurations found
+    there are reused, the others trained, as the lesson itself does."""
+    import shutil
+
     from dashboard_lib import lesson
     from dashboard_lib.jobs import JobRegistry
     from dashboard_lib.store import RunStore
 
     path = tmp_path_factory.mktemp("lesson-runs") / "store"
+    if os.environ.get("FCLAB_LESSON_STORE"):
+        shutil.copytree(os.environ["FCLAB_LESSON_STORE"], path)
     store = RunStore(path)
     registry = JobRegistry(store)
     for run_id in lesson.start_missing(store, registry).values():

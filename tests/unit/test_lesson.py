@@ -59,10 +59,10 @@ def test_the_lesson_reuses_a_finished_run_of_its_configuration(registry, monkeyp
 
 def test_step_1_counts_the_clusters_that_are_one_source():
     counts = np.array([[95, 5], [100, 0], [50, 50], [10, 90]])  # 95 %, 100 %, 50 %, 90 %
-    assert "**3 of its 4 clusters are at least 90 % one source** (1 entirely)" in lesson.one_source_sentence(counts)
+    assert "**3 of its 4 clusters are at least 90\u00a0% one source** (1 entirely)" in lesson.one_source_sentence(counts)
     mostly_mixed = np.array([[95, 5], [60, 40], [50, 50], [70, 30]])
     text = lesson.one_source_sentence(mostly_mixed)
-    assert "**1 of its 4 clusters are at least 90 % one source**;" in text and "the others hold both" in text
+    assert "**1 of its 4 clusters are at least 90\u00a0% one source**;" in text and "the others hold both" in text
     assert lesson.one_source_sentence(np.array([[60, 40], [50, 50]])).startswith("None of k-means' 2 clusters")
 
 
@@ -113,7 +113,7 @@ def test_the_classic_step_compares_fairlets_with_the_ceiling_the_fair_method_and
     assert lesson.fairlet_bound([6, 3]) == (2, 0.5) and lesson.fairlet_bound([6, 3], t=4) == (4, 0.25)
     unfair, fair = dict(acc=0.437, balance=0.0), dict(acc=0.618, balance=0.25)
     text = lesson.classic_sentence("FCMI", dict(acc=0.196, balance=0.351), fair, unfair, 0.3594, 3)
-    assert "Balance **0.351**, 98 % of the ceiling 0.359 and above FCMI's 0.250" in text
+    assert "Balance **0.351**, 98\u00a0% of the ceiling 0.359 and above FCMI's 0.250" in text
     assert "1/3 = 0.333" in text and "below FCMI's 0.618 and k-means' 0.437" in text
     text = lesson.classic_sentence("FCMI", dict(acc=0.5, balance=0.2), fair, unfair, 0.3594, 3)
     assert "below FCMI's 0.250" in text and "below FCMI's 0.618." in text and "k-means' 0.437" not in text
