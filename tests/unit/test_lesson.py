@@ -92,7 +92,8 @@ def test_step_4_says_which_layout_is_on_screen():
     assert "placed by **PCA**" in lesson.layout_sentence(["pca", "pca"]) and "while UMAP computes" in \
         lesson.layout_sentence(["pca", "pca"])
     assert "where the title says so, by PCA" in lesson.layout_sentence(["umap", "pca"])
-    assert "interleaves them" in lesson.separation_sentence("FCMI", 0.99, 0.75, 0.735)
+    assert "the same islands" in lesson.separation_sentence("FCMI", 0.99, 0.75, 0.735)
+    assert "brings them closer" in lesson.separation_sentence("FCMI", 0.99, 0.90, 0.735)
     assert "keeps them as far apart" in lesson.separation_sentence("FCMI", 0.99, 0.99, 0.735)
     assert "the two sources overlap" in lesson.separation_sentence("FCMI", 0.76, 0.74, 0.735)
 
