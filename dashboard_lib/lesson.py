@@ -105,7 +105,7 @@ def _pct(share: float) -> str:
     return f"{100 * share:.0f}\u00a0%"  # a no-break space: "90" and "%" never on two lines
 
 
-def _of(name: str) -> str:
+def possessive(name: str) -> str:
     """The possessive: k-means', FCMI's."""
     return name + ("'" if name.endswith("s") else "'s")
 
@@ -198,10 +198,10 @@ def separation_sentence(name: str, unfair_probe: float, fair_probe: float, chanc
     unfair = ("k-means clusters the pixels, where the two sources sit apart, so its clusters follow the source"
               if apart(unfair_probe) else "k-means clusters the pixels, where the two sources overlap")
     if fair_probe < unfair_probe - SAME:
-        fair = (f"{_of(name)} embedding puts them in the same islands, side by side, so its clusters can hold both"
-                if not apart(fair_probe) else f"{_of(name)} embedding brings them closer")
+        fair = (f"{possessive(name)} embedding puts them in the same islands, side by side, so its clusters can hold both"
+                if not apart(fair_probe) else f"{possessive(name)} embedding brings them closer")
     else:
-        fair = f"{_of(name)} embedding keeps them as far apart"
+        fair = f"{possessive(name)} embedding keeps them as far apart"
     return f"{unfair}; {fair}."
 
 
@@ -212,11 +212,11 @@ def probe_sentence(name: str, unfair_probe: float, fair_probe: float, chance: fl
               if gap["k-means"] >= 0.1 else f"k-means' features keep little of the source ({_f(unfair_probe)})")
     if fair_probe < unfair_probe - SAME:
         amount = "almost none" if gap[name] < 0.02 else "little" if gap[name] < 0.1 else "less"
-        fair = f"{_of(name)} keep {amount} of it ({_f(fair_probe)})"
+        fair = f"{possessive(name)} keep {amount} of it ({_f(fair_probe)})"
     elif fair_probe > unfair_probe + SAME:
-        fair = f"{_of(name)} keep more of it ({_f(fair_probe)})"
+        fair = f"{possessive(name)} keep more of it ({_f(fair_probe)})"
     else:
-        fair = f"{_of(name)} keep as much ({_f(fair_probe)})"
+        fair = f"{possessive(name)} keep as much ({_f(fair_probe)})"
     return f"{unfair}; {fair}."
 
 
@@ -252,14 +252,14 @@ def classic_sentence(name: str, classic: dict, fair: dict, unfair: dict, ceiling
     """The optional step: fairlets' Balance against the ceiling, the guarantee and the fair deep method, and what it
     costs in ACC against both other runs. classic, fair, unfair: final metrics (acc, balance)."""
     if abs(classic["balance"] - fair["balance"]) < SAME:
-        versus = f"about {_of(name)} {_f(fair['balance'])}"
+        versus = f"about {possessive(name)} {_f(fair['balance'])}"
     else:
-        versus = f"{'above' if classic['balance'] > fair['balance'] else 'below'} {_of(name)} {_f(fair['balance'])}"
+        versus = f"{'above' if classic['balance'] > fair['balance'] else 'below'} {possessive(name)} {_f(fair['balance'])}"
     share = f"{_pct(classic['balance'] / ceiling)} of the ceiling {_f(ceiling)}" if ceiling > 0 else "with a ceiling of 0"
     text = (f"Fairlets reach Balance **{_f(classic['balance'])}**, {share} and {versus} (guaranteed: at least "
             f"1/{t} = {_f(1 / t)}). ")
     others = ((name, fair["acc"]), ("k-means", unfair["acc"]))
-    below = [f"{_of(who)} {_f(acc)}" for who, acc in others if classic["acc"] < acc - SAME]
+    below = [f"{possessive(who)} {_f(acc)}" for who, acc in others if classic["acc"] < acc - SAME]
     if below:
         text += f"The price is accuracy: ACC **{_f(classic['acc'])}**, below {' and '.join(below)}"
         if len(below) == len(others):

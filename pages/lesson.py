@@ -113,7 +113,7 @@ for role in current.needs:
     if finished[role] is None:
         run = store.get_run(runs[role])
         if run.status == "running":
-            st.info(f"This step shows {names[role]}'s clusters once it has finished; it trains now and the page "
+            st.info(f"This step shows {lesson.possessive(names[role])} clusters once it has finished; it trains now and the page "
                     "continues by itself.", icon=":material/hourglass_top:")
             wait_for(role)
         else:
