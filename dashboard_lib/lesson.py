@@ -186,8 +186,8 @@ def layout_sentence(methods) -> str:
     if methods == {"umap"}:
         return "Each dot is one digit, placed by **UMAP** (similar digits sit together) and coloured by its source."
     if methods == {"pca"}:
-        return ("Each dot is one digit, placed by **PCA** (the two directions of greatest spread) while UMAP computes, "
-                "and coloured by its source; UMAP (similar digits sit together) replaces it when ready.")
+        return ("Each dot is one digit, coloured by its source, placed by **PCA** (the two directions of greatest "
+                "spread) while UMAP computes.")
     return ("Each dot is one digit, coloured by its source, placed by **UMAP** (similar digits sit together) or, "
             "where the title says so, by PCA while UMAP computes.")
 
@@ -198,7 +198,7 @@ def separation_sentence(name: str, unfair_probe: float, fair_probe: float, chanc
     unfair = ("k-means clusters the pixels, where the two sources sit apart, so its clusters follow the source"
               if apart(unfair_probe) else "k-means clusters the pixels, where the two sources overlap")
     if fair_probe < unfair_probe - SAME:
-        fair = (f"{possessive(name)} embedding puts them in the same islands, side by side, so its clusters can hold both"
+        fair = (f"{possessive(name)} embedding puts them in the same islands, so its clusters can hold both"
                 if not apart(fair_probe) else f"{possessive(name)} embedding brings them closer")
     else:
         fair = f"{possessive(name)} embedding keeps them as far apart"

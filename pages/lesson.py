@@ -19,7 +19,7 @@ POLL_SECONDS = 1.0
 RUNS_KEY = "lesson_runs"
 # Figure heights (px) with which every step, its text and its way on fit a 1280 × 630 browser window without scrolling
 # (tests/e2e/test_lesson.py checks it at 1280 × 630 and 1280 × 720).
-SHARES_HEIGHT, FULL_HEIGHT, PAIR_HEIGHT, SCATTER_HEIGHT, PROBE_HEIGHT = 340, 300, 300, 320, 330
+SHARES_HEIGHT, FULL_HEIGHT, PAIR_HEIGHT, SCATTER_HEIGHT, PROBE_HEIGHT = 340, 300, 300, 300, 330
 # Less of Streamlit's blank padding above and below the page (6rem and 10rem): the room the figures need, and no
 # scrolling over empty space (a style-only st.html takes no room on the page).
 FIT_THE_SCREEN = "<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem; padding-bottom: 0.5rem}</style>"
