@@ -198,7 +198,7 @@ def separation_sentence(name: str, unfair_probe: float, fair_probe: float, chanc
     unfair = ("k-means clusters the pixels, where the two sources sit apart, so its clusters follow the source"
               if apart(unfair_probe) else "k-means clusters the pixels, where the two sources overlap")
     if fair_probe < unfair_probe - SAME:
-        fair = (f"{possessive(name)} embedding puts them in the same islands, so its clusters can hold both"
+        fair = (f"{possessive(name)} embedding puts them mostly in the same islands, so its clusters can hold both"
                 if not apart(fair_probe) else f"{possessive(name)} embedding brings them closer")
     else:
         fair = f"{possessive(name)} embedding keeps them as far apart"
