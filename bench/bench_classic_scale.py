@@ -26,6 +26,14 @@ def data(n, dims, k, rng):
     return x, groups, blob
 
 
+def load_average():
+    """The 1-minute load average (others share the CPU: the figures depend on it), or "?" off Linux."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
 def timed(function):
     start = time.perf_counter()
     try:
@@ -42,7 +50,8 @@ def main():
     parser.add_argument("--clusters", type=int, default=10)
     args = parser.parse_args()
     k = args.clusters
-    print(f"{k} clusters, 4 groups, {args.dims}-D features, bounds (1 − δ) r_g .. r_g / (1 − δ), δ = 0.2")
+    print(f"{k} clusters, 4 groups, {args.dims}-D features, bounds (1 − δ) r_g .. r_g / (1 − δ), δ = 0.2; "
+          f"load average {load_average()}")
     print(f"{'N':>8}  {'algorithm':<34} {'seconds':>8}  result")
     for n in args.sizes:
         rng = np.random.default_rng(0)
@@ -62,6 +71,7 @@ def main():
         result, seconds, refused = timed(lambda: fairlet_clustering(x, groups, k, decomposition="scalable"))
         print(f"{n:>8}  {'fairlets, scalable + k-center':<34} {seconds:8.2f}  "
               + (refused or f"t = {result.t}, {len(result.fairlet_centres):,} fairlets"))
+    print(f"load average {load_average()}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from . import data as datasets
@@ -28,7 +29,10 @@ ERR_WHOLE = "a whole number from {low:,} to {high:,}, got {value!r}"
 ERR_CONFIDENCE = "confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {value!r}"
 ERR_RECORD = ("could not record the audit in the run store {store} ({reason}); the run is kept as failed. Free space "
               "there, or add --no-store")
+ERR_REPAIR_OPTIONS = "--bounds, --repair-cost and --repair-for go with --repair: add --repair, or leave them out"
 ERR_AXIS_COUNT = "--axis {text!r}: COUNT {count:,} is more than the {max:,} trials a sweep can start"
+ERR_COMPARE_SETTINGS = ("a preset that compares methods trains each at its own settings: --set and --variant change one "
+                        "method's, so give --method with them (a sweep of that method)")
 ERR_SEED_RANGE = "--first-seed {first:,} with --seeds {seeds:,} goes past the largest seed, {max:,} (2**32 − 1)"
 
 
@@ -128,6 +132,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace output files that already exist (never an input)")
     p.add_argument("--no-store", action="store_true", help="do not record the clustering as a run")
     p.add_argument("--json", action="store_true", help="print the whole audit as JSON")
+    p.add_argument("--repair", action="store_true",
+                   help="also repair the clustering to the nearest fair one (exact LP, cluster sizes kept), audit it, "
+                        "and record it as a run of its own; the reports then hold both clusterings")
+    p.add_argument("--bounds", metavar="DELTA|GROUP=LOW:HIGH,…",
+                   help="with --repair: each group's share of every cluster within [(1 − δ) r, r / (1 − δ)], r its "
+                        "share of the data (default δ = 0.2), or GROUP=LOW:HIGH shares by hand (the other groups "
+                        "from δ), e.g. 0.1 or F=0.3:0.7,M=0.3:0.7 or 0.1,F=0.3:0.7")
+    p.add_argument("--repair-cost", choices=["moves", "distance"],
+                   help="with --repair: the fewest points moved (default), or the least added distance to the "
+                        "clusters' centres (needs --embedding or --embedding-file, or a run with an embedding)")
+    p.add_argument("--repair-for", metavar="ATTRIBUTE",
+                   help="with --repair: the sensitive column to repair for, or the intersection of all of them, "
+                        "named as the audit names it (A × B); default: the first sensitive column")
 
     p = sub.add_parser("methods", help="list the methods and their hyperparameters")
     p.add_argument("--json", action="store_true")
@@ -198,6 +215,7 @@ def _list_datasets(args) -> None:
     for row in rows:
         mark = "yes" if row["available_offline"] else f"no ({row['missing'] or 'download or data folder'})"
         print(f"{row['id']:<26}{row['name']}\n{'':<26}{row['size']}; available now: {mark}")
+        print(textwrap.fill(row["summary"], width=120, initial_indent=" " * 26, subsequent_indent=" " * 26))
 
 
 def _upload(args) -> None:
@@ -238,7 +256,7 @@ def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
 
 
 def _audit(args) -> None:
-    from . import external, report
+    from . import external, repairing, report
     from .jobs import library_versions
 
     store = RunStore(store_dir())
@@ -253,6 +271,9 @@ def _audit(args) -> None:
         tables.check_file(args.table)
         if args.embedding_file:
             tables.check_file(args.embedding_file)
+    if not args.repair and (args.bounds or args.repair_cost or args.repair_for):
+        raise CLIError(ERR_REPAIR_OPTIONS)
+    delta, shares = repairing.parse_bounds(args.bounds) if args.bounds else (repairing.DEFAULT_DELTA, {})
     # Every output is checked before any work: a refusal costs nothing and records nothing.
     named = {"--report": args.report, "--report-json": args.report_json, "--assignments": args.assignments}
     outputs = check_outputs({**out_dir_outputs(args.out_dir, AUDIT_OUTPUTS),
@@ -264,10 +285,12 @@ def _audit(args) -> None:
             run = store.get_run(args.run)
         except KeyError as exc:
             raise CLIError(str(exc.args[0])) from None
-        result = external.audit_stored_run(store, args.run, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
+        prepared = external.stored_table(store, args.run)
+        result = external.audit_table(prepared, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
         epoch = external.evaluation_epoch(store, args.run)
         provenance = {"run": run.id, "dataset": run.dataset, "data": (run.dataset_info or {}).get("source")}
         arrays, run_id, title = store.load_arrays(run.id, epoch), run.id, f"Audit of run {run.id}"
+        name = (run.dataset_info or {}).get("name") or run.id
     else:
         table, provenance = external.read_audit_file(Path(args.table))
         embedding = None
@@ -278,29 +301,57 @@ def _audit(args) -> None:
                                     provenance=provenance, merge_near_duplicates=args.merge_near_duplicates)
         result = external.audit_table(prepared, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
         run = run_id = epoch = None
-        if not args.no_store:
-            try:
-                run_id = external.record_external(store, prepared, result, args.name or Path(args.table).stem)
-            except OSError as exc:  # a full disk or a quota: record_external has marked the run failed
-                raise CLIError(ERR_RECORD.format(reason=exc.strerror or type(exc).__name__, store=store.root)) from None
-            run, epoch = store.get_run(run_id), 0
+        name = args.name or Path(args.table).stem
         arrays = {"assignment": prepared.assignment.to_numpy(), "row_id": prepared.row_id}
         title = f"Audit of {provenance['file']}"
-    contents = {
-        "--report": lambda: report.build_report(result, title=title, provenance=provenance, run=run, epoch=epoch,
-                                                versions=library_versions()),
-        "--report-json": lambda: report.report_json(result, provenance=provenance, run=run, epoch=epoch),
-        "--assignments": lambda: report.assignments_csv(arrays, result),
-    }
+    # The repair before any run is recorded: bounds it cannot meet record nothing.
+    repair = repaired_run = None
+    if args.repair:
+        repair = repairing.repair_clustering(prepared, result, attribute=args.repair_for, delta=delta, shares=shares,
+                                             cost=args.repair_cost or "moves")
+    if not args.run and not args.no_store:
+        try:
+            run_id = external.record_external(store, prepared, result, name)
+        except OSError as exc:  # a full disk or a quota: record_external has marked the run failed
+            raise CLIError(ERR_RECORD.format(reason=exc.strerror or type(exc).__name__, store=store.root)) from None
+        run, epoch = store.get_run(run_id), 0
+    if repair is not None and not args.no_store:
+        try:
+            repaired_run = store.get_run(repairing.record_repair(store, repair, name=name, original_run=run_id,
+                                                                 dataset=run.dataset))
+        except OSError as exc:
+            raise CLIError(ERR_RECORD.format(reason=exc.strerror or type(exc).__name__, store=store.root)) from None
+    if repair is None:
+        contents = {
+            "--report": lambda: report.build_report(result, title=title, provenance=provenance, run=run, epoch=epoch,
+                                                    versions=library_versions()),
+            "--report-json": lambda: report.report_json(result, provenance=provenance, run=run, epoch=epoch),
+            "--assignments": lambda: report.assignments_csv(arrays, result),
+        }
+    else:
+        contents = {
+            "--report": lambda: report.repair_report(repair, title=f"Repair: {title}", provenance=provenance,
+                                                     original_run=run, epoch=epoch, repaired_run=repaired_run,
+                                                     versions=library_versions()),
+            "--report-json": lambda: report.repair_json(repair, provenance=provenance, original_run=run,
+                                                        repaired_run=repaired_run),
+            "--assignments": lambda: report.repair_assignments_csv(repair),
+        }
     for flag, path in outputs.items():
         write_atomic(path, contents[flag](), flag=flag, replace=args.force)
+    repaired_id = repaired_run.id if repaired_run is not None else None
     if args.json:
-        print(json.dumps({"run_id": run_id, **result.to_dict()}, default=str))
+        extra = {} if repair is None else {"repair": json.loads(report.repair_json(
+            repair, provenance=provenance, original_run=run, repaired_run=repaired_run)), "repaired_run_id": repaired_id}
+        print(json.dumps({"run_id": run_id, **result.to_dict(), **extra}, default=str))
         return
     for line in audit_summary(result):
         print(line)
     if run_id and not args.run:
         print(f"recorded as run {run_id}")
+    if repair is not None:
+        for line in repair.summary_lines(repaired_id):
+            print(line)
     for flag, path in outputs.items():
         print(f"{flag[2:].replace('-', ' ')}: {path}")
 
@@ -498,8 +549,10 @@ def sweep_spec(args):
         if not args.method or not args.axis:
             raise CLIError("sweep needs --method and --axis (or --preset NAME; see --list-presets)")
         spec = SweepSpec(dataset=datasets.DEFAULT_DATASET, method=args.method, axes=[])
-    if args.method and args.method != spec.method:
-        spec.method, spec.fixed, spec.variant = args.method, {}, None
+    if args.method and (args.method != spec.method or spec.compare):  # a sweep of that one method
+        spec.method, spec.fixed, spec.variant, spec.compare = args.method, {}, None, []
+    if spec.compare and (args.set or args.variant):
+        raise CLIError(ERR_COMPARE_SETTINGS)
     if args.axis:
         spec.axes = [parse_axis(a) for a in args.axis]
     for flag, attribute in (("dataset", "dataset"), ("seeds", "seeds"), ("schedule", "preset"), ("variant", "variant"), ("device", "device"),
@@ -517,9 +570,9 @@ def _sweep(args) -> int:
 
     if args.list_presets:
         for title, preset in sweeps.SWEEP_PRESETS.items():
-            axes = " × ".join(f"{a.name} ∈ {a.values}" for a in preset.spec.axes)
-            print(f"{title}\n    {preset.spec.method} on {preset.spec.dataset}, {axes}, {preset.spec.seeds} seed(s), "
-                  f"fixed {preset.spec.fixed or '-'}\n    {preset.description}")
+            axes = " × ".join(f"{a.name} ∈ {a.values}" for a in preset.spec.axes) or "each at its own settings"
+            print(f"{title}\n    {', '.join(preset.spec.method_ids)} on {preset.spec.dataset}, {axes}, "
+                  f"{preset.spec.seeds} seed(s), fixed {preset.spec.fixed or '-'}\n    {preset.description}")
         return 0
     spec = sweep_spec(args)
     if spec.first_seed + spec.seeds - 1 > SEED_MAX:
@@ -528,12 +581,15 @@ def _sweep(args) -> int:
     registry = JobRegistry(RunStore(store_dir()))
     outputs = check_outputs({"--csv": args.csv, "--report": args.report}, force=args.force, store=registry.store.root)
     guess = sweeps.estimate_time(registry.store, configs, sweeps.slots({"CPU": os.cpu_count() or 1}, spec) if not args.address else 1)
-    when = (f"about {guess.total_seconds / 60:.1f} min with {guess.slots} trial(s) at once ({guess.basis})" if guess
+    when = (f"{'at least' if guess.missing else 'about'} {guess.total_seconds / 60:.1f} min with {guess.slots} "
+            f"trial(s) at once ({guess.basis}" + (f"; {', '.join(guess.missing)} not counted: no finished run like "
+                                                  "theirs yet" if guess.missing else "") + ")" if guess
             else "no estimate yet: no finished run with this schedule in the store")
-    print(f"{len(configs)} trials of {spec.method} on {spec.dataset}: {when}", file=sys.stderr)
+    print(f"{len(configs)} trials of {', '.join(spec.method_ids)} on {spec.dataset}: {when}", file=sys.stderr)
     if args.dry_run:
         for config in configs:
-            print(json.dumps({"seed": config.seed, **{a.name: config.hparams[a.name] for a in spec.axes}}))
+            print(json.dumps({**({"method": config.method} if spec.compare else {}), "seed": config.seed,
+                              **{a.name: config.hparams[a.name] for a in spec.axes}}))
         return 0
     sweeps.connect(args.address)  # from the main thread, so Ray can install its signal handlers
     runner = sweeps.SweepRunner(registry)

@@ -159,18 +159,24 @@ def colour_swap_flip_rate(model: nn.Module, images: torch.Tensor, groups: np.nda
 
 def palette_for(dataset_id: str):
     """The colour palette of a Colored MNIST family dataset ((name, RGB) per group), or None."""
-    from .data.colored import PALETTES
+    from .data.colored import DATASET_PALETTES
 
-    return {"colored_mnist": PALETTES["mnist"], "colored_fashion_mnist": PALETTES["fashion"]}.get(dataset_id)
+    return DATASET_PALETTES.get(dataset_id)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Display helpers.
 # --------------------------------------------------------------------------------------------------------------
-def _jet(values: np.ndarray) -> np.ndarray:
-    """The classic jet colormap (blue → cyan → yellow → red) for values in [0, 1]: H × W → H × W × 3."""
+# The map in grey levels, never in hues: the data's own colours (Colored MNIST's red and green digits, Fashion's blue
+# and yellow) stay the only colours in an overlay, so no colour there can be read as the map.
+OVERLAY_LEGEND = ("Grad-CAM in grey levels over the image at half strength: white where the map is strongest, dark "
+                  "where the model does not look; any colour you see is the image's own.")
+
+
+def intensity(values: np.ndarray) -> np.ndarray:
+    """A grey-to-white intensity map for values in [0, 1]: H × W → H × W × 3 (0 black, 1 white)."""
     v = np.clip(values, 0.0, 1.0)[..., None]
-    return np.clip(np.concatenate([1.5 - np.abs(4 * v - 3), 1.5 - np.abs(4 * v - 2), 1.5 - np.abs(4 * v - 1)], -1), 0, 1)
+    return np.repeat(v, 3, -1)
 
 
 def to_rgb(image) -> np.ndarray:
@@ -183,10 +189,11 @@ def to_rgb(image) -> np.ndarray:
 
 
 def overlay(image, cam, alpha: float = 0.5, scale: int = 4) -> np.ndarray:
-    """The image with its Grad-CAM (normalised to its maximum) blended on top in jet colours, as uint8 H·s × W·s × 3."""
+    """The image with its Grad-CAM (normalised to its maximum) blended on top as a grey-to-white intensity map
+    (OVERLAY_LEGEND says how to read it), as uint8 H·s × W·s × 3."""
     cam = np.asarray(cam.detach().cpu() if torch.is_tensor(cam) else cam, dtype=np.float32)
     peak = cam.max()
-    heat = _jet(cam / peak if peak > 0 else cam)
+    heat = intensity(cam / peak if peak > 0 else cam)
     blended = (1 - alpha) * to_rgb(image) + alpha * heat
     return upscale(blended, scale)
 

@@ -285,8 +285,10 @@ def audit_table(prepared: AuditTable, **options) -> AuditResult:
     return result
 
 
-def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, name: str) -> str:
-    """Save an audited external clustering as a finished run (method `external`); returns its id.
+def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, name: str, *,
+                    dataset: str | None = None, config: dict | None = None) -> str:
+    """Save an audited external clustering as a finished run (method `external`); returns its id. `dataset` (default
+    `external:NAME`) and the entries of `config` (a repair's provenance, say) go into the run's record.
 
     Everything stored (arrays, metrics, dataset info, the audit) is computed before the run is created, so a value the
     store cannot take raises with no run recorded; a failure after that (a full disk, say) finishes the run as failed,
@@ -294,9 +296,11 @@ def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, 
     from .jobs import environment
 
     name = (name or Path(prepared.provenance.get("file", "table")).stem)[:NAME_MAX]
+    dataset = dataset or f"external:{name}"
     first = result.attributes[0]
-    config = {"dataset": f"external:{name}", "method": METHOD_ID, "dataset_options": {}, "hparams": {},
-              "seed": result.settings["seed"], "device": "cpu", "audit": result.settings, "provenance": prepared.provenance}
+    config = {"dataset": dataset, "method": METHOD_ID, "dataset_options": {}, "hparams": {},
+              "seed": result.settings["seed"], "device": "cpu", "audit": result.settings, "provenance": prepared.provenance,
+              **(config or {})}
     info = {
         "name": name, "source": prepared.provenance.get("file"), "sha256": prepared.provenance.get("sha256"),
         "n": result.n, "n_groups": len(first.group_names), "group_names": first.group_names,
@@ -317,7 +321,7 @@ def record_external(store: RunStore, prepared: AuditTable, result: AuditResult, 
     metrics = result.headline()
     audit_text = json.dumps(result.to_dict(), indent=1)
     json.dumps([config, info, metrics])  # what the store writes as JSON: a value it cannot take fails here, not half-way
-    run_id = store.create_run(dataset=f"external:{name}", method=METHOD_ID, config=config, seed=result.settings["seed"],
+    run_id = store.create_run(dataset=dataset, method=METHOD_ID, config=config, seed=result.settings["seed"],
                               device="cpu", environment=environment(torch.device("cpu")))
     try:
         store.set_dataset_info(run_id, info)
@@ -340,6 +344,12 @@ def audit_stored_run(store: RunStore, run_id: str, *, resamples: int = DEFAULT_R
                      confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> AuditResult:
     """The audit of any run from its last saved evaluation: a trained run's assignments on its data, or an external
     run's own columns (every sensitive attribute and their intersection)."""
+    return audit_table(stored_table(store, run_id), resamples=resamples, confidence=confidence, seed=seed)
+
+
+def stored_table(store: RunStore, run_id: str) -> AuditTable:
+    """A run's last saved evaluation as an audit's inputs: its cluster ids, its sensitive columns (an external run's
+    every column, a trained run's one group), its classes, its embedding and its rows' ids."""
     run = store.get_run(run_id)
     epoch = evaluation_epoch(store, run_id)
     if epoch is None:
@@ -358,8 +368,13 @@ def audit_stored_run(store: RunStore, run_id: str, *, resamples: int = DEFAULT_R
     y = None
     if "y" in arrays:
         y = np.asarray(names, dtype=object)[arrays["y"]] if names and len(names) > arrays["y"].max() else arrays["y"]
-    return audit(saved_cluster_ids(arrays), groups, y=y, embedding=arrays.get("embedding"), resamples=resamples,
-                 confidence=confidence, seed=seed)
+    ids = saved_cluster_ids(arrays)
+    n = len(ids)
+    provenance = {"run": run.id, "dataset": run.dataset,
+                  **{k: v for k, v in info.items() if k in ("name", "source", "sha256", "built")}}
+    return AuditTable(assignment=pd.Series(ids, name="cluster"), sensitive={k: pd.Series(v) for k, v in groups.items()},
+                      y=None if y is None else pd.Series(y), embedding=arrays.get("embedding"),
+                      row_id=arrays.get("row_id", np.arange(n, dtype=np.int64)), provenance=provenance)
 
 
 def evaluation_epoch(store: RunStore, run_id: str) -> int | None:

@@ -13,7 +13,6 @@ from .text import html_text as _h
 # Title on the first line, legend on the second, both above the plot area, so neither covers the other.
 _LAYOUT = dict(margin=dict(l=10, r=10, t=95, b=10), height=360, title_y=0.97, title_yanchor="top",
                legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-NEUTRAL = "#8c8c8c"  # reference marks (Pareto ring, chance lines): readable on the light and the dark theme alike
 MAX_POINTS_PER_SERIES = 2000  # a browser draws a few thousand points per line smoothly; longer series are thinned
 
 
@@ -77,9 +76,10 @@ def accuracy_figure(scalars: pd.DataFrame, accuracies: list[str], chance: list[s
                     title: str = "Classifier accuracy during training (dashed: chance)") -> go.Figure:
     """Accuracy series on a 0–1 axis with the chance rates as dashed lines: the bias classifiers' decay, live."""
     fig = go.Figure()
-    for name, dash in [(n, None) for n in accuracies] + [(n, "dash") for n in chance]:
+    for name, dash in [(n, None) for n in accuracies] + [(n, REFERENCE_DASH) for n in chance]:
         frame = _thin(scalars[scalars["name"] == name].sort_values("step"))
-        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name, line=dict(dash=dash)))
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name,
+                                 line=dict(dash=dash, width=REFERENCE_WIDTH if dash else 2)))
     fig.update_layout(title=title, xaxis_title="step", yaxis_title="accuracy", yaxis_range=[0, 1.02], showlegend=True, **_LAYOUT)
     return fig
 
@@ -110,22 +110,50 @@ def probe_figure(evaluations: list[dict], unit: str = "epoch") -> go.Figure:
         if points:
             epochs, value, chance = zip(*points)
             fig.add_trace(go.Scatter(x=epochs, y=value, mode="lines+markers", name=name, line=dict(color=colour)))
-            fig.add_trace(go.Scatter(x=epochs, y=chance, mode="lines", name=chance_name, line=dict(dash="dash", color=colour)))
+            fig.add_trace(go.Scatter(x=epochs, y=chance, mode="lines", name=chance_name,
+                                     line=dict(dash=REFERENCE_DASH, width=REFERENCE_WIDTH, color=colour)))
     fig.update_layout(title="Bias: can the group be read from the embedding (or the links)?", xaxis_title=unit,
                       yaxis_title="share", yaxis_range=[0, 1.02], **_LAYOUT)
     return fig
 
 
 # --- Colours
-# Groups (and their intersections: race × sex has 12) get the one palette below, on every page and in the report: the
-# ten colours of Tableau 10 (told apart with the common colour-vision deficiencies), then the same ten darker, lighter
-# and darker still (40 colours that differ in hue or in lightness), then hues spaced by the golden angle.
-GROUP_BASE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
-_LIGHTNESS_STEPS = (0.0, -0.16, 0.14, -0.3)
+# One rule for a group's colour on every page, in the lesson and in the report: fixed by the group's *name*, so the
+# same group has the same colour whatever its index, the order its figure lists the groups, or the run it comes from.
+# Base: Okabe & Ito's colour-blind-safe set (told apart with the common colour-vision deficiencies; their black, lost
+# on a dark page, replaced by Tol's wine), blue and orange first: the two groups of a two-group dataset. Past the
+# eight, the same eight darker and lighter, then hues spaced by the golden angle.
+GROUP_BASE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#56b4e9", "#cc79a7", "#f0e442", "#882255")
+_LIGHTNESS_STEPS = (0.0, -0.16, 0.18, 0.1, 0.26)
+# A group named after a colour (Colored MNIST's "red" and "green", Colored Fashion-MNIST's "blue" and "yellow") is drawn
+# in that colour: a readable shade from the set above, and a red and a green that deuteranopes still tell apart.
+NAMED_GROUP_COLOURS = {"red": "#cc3311", "green": "#009e73", "blue": "#0072b2", "yellow": "#f0e442", "orange": "#e69f00",
+                       "purple": "#cc79a7", "pink": "#cc79a7", "cyan": "#56b4e9"}
+# The built-in datasets' groups in the order each declares them: a name here takes its position's colour, so the
+# first source of a two-source dataset (MNIST in MNIST/USPS, the MNIST sample in MNIST/optdigits) is always blue and
+# the second always orange. tests/unit/test_plots_views.py checks this table against the datasets' declarations.
+DECLARED_GROUPS = (
+    ("MNIST", "USPS"), ("MNIST sample", "UCI optdigits"), ("original", "inverted"), ("without glasses", "with glasses"),
+    ("Amazon", "Webcam"), ("head classes 0–4", "tail classes 5–9"),
+)
+_DECLARED_POSITION = {name: i for names in DECLARED_GROUPS for i, name in enumerate(names)}
+
+# Marks that are not groups: never a group colour. INK is a placeholder that Streamlit's chart theme replaces by the
+# theme's text colour (one of the temporary colours it swaps for theme colours, the one of table text), so INK is
+# black on the light theme and white on the dark one; outside Streamlit (the HTML report, exported figures) it is
+# black. Under a reference line a half-transparent grey halo sets its dashes apart from any bar colour on either
+# theme (black dashes on light grey, white dashes on dark grey), and keeps it visible should the placeholder not be
+# swapped on a dark page.
+INK = "#000037"
+HALO = "rgba(128,128,128,0.6)"  # drawn under a reference line, so it stands out over any bar colour
+REFERENCE_WIDTH, HALO_WIDTH = 3, 7
+REFERENCE_DASH = "10px,7px"  # in pixels, not plotly's "dash" (which scales with the width)
+CLUSTER_FILL = "#a3a3a3"  # bars that are clusters or runs, not groups: a grey that no group is drawn in
+LIMITING_MARK = INK  # the cluster that sets Balance: black or white by theme, never red (a group colour)
 
 
-def group_colour(i: int) -> str:
-    """The colour of the i-th group (0 first) as #rrggbb: distinct for the first 40, and for any i a valid colour."""
+def palette_colour(i: int) -> str:
+    """The i-th colour of the group palette (0 first) as #rrggbb: distinct for the first 40, a valid colour for any i."""
     import colorsys
 
     i = int(i)
@@ -140,24 +168,80 @@ def group_colour(i: int) -> str:
 
 
 def group_palette(n: int) -> list[str]:
-    """The colours of n groups, in order (group_colour)."""
-    return [group_colour(i) for i in range(n)]
+    """The first n colours of the group palette (palette_colour)."""
+    return [palette_colour(i) for i in range(n)]
+
+
+def _palette_positions(start: int):
+    """Palette positions from `start`: first around the eight base colours, then the shades after them."""
+    base = len(GROUP_BASE)
+    yield from ((start + k) % base for k in range(base))
+    i = base
+    while True:
+        yield i
+        i += 1
+
+
+def group_colours(names) -> list[str]:
+    """The colour of each group, by its name (list aligned with names; pass every group of the data, present or not).
+
+    A colour's name → that colour (NAMED_GROUP_COLOURS); a built-in dataset's group → its declared position in the
+    palette (DECLARED_GROUPS); any other name → the palette position of a stable hash of the name (CRC-32, the same in
+    every process), the base colours first. Two names that want one colour: the one first in (rule, name) order keeps
+    it, the other takes the next free position, so the result depends on the set of names, never on their order.
+    """
+    import zlib
+
+    names = [str(n) for n in names]
+    colour: dict[str, str] = {}
+    taken: set[str] = set()
+
+    def claim(name: str, wanted: str | None, start: int) -> None:
+        if wanted is None or wanted in taken:
+            wanted = next(c for c in map(palette_colour, _palette_positions(start)) if c not in taken)
+        colour[name] = wanted
+        taken.add(wanted)
+
+    unique = sorted(set(names))
+    for name in unique:
+        if name.strip().lower() in NAMED_GROUP_COLOURS:
+            wanted = NAMED_GROUP_COLOURS[name.strip().lower()]
+            claim(name, wanted, GROUP_BASE.index(wanted) if wanted in GROUP_BASE else 0)
+    for name in unique:
+        if name not in colour and name in _DECLARED_POSITION:
+            claim(name, palette_colour(_DECLARED_POSITION[name]), _DECLARED_POSITION[name])
+    hashed = sorted((zlib.crc32(n.encode("utf-8")) % len(GROUP_BASE), n) for n in unique if n not in colour)
+    for start, name in hashed:
+        claim(name, None, start)
+    return [colour[n] for n in names]
+
+
+def _reference_line(fig: go.Figure, *, x: float | None = None, y: float | None = None) -> None:
+    """A dashed reference line across the plot (vertical at x or horizontal at y) in INK over a grey halo: thick
+    enough for a projector, readable on the light and the dark theme and across any bar colour."""
+    add = fig.add_vline if x is not None else fig.add_hline
+    where = dict(x=x) if x is not None else dict(y=y)
+    add(**where, line=dict(color=HALO, width=HALO_WIDTH), layer="above")
+    add(**where, line=dict(color=INK, width=REFERENCE_WIDTH, dash=REFERENCE_DASH), layer="above")
+
+
+def _reference_legend(fig: go.Figure, name: str) -> None:
+    """A legend entry for the reference lines (a trace with no points), drawn as they are."""
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name,
+                             line=dict(dash=REFERENCE_DASH, color=INK, width=REFERENCE_WIDTH)))
 
 
 # --- Embeddings and Compare views
-PALETTES = {
+PALETTES = {  # clusters and classes: qualitative palettes, by index (their numbers mean nothing across runs)
     "cluster": qualitative.Dark24,
-    "group": group_palette(40),
     "class": qualitative.Plotly,
 }
 
 
 def _colour(palette: str, i: int) -> str:
-    """Groups: group_colour; clusters and classes: their qualitative palette, group_colour past its end (no repeat)."""
-    colours = PALETTES.get(palette)
-    if colours is None or i >= len(colours):
-        return group_colour(i)
-    return colours[i]
+    """A cluster's or a class's colour: its qualitative palette, the group palette past its end (no repeat)."""
+    colours = PALETTES[palette]
+    return colours[i] if i < len(colours) else palette_colour(i)
 
 
 def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hover: dict | None = None, ids=None,
@@ -165,7 +249,8 @@ def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hove
                       marker_size: float | None = None) -> go.Figure:
     """A 2-D layout coloured by one labelling: one WebGL trace per label value (legend = label names).
 
-    coords: n × 2; labels: n ints; label_names: name per label value (else the value itself);
+    coords: n × 2; labels: n ints; label_names: name per label value (else the value itself); palette: "group"
+    (colours by name, group_colours, over all of label_names), "cluster" or "class" (by value);
     hover: {"cluster": n strings, …} shown on hover, in order; ids: n sample ids (customdata[0], returned by
     plotly selection events). Axes carry no units (a projection), so they are hidden.
     """
@@ -182,13 +267,22 @@ def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hove
     template = "<b>sample %{customdata[0]}</b>" + "".join(
         f"<br>{_h(name)}: %{{customdata[{i + 1}]}}" for i, name in enumerate(hover)) + "<extra></extra>"
     size = marker_size or (6 if n <= 2000 else 4 if n <= 6000 else 3)
+    values = np.unique(labels)
+
+    def name_of(value) -> str:
+        return str(label_names[int(value)]) if label_names is not None and 0 <= int(value) < len(label_names) else str(value)
+
+    if palette == "group":  # by name, over every group of the data (the same colours whichever groups are drawn)
+        every = [*map(str, label_names or []), *(name_of(v) for v in values)]
+        by_name = dict(zip(every, group_colours(every)))
     fig = go.Figure()
-    for value in np.unique(labels):
+    for value in values:
         mask = labels == value
-        name = str(label_names[int(value)]) if label_names is not None and 0 <= int(value) < len(label_names) else str(value)
+        name = name_of(value)
+        colour = by_name[name] if palette == "group" else _colour(palette, int(value))
         fig.add_trace(go.Scattergl(
             x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=_h(name), customdata=custom[mask],
-            hovertemplate=template, marker=dict(size=size, color=_colour(palette, int(value)), opacity=0.75, line=dict(width=0)),
+            hovertemplate=template, marker=dict(size=size, color=colour, opacity=0.75, line=dict(width=0)),
         ))
     fig.update_layout(title=_h(title), height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision=uirevision,
                       hoverlabel_namelength=-1, legend=dict(title=_h(legend_title), orientation="h", yanchor="top", y=-0.01, x=0, itemsizing="constant"),
@@ -201,9 +295,11 @@ def embedding_scatter(coords, labels, label_names=None, *, title: str = "", hove
 
 def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster × group counts", row_title: str = "cluster",
                   column_title: str = "group", overall_row: bool = True, height: int | None = None) -> go.Figure:
-    """Counts per (cluster, group): colour = the group's share of the cluster's points, text = the count.
+    """Counts per (cluster, group): shade = the group's share of the cluster's points, text = the count; each group's
+    name under its column beside a swatch of its colour (group_colours; the columns are the data's groups, in order).
 
     With overall_row, a last row "all data" shows the whole data's group shares: a fair cluster's row looks like it.
+    The shares are in greys, so that no cell reads as a group's colour.
     """
     counts = np.asarray(counts, dtype=np.int64)
     rows = [_h(r) for r in row_labels]
@@ -213,15 +309,19 @@ def count_heatmap(counts, row_labels, column_labels, *, title: str = "Cluster ×
     totals = counts.sum(1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
     text = [[f"{c:,}" for c in row] for row in counts]
+    columns = [_h(c) for c in column_labels]
+    swatches = [f'<span style="color:{colour};font-size:20px">■</span> {name}'
+                for name, colour in zip(columns, group_colours([str(c) for c in column_labels]))]
     fig = go.Figure(go.Heatmap(
-        z=share, x=[_h(c) for c in column_labels], y=rows, text=text, texttemplate="%{text}", customdata=counts,
-        colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share of<br>the row", tickformat=".0%", thickness=12),
+        z=share, x=columns, y=rows, text=text, texttemplate="%{text}", customdata=counts,
+        colorscale="Greys", zmin=0, zmax=1, colorbar=dict(title="share of<br>the row", tickformat=".0%", thickness=12),
         hovertemplate=f"{_h(row_title)} %{{y}} · {_h(column_title)} %{{x}}<br>%{{customdata:,}} samples = %{{z:.1%}} of the row<extra></extra>",
         xgap=1, ygap=1,
     ))
     fig.update_layout(title=dict(text=_h(title), font=dict(size=14)), height=height or max(260, 60 + 26 * len(rows)),
                       margin=dict(l=10, r=10, t=50, b=10))
-    fig.update_xaxes(title=_h(column_title), side="bottom", type="category")
+    fig.update_xaxes(title=_h(column_title), side="bottom", type="category", tickmode="array", tickvals=columns,
+                     ticktext=swatches)
     fig.update_yaxes(title=_h(row_title), autorange="reversed", type="category")
     return fig
 
@@ -324,11 +424,15 @@ def pareto_scatter(x, y, labels, *, x_key: str, y_key: str, hover=None, maximise
             hovertemplate=f"%{{customdata[0]}}<br>{x_label}: %{{x:.3f}}<br>{y_label}: %{{y:.3f}}<extra></extra>",
         ))
     front = pareto_front(np.column_stack([x, y]) if len(x) else np.empty((0, 2)), maximise)
-    if len(front):
+    if len(front):  # a halo under the ring and the line, as under every reference line (_reference_line)
+        fig.add_trace(go.Scatter(
+            x=x[front], y=y[front], mode="lines+markers", name="halo under the Pareto front", showlegend=False,
+            hoverinfo="skip", line=dict(color=HALO, width=HALO_WIDTH), marker=dict(size=19, symbol="circle-open", color=HALO,
+                                                                 line=dict(width=HALO_WIDTH - 1))))
         fig.add_trace(go.Scatter(
             x=x[front], y=y[front], mode="lines+markers", name="Pareto front (no run is better on both)",
-            line=dict(color=NEUTRAL, dash="dot", width=1.5, shape="linear"),
-            marker=dict(size=19, symbol="circle-open", color=NEUTRAL, line=dict(width=2)), hoverinfo="skip",
+            line=dict(color=INK, dash=REFERENCE_DASH, width=REFERENCE_WIDTH, shape="linear"),
+            marker=dict(size=19, symbol="circle-open", color=INK, line=dict(width=REFERENCE_WIDTH)), hoverinfo="skip",
         ))
     def axis_title(key: str, label: str, role: str) -> str:
         better = "higher" if METRIC_DEFINITIONS.get(key, {}).get("higher_is_better", True) else "lower"
@@ -366,9 +470,8 @@ def explain_summary_figure(models: dict[str, dict], stroke_area: float | None = 
         fig.add_trace(go.Bar(x=[_h(n) for n in names], y=flips, name="predictions changed by swapping the colour",
                              text=[f"{v:.2f}" if v is not None else "" for v in flips], textposition="outside"))
     if stroke_area is not None:
-        fig.add_hline(y=stroke_area, line_dash="dash", line_color=NEUTRAL)
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=NEUTRAL),
-                                 name=f"area of the strokes ({stroke_area:.2f}): a map spread evenly"))
+        _reference_line(fig, y=stroke_area)
+        _reference_legend(fig, f"area of the strokes ({stroke_area:.2f}): a map spread evenly")
     fig.update_layout(title="What the models use", yaxis_title="share", yaxis_range=[0, 1.1], barmode="group", **_LAYOUT)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0), height=380)
     return fig
@@ -400,17 +503,18 @@ def share_bar_rows(table, cluster_labels, max_clusters: int = MAX_SHARE_BARS) ->
 
 
 def group_share_bars(table, cluster_labels, group_names, *, title: str = "Group shares per cluster") -> go.Figure:
-    """Per cluster, its group shares as one stacked horizontal bar, under the population's mix (dashed guides at the
-    population's cumulative shares): a fair cluster's boundaries line up with the guides. Largest clusters first."""
+    """Per cluster, its group shares as one stacked horizontal bar (each group in its colour, group_colours), under the
+    population's mix (dashed reference lines at the population's cumulative shares): a fair cluster's boundaries line
+    up with them. Largest clusters first."""
     rows, counts = share_bar_rows(table, cluster_labels)
     rows = [_h(r) for r in rows]
     shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     fig = go.Figure()
-    for j, name in enumerate(group_names):
-        fig.add_trace(go.Bar(y=rows, x=shares[:, j], name=_h(name), orientation="h", marker_color=group_colour(j),
+    for j, (name, colour) in enumerate(zip(group_names, group_colours(group_names))):
+        fig.add_trace(go.Bar(y=rows, x=shares[:, j], name=_h(name), orientation="h", marker_color=colour,
                              customdata=counts[:, j], hovertemplate="%{y}<br>" + _h(name) + ": %{customdata:,.0f} (%{x:.1%})<extra></extra>"))
     for c in np.cumsum(shares[0])[:-1]:
-        fig.add_vline(x=float(c), line_dash="dash", line_width=1, line_color="gray")
+        _reference_line(fig, x=float(c))
     # The legend goes under the plot (with room made for it), whatever the number and length of the group names: a
     # legend above grows upwards over the title when it wraps.
     legend_rows = _legend_rows(group_names)
@@ -448,8 +552,9 @@ def sweep_curve(agg: pd.DataFrame, axis: str, metric: str, *, band_label: str, s
                              hovertemplate=f"{_axis_title(axis, symbols)} = %{{x:g}}<br>{label}: %{{y:.3f}} "
                                            "(band %{customdata[0]:.3f}–%{customdata[1]:.3f}, %{customdata[2]} seed(s))<extra></extra>"))
     if reference is not None:
-        fig.add_hline(y=reference[0], line=dict(dash="dash", color=NEUTRAL, width=1), annotation_text=reference[1],
-                      annotation_position="bottom right", annotation_font=dict(size=10, color=NEUTRAL))
+        _reference_line(fig, y=reference[0])
+        fig.add_annotation(text=_h(reference[1]), xref="paper", x=1, xanchor="right", y=reference[0], yanchor="top",
+                           showarrow=False, font=dict(size=11))
     fig.update_layout(title=dict(text=label, font=dict(size=14)), height=height, showlegend=False,
                       margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(title=_axis_title(axis, symbols), type="log" if log_x else "linear")
@@ -487,18 +592,21 @@ def sweep_heatmap(agg: pd.DataFrame, axes: list[str], metric: str, *, symbols: d
 
 
 def cluster_balance_bars(clusters, ratio, ceiling: float, *, title: str = "Balance of each cluster") -> go.Figure:
-    """Per cluster, min_g n_cg / max_g n_cg as a bar, the one that sets Balance (the minimum) highlighted, and the
-    dataset's ceiling (min_g n_g / max_g n_g) as a dashed line: no cluster can be more balanced than the whole set."""
+    """Per cluster, min_g n_cg / max_g n_cg as a grey bar, the one that sets Balance (the minimum) in LIMITING_MARK
+    (black or white by theme: no group's colour) and pointed at by an arrow, and the dataset's ceiling
+    (min_g n_g / max_g n_g) as a dashed reference line: no cluster can be more balanced than the whole set."""
     ratio = np.asarray(ratio, dtype=float)
     lowest = int(ratio.argmin()) if len(ratio) else -1
-    colours = ["#d62728" if i == lowest else _colour("class", 0) for i in range(len(ratio))]
+    colours = [LIMITING_MARK if i == lowest else CLUSTER_FILL for i in range(len(ratio))]
     fig = go.Figure(go.Bar(x=[_h(f"cluster {c}") for c in clusters], y=ratio, marker_color=colours, showlegend=False,
                            text=[f"{v:.2f}" for v in ratio], textposition="outside",
                            hovertemplate="%{x}: smallest group / largest group = %{y:.3f}<extra></extra>"))
-    fig.add_hline(y=ceiling, line_dash="dash", line_color=NEUTRAL)
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=NEUTRAL),
-                             name=f"ceiling {ceiling:.3f}: the whole dataset's ratio"))
-    fig.add_trace(go.Bar(x=[None], y=[None], marker_color="#d62728", name="the cluster that sets Balance (the lowest)"))
+    _reference_line(fig, y=ceiling)
+    _reference_legend(fig, f"ceiling {ceiling:.3f}: the whole dataset's ratio")
+    fig.add_trace(go.Bar(x=[None], y=[None], marker_color=LIMITING_MARK, name="the cluster that sets Balance (the lowest)"))
+    if lowest >= 0:  # an arrow too: the lowest bar is often of no height at all (a cluster that misses a group)
+        fig.add_annotation(x=_h(f"cluster {clusters[lowest]}"), y=float(ratio[lowest]), text="sets Balance",
+                           showarrow=True, arrowhead=2, arrowwidth=2.5, arrowcolor=INK, ax=0, ay=-38, yshift=16)
     fig.update_layout(**_LAYOUT, title=_h(title), yaxis=dict(title="smallest group / largest group", range=[0, max(ceiling, ratio.max(initial=0)) * 1.25 + 0.02]))
     return fig
 
@@ -507,11 +615,10 @@ def probe_bars(accuracies: dict[str, float], chance: float, *, title: str = "Bia
     """Per run (label → held-out probe accuracy) a bar, and the majority-group rate (what guessing the larger group
     gets) as a dashed line: a probe at chance means the embedding hides the group."""
     names = list(accuracies)
-    fig = go.Figure(go.Bar(x=[_h(n) for n in names], y=[accuracies[n] for n in names], marker_color=_colour("class", 0), showlegend=False,
+    fig = go.Figure(go.Bar(x=[_h(n) for n in names], y=[accuracies[n] for n in names], marker_color=CLUSTER_FILL, showlegend=False,
                            text=[f"{accuracies[n]:.3f}" for n in names], textposition="outside",
                            hovertemplate="%{x}: probe accuracy %{y:.3f}<extra></extra>"))
-    fig.add_hline(y=chance, line_dash="dash", line_color=NEUTRAL)
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=NEUTRAL),
-                             name=f"chance {chance:.3f}: always guess the larger group"))
+    _reference_line(fig, y=chance)
+    _reference_legend(fig, f"chance {chance:.3f}: always guess the larger group")
     fig.update_layout(**_LAYOUT, title=_h(title), yaxis=dict(title="held-out accuracy", range=[0, 1.1]))
     return fig

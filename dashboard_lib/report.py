@@ -1,5 +1,6 @@
 """The audit report a fairness auditor hands over: one self-contained HTML file (no script, font or image fetched:
-figures are inline SVG), beside a JSON of the same numbers and a CSV of the assignments keyed by row id.
+figures are inline SVG), beside a JSON of the same numbers and a CSV of the assignments keyed by row id; and the
+same three for a repair, holding both clusterings.
 
 Knows nothing of Streamlit.
 """
@@ -14,8 +15,11 @@ import pandas as pd
 
 from . import metrics as M
 from .auditing import AuditResult, AttributeAudit, Estimate, cluster_codes, metric_keys, saved_cluster_ids
-from .plots import group_colour, share_bar_rows
+from .plots import group_colours, share_bar_rows
+from .repairing import COSTS, DISTANCE, GUARANTEE, NOTE_NO_CLASS, NOTE_NO_FEATURES, Repair, attribute_labels
 from .text import to_csv
+
+MOVES_SHOWN = 500  # moved points listed in the HTML report; the CSV holds them all
 METRIC_ORDER = ("acc", "nmi", "nmi_geometric", "ari", "balance", "entropy", "mnce", "f_beta", "cluster_balance",
                 "min_cluster_ratio", "cluster_tv", "cluster_kl", "social_fairness_ratio", "silhouette_diff", "probe_acc")
 
@@ -45,6 +49,7 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
     # The legend above the bars (the title is the page's heading, outside the figure): every name whole, wrapped over
     # as many lines as it needs, in as many columns as the longest name leaves room for.
     names = [str(g) for g in attribute.group_names]
+    colours = group_colours(names)  # the one palette: each group in the colour it has on every page
     n_columns = max(1, min(4, (width - 20) // (17 + _CHAR_PX * max((len(n) for n in names), default=1) + 8)))
     column_w = (width - 20) // n_columns
     wrapped = [_wrap(n, max(4, (column_w - 25) // _CHAR_PX)) for n in names]
@@ -59,7 +64,7 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
         x, y = 10 + (j % n_columns) * column_w, row_tops[j // n_columns] + 12
         spans = "".join(f'<tspan x="{x + 17}" dy="{0 if k == 0 else line_h}">{_e(line)}</tspan>' for k, line in enumerate(lines))
         parts.append(f'<g><title>{_e(names[j])}</title><rect x="{x}" y="{y - 10}" width="12" height="12" '
-                     f'fill="{group_colour(j)}"/><text x="{x + 17}" y="{y}">{spans}</text></g>')
+                     f'fill="{colours[j]}"/><text x="{x + 17}" y="{y}">{spans}</text></g>')
     span = width - left - 20
     population = counts[0] / counts[0].sum()
     for r, (label, row) in enumerate(rows):
@@ -70,16 +75,19 @@ def stacked_bars_svg(attribute: AttributeAudit, clusters: list[str]) -> str:
         for j, count in enumerate(row):
             w = span * count / total if total else 0
             if w > 0:
-                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{group_colour(j)}">'
+                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colours[j]}">'
                              f'<title>{_e(attribute.group_names[j])}: {int(count):,} ({count / total:.1%})</title></rect>')
             x += w
-    # The population's cumulative shares as dashed guides: a fair cluster's boundaries line up with them.
+    # The population's cumulative shares as dashed guides: a fair cluster's boundaries line up with them. Drawn as on
+    # the pages: dark dashes on a white halo, thick enough to see on a projector and across any bar colour.
     cumulative = np.cumsum(population)[:-1]
     top, bottom = legend_h + 8, legend_h + 8 + len(rows) * (bar_h + gap) - gap
     for c in cumulative:
         xg = left + span * c
-        parts.append(f'<line x1="{xg:.1f}" y1="{top}" x2="{xg:.1f}" y2="{bottom}" stroke="#222" stroke-dasharray="3,3" '
-                     'stroke-width="1"/>')
+        parts.append(f'<line x1="{xg:.1f}" y1="{top}" x2="{xg:.1f}" y2="{bottom}" stroke="#fff" stroke-opacity="0.85" '
+                     'stroke-width="6"/>')
+        parts.append(f'<line x1="{xg:.1f}" y1="{top}" x2="{xg:.1f}" y2="{bottom}" stroke="#111" stroke-dasharray="8,5" '
+                     'stroke-width="2.5"/>')
     parts.append(f'<text x="{left}" y="{height - 6}" class="muted">share of the cluster (0 to 100 %); dashed lines: the '
                  'population\'s mix</text></svg>')
     return "".join(parts)
@@ -160,62 +168,83 @@ def run_caveats(run, epoch: int | None) -> list[str]:
 def build_report(result: AuditResult, *, title: str, provenance: dict | None = None, run=None, epoch: int | None = None,
                  versions: dict | None = None) -> str:
     """The whole report as one HTML string."""
-    provenance = provenance or {}
     created = time.strftime("%Y-%m-%d %H:%M:%S")
-    caveats = run_caveats(run, epoch) + result.caveats
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
-             f"<style>{_CSS}</style></head><body>",
+    parts = [_head(title),
              f"<h1>{_e(title)}</h1><p class='muted'>Fair Clustering Lab audit report, made {created}. "
              f"{result.n:,} samples in {len(result.clusters)} clusters; "
-             f"{len([a for a in result.attributes if not a.is_intersection])} sensitive attribute(s).</p>"]
-    if caveats or result.warnings:
-        parts.append("<h2>Read first</h2>" + "".join(f"<div class='warn'>{_e(w)}</div>" for w in result.warnings)
-                     + "".join(f"<div class='caveat'>{_e(c)}</div>" for c in caveats))
-    parts.append("<h2>Data and provenance</h2><table>")
-    for key, value in provenance.items():
-        parts.append(f"<tr><td class='l'>{_e(key)}</td><td class='l'>{_e(json.dumps(value) if isinstance(value, (dict, list)) else value)}</td></tr>")
-    parts.append("</table>")
+             f"{len([a for a in result.attributes if not a.is_intersection])} sensitive attribute(s).</p>",
+             _read_first(result, run, epoch), "<h2>Data and provenance</h2>", _pairs_table(provenance or {}),
+             _audit_sections(result, level=2), "<h2>Configuration and environment</h2>",
+             _pairs_table(_config_rows(result, run, epoch, versions)), _definitions(result), "</body></html>"]
+    return "".join(parts)
+
+
+def _head(title: str) -> str:
+    return f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+
+
+def _read_first(result: AuditResult, run, epoch: int | None, level: int = 2) -> str:
+    caveats = run_caveats(run, epoch) + result.caveats
+    if not (caveats or result.warnings):
+        return ""
+    return (f"<h{level}>Read first</h{level}>" + "".join(f"<div class='warn'>{_e(w)}</div>" for w in result.warnings)
+            + "".join(f"<div class='caveat'>{_e(c)}</div>" for c in caveats))
+
+
+def _pairs_table(rows: dict) -> str:
+    return "<table>" + "".join(
+        f"<tr><td class='l'>{_e(key)}</td><td class='l'>{_e(json.dumps(value) if isinstance(value, (dict, list)) else value)}</td></tr>"
+        for key, value in rows.items()) + "</table>"
+
+
+def _audit_sections(result: AuditResult, *, level: int) -> str:
+    """The audit's settings, quality and every attribute's sections, headings from h{level}."""
+    h, sub = f"h{level}", f"h{level + 1}"
     s = result.settings
-    parts.append(f"<p class='muted'>Intervals: {s['confidence']:.0%} {_e(s['interval'])}, from "
-                 f"{s['resamples']:,} resamples of the rows (seed {s['seed']}); the probe's is a Wilson score interval "
-                 "over its held-out samples. 'Compare with' gives the value a reader should hold each number against: "
-                 f"the mean over {s['random_draws']} random assignments with the same cluster sizes, blind to the "
-                 "groups and the classes (what chance alone gives). Every number uses all rows unless it says "
-                 "'on … rows (a subsample)'.</p>")
+    parts = [f"<p class='muted'>Intervals: {s['confidence']:.0%} {_e(s['interval'])}, from "
+             f"{s['resamples']:,} resamples of the rows (seed {s['seed']}); the probe's is a Wilson score interval "
+             "over its held-out samples. 'Compare with' gives the value a reader should hold each number against: "
+             f"the mean over {s['random_draws']} random assignments with the same cluster sizes, blind to the "
+             "groups and the classes (what chance alone gives). Every number uses all rows unless it says "
+             "'on … rows (a subsample)'.</p>"]
     if result.quality:
-        parts.append("<h2>Cluster quality against the class column</h2>" + _metric_rows(result.quality))
+        parts.append(f"<{h}>Cluster quality against the class column</{h}>" + _metric_rows(result.quality))
     for attribute in result.attributes:
         kind = "intersection of " + ", ".join(attribute.columns) if attribute.is_intersection else "sensitive attribute"
-        parts.append(f"<h2>{_e(attribute.name)} <span class='muted'>({_e(kind)})</span></h2>")
+        parts.append(f"<{h}>{_e(attribute.name)} <span class='muted'>({_e(kind)})</span></{h}>")
         parts.append(f"<p>Groups: " + ", ".join(f"{_e(g)} ({c:,})" for g, c in zip(attribute.group_names, attribute.group_counts))
                      + f". Best Balance this group mix allows (ceiling): <b>{attribute.ceiling:.3f}</b>. "
                      f"Cluster that sets Balance: <b>{_e(attribute.balance_cluster)}</b>.</p>")
         parts.append(stacked_bars_svg(attribute, result.clusters))
-        parts.append("<h3>Metrics</h3>" + _metric_rows(attribute.metrics))
-        parts.append("<h3>Cluster × group counts (row shares)</h3>" + _count_table_html(attribute, result.clusters))
-        parts.append("<h3>Per group</h3>" + _per_group_html(attribute))
+        parts.append(f"<{sub}>Metrics</{sub}>" + _metric_rows(attribute.metrics))
+        parts.append(f"<{sub}>Cluster × group counts (row shares)</{sub}>" + _count_table_html(attribute, result.clusters))
+        parts.append(f"<{sub}>Per group</{sub}>" + _per_group_html(attribute))
         if attribute.empty_combinations:
             parts.append("<p class='muted'>Combinations with no sample: " + _e(", ".join(attribute.empty_combinations[:50])) + "</p>")
-    parts.append("<h2>Configuration and environment</h2><table>")
-    config_rows = {}
-    if run is not None:
-        config_rows = {"run": run.id, "method": run.method, "dataset": run.dataset, "status": run.status, "seed": run.seed,
-                       "device": run.device, "torch threads": run.environment.get("torch_threads"),
-                       "hyperparameters": run.hparams, "dataset options": run.config.get("dataset_options"),
-                       "epoch audited": epoch, "library versions": run.environment.get("versions"),
-                       "python": run.environment.get("python"), "platform": run.environment.get("platform")}
-    if versions:
-        config_rows["audit library versions"] = versions
-    config_rows["audit settings"] = result.settings
-    for key, value in config_rows.items():
-        parts.append(f"<tr><td class='l'>{_e(key)}</td><td class='l'>{_e(json.dumps(value) if isinstance(value, (dict, list)) else value)}</td></tr>")
-    parts.append("</table><h2>Definitions</h2><table>")
-    for key in metric_keys(result):
-        d = M.METRIC_DEFINITIONS.get(key)
-        if d:
-            parts.append(f"<tr><td class='l'><b>{_e(d['label'])}</b></td><td class='l'>{_e(d['definition'])}</td></tr>")
-    parts.append("</table></body></html>")
     return "".join(parts)
+
+
+def _config_rows(result: AuditResult, run, epoch: int | None, versions: dict | None) -> dict:
+    rows = {}
+    if run is not None:
+        rows = {"run": run.id, "method": run.method, "dataset": run.dataset, "status": run.status, "seed": run.seed,
+                "device": run.device, "torch threads": run.environment.get("torch_threads"),
+                "hyperparameters": run.hparams, "dataset options": run.config.get("dataset_options"),
+                "epoch audited": epoch, "library versions": run.environment.get("versions"),
+                "python": run.environment.get("python"), "platform": run.environment.get("platform")}
+    if versions:
+        rows["audit library versions"] = versions
+    rows["audit settings"] = result.settings
+    return rows
+
+
+def _definitions(*results: AuditResult) -> str:
+    keys = []
+    for result in results:
+        keys += [k for k in metric_keys(result) if k not in keys]
+    rows = "".join(f"<tr><td class='l'><b>{_e(d['label'])}</b></td><td class='l'>{_e(d['definition'])}</td></tr>"
+                   for d in (M.METRIC_DEFINITIONS.get(k) for k in keys) if d)
+    return f"<h2>Definitions</h2><table>{rows}</table>"
 
 
 def report_json(result: AuditResult, *, provenance: dict | None = None, run=None, epoch: int | None = None) -> str:
@@ -261,13 +290,92 @@ def sweep_report(sweep, frame: pd.DataFrame, figures: dict | None = None) -> str
     from .sweeps import SweepSpec, sweep_figures
 
     spec = SweepSpec.from_dict(sweep.spec)
-    axes = " × ".join(f"{a.name} ({a.grid}: {a.values or [a.low, a.high, a.count]})" for a in spec.axes)
+    axes = (" × ".join(f"{a.name} ({a.grid}: {a.values or [a.low, a.high, a.count]})" for a in spec.axes)
+            or "the methods, each at its own settings")
     where = sweep.address or "a local Ray on the driver's machine"
     intro = (f"<p class='muted'>Sweep {_e(sweep.id)} ({_e(sweep.status)}), {sweep.n_trials} trials on {_e(where)}, made "
              f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(sweep.created))}.</p>"
-             f"<p>{_e(spec.method)} on {_e(spec.dataset)}, schedule {_e(spec.preset)}; swept: {_e(axes)}; "
+             f"<p>{_e(', '.join(spec.method_ids))} on {_e(spec.dataset)}, schedule {_e(spec.preset)}; swept: {_e(axes)}; "
              f"{spec.seeds} seed(s) from {spec.first_seed}; fixed: {_e(json.dumps(spec.fixed) if spec.fixed else 'nothing')}. "
              "Curves: the mean over seeds of each run's final metrics (finished runs only), the band as labelled.</p>"
              + frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="", border=0))
     return figures_page(spec.title or f"Sweep of {spec.method}", intro,
                         figures if figures is not None else sweep_figures(sweep, frame))
+
+
+def repair_report(repair: Repair, *, title: str, provenance: dict | None = None, original_run=None,
+                  epoch: int | None = None, repaired_run=None, versions: dict | None = None) -> str:
+    """A repair as one HTML page: the bounds, the moves, the price and every metric before and after, then both
+    clusterings' whole audits."""
+    created = time.strftime("%Y-%m-%d %H:%M:%S")
+    original_id = original_run.id if original_run is not None else "not recorded"
+    repaired_id = repaired_run.id if repaired_run is not None else "not recorded"
+    b = repair.bounds
+    price = (f"Σ distance to the centres {repair.cost_before:.6g} before, {repair.cost_after:.6g} after: "
+             f"<b>ratio {repair.cost_ratio:.3f}</b> ({_e(DISTANCE)})" if repair.cost_before is not None
+             else _e(NOTE_NO_FEATURES))
+    comparison = repair.comparison()
+    rows = "".join(f"<tr><td class='l'>{_e(r.part)}</td><td class='l'>{_e(r.metric)}</td><td class='v'>{_e(r.before)}</td>"
+                   f"<td class='v'>{_e(r.after)}</td><td>{_e(r.change)}</td><td class='l'>{_e(r.better)}</td></tr>"
+                   for r in comparison.itertuples())
+    moves = repair.moves()
+    shown = moves.head(MOVES_SHOWN)
+    move_rows = "".join("<tr>" + "".join(f"<td class='l'>{_e(v)}</td>" for v in row) + "</tr>"
+                        for row in shown.itertuples(index=False))
+    bound_rows = "".join(f"<tr><td class='l'>{_e(g)}</td><td>{r:.3f}</td><td>{lo:.3f}</td><td>{hi:.3f}</td><td class='l'>"
+                         f"{'by hand' if g in b.by_hand else f'δ = {b.delta:g}'}</td></tr>"
+                         for g, r, lo, hi in zip(b.groups, b.population, b.lower, b.upper))
+    parts = [
+        _head(title), f"<h1>{_e(title)}</h1>",
+        f"<p class='muted'>Fair Clustering Lab repair report, made {created}. Original run <b>{_e(original_id)}</b>, "
+        f"repaired run <b>{_e(repaired_id)}</b>; {repair.original.n:,} samples in {len(repair.original.clusters)} "
+        "clusters.</p>",
+        f"<h2>The repair</h2><p>For <b>{_e(b.attribute)}</b>, {_e(COSTS[repair.cost])}. {_e(GUARANTEE)}</p>",
+        f"<p><b>{repair.n_moved:,}</b> of {repair.original.n:,} points moved ({repair.n_moved / repair.original.n:.1%}). "
+        f"Price of fairness: {price}.</p>",
+        "<h3>Bounds on each group's share of every cluster</h3><table><tr><th class='l'>group</th><th>share of the data"
+        f"</th><th>lower</th><th>upper</th><th class='l'>set</th></tr>{bound_rows}</table>",
+        "<h3>Every metric before and after</h3><table><tr><th class='l'>attribute</th><th class='l'>metric</th>"
+        "<th>before [interval]</th><th>after [interval]</th><th>change</th><th class='l'>better</th></tr>"
+        f"{rows}</table>" + ("" if repair.original.quality else f"<p class='muted'>{_e(NOTE_NO_CLASS)}</p>"),
+        f"<h3>Points moved</h3><p class='muted'>{len(moves):,} rows"
+        + (f"; the first {MOVES_SHOWN:,} shown, all in the assignments CSV" if len(moves) > MOVES_SHOWN else "")
+        + "</p><table><tr>" + "".join(f"<th class='l'>{_e(c)}</th>" for c in moves.columns) + f"</tr>{move_rows}</table>",
+        "<h3>Provenance of the repair</h3>", _pairs_table(repair.provenance(original_id)),
+        "<h2>Data and provenance</h2>", _pairs_table(provenance or {}),
+        f"<h2>Original clustering (run {_e(original_id)})</h2>", _read_first(repair.original, original_run, epoch, level=3),
+        _audit_sections(repair.original, level=3),
+        f"<h2>Repaired clustering (run {_e(repaired_id)})</h2>", _read_first(repair.repaired, None, None, level=3),
+        _audit_sections(repair.repaired, level=3),
+        "<h2>Configuration and environment</h2>", _pairs_table(_config_rows(repair.original, original_run, epoch, versions)),
+        _definitions(repair.original, repair.repaired), "</body></html>"]
+    return "".join(parts)
+
+
+def repair_json(repair: Repair, *, provenance: dict | None = None, original_run=None, repaired_run=None) -> str:
+    """The repair's numbers: its provenance, bounds and moves, and both audits whole."""
+    payload = {"repair": repair.provenance(original_run.id if original_run is not None else None),
+               "repaired_run": repaired_run.id if repaired_run is not None else None,
+               "comparison": repair.comparison().to_dict(orient="records"),
+               "moves": repair.moves().to_dict(orient="records"),
+               "original": json.loads(report_json(repair.original, provenance=provenance, run=original_run, epoch=0)),
+               "repaired": json.loads(report_json(repair.repaired, provenance=provenance, run=repaired_run, epoch=0))}
+    return json.dumps(payload, indent=1, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else
+                      o.item() if isinstance(o, np.generic) else str(o))
+
+
+def repair_assignments_csv(repair: Repair) -> str:
+    """One row per sample: its row id, its group for the attribute repaired, its original and its repaired cluster,
+    and whether it moved (text.to_csv: no cell starts a spreadsheet formula)."""
+    codes, names = cluster_codes(repair.prepared.assignment, "cluster")
+    new_codes, _ = cluster_codes(repair.assignment, "cluster")
+    names = np.asarray(names, dtype=object)
+    frame = pd.DataFrame({"row_id": repair.prepared.row_id,
+                          repair.bounds.attribute: attribute_labels(repair.prepared, repair.bounds.attribute),
+                          "cluster": names[codes], "repaired_cluster": names[new_codes], "moved": repair.moved})
+    return to_csv(frame)
+
+
+def moves_csv(repair: Repair) -> str:
+    """The moved points only: row id, group, original and repaired cluster."""
+    return to_csv(repair.moves())

@@ -26,6 +26,8 @@ ERR_NEWER = ("The run store {path} was written by a newer version of Fair Cluste
              "reads up to {known}). Update the app, or point FCLAB_HOME at another folder.")
 ERR_KEPT_FROM = "only a run that did not finish keeps metrics from an earlier evaluation (kept_from_epoch)"
 SCHEMA_VERSION = 5
+# The datasets that are one of many, and the option that names which: an upload's name, the run whose embedding it is.
+NAMED_BY_OPTION = {"upload": "name", "run_embedding": "run"}
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # runs keep every sample's sensitive attribute: owner-only
 
 
@@ -160,14 +162,17 @@ class RunRecord:
 
     @property
     def dataset_label(self) -> str:
-        """The dataset as lists show it: its id, and for an upload which one (upload:<name>), so two uploaded tables
-        can be told apart."""
-        name = (self.config.get("dataset_options") or {}).get("name") if self.dataset == "upload" else None
+        """The dataset as lists show it: its id, and for a family of many which one (upload:<name>,
+        run_embedding:<run id>), so two uploaded tables, or two runs' embeddings, can be told apart."""
+        option = NAMED_BY_OPTION.get(self.dataset)
+        name = (self.config.get("dataset_options") or {}).get(option) if option else None
         return f"{self.dataset}:{name}" if name else self.dataset
 
     def label(self) -> str:
-        """A short human label for pickers: method on dataset, status, id."""
-        return f"{self.method} on {self.dataset_label} · {self.status} · {self.id}"
+        """A short human label for pickers: method on dataset (a repaired clustering: of which run), status, id."""
+        repaired = (self.config.get("repair") or {}).get("repaired_run")
+        of = f" (repair of {repaired})" if repaired else ""
+        return f"{self.method} on {self.dataset_label}{of} · {self.status} · {self.id}"
 
     @property
     def metrics_final(self) -> bool:

@@ -3,7 +3,7 @@ baseline, the per-cluster group shares, and a report to hand over."""
 import pandas as pd
 import streamlit as st
 
-from dashboard_lib import external, report
+from dashboard_lib import external, repairing, report
 from dashboard_lib.auditing import DEFAULT_RESAMPLES, AuditResult
 from dashboard_lib.data import tables, upload
 from dashboard_lib.jobs import library_versions
@@ -83,6 +83,135 @@ def show_audit(result: AuditResult, *, title: str, provenance: dict, run=None, e
                                 file_name=f"assignments_{stem}.csv", mime="text/csv", key=f"{key}.csv")
 
 
+def repair_section(result: AuditResult, prepared: external.AuditTable, run, *, key: str) -> None:
+    """Under an audit: repair the clustering to the nearest fair one, save it as a run, and show it beside this one."""
+    st.subheader("Repair to fair")
+    st.caption("The nearest clustering in which every cluster holds each group's share within bounds: the fewest "
+               "points moved to another cluster, or the least added distance to the clusters' centres. "
+               + repairing.GUARANTEE + " It is audited as this one was and saved as a run of its own; this run is "
+               "never changed.")
+    names = repairing.attributes(prepared)
+    attribute = st.selectbox("Repair for", names, key=f"{key}.repair_for", index=len(names) - 1 if len(names) > 2 else 0,
+                             help="A sensitive attribute, or the intersection of all of them (every combination of "
+                                  "their groups is one group, each bounded in every cluster).")
+    groups = result.attribute(attribute).group_names
+    labels = repairing.attribute_labels(prepared, attribute)
+    delta = st.number_input("δ: how far each group's share of a cluster may stray from its share of the data",
+                            0.0, 0.99, repairing.DEFAULT_DELTA, step=0.05, key=f"{key}.delta",
+                            help="Bera et al. (2019): each group's share of every cluster within [(1 − δ) r, "
+                                 "r / (1 − δ)], r its share of all the data. 0 asks for the data's exact mix in "
+                                 "every cluster; larger is looser.")
+    from_delta = repairing.repair_bounds(labels, attribute, groups, float(delta))
+    with st.form(f"{key}.repair"):
+        share = st.column_config.NumberColumn(min_value=0.0, max_value=1.0, format="%.3f")
+        editor = st.data_editor(
+            pd.DataFrame({"group": groups, "share of the data": from_delta.population, "lower (from δ)": from_delta.lower,
+                          "upper (from δ)": from_delta.upper, "lower by hand": [None] * len(groups),
+                          "upper by hand": [None] * len(groups)}),
+            key=f"{key}.shares.{attribute}.{delta}", hide_index=True, width="stretch",
+            disabled=["group", "share of the data", "lower (from δ)", "upper (from δ)"],
+            column_config={c: share for c in ("share of the data", "lower (from δ)", "upper (from δ)", "lower by hand",
+                                              "upper by hand")})
+        st.caption("Each group's share of every cluster must lie between its lower and upper bound. To set a bound "
+                   "yourself, type a share (0 to 1) in a *by hand* cell; an empty one keeps the bound from δ.")
+        has_features = prepared.embedding is not None
+        cost = st.radio("Cost", list(repairing.COSTS), format_func=repairing.COSTS.get, horizontal=True,
+                        key=f"{key}.cost", disabled=not has_features)
+        if not has_features:
+            st.caption("Least added distance needs features or an embedding, and this clustering has none (choose "
+                       "embedding or feature columns in the audit to have it, and the price of fairness).")
+        go = st.form_submit_button("Repair", type="primary", key=f"{key}.repair_go")
+    done = f"{key}.repaired"
+    if go:
+        shares = {row["group"]: (_cell(row["lower by hand"]), _cell(row["upper by hand"])) for _, row in editor.iterrows()
+                  if _cell(row["lower by hand"]) is not None or _cell(row["upper by hand"]) is not None}
+        try:
+            with st.spinner("Repairing (exact LP), then auditing the repaired clustering…"):
+                repair = repairing.repair_clustering(prepared, result, attribute=attribute, delta=float(delta),
+                                                     shares=shares, cost=cost if has_features else "moves")
+        except ValueError as exc:
+            st.session_state.pop(done, None)
+            st.error(f"Not repaired, nothing saved: {md(exc)}")
+        else:
+            name = (run.dataset_info or {}).get("name") or run.id
+            repaired_id = repairing.record_repair(store, repair, name=name, original_run=run.id, dataset=run.dataset)
+            st.session_state[done] = (repaired_id, repair)
+    if done in st.session_state:
+        show_repair(*st.session_state[done], run=run, key=key)
+
+
+def _cell(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def show_repair(repaired_id: str, repair: repairing.Repair, *, run, key: str) -> None:
+    """The repaired clustering beside the original: moves, price, quality, every metric, downloads."""
+    st.success(f"Repaired for {md(repair.bounds.attribute)} and saved as run **{md(repaired_id)}**; the original run "
+               f"{md(run.id)} is unchanged.")
+    n = repair.original.n
+    comparison = repair.comparison()
+    cols = st.columns(5)
+    cols[0].metric(f"Points moved (of {n:,})", f"{repair.n_moved:,}", help=f"{repair.n_moved / n:.1%} of the rows "
+                   "changed cluster; every cluster kept its size.")
+    balance = comparison[(comparison["part"] == repair.bounds.attribute) & (comparison["key"] == "balance")].iloc[0]
+    cols[1].metric("Balance after repair", f"{repair.repaired.attribute(repair.bounds.attribute).metrics['balance'].value:.3f}",
+                   delta=balance["change"], help=f"For {md(repair.bounds.attribute)}, the attribute repaired for: "
+                   + METRIC_DEFINITIONS["balance"]["definition"])
+    if repair.cost_before is not None:
+        cols[2].metric("Cost after repair", f"{repair.cost_after:,.4g}", delta_color="inverse",
+                       delta=f"{repair.cost_after - repair.cost_before:+,.4g} from {repair.cost_before:,.4g}",
+                       help=repairing.DISTANCE + " (on the features or embedding).")
+        cols[3].metric("Price of fairness", f"× {repair.cost_ratio:.3f}", help="Cost after the repair over cost "
+                       "before: how much further the points sit from their clusters' centres.")
+    else:
+        cols[2].metric("Cost after repair", "n/a", help=repairing.NOTE_NO_FEATURES)
+    acc = comparison[(comparison["part"] == "quality") & (comparison["key"] == "acc")]
+    if len(acc):
+        cols[4].metric("ACC after repair", f"{repair.repaired.quality['acc'].value:.3f}", delta=acc["change"].iloc[0],
+                       help="Against the class column.")
+    else:
+        cols[4].metric("ACC after repair", "n/a", help=repairing.NOTE_NO_CLASS)
+    if repair.cost_before is None:
+        st.caption(md(repairing.NOTE_NO_FEATURES) + ".")
+    if not len(acc):
+        st.caption(md(repairing.NOTE_NO_CLASS) + ".")
+    st.markdown("**Every metric, before and after** (each value with its interval; *change* is after − before; the "
+                "attribute repaired for first)")
+    shown = comparison.rename(columns={"part": "attribute", "before": "before [interval]", "after": "after [interval]"})
+    st.dataframe(shown.drop(columns=["key"]), hide_index=True, width="stretch", height=35 * min(len(shown), 16) + 38,
+                 column_config={"metric": st.column_config.TextColumn(width="medium")})
+    with st.expander(f"Bounds used ({md(repair.bounds.attribute)})"):
+        st.dataframe(repair.bounds.frame(), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("share of the data", "lower", "upper")})
+    moves = repair.moves()
+    with st.expander(f"Points moved ({len(moves):,})"):
+        st.dataframe(moves.head(1000), hide_index=True, width="stretch")
+        if len(moves) > 1000:
+            st.caption(f"The first 1,000 of {len(moves):,}; the CSV holds them all.")
+    original, repaired = run, store.get_run(repaired_id)
+    stem = run.id
+    title = f"Repair of run {run.id}"
+    cols = st.columns(4)
+    cols[0].download_button("Repair report (HTML)", report.repair_report(
+        repair, title=title, provenance=repair.prepared.provenance, original_run=original, epoch=0, repaired_run=repaired,
+        versions=library_versions()), file_name=f"repair_{stem}.html", mime="text/html", key=f"{key}.repair_html",
+        type="primary", help="Both clusterings' audits, the bounds, the moves and the price, in one offline file.")
+    cols[1].download_button("Numbers (JSON)", report.repair_json(repair, provenance=repair.prepared.provenance,
+                                                                 original_run=original, repaired_run=repaired),
+                            file_name=f"repair_{stem}.json", mime="application/json", key=f"{key}.repair_json")
+    cols[2].download_button("Both assignments (CSV)", report.repair_assignments_csv(repair),
+                            file_name=f"assignments_repaired_{stem}.csv", mime="text/csv", key=f"{key}.repair_csv",
+                            help="Each row's id, group, original and repaired cluster, and whether it moved.")
+    cols[3].download_button("Moved points (CSV)", report.moves_csv(repair), file_name=f"moved_{stem}.csv",
+                            mime="text/csv", key=f"{key}.moves_csv")
+    links = st.columns(2)
+    links[0].page_link("pages/compare.py", label="Compare the two runs", icon=":material/compare_arrows:")
+    if repair.prepared.embedding is not None:
+        links[1].page_link("pages/embeddings.py", label="See the repaired run's embedding", icon=":material/scatter_plot:",
+                           query_params={"run": repaired_id})
+
+
 MODES = ("Bring a clustering", "Audit a run")
 # One of the two at a time (tabs would draw, and audit, both on every rerun); a run link opens the second.
 mode = st.radio("What to audit", MODES, horizontal=True, key="audit.mode",
@@ -131,7 +260,7 @@ def audit_form(table: pd.DataFrame, provenance: dict, *, default_name: str, defa
             st.error(f"Not audited, nothing saved: {md(exc)}")
         else:
             run_id = external.record_external(store, prepared, result, name)
-            st.session_state["audit.last"] = (run_id, result)  # drawn below as it is, not audited a second time
+            st.session_state["audit.last"] = (run_id, result, prepared)  # drawn below as it is, not audited again
             select_run(run_id)
             st.success(f"Audited and saved as run **{md(run_id)}**.")
 
@@ -181,7 +310,7 @@ if mode == MODES[0]:
                        defaults={"clusters": external.CLUSTER_COLUMN, "sensitive": [meta["sensitive_column"]],
                                  "class": meta["class_column"], "embedding": meta["feature_columns"], "id": external.ROW_COLUMN})
     if "audit.last" in st.session_state:
-        last, result = st.session_state["audit.last"]
+        last, result, prepared = st.session_state["audit.last"]
         run, arrays = store.get_run(last), store.load_arrays(last, 0)
         if run.config["provenance"].get("near_duplicates"):  # the audit warns of them just below
             st.button("Merge near-duplicate values", key="audit.merge", icon=":material/merge:",
@@ -193,6 +322,7 @@ if mode == MODES[0]:
         if "embedding" in arrays:
             st.page_link("pages/embeddings.py", label="See its embedding (Embeddings page)", icon=":material/scatter_plot:",
                          query_params={"run": last})
+        repair_section(result, prepared, run, key=f"audit.new.{last}")
 
 else:
     runs = [r for r in store.list_runs() if r.status != "running" and external.evaluation_epoch(store, r.id) is not None]
@@ -212,3 +342,4 @@ else:
                                                                     if k in ("name", "source", "sha256", "built")}}
             show_audit(result, title=f"Audit of run {run.id}", provenance=provenance, run=run, epoch=epoch,
                        arrays=store.load_arrays(run_id, epoch), key=f"audit.{run_id}")
+            repair_section(result, external.stored_table(store, run_id), run, key=f"audit.{run_id}")

@@ -14,6 +14,8 @@ POLL_SECONDS = 1.0  # while a UMAP computes (or the run trains), check this ofte
 EPOCH_METRICS = ("acc", "nmi", "balance", "mnce", "entropy", "probe_acc")
 MAX_THUMBNAILS = 12
 MAX_PROFILE_COLUMNS = 24  # (cluster, group) columns of the profile heatmap that still read at a glance
+HEATMAP_KEY = ("Shade: each group's share of the cluster (darker: more). The swatch by a group's name is its colour "
+               "in every plot.")
 LAYOUTS = {"UMAP": "UMAP keeps each point's neighbours together: clusters and islands show clearly. Computed in the "
                    "background and cached; the PCA view is shown until it is ready.",
            "PCA": "The two directions of largest variance: linear, instant, faithful to global distances but crowded."}
@@ -164,13 +166,13 @@ heatmap = count_heatmap(counts, _names(clusters, points.cluster_names).tolist(),
 if y is None:
     with columns[-1]:
         st.plotly_chart(heatmap, key="heatmap")
-        st.caption("Colour: each group's share of the cluster. A fair cluster's row matches the *all data* row.")
+        st.caption(f"{HEATMAP_KEY} A fair cluster's row matches the *all data* row.")
     inspector = st.container()
 else:
     below = st.columns([1, 1])
     with below[0]:
         st.plotly_chart(heatmap, key="heatmap")
-        st.caption("Colour: each group's share of the cluster. A fair cluster's row matches the *all data* row; "
+        st.caption(f"{HEATMAP_KEY} A fair cluster's row matches the *all data* row; "
                    "an empty cell (0) is a cluster that misses a group, which sets Balance and MNCE to 0.")
     inspector = below[1]
 

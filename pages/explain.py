@@ -130,7 +130,7 @@ def image_row(images, captions: list[str], slots: int) -> None:
 
 names = result["class_names"] or []
 st.caption("Each group: the test images (true class), then each model's Grad-CAM of the true class over the image, "
-           "captioned with its predicted class and softmax confidence. Classes: "
+           "captioned with its predicted class and softmax confidence. " + explain.OVERLAY_LEGEND + " Classes: "
            + "; ".join(f"{i} = {n}" for i, n in enumerate(names)))
 start = 0
 for group, count in result["groups"].items():

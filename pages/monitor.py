@@ -29,7 +29,7 @@ run = store.get_run(run_id)
 head = st.columns([3, 1])
 with head[0]:
     method_name = METHODS[run.method].name if run.method in METHODS else run.method
-    dataset_name = run.dataset_label if run.dataset == "upload" or run.dataset not in DATASETS else DATASETS[run.dataset].name
+    dataset_name = run.dataset_label if run.dataset_label != run.dataset or run.dataset not in DATASETS else DATASETS[run.dataset].name
     st.subheader(f"{md(method_name)} on {md(dataset_name)}")  # an upload's or an audit's name is the user's
     status_badge(run.status)
     st.caption(f"Run {md(run.id)} · device {md(run.device)} · seed {run.seed}")

@@ -68,52 +68,65 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
                                                     base.dataset_options if dataset_id == base.dataset else None)
         else:
             dataset_options = {}
-        method_ids = list(methods.REGISTRY)
-        method_id = st.selectbox("Method", method_ids, index=method_ids.index(base.method), key=f"{k}.method",
-                                 format_func=lambda i: methods.REGISTRY[i].name)
-        cls = methods.get_method(method_id)
-        numeric = {p.name: p for p in cls.params if p.kind in ("int", "float")}
-        preset_axes = [a for a in base.axes if a.name in numeric] if method_id == base.method else []
-        chosen = st.multiselect("Swept hyperparameters (one or two)", list(numeric), max_selections=2,
-                                default=[a.name for a in preset_axes], key=f"{k}.{method_id}.axes",
-                                format_func=lambda n: numeric[n].label)
-        axes = []
-        for name in chosen:
-            param = numeric[name]
-            given = next((a for a in preset_axes if a.name == name), None)
-            row = st.columns([2, 3])
-            grid = row[0].selectbox(f"{param.label}: grid", GRIDS, format_func=GRID_LABELS.get, key=f"{k}.{method_id}.{name}.grid",
-                                    help=f"{param.help} Declared range {param.range_text()}.")
-            if grid == "values":
-                text = row[1].text_input(f"{param.label}: values", key=f"{k}.{method_id}.{name}.values",
-                                         value=", ".join(f"{v:g}" for v in given.values) if given else default_values(param),
-                                         help="Comma-separated.")
-                axes.append(Axis(name, values=[v.strip() for v in text.split(",") if v.strip()]))
-            else:
-                cells = row[1].columns(4 if grid == "random" else 3)
-                low_default = param.default / 4 if param.default else (param.low or 0.0)
-                high_default = param.default * 4 if param.default else 1.0
-                low = cells[0].number_input("low", value=float(low_default), format="%g", key=f"{k}.{method_id}.{name}.low")
-                high = cells[1].number_input("high", value=float(high_default), format="%g", key=f"{k}.{method_id}.{name}.high")
-                count = cells[2].number_input("count", min_value=1, max_value=50, value=5, key=f"{k}.{method_id}.{name}.count")
-                seed = cells[3].number_input("seed", min_value=0, value=0, key=f"{k}.{method_id}.{name}.seed") if grid == "random" else 0
-                axes.append(Axis(name, grid=grid, low=low, high=high, count=int(count), seed=int(seed)))
-        cols = st.columns(3)
-        seeds = cols[0].number_input("Seeds per point", min_value=1, max_value=20, value=base.seeds, key=f"{k}.seeds",
-                                     help="Each grid point is trained with this many seeds; the curves show their mean and band.")
-        first_seed = cols[1].number_input("First seed", min_value=0, value=0, key=f"{k}.first_seed")
-        schedule = cols[2].radio("Schedule", list(methods.PRESETS)[::-1] if cls.quick else ["paper"], horizontal=True,
-                                 key=f"{k}.{method_id}.schedule",
-                                 help="Quick: the method's demo schedule (minutes on a CPU). Paper: the paper's, for "
-                                      "reproductions on a GPU or a cluster.")
-        variant = None
-        if cls.variants:
-            names = list(cls.variants)
-            start = names.index(base.variant) if method_id == base.method and base.variant in names else 0
-            variant = st.radio("Variant", names, index=start, horizontal=True, key=f"{k}.{method_id}.variant",
-                               help="Where the paper's text and its public code differ, each is a variant: it sets the "
-                                    "method's settings, the schedule the budget.")
-            st.caption(md(f"Source: {cls.variants[variant].source}."))
+        if base.compare:
+            # A comparison trains each method at its own settings (its schedule's, and its entry's): no axes to pick.
+            method_id, cls, chosen, axes, variant = base.method, methods.get_method(base.method), [], [], None
+            st.markdown("**Methods compared**, each at its own settings over the same seeds: "
+                        + ", ".join(md(methods.REGISTRY[e.method].name) for e in base.compare))
+            cols = st.columns(3)
+            seeds = cols[0].number_input("Seeds per method", min_value=1, max_value=20, value=base.seeds,
+                                         key=f"{k}.seeds", help="Each method is trained with this many seeds.")
+            first_seed = cols[1].number_input("First seed", min_value=0, value=0, key=f"{k}.first_seed")
+            schedule = cols[2].radio("Schedule", list(methods.PRESETS)[::-1], horizontal=True, key=f"{k}.schedule",
+                                     help="Quick: each method's demo schedule (a method without one keeps its "
+                                          "declared settings). Paper: the papers' schedules.")
+        else:
+            method_ids = list(methods.REGISTRY)
+            method_id = st.selectbox("Method", method_ids, index=method_ids.index(base.method), key=f"{k}.method",
+                                     format_func=lambda i: methods.REGISTRY[i].name)
+            cls = methods.get_method(method_id)
+            numeric = {p.name: p for p in cls.params if p.kind in ("int", "float")}
+            preset_axes = [a for a in base.axes if a.name in numeric] if method_id == base.method else []
+            chosen = st.multiselect("Swept hyperparameters (one or two)", list(numeric), max_selections=2,
+                                    default=[a.name for a in preset_axes], key=f"{k}.{method_id}.axes",
+                                    format_func=lambda n: numeric[n].label)
+            axes = []
+            for name in chosen:
+                param = numeric[name]
+                given = next((a for a in preset_axes if a.name == name), None)
+                row = st.columns([2, 3])
+                grid = row[0].selectbox(f"{param.label}: grid", GRIDS, format_func=GRID_LABELS.get, key=f"{k}.{method_id}.{name}.grid",
+                                        help=f"{param.help} Declared range {param.range_text()}.")
+                if grid == "values":
+                    text = row[1].text_input(f"{param.label}: values", key=f"{k}.{method_id}.{name}.values",
+                                             value=", ".join(f"{v:g}" for v in given.values) if given else default_values(param),
+                                             help="Comma-separated.")
+                    axes.append(Axis(name, values=[v.strip() for v in text.split(",") if v.strip()]))
+                else:
+                    cells = row[1].columns(4 if grid == "random" else 3)
+                    low_default = param.default / 4 if param.default else (param.low or 0.0)
+                    high_default = param.default * 4 if param.default else 1.0
+                    low = cells[0].number_input("low", value=float(low_default), format="%g", key=f"{k}.{method_id}.{name}.low")
+                    high = cells[1].number_input("high", value=float(high_default), format="%g", key=f"{k}.{method_id}.{name}.high")
+                    count = cells[2].number_input("count", min_value=1, max_value=50, value=5, key=f"{k}.{method_id}.{name}.count")
+                    seed = cells[3].number_input("seed", min_value=0, value=0, key=f"{k}.{method_id}.{name}.seed") if grid == "random" else 0
+                    axes.append(Axis(name, grid=grid, low=low, high=high, count=int(count), seed=int(seed)))
+            cols = st.columns(3)
+            seeds = cols[0].number_input("Seeds per point", min_value=1, max_value=20, value=base.seeds, key=f"{k}.seeds",
+                                         help="Each grid point is trained with this many seeds; the curves show their mean and band.")
+            first_seed = cols[1].number_input("First seed", min_value=0, value=0, key=f"{k}.first_seed")
+            schedule = cols[2].radio("Schedule", list(methods.PRESETS)[::-1] if cls.quick else ["paper"], horizontal=True,
+                                     key=f"{k}.{method_id}.schedule",
+                                     help="Quick: the method's demo schedule (minutes on a CPU). Paper: the paper's, for "
+                                          "reproductions on a GPU or a cluster.")
+            variant = None
+            if cls.variants:
+                names = list(cls.variants)
+                start = names.index(base.variant) if method_id == base.method and base.variant in names else 0
+                variant = st.radio("Variant", names, index=start, horizontal=True, key=f"{k}.{method_id}.variant",
+                                   help="Where the paper's text and its public code differ, each is a variant: it sets the "
+                                        "method's settings, the schedule the budget.")
+                st.caption(md(f"Source: {cls.variants[variant].source}."))
     with right:
         preset_values = cls.settings(variant, schedule, dataset_id)
         fixed_defaults = {**preset_values, **(base.fixed if method_id == base.method else {})}
@@ -122,9 +135,11 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
         schedule_key = f"{schedule}.table" if cls.preset(schedule, dataset_id) != cls.preset(schedule) else schedule
         if cls.variant(variant):
             schedule_key += f".variant.{variant}"
-        with st.expander("Fixed values of the other hyperparameters", expanded=False):
-            fixed = {p.name: param_input(p, f"{k}.{method_id}.{schedule_key}.fixed.{p.name}", fixed_defaults.get(p.name))
-                     for p in cls.params if p.name not in chosen}
+        fixed = {}
+        if not base.compare:
+            with st.expander("Fixed values of the other hyperparameters", expanded=False):
+                fixed = {p.name: param_input(p, f"{k}.{method_id}.{schedule_key}.fixed.{p.name}",
+                                             fixed_defaults.get(p.name)) for p in cls.params if p.name not in chosen}
         st.markdown("**Where the trials run**")
         address = st.text_input("Ray cluster address", key="sweep.address", placeholder="empty: a local Ray on this machine",
                                 help="Leave empty to start a Ray on this machine (listening on 127.0.0.1 only). To use a "
@@ -142,9 +157,10 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
     spec = SweepSpec(dataset=dataset_id, method=method_id, axes=axes, seeds=int(seeds), first_seed=int(first_seed),
                      dataset_options=dataset_options,
                      preset=schedule, variant=variant, fixed=fixed, device="auto" if gpus else "cpu", data_dir=data_dir(),
-                     cpus_per_trial=float(cpus), gpus_per_trial=float(gpus), title=preset_title if preset else "")
+                     cpus_per_trial=float(cpus), gpus_per_trial=float(gpus), title=preset_title if preset else "",
+                     compare=list(base.compare))
     problem, configs = None, []
-    if not axes:
+    if not axes and not base.compare:
         problem = "Pick one or two hyperparameters to sweep."
     else:
         try:
@@ -159,14 +175,18 @@ with st.expander("New sweep", expanded=not store.list_sweeps()):
         guess = estimate_time(store, configs, parallel or 1)
         at_once = f"{parallel} at a time on this machine" if parallel else "as many at once as the cluster has room for"
         if guess:
-            total = (f"about {guess.total_seconds / 60:.0f} min" if parallel else
+            least = "at least " if guess.missing else "about "
+            total = (f"{least}{guess.total_seconds / 60:.0f} min" if parallel else
                      f"{guess.seconds_per_trial * len(configs) / 60:.0f} min of trial time in all")
+            unknown = (f"; {', '.join(guess.missing)} not counted: no finished run of theirs like these yet"
+                       if guess.missing else "")
             st.markdown(f"**{len(configs)} trials**, {at_once}: {total} "
-                        f"({guess.seconds_per_trial:.0f} s per trial, from the {guess.basis}).")
+                        f"({guess.seconds_per_trial:.0f} s per trial, from the {md(guess.basis)}{md(unknown)}).")
         else:
             st.markdown(f"**{len(configs)} trials**, {at_once}. No estimate yet: this store has no finished "
-                        f"{method_id} run on this dataset with this schedule. Train one on the Train page first, or "
-                        "start: the progress bar below shows the time left once the first trials finish.")
+                        f"{md(', '.join(spec.method_ids))} run on this dataset with this schedule. Train one on the "
+                        "Train page first, or start: the progress bar below shows the time left once the first trials "
+                        "finish.")
 
     def _start() -> None:
         try:
@@ -197,7 +217,7 @@ current = wanted if wanted in by_id else ids[0]
 def _label(sweep_id: str) -> str:
     s = by_id[sweep_id]
     spec = s.spec
-    axes = " × ".join(a["name"] for a in spec["axes"])
+    axes = " × ".join(a["name"] for a in spec["axes"]) or f"{len(spec.get('compare') or [])} methods"
     return f"{spec.get('title') or spec['method']} · {axes} · {s.status} · {s.id}"
 
 
@@ -208,7 +228,7 @@ if sweep_id != st.query_params.get("sweep"):
     st.query_params["sweep"] = sweep_id
 sweep = store.get_sweep(sweep_id)
 spec = SweepSpec.from_dict(sweep.spec)
-metric_choices = sweep_metrics(spec.method)
+metric_choices = sweep_metrics(*spec.method_ids)
 
 
 @st.fragment(run_every=REFRESH_SECONDS if sweep.status == "running" else None)
@@ -223,7 +243,7 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
     with head[0]:
         status_badge(sweep.status)
         where = sweep.address or "local Ray"
-        st.caption(f"{md(spec.method)} on {md(spec.dataset)} · schedule {md(spec.preset)} · {sweep.n_trials} trials on {md(where)} · "
+        st.caption(f"{md(', '.join(spec.method_ids))} on {md(spec.dataset)} · schedule {md(spec.preset)} · {sweep.n_trials} trials on {md(where)} · "
                    + ", ".join(f"{n} {s}" for s, n in counts.items()))
     with head[1]:
         if sweep.status == "running" and runner.is_running(sweep_id):
@@ -245,7 +265,10 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
     figures = sweep_figures(sweep, frame, st.session_state.get("sweep.metrics") or metric_choices[:4],
                             st.session_state.get("sweep.band", "minmax"))
     pareto = figures.pop("pareto", None)
-    if not figures:
+    bars = figures.pop("methods", None)  # a comparison's: one grouped chart, full width
+    if bars is not None:
+        st.plotly_chart(bars, key="sweep.fig.methods")
+    elif not figures:
         st.caption("The curves appear as the first trials finish.")
     items = list(figures.items())
     for start in range(0, len(items), FIGURES_PER_ROW):
@@ -265,7 +288,8 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
         out[0].download_button("Download runs (CSV)", data=to_csv(frame), file_name=f"fclab_{sweep_id}.csv",
                                mime="text/csv", on_click="ignore", icon=":material/table_view:", key="sweep.csv",
                                help="One row per run: status, seed, the swept values, final metrics, seconds.")
-        out[1].download_button("Download report (HTML)", data=lambda: sweep_report(sweep, frame, {**figures, **({"pareto": pareto} if pareto else {})}),
+        out[1].download_button("Download report (HTML)", data=lambda: sweep_report(sweep, frame, {**figures, **({"methods": bars} if bars else {}),
+                                                                                 **({"pareto": pareto} if pareto else {})}),
                                file_name=f"fclab_{sweep_id}.html", mime="text/html", on_click="ignore",
                                icon=":material/bar_chart:", key="sweep.html",
                                help="The settings, the runs' table and these figures in one page that opens offline.")
@@ -274,5 +298,6 @@ def sweep_view(sweep_id: str, status_when_drawn: str) -> None:
 shown = st.columns([3, 1])
 shown[0].multiselect("Metrics", metric_choices, default=metric_choices[:4], key="sweep.metrics",
                      format_func=lambda m: METRIC_DEFINITIONS.get(m, {}).get("label", m))
-shown[1].radio("Band over seeds", list(BANDS), format_func=BANDS.get, key="sweep.band")
+if not spec.compare:  # a comparison draws each method's mean, with no curve to band
+    shown[1].radio("Band over seeds", list(BANDS), format_func=BANDS.get, key="sweep.band")
 sweep_view(sweep_id, sweep.status)

@@ -7,7 +7,7 @@ from dashboard_lib import methods, reproductions
 from dashboard_lib.jobs import RunConfig
 from dashboard_lib.methods.base import TABLE_DATASET
 from dashboard_lib.settings import reproductions_dir
-from dashboard_lib.state import data_dir, ensure_navigation, start_run_once
+from dashboard_lib.state import data_dir, ensure_navigation, run_store, start_run_once
 from dashboard_lib.text import md
 from dashboard_lib.ui import param_form_values
 
@@ -58,10 +58,11 @@ with left:
     specs = list(datasets.REGISTRY.values())
     folder = datasets.resolve_data_dir(data_dir())
     absent = {s.id for s in specs if not s.available(folder)}
-    upload_id = datasets.upload.SPEC.id
+    upload_id, embedding_id = datasets.upload.SPEC.id, datasets.run_embedding.DATASET_ID
+    absent_marks = {upload_id: " (no upload saved yet)", embedding_id: " (no run with an embedding yet)"}
 
     def dataset_label(i: str) -> str:
-        mark = "" if i not in absent else " (no upload saved yet)" if i == upload_id else " (files not on this machine)"
+        mark = "" if i not in absent else absent_marks.get(i, " (files not on this machine)")
         return datasets.REGISTRY[i].name + mark
 
     dataset_id = st.selectbox("Dataset", [s.id for s in specs], key="dataset", format_func=dataset_label)
@@ -69,6 +70,7 @@ with left:
     st.caption(f"{spec.summary} ({spec.size})")
     if dataset_id in absent:
         st.warning("Save a table on the Data page first." if dataset_id == upload_id else
+                   f"{spec.needs(folder).capitalize()}." if dataset_id == embedding_id else
                    "Its files are not on this machine: put them in the data folder named in the sidebar (the Data page "
                    "lists each file's name) or, where a dataset option offers it, let it download them.",
                    icon=":material/folder_off:")
@@ -83,8 +85,21 @@ with left:
         picked["name"] = st.selectbox("Upload", names, key=f"data.{upload_id}.name",
                                       help="A table saved on the Data page (or with the CLI's upload command).")
         options = tuple(p for p in spec.options if p.name != "name")
-    with st.expander("Dataset options", expanded=False):
-        dataset_options = {**picked, **param_form_values(options, f"data.{dataset_id}")}
+    if dataset_id == embedding_id and dataset_id not in absent:
+        # The run is the one choice: a picker of the runs whose embedding can be trained on, newest first.
+        sources = {r.id: r for r in datasets.run_embedding.embedding_runs(run_store())}
+        if st.session_state.get(f"data.{embedding_id}.run") not in sources:  # deleted since
+            st.session_state.pop(f"data.{embedding_id}.run", None)
+        picked["run"] = st.selectbox("Run", list(sources), key=f"data.{embedding_id}.run",
+                                     format_func=lambda i: sources[i].label(),
+                                     help="A finished or stopped run whose method learns an embedding.")
+        st.caption("Trains on the embedding this run saved at its last evaluation instead of the raw features: the "
+                   "same rows, classes, groups and splits, so the two runs compare on the same data.")
+        options = tuple(p for p in spec.options if p.name != "run")
+    dataset_options = dict(picked)
+    if options:
+        with st.expander("Dataset options", expanded=False):
+            dataset_options.update(param_form_values(options, f"data.{dataset_id}"))
 
     st.subheader("Method")
     method_id = st.selectbox("Method", list(methods.REGISTRY), key="method",

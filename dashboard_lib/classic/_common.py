@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import minimize
 
 ERR_FEATURES = "features must be a finite 2-D array (n_samples, n_features), got shape {shape}"
 ERR_NOT_FINITE = "features contain NaN or infinite values: drop or impute those samples first"
@@ -94,8 +95,7 @@ def cluster_means(x: np.ndarray, labels: np.ndarray, previous: np.ndarray) -> np
     """Mean of each cluster; an empty cluster keeps its previous centre."""
     k = len(previous)
     counts = np.bincount(labels, minlength=k).astype(np.float64)
-    sums = np.zeros_like(previous)
-    np.add.at(sums, labels, x)
+    sums = np.stack([x[labels == c].sum(0) for c in range(k)])  # K passes: np.add.at is many times slower
     return np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], previous)
 
 
@@ -112,6 +112,54 @@ def lloyd(x: np.ndarray, centres: np.ndarray, max_iter: int = 100) -> tuple[np.n
 
 
 FREE_START = 1000  # points left free in the first restricted LP of a column generation
+PRICE_SAMPLE = 10_000  # points over which the smoothed dual is maximised first
+FINAL_STEPS = 30  # L-BFGS-B steps over all points after the sample's
+
+
+def smoothed_dual_prices(cost, codes, m, k, linear, constant, bounds) -> np.ndarray:
+    """Starting prices for column_generation: maximise an LP's Lagrangian dual over v,
+    Σ_j min_c (cost_jc + s[g_j, c]) + constant · v with s = (linear @ v) as M × K, by L-BFGS-B within bounds, the
+    min smoothed (soft-min at temperature τ = 0.1, 0.01, then 0.001 × the median cost): first over a random sample
+    of about PRICE_SAMPLE points (each group in proportion) weighted to their group's size, then FINAL_STEPS steps
+    over all points at the lowest τ, so that the prices fit every point's counts. Returns −s, a starting point only:
+    column_generation makes the optimum exact whatever the prices are."""
+    n = len(codes)
+    scale = float(np.median(np.abs(cost))) or 1.0
+    v = np.zeros(linear.shape[1])
+    sample = np.arange(n)
+    if n > PRICE_SAMPLE:  # each group in proportion, and at least 100 of it (or all) so that none is left out
+        rng = np.random.default_rng(0)
+        sample = np.sort(np.concatenate([
+            rng.choice(members, min(len(members), max(100, round(PRICE_SAMPLE * len(members) / n))), replace=False)
+            for members in (np.flatnonzero(codes == g) for g in range(m))]))
+    for points, taus, steps in ((sample, (0.1, 0.01, 0.001), 200), (np.arange(n), (0.001,), FINAL_STEPS)):
+        per_group = [points[codes[points] == g] for g in range(m)]
+        # float32: the prices need not be exact, and the soft-min over N × K is the whole cost
+        group_cost = [cost[members].astype(np.float32) for members in per_group]
+        weight = [np.float32(np.sum(codes == g) / max(len(members), 1)) for g, members in enumerate(per_group)]
+
+        def negative_dual(v, tau):
+            shift = (linear @ v).reshape(m, k).astype(np.float32)
+            value = float(constant @ v)
+            cell = np.zeros((m, k))
+            for g in range(m):
+                z = group_cost[g] + shift[g]
+                low = z.min(1)
+                z -= low[:, None]
+                z *= np.float32(-1 / tau)
+                np.exp(z, out=z)
+                total = z.sum(1)
+                z /= total[:, None]
+                value += weight[g] * float((low - np.float32(tau) * np.log(total)).sum(dtype=np.float64))
+                cell[g] = weight[g] * z.sum(0, dtype=np.float64)
+            return -value, -(linear.T @ cell.ravel() + constant)
+
+        for tau in taus:
+            v = minimize(negative_dual, v, args=(tau * scale,), jac=True, method="L-BFGS-B", bounds=bounds,
+                         options={"maxiter": steps}).x
+        if len(points) == n:
+            break
+    return -(linear @ v).reshape(m, k)
 
 
 def column_generation(cost: np.ndarray, codes: np.ndarray, k: int, m: int, prices: np.ndarray, solve):
@@ -119,10 +167,11 @@ def column_generation(cost: np.ndarray, codes: np.ndarray, k: int, m: int, price
     solved exactly over a few of its points. Each point's best column under the reduced cost cost − prices[group]; the
     FREE_START points whose best column is least certain stay free, the rest are fixed to it. solve(free, cell) solves
     the LP over the free points, given the fixed points' (group, column) counts `cell` (M × K ints): (its solution or
-    None when infeasible, new prices M × K). Fixed points that the new prices would rather send elsewhere are freed,
-    until none is: then the duals price every fixed point right (complementary slackness), so the optimum is the full
-    LP's. An infeasible restricted LP frees twice as many points. Returns (solution over the free points or None when
-    even all points free are infeasible, each point's best column, the free mask)."""
+    None when infeasible, new prices M × K). Fixed points that the new prices would rather send elsewhere are freed
+    (the most mispriced first, at most as many as are free, so that each LP stays small), until none is: then the
+    duals price every fixed point right (complementary slackness), so the optimum is the full LP's. An infeasible
+    restricted LP frees twice as many points. Returns (solution over the free points or None when even all points
+    free are infeasible, each point's best column, the free mask)."""
     n = len(codes)
     reduced = cost - prices[codes]
     best = reduced.argmin(1)
@@ -140,7 +189,11 @@ def column_generation(cost: np.ndarray, codes: np.ndarray, k: int, m: int, price
             free[by_margin[:2 * free.sum()]] = True  # the fixed points alone break a bound: free more of them
             continue
         reduced = cost[fixed] - prices[codes[fixed]]
-        wrong = reduced[np.arange(len(fixed)), best[fixed]] > reduced.min(1) + 1e-9 * (1 + np.abs(reduced).max())
-        if not wrong.any():
+        excess = reduced[np.arange(len(fixed)), best[fixed]] - reduced.min(1)
+        wrong = np.flatnonzero(excess > 1e-9 * (1 + np.abs(reduced).max()))
+        if len(wrong) == 0:
             return solution, best, free
+        # the most mispriced first, at most as many as are free: the duals of a small restricted LP can misprice
+        # many points at once, and one LP over all of them would cost more than a few rounds over some
+        wrong = wrong[np.argsort(-excess[wrong], kind="stable")[:free.sum()]]
         free[fixed[wrong]] = True

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog, minimize
+from scipy.optimize import linprog
 
 from ._common import (ERR_TOO_LARGE, as_features, check_bounds, check_k, column_generation, group_codes, kmeans_pp,
-                      lloyd, sq_distances)
+                      lloyd, smoothed_dual_prices, sq_distances)
 
 MAX_VARIABLES = 2_000_000
 # Cannot happen when every group's share is within its bounds (checked first): a solver failure, not a user's.
@@ -107,35 +107,18 @@ def _relaxation(cost, codes, m, k, lower, upper) -> np.ndarray:
 
 
 def _smoothed_dual_prices(cost, codes, m, k, lower, upper) -> np.ndarray:
-    """Prices of the (group, cluster) pairs from the LP's Lagrangian dual max_{μ ≥ 0} Σ_j min_c (cost_jc + q_g(j)c(μ)),
-    smoothed (soft-min at temperature τ, lowered in three steps) and maximised with L-BFGS-B; a starting point only:
-    the column generation makes the optimum exact whatever these prices are."""
+    """Starting prices: the LP's Lagrangian dual max_{μ ≥ 0} Σ_j min_c (cost_jc + q_g(j)c(μ)), q_hc the ratio rows'
+    weights 1[h = g] − α_g (upper, μ_hi) and β_g − 1[h = g] (lower, μ_lo) summed over g
+    (_common.smoothed_dual_prices)."""
     mk = m * k
-    onehot = np.zeros((len(codes), m))
-    onehot[np.arange(len(codes)), codes] = 1.0
-
-    def q_of(mu):
-        hi, lo = mu[:mk].reshape(m, k), mu[mk:].reshape(m, k)
-        return hi - lo - (upper[:, None] * hi).sum(0)[None] + (lower[:, None] * lo).sum(0)[None]
-
-    def negative_dual(mu, tau):
-        z = -(cost + q_of(mu)[codes]) / tau
-        top = z.max(1, keepdims=True)
-        e = np.exp(z - top)
-        total = e.sum(1, keepdims=True)
-        value = -tau * (np.log(total) + top).sum()
-        p = e / total
-        cell = onehot.T @ p  # n_gc under the soft assignment
-        size = cell.sum(0)
-        grad = np.r_[(cell - upper[:, None] * size[None]).ravel(), (lower[:, None] * size[None] - cell).ravel()]
-        return -value, -grad
-
-    mu = np.zeros(2 * mk)
-    scale = float(np.median(np.abs(cost))) or 1.0
-    for tau in (0.1 * scale, 0.01 * scale, 0.001 * scale):
-        mu = minimize(negative_dual, mu, args=(tau,), jac=True, method="L-BFGS-B",
-                      bounds=[(0, None)] * (2 * mk), options={"maxiter": 200}).x
-    return -q_of(mu)
+    row = np.arange(mk)  # (h, c) -> h*k + c, in s = linear @ μ; μ_hi[g, c] is column g*k + c, μ_lo[g, c] mk + g*k + c
+    h, c = np.repeat(row // k, m), np.repeat(row % k, m)
+    g = np.tile(np.arange(m), mk)
+    same = (h == g).astype(np.float64)
+    rows = np.r_[h * k + c, h * k + c]
+    cols = np.r_[g * k + c, mk + g * k + c]
+    linear = sparse.csr_matrix((np.r_[same - upper[g], lower[g] - same], (rows, cols)), shape=(mk, 2 * mk))
+    return smoothed_dual_prices(cost, codes, m, k, linear, np.zeros(2 * mk), [(0, None)] * (2 * mk))
 
 
 def _restricted_lp(cost, codes, m, k, lower, upper, fixed_cell, fixed_size):

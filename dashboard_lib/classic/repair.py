@@ -19,7 +19,8 @@ and meets the bounds exactly.
 
 Interpretation where the issue is silent: cluster sizes stay as they are. With free sizes the share bounds are
 ratio constraints, the matrix is no longer totally unimodular and the LP optimum can be fractional; fixed sizes also
-make infeasibility specific: the error names the group and the cluster (or the group, or the cluster) at fault.
+make infeasibility specific: the error names the group and the cluster (or the group, or the cluster) at fault, and
+when only several together are, the fewest groups and clusters whose counts cannot add up (``joint_violation``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog, minimize
+from scipy.optimize import linprog
 
-from ._common import ERR_TOO_LARGE, as_features, check_bounds, column_generation, group_codes
+from ._common import (ERR_TOO_LARGE, as_features, check_bounds, column_generation, group_codes,
+                      smoothed_dual_prices)
 
 DISTANCE_MAX_VARIABLES = 2_000_000
 DIRECT_VARIABLES = 20_000  # up to here one LP; above, column generation
@@ -58,8 +60,16 @@ ERR_GROUP_HIGH = (
     "(cluster {cluster} holds at most {least}); raise group {group}'s upper bound"
 )
 ERR_JOINT = (
-    "infeasible bounds: every cluster and every group can meet them alone, but not all together; widen the bounds"
+    "infeasible bounds: every cluster and every group can meet them alone, but not all together: groups "
+    "{{{groups}}} have {points} points, and the clusters can hold at most {room} of them, {inside} in clusters "
+    "{{{clusters}}} (their {places} places less the {others} that the other groups' lower bounds keep there) and "
+    "{outside} in the other clusters (the upper bounds of groups {{{groups}}} there); widen these groups' bounds"
 )
+ERR_JOINT_UNNAMED = (
+    "infeasible bounds: every cluster and every group can meet them alone, but not all together (over {m} "
+    "groups, too many to name the ones at fault; up to {limit} are named); widen the bounds"
+)
+CERTIFICATE_MAX_GROUPS = 16  # the certificate tries every subset of groups
 _EPS = 1e-9
 
 
@@ -80,7 +90,8 @@ def count_bounds(sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tup
 
 
 def check_feasible(group_sizes, cluster_sizes, low, high, group_names, cluster_names, lower, upper) -> None:
-    """The necessary conditions, each with its own message naming the group and/or cluster at fault."""
+    """Feasibility of the bounds, each failure with its own message naming the groups and clusters at fault: one
+    cell, one cluster, one group, then (joint_violation) several together."""
     for c, size in enumerate(cluster_sizes):
         for g in range(len(group_sizes)):
             if low[g, c] > high[g, c]:
@@ -103,6 +114,42 @@ def check_feasible(group_sizes, cluster_sizes, low, high, group_names, cluster_n
             c = int(high[g].argmin())
             raise ValueError(ERR_GROUP_HIGH.format(group=group_names[g], size=size, room=high[g].sum(),
                                                    cluster=cluster_names[c], least=high[g, c]))
+    if len(group_sizes) > CERTIFICATE_MAX_GROUPS:
+        return  # an infeasible LP then says ERR_JOINT_UNNAMED
+    violation = joint_violation(np.asarray(group_sizes), np.asarray(cluster_sizes), low, high)
+    if violation is not None:
+        a, b = violation
+        in_a, in_b = np.isin(np.arange(len(group_sizes)), a), np.isin(np.arange(len(cluster_sizes)), b)
+        places, others = int(cluster_sizes[b].sum()), int(low[np.ix_(~in_a, in_b)].sum())
+        outside = int(high[np.ix_(in_a, ~in_b)].sum())
+        raise ValueError(ERR_JOINT.format(
+            groups=", ".join(str(group_names[g]) for g in a), points=int(group_sizes[a].sum()),
+            room=places - others + outside, inside=places - others, places=places, others=others, outside=outside,
+            clusters=", ".join(str(cluster_names[c]) for c in b)))
+
+
+def joint_violation(group_sizes, cluster_sizes, low, high):
+    """The smallest groups A and clusters B (fewest groups, then fewest clusters) that break the bounded
+    transportation problem's feasibility condition (Hoffman's circulation theorem on the group × cluster network):
+    Σ_{g∈A} N_g <= Σ_{c∈B} s_c − Σ_{g∉A, c∈B} low_gc + Σ_{g∈A, c∉B} high_gc for every A and B, i.e. groups A fit
+    into clusters B's places left by the other groups' lower bounds plus their upper bounds elsewhere. Integer
+    counts meeting the bounds, the group sizes and the cluster sizes exist iff no (A, B) breaks it (the matrix is
+    totally unimodular). For a fixed A the best B is every cluster whose gain Σ_{g∈A} high_gc + Σ_{g∉A} low_gc − s_c
+    is positive, and the smallest B that breaks it takes the largest gains first, so trying each A (2^M) suffices;
+    A may be empty (B's lower bounds alone exceed its sizes: check_feasible's one-cluster message comes first).
+    Returns (A, B) as index arrays, or None when feasible; only for M <= CERTIFICATE_MAX_GROUPS."""
+    m = len(group_sizes)
+    subsets = (np.arange(2 ** m)[:, None] >> np.arange(m) & 1).astype(bool)  # every A, one a row
+    gain = subsets @ high + ~subsets @ low - cluster_sizes[None, :]
+    excess = subsets @ (group_sizes - high.sum(1))  # Σ_A N − Σ_{A × all clusters} high: the condition with B empty
+    order = np.argsort(-gain, axis=1, kind="stable")
+    reach = excess[:, None] + np.cumsum(np.take_along_axis(gain, order, 1), axis=1)
+    n_clusters = np.where(excess > 0, 0, np.where((reach > 0).any(1), (reach > 0).argmax(1) + 1, -1))
+    broken = np.flatnonzero(n_clusters >= 0)
+    if len(broken) == 0:
+        return None
+    first = broken[np.lexsort((n_clusters[broken], subsets[broken].sum(1)))[0]]
+    return np.flatnonzero(subsets[first]), np.sort(order[first, :n_clusters[first]])
 
 
 def repair(labels, groups, lower, upper, *, features=None, cost="moves", squared=False) -> RepairResult:
@@ -147,14 +194,25 @@ def repair(labels, groups, lower, upper, *, features=None, cost="moves", squared
 
 
 def _solve(cost, a_eq, b_eq, a_cell, low, high):
-    """(integral solution or None when infeasible, the LP's result)."""
-    result = linprog(cost, A_ub=sparse.vstack([a_cell, -a_cell]).tocsr(), b_ub=np.r_[high.ravel(), -low.ravel()],
-                     A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs-ds")
+    """min cost·x over x >= 0 with a_eq x = b_eq and low <= a_cell x <= high, written with one count variable per
+    cell (a_cell x − n = 0, low <= n <= high) so that the bounds are variable bounds, not rows: (integral x or None
+    when infeasible, the dual of each cell row (M × K), of each a_eq row)."""
+    n_cell = a_cell.shape[0]
+    a = sparse.vstack([sparse.hstack([a_eq, sparse.csr_matrix((a_eq.shape[0], n_cell))]),
+                       sparse.hstack([a_cell, -sparse.identity(n_cell)])]).tocsr()
+    bounds = np.c_[np.r_[np.zeros(len(cost)), low.ravel()], np.r_[np.full(len(cost), np.inf), high.ravel()]]
+    # presolve off: its search for dependent equations (Σ points = Σ sizes makes one) takes seconds at 10,000
+    # columns, the simplex itself a fraction of that
+    result = linprog(np.r_[cost, np.zeros(n_cell)], A_eq=a, b_eq=np.r_[b_eq, np.zeros(n_cell)], bounds=bounds,
+                     method="highs-ds", options={"presolve": False})
     if result.status == 2:
-        return None, result
+        return None, None, None
     if result.status != 0:
         raise RuntimeError(f"HiGHS stopped without an optimum: {result.message}")
-    return np.rint(result.x).astype(np.int64), result  # a vertex of a totally unimodular system: integral
+    duals = result.eqlin.marginals
+    # a vertex of a totally unimodular system: integral
+    return (np.rint(result.x[:len(cost)]).astype(np.int64), duals[len(b_eq):].reshape(low.shape),
+            duals[:len(b_eq)])
 
 
 def _fewest_moves(clusters, codes, k, m, low, high, sizes, distance) -> np.ndarray:
@@ -168,9 +226,9 @@ def _fewest_moves(clusters, codes, k, m, low, high, sizes, distance) -> np.ndarr
     a_size = sparse.csr_matrix((np.ones(n_var), (target, cols)), shape=(k, n_var))
     a_cell = sparse.csr_matrix((np.ones(n_var), (cell_to, cols)), shape=(m * k, n_var))
     cost = (target != source % k).astype(np.float64)
-    flow, _ = _solve(cost, sparse.vstack([a_supply, a_size]).tocsr(), np.r_[counts, sizes], a_cell, low, high)
+    flow, _, _ = _solve(cost, sparse.vstack([a_supply, a_size]).tocsr(), np.r_[counts, sizes], a_cell, low, high)
     if flow is None:
-        raise ValueError(ERR_JOINT)
+        raise ValueError(ERR_JOINT_UNNAMED.format(m=m, limit=CERTIFICATE_MAX_GROUPS))
     new = clusters.copy()
     flow = flow.reshape(m, k, k)
     for g, c in zip(*np.nonzero(flow.sum(2) - flow[:, np.arange(k), np.arange(k)])):
@@ -200,13 +258,14 @@ def _least_distance(codes, k, m, low, high, sizes, distance) -> np.ndarray:
     if n * k <= DIRECT_VARIABLES:
         labels, _ = _distance_lp(distance, codes, k, m, low, high, sizes)
         if labels is None:
-            raise ValueError(ERR_JOINT)
+            raise ValueError(ERR_JOINT_UNNAMED.format(m=m, limit=CERTIFICATE_MAX_GROUPS))
         return labels
     labels_free, best, free = column_generation(
         distance, codes, k, m, _smoothed_dual_prices(distance, codes, k, m, low, high, sizes),
-        lambda free, cell: _distance_lp(distance[free], codes[free], k, m, low - cell, high - cell, sizes - cell.sum(0)))
+        lambda free, cell: _distance_lp(distance[free], codes[free], k, m, low - cell, high - cell,
+                                        sizes - cell.sum(0)))
     if labels_free is None:
-        raise ValueError(ERR_JOINT)
+        raise ValueError(ERR_JOINT_UNNAMED.format(m=m, limit=CERTIFICATE_MAX_GROUPS))
     labels = best.copy()
     labels[free] = labels_free
     return labels
@@ -223,43 +282,19 @@ def _distance_lp(distance, codes, k, m, low, high, sizes):
     a_point = sparse.csr_matrix((np.ones(n * k), (point, cols)), shape=(n, n * k))
     a_size = sparse.csr_matrix((np.ones(n * k), (cluster, cols)), shape=(k, n * k))
     a_cell = sparse.csr_matrix((np.ones(n * k), (codes[point] * k + cluster, cols)), shape=(m * k, n * k))
-    x, result = _solve(distance.ravel(), sparse.vstack([a_point, a_size]).tocsr(), np.r_[np.ones(n), sizes], a_cell,
-                       low, high)
+    x, cell_dual, eq_dual = _solve(distance.ravel(), sparse.vstack([a_point, a_size]).tocsr(),
+                                   np.r_[np.ones(n), sizes], a_cell, low, high)
     if x is None:
         return None, None
-    y_hi = result.ineqlin.marginals[:m * k].reshape(m, k)
-    y_lo = result.ineqlin.marginals[m * k:].reshape(m, k)
-    y_size = result.eqlin.marginals[n:]
-    return x.reshape(n, k).argmax(1), y_hi - y_lo + y_size[None, :]
+    return x.reshape(n, k).argmax(1), cell_dual + eq_dual[n:][None, :]
 
 
 def _smoothed_dual_prices(distance, codes, k, m, low, high, sizes) -> np.ndarray:
     """Starting prices: the Lagrangian dual of the least-distance LP, max over π_hi, π_lo >= 0 and w of
-    Σ_j min_c (d_jc + π_hi[g_j, c] − π_lo[g_j, c] + w_c) − Σ high·π_hi + Σ low·π_lo − Σ_c s_c w_c, with a soft-min at
-    temperatures lowered in three steps, by L-BFGS-B."""
+    Σ_j min_c (d_jc + π_hi[g_j, c] − π_lo[g_j, c] + w_c) − Σ high·π_hi + Σ low·π_lo − Σ_c s_c w_c
+    (_common.smoothed_dual_prices)."""
     mk = m * k
-    onehot = np.zeros((len(codes), m))
-    onehot[np.arange(len(codes)), codes] = 1.0
-
-    def shift(v):
-        return v[:mk].reshape(m, k) - v[mk:2 * mk].reshape(m, k) + v[2 * mk:][None, :]
-
-    def negative_dual(v, tau):
-        z = -(distance + shift(v)[codes]) / tau
-        top = z.max(1, keepdims=True)
-        e = np.exp(z - top)
-        total = e.sum(1, keepdims=True)
-        p = e / total
-        cell = onehot.T @ p
-        value = (-tau * (np.log(total) + top).sum() - (high * v[:mk].reshape(m, k)).sum()
-                 + (low * v[mk:2 * mk].reshape(m, k)).sum() - (sizes * v[2 * mk:]).sum())
-        grad = np.r_[(cell - high).ravel(), (low - cell).ravel(), cell.sum(0) - sizes]
-        return -value, -grad
-
-    v = np.zeros(2 * mk + k)
-    scale = float(np.median(np.abs(distance))) or 1.0
-    bounds = [(0, None)] * (2 * mk) + [(None, None)] * k
-    for tau in (0.1 * scale, 0.01 * scale, 0.001 * scale):
-        v = minimize(negative_dual, v, args=(tau,), jac=True, method="L-BFGS-B", bounds=bounds,
-                     options={"maxiter": 200}).x
-    return -shift(v)
+    per_cluster = sparse.csr_matrix((np.ones(mk), (np.arange(mk), np.arange(mk) % k)), shape=(mk, k))
+    linear = sparse.hstack([sparse.identity(mk), -sparse.identity(mk), per_cluster]).tocsr()
+    constant = np.r_[-high.ravel(), low.ravel(), -sizes].astype(np.float64)
+    return smoothed_dual_prices(distance, codes, m, k, linear, constant, [(0, None)] * (2 * mk) + [(None, None)] * k)

@@ -84,32 +84,37 @@ def variational_fair_kmeans(features, groups, n_clusters, *, lam=1.0, lipschitz=
 
 
 def _soft_kl(soft, codes, u, m) -> float:
-    mass = np.zeros((m, soft.shape[1]))
-    np.add.at(mass, codes, soft)
+    mass = np.stack([soft[codes == g].sum(0) for g in range(m)])
     p = np.maximum(mass / np.maximum(mass.sum(0, keepdims=True), _TINY), _TINY)
     return float((u[:, None] * (np.log(u)[:, None] - np.log(p))).sum())
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
+def _log_softmax(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log softmax of each row, each row's log-sum-exp)."""
+    top = z.max(1, keepdims=True)
+    lse = top + np.log(np.exp(z - top).sum(1, keepdims=True))
+    return z - lse, lse
 
 
 def _bound_update(a, codes, u, m, lam, lipschitz, bound_iter) -> np.ndarray:
-    n, k = a.shape
-    s = _softmax(-a)
+    """The bound steps at fixed centres, s_j ← s_j ⊙ exp((−a_j − b_j) / L) normalised, until the bound's value changes
+    by at most 1e-5 relative (tested from the third step on, as the authors' code does) or ``bound_iter`` steps. In
+    logarithms: with a large λ the product of the two factors underflows to a row of zeros in floating point.
+    The bound's value Σ_jk s_jk (log s_jk − log s^in_jk) + (a_jk + b_jk) s_jk is computed from log s − log s^in =
+    (−a − b)/L − lse_j: (1 − 1/L) Σ (a + b) s − Σ_j lse_j, rows of s summing to one."""
+    onehot = np.zeros((len(codes), m))
+    onehot[np.arange(len(codes)), codes] = 1.0
+    share = u[codes][:, None]
+    log_s = _log_softmax(-a)[0]
+    s = np.exp(log_s)
     old = np.inf
-    for _ in range(bound_iter):
-        s_in = s
-        group_mass = np.zeros((m, k))
-        np.add.at(group_mass, codes, s_in)
-        b = lam * (1.0 / np.maximum(s_in.sum(0), _TINY)[None] - u[codes][:, None] / np.maximum(group_mass[codes],
-                                                                                                 _TINY))
-        s = s_in * _softmax((-a - b) / lipschitz)
-        s /= np.maximum(s.sum(1, keepdims=True), _TINY)
-        safe = np.maximum(s, _TINY)
-        energy = float((s * (np.log(safe) - np.log(np.maximum(s_in, _TINY))) + (a + b) * s).sum())
-        if abs(energy - old) <= 1e-5 * abs(old):
+    for step in range(bound_iter):
+        group_mass = onehot.T @ s  # Σ_{l∈G_g} s_lk, M × K
+        cost = a + lam * (1.0 / np.maximum(s.sum(0), _TINY)[None] - share / np.maximum(group_mass[codes], _TINY))
+        log_s, lse = _log_softmax(log_s - cost / lipschitz)
+        s = np.exp(log_s)
+        energy = float((1.0 - 1.0 / lipschitz) * (cost * s).sum() - lse.sum())
+        if step > 1 and abs(energy - old) <= 1e-5 * abs(old):
             break
         old = energy
     return s

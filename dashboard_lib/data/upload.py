@@ -255,4 +255,5 @@ SPEC = DatasetSpec(
     available=lambda data_dir: bool(list_uploads()),
     needs=lambda data_dir: "" if list_uploads() else "no uploads yet: upload a CSV, Parquet or NPZ file on the Data page",
     size="your table",
+    local=True,
 )

@@ -136,8 +136,9 @@ class VariationalFair(_Classic):
     summary = ("k-means with a penalty λ·Σ_k KL(U ‖ P_k) that pulls each cluster's group mix P_k toward the data's U, "
                "optimised by bound updates: λ trades clustering cost for fairness continuously.")
     paper = "Ziko, Yuan, Granger and Ben Ayed, Variational Fair Clustering, AAAI 2021"
-    guarantee = "None by construction: fairness rises with λ (λ = 0 is k-means)."
-    quick_minutes = 0.2
+    guarantee = ("None by construction: fairness rises with λ within its useful range (λ = 0 is k-means); far past "
+                 "it, with L too small, the labels oscillate and clusters empty.")
+    quick_minutes = 0.5
     params = (
         n_clusters_param(),
         Param("lam", 2000.0, low=0.0, high=1e9, symbol="λ",

@@ -12,22 +12,27 @@ BANDS = {"minmax": "min–max over seeds", "std": "mean ± one standard deviatio
 
 
 def sweep_frame(store, sweep_id: str) -> pd.DataFrame:
-    """One row per run of the sweep: run id, status, seed, each swept value, the final (or, for a run that did not
+    """One row per run of the sweep: run id, method, status, seed, each swept value, the final (or, for a run that did not
     finish, last kept) numeric metrics with the epoch of the evaluation they come from, the method's signal series at
     their last step, and seconds."""
     sweep = store.get_sweep(sweep_id)
     names = [a["name"] for a in sweep.spec["axes"]]
+    compared = [e["method"] for e in sweep.spec.get("compare") or []]
     rows = []
     last_epochs = store.last_epochs(sweep_id)
     for run in store.list_runs(sweep_id=sweep_id):
-        row = {"run_id": run.id, "status": run.status, "seed": run.seed, "seconds": run.seconds}
+        row = {"run_id": run.id, "method": run.method, "status": run.status, "seed": run.seed, "seconds": run.seconds}
         row.update({name: run.hparams.get(name) for name in names})
         row["metrics_epoch"] = last_epochs.get(run.id)
         row.update({k: v for k, v in (run.metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         row.update(store.last_scalars(run.id, methods.get_method(run.method).signal_series))
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=["run_id", "status", "seed", "seconds", *names] if not rows else None)
-    return frame.sort_values([*names, "seed"], kind="stable").reset_index(drop=True) if rows else frame
+    frame = pd.DataFrame(rows, columns=["run_id", "method", "status", "seed", "seconds", *names] if not rows else None)
+    if not rows:
+        return frame
+    if compared:  # in the comparison's order of methods
+        frame["method"] = pd.Categorical(frame["method"], categories=list(dict.fromkeys([*compared, *frame["method"]])))
+    return frame.sort_values(["method", *names, "seed"], kind="stable").reset_index(drop=True).astype({"method": str})
 
 
 def aggregate(frame: pd.DataFrame, axes: list[str], metric: str, band: str = "minmax") -> pd.DataFrame:
@@ -59,15 +64,25 @@ REFERENCES = {"probe_acc": ("probe_majority", "chance (majority group)"), "disc_
               "same_group_share": ("same_group_chance", "group-blind value")}
 
 
-def sweep_metrics(method: str) -> list[str]:
-    """The metrics a sweep of this method is read by: its kind's quality and fairness, its own signal, the group probe."""
-    cls = methods.get_method(method)
-    return [*KIND_METRICS[cls.kind], *cls.signal_metrics, "probe_acc"]
+def sweep_metrics(*method_ids: str) -> list[str]:
+    """The metrics a sweep of these methods (of one kind) is read by: their kind's quality and fairness, each one's
+    own signal, the group probe."""
+    classes = [methods.get_method(m) for m in method_ids]
+    signals = [k for cls in classes for k in cls.signal_metrics]
+    return list(dict.fromkeys([*KIND_METRICS[classes[0].kind], *signals, "probe_acc"]))
 
 
 def pareto_axes(method: str) -> tuple[str, str]:
     """Quality (x) and fairness (y) of the sweep's scatter: classifiers by accuracy and worst-group accuracy."""
     return PARETO_AXES[methods.get_method(method).kind]
+
+
+def method_means(frame: pd.DataFrame, metrics_shown: list[str]) -> dict[str, dict[str, float]]:
+    """Per method, each metric's mean over its finished runs (a comparison's bars), in the frame's order of methods."""
+    done = frame[frame["status"] == "finished"] if not frame.empty else frame
+    shown = [m for m in metrics_shown if m in done]
+    return {method: {m: float(v) for m, v in group[shown].mean(numeric_only=True).items() if pd.notna(v)}
+            for method, group in done.groupby("method", sort=False)} if not done.empty else {}
 
 
 def sweep_figures(sweep, frame: pd.DataFrame, metrics_shown: list[str] | None = None, band: str = "minmax",
@@ -82,7 +97,13 @@ def sweep_figures(sweep, frame: pd.DataFrame, metrics_shown: list[str] | None = 
     params = {p.name: p for p in methods.get_method(spec.method).params}
     symbols = {n: params[n].symbol for n in names if n in params}
     figures = {}
-    for metric in metrics_shown or sweep_metrics(spec.method):
+    shown = metrics_shown or sweep_metrics(*spec.method_ids)
+    if spec.compare:
+        means = method_means(frame, shown)
+        if means:
+            figures["methods"] = plots.metric_bars(means, shown, title="Each method's mean over its finished seeds")
+        shown = []  # no parameter to draw a curve against
+    for metric in shown:
         agg = aggregate(frame, names, metric, band)
         if agg.empty:
             continue
@@ -101,9 +122,11 @@ def sweep_figures(sweep, frame: pd.DataFrame, metrics_shown: list[str] | None = 
     done = frame[(frame["status"] == "finished")] if not frame.empty else frame
     if not done.empty and x_key in done and y_key in done:
         done = done[done[x_key].notna() & done[y_key].notna()]
+        # A comparison's points are told apart by colour (one legend entry per method); a sweep's by their values.
         labels = [", ".join(f"{symbols.get(n) or n}={r[n]:g}" for n in names) for _, r in done.iterrows()]
         figures["pareto"] = plots.pareto_scatter(
             done[x_key], done[y_key], labels, x_key=x_key, y_key=y_key, ids=done["run_id"].tolist(),
-            hover=[f"{r.run_id} · seed {r.seed}" for r in done.itertuples()],
+            groups=done["method"].tolist() if spec.compare else None,
+            hover=[f"{r.method} · {r.run_id} · seed {r.seed}" for r in done.itertuples()],
             title="Fairness versus quality: every finished run of the sweep (click a point to open its run)")
     return figures

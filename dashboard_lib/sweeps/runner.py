@@ -4,8 +4,9 @@ The driver (the app's process, or the CLI's) owns the run store, the one source 
 that trains with the same code as a run started from the Train page (jobs.execute_run) but writes into a StreamingStore:
 its series, evaluations and files come back to the driver as messages, and the driver writes them into its store. A
 worker on another node therefore needs nothing of the driver's filesystem: it gets the code through Ray (py_modules)
-and loads the dataset from its own node's data folder or download cache (an upload, which lives in the driver's store
-folder, is sent through Ray's object store). Knows nothing of Streamlit; Ray is imported only when a sweep starts.
+and loads the dataset from its own node's data folder or download cache (an upload or a run's embedding, which live in
+the driver's app home, are sent through Ray's object store). Knows nothing of Streamlit; Ray is imported only when a
+sweep starts.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import data as datasets
-from ..data import upload
 from ..jobs import JobRegistry, ReadyRun, RunConfig, environment, execute_run, preflight
 from ..methods import resolve_device
 from ..store import private_file
@@ -261,9 +261,10 @@ class SweepRunner:
             connect(address, may_switch=not any(self.is_running(i) for i in list(self._live) if i != live.sweep_id))
             data = None
             # On the local Ray, the dataset this process built (preflight did) goes through Ray's shared memory rather
-            # than being built again by every worker; an upload lives in this store's folder and travels the same way.
+            # than being built again by every worker; a dataset of this machine's app home (an upload, a run's
+            # embedding: DatasetSpec.local) travels the same way to a cluster, whose nodes cannot read it.
             # On a cluster each node builds its own from its data folder or download cache.
-            if not address or spec.dataset == upload.SPEC.id:
+            if not address or datasets.get_spec(spec.dataset).local:
                 built = ready.data if ready else datasets.load_dataset(spec.dataset, configs[0].dataset_options, spec.data_dir)
                 data = ray.put(built)
             task = ray.remote(max_retries=0)(run_trial)

@@ -2,6 +2,7 @@
 and the time estimate from the store's finished runs. Nothing here runs anything."""
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import math
@@ -23,6 +24,12 @@ ERR_NO_VALUES = "give {name} at least one value"
 ERR_BOUNDS = "{name}: a {grid} grid needs low ≤ high and a count of at least 1 (got low={low}, high={high}, count={count})"
 ERR_LOG_BOUNDS = "{name}: a log grid needs low > 0 (got {low})"
 ERR_TOO_MANY = "this sweep has {n:,} trials; at most {max:,} can be started at once: fewer values or seeds"
+ERR_COMPARE_AXES = ("a sweep that compares methods trains each at its own settings and varies no hyperparameter: drop "
+                    "the axes, or sweep one method")
+ERR_COMPARE_TWICE = ("{method} is compared twice: a comparison holds each method once (to vary its settings, sweep that "
+                     "method's hyperparameter)")
+ERR_COMPARE_KINDS = ("a comparison puts methods of one kind of task on one chart: {kinds}; compare clustering methods "
+                     "or classifiers, not both")
 
 
 @dataclass
@@ -74,8 +81,23 @@ class Axis:
 
 
 @dataclass
+class MethodEntry:
+    """One method of a sweep that compares methods: trained at its schedule's and variant's settings with `fixed` on
+    top, over the sweep's seeds."""
+
+    method: str
+    fixed: dict = field(default_factory=dict)
+    variant: str | None = None
+
+
+@dataclass
 class SweepSpec:
-    """Everything that defines a sweep; stored with it."""
+    """Everything that defines a sweep; stored with it.
+
+    Either one method (`method`) with one or two swept hyperparameters (`axes`, the others `fixed`), or a comparison
+    of several methods (`compare`, each at its own settings, no axes; `method` is then the first of them) over the same
+    data and seeds, whose runs share one Pareto chart.
+    """
 
     dataset: str
     method: str
@@ -91,13 +113,21 @@ class SweepSpec:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0  # a fraction shares one GPU between trials (0.5: two at a time)
     title: str = ""  # the preset's name, when it came from one
+    compare: list[MethodEntry] = field(default_factory=list)  # the methods compared (empty: a sweep of `method`)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SweepSpec":
-        return cls(**{**d, "axes": [Axis(**a) for a in d["axes"]]})
+        """A stored spec (a sweep stored before comparisons has no "compare")."""
+        return cls(**{**d, "axes": [Axis(**a) for a in d["axes"]],
+                      "compare": [MethodEntry(**e) for e in d.get("compare") or []]})
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def method_ids(self) -> list[str]:
+        """The methods the sweep trains: the compared ones, or its one method."""
+        return [e.method for e in self.compare] if self.compare else [self.method]
 
     def axis_values(self) -> dict[str, list]:
         cls = methods.get_method(self.method)
@@ -121,6 +151,8 @@ class SweepSpec:
             raise ValueError(f"a sweep needs at least one seed, got {self.seeds!r}")
         if not 0 <= self.cpus_per_trial <= 1024 or not 0 <= self.gpus_per_trial <= 64:
             raise ValueError("CPUs per trial must be in [0, 1024] and GPUs per trial in [0, 64]")
+        if self.compare:
+            return self._compared_trials()
         grid = self.axis_values()
         n = math.prod(len(v) for v in grid.values()) * self.seeds
         if n > MAX_TRIALS:
@@ -135,6 +167,30 @@ class SweepSpec:
                                          hparams=hparams, seed=seed, device=self.device, data_dir=self.data_dir).resolved())
         return configs
 
+    def _compared_trials(self) -> list[RunConfig]:
+        """One validated RunConfig per compared method and seed, the seeds innermost."""
+        if self.axes:
+            raise ValueError(ERR_COMPARE_AXES)
+        seen = set()
+        for entry in self.compare:
+            if entry.method in seen:
+                raise ValueError(ERR_COMPARE_TWICE.format(method=entry.method))
+            seen.add(entry.method)
+        kinds = {e.method: methods.get_method(e.method).kind for e in self.compare}
+        if len(set(kinds.values())) > 1:
+            raise ValueError(ERR_COMPARE_KINDS.format(kinds=", ".join(f"{m} ({k})" for m, k in kinds.items())))
+        n = len(self.compare) * self.seeds
+        if n > MAX_TRIALS:
+            raise ValueError(ERR_TOO_MANY.format(n=n, max=MAX_TRIALS))
+        configs = []
+        for entry in self.compare:
+            hparams = {**methods.get_method(entry.method).settings(entry.variant, self.preset, self.dataset), **entry.fixed}
+            for seed in range(self.first_seed, self.first_seed + self.seeds):
+                configs.append(RunConfig(dataset=self.dataset, method=entry.method, hparams=dict(hparams), seed=seed,
+                                         dataset_options=dict(self.dataset_options), device=self.device,
+                                         data_dir=self.data_dir).resolved())
+        return configs
+
 
 # --- the papers' analyses, ready to run ----------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -147,6 +203,11 @@ class SweepPreset:
 def _preset(title: str, description: str, method: str, axes: list[Axis], fixed: dict | None = None, seeds: int = 2) -> SweepPreset:
     return SweepPreset(title, description, SweepSpec(dataset=datasets.DEFAULT_DATASET, method=method, axes=axes, seeds=seeds,
                                                      preset="quick", fixed=fixed or {}, title=title))
+
+
+def _comparison(title: str, description: str, entries: list[MethodEntry], seeds: int) -> SweepPreset:
+    return SweepPreset(title, description, SweepSpec(dataset=datasets.DEFAULT_DATASET, method=entries[0].method, axes=[],
+                                                     seeds=seeds, preset="quick", title=title, compare=entries))
 
 
 # The papers print these grids in their figures, not their text; the values are read off those figures' axes or, where
@@ -170,6 +231,13 @@ SWEEP_PRESETS: dict[str, SweepPreset] = {p.title: p for p in (
     _preset("Variational fair clustering λ", "Ziko et al.'s fairness weight λ (Eq. 3): λ = 0 is k-means; larger λ pulls "
             "every cluster's group mix toward the data's, until clusters empty (one cluster is trivially fair).",
             "variational_fair", [Axis("lam", values=[0.0, 500.0, 1000.0, 2000.0, 3000.0, 5000.0])]),
+    _comparison("Deep and classic fair clustering on the built-in digits",
+                "Deep and classic fair clustering side by side on the same data and seeds: k-means (no fairness), FCMI "
+                "on its quick demo (a deep fair method), and the four classic fair algorithms (fairlets, Bera et al.'s "
+                "fair assignment, variational fair clustering, socially fair k-means) at their declared settings; one "
+                "Pareto chart of ACC against Balance shows which trade-offs each reaches.",
+                [MethodEntry("kmeans"), MethodEntry("fcmi"), MethodEntry("fairlets"), MethodEntry("fair_assignment"),
+                 MethodEntry("variational_fair"), MethodEntry("socially_fair_kmeans")], seeds=3),
 )}
 
 
@@ -184,45 +252,57 @@ def schedule_keys(method: str) -> list[str]:
 class TimeEstimate:
     """How long a sweep will take, from this store's finished runs like its trials."""
 
-    seconds_per_trial: float  # mean over the trials
+    seconds_per_trial: float  # mean over the trials counted
     total_seconds: float  # wall time with `slots` trials at once
     slots: int
     basis: str  # what the figure comes from, to show beside it
+    missing: list[str] = field(default_factory=list)  # methods with no finished run like theirs: their trials not counted
 
 
 def estimate_time(store, configs: list[RunConfig], slots: int) -> TimeEstimate | None:
-    """The sweep's wall time from this store's finished runs of the same method and dataset with the same schedule on
-    the same kind of device (median seconds per run), spread over `slots` trials at once. None when nothing matches."""
+    """The sweep's wall time from this store's finished runs: each trial takes the median seconds of the finished runs
+    of its method and dataset with the same schedule on the same kind of device (a trial whose schedule has none, the
+    median of its method's matched trials), and the trials fill `slots` at once in their order, each starting when a
+    slot frees (Ray's queue). A method none of whose trials matches is left out and named in `missing` (the figure is
+    then a lower bound). None when nothing matches."""
     if not configs:
         return None
-    first = configs[0]
-    keys = schedule_keys(first.method)
-    kind = resolve_device(first.device).type  # "auto": the device this machine would pick
-    history = [r for r in store.list_runs(dataset=first.dataset, method=first.method, status="finished")
-               if r.seconds and r.device.split(":")[0] == kind]
-    if not history:
-        return None
+    kind = resolve_device(configs[0].device).type  # "auto": the device this machine would pick
+    per_trial: list[float | None] = [None] * len(configs)
+    runs_used, missing = 0, []
+    for method in dict.fromkeys(c.method for c in configs):
+        keys = schedule_keys(method)
 
-    def schedule(hparams: dict, options: dict) -> tuple:  # what sets a run's length: its schedule and its data's size
-        return (*(hparams.get(k) for k in keys), json.dumps(options, sort_keys=True))
+        def schedule(hparams: dict, options: dict) -> tuple:  # what sets a run's length: its schedule and its data's size
+            return (*(hparams.get(k) for k in keys), json.dumps(options, sort_keys=True))
 
-    by_schedule: dict[tuple, list[float]] = {}
-    for r in history:
-        by_schedule.setdefault(schedule(r.hparams, r.config.get("dataset_options", {})), []).append(r.seconds)
-    per_trial, used = [], set()
-    for config in configs:
-        key = schedule(config.hparams, config.dataset_options)
-        if key in by_schedule:
-            used.add(key)
-            per_trial.append(float(np.median(by_schedule[key])))
-    matched = len(per_trial)
-    if not matched:
+        by_schedule: dict[tuple, list[float]] = {}
+        for r in store.list_runs(dataset=configs[0].dataset, method=method, status="finished"):
+            if r.seconds and r.device.split(":")[0] == kind:
+                by_schedule.setdefault(schedule(r.hparams, r.config.get("dataset_options", {})), []).append(r.seconds)
+        mine = [i for i, c in enumerate(configs) if c.method == method]
+        used = set()
+        for i in mine:
+            key = schedule(configs[i].hparams, configs[i].dataset_options)
+            if key in by_schedule:
+                used.add(key)
+                per_trial[i] = float(np.median(by_schedule[key]))
+        matched = [per_trial[i] for i in mine if per_trial[i] is not None]
+        if not matched:
+            missing.append(method)
+            continue
+        runs_used += sum(len(by_schedule[k]) for k in used)
+        for i in mine:
+            per_trial[i] = float(np.median(matched)) if per_trial[i] is None else per_trial[i]
+    counted = [t for t in per_trial if t is not None]
+    if not counted:
         return None
-    fill = float(np.median(per_trial))
-    per_trial += [fill] * (len(configs) - matched)
-    slots = max(1, min(slots, len(configs)))
-    waves = math.ceil(len(configs) / slots)
-    total = waves * float(np.mean(per_trial))
-    basis = (f"median time of {sum(len(by_schedule[k]) for k in used)} finished {first.method} run(s) on {first.dataset} in this store with the "
-             f"same schedule ({', '.join(keys)}) and dataset options")
-    return TimeEstimate(float(np.mean(per_trial)), total, slots, basis)
+    slots = max(1, min(slots, len(counted)))
+    free = [0.0] * slots  # when each slot frees, as the queue hands the trials out in order
+    for seconds in counted:
+        heapq.heapreplace(free, free[0] + seconds)
+    names = ", ".join(m for m in dict.fromkeys(c.method for c in configs) if m not in missing)
+    basis = (f"median time of {runs_used} finished {names} run(s) on {configs[0].dataset} in this store with the same "
+             f"schedule ({', '.join(sorted({k for m in names.split(', ') for k in schedule_keys(m)}))}) and dataset "
+             "options")
+    return TimeEstimate(float(np.mean(counted)), max(free), slots, basis, missing)

@@ -114,15 +114,16 @@ def test_the_monitor_picker_says_finished_once_the_run_has(app, fclab_home):
 
 
 def test_a_quick_demo_that_needs_other_data_offers_it_and_says_how_long(app):
-    """ERM's story needs a strongly biased Colored MNIST: the Train page says so before the click, one button sets
-    the Data picker and its options, and the measured duration is there."""
+    """ERM's story needs a strongly biased coloured set (the built-in sample's, which ships with the install): the
+    Train page says so before the click, one button sets the Data picker and its options, and the measured duration
+    is there."""
     app.selectbox(key="method").select("erm").run()
-    assert any("tells its story on **Colored MNIST" in i.value for i in app.info)
+    assert any("tells its story on **Colored MNIST sample (built-in" in i.value for i in app.info)
     assert any("min on a 2-core laptop CPU" in c.value for c in app.caption)
     next(b for b in app.button if b.label == "Use that data").click().run()
-    assert app.selectbox(key="dataset").value == "colored_mnist"
-    assert app.number_input(key="data.colored_mnist.color_flip").value == 0.05
-    assert app.selectbox(key="data.colored_mnist.target").value == "binary"
+    assert app.selectbox(key="dataset").value == "colored_digits"
+    assert app.number_input(key="data.colored_digits.color_flip").value == 0.05
+    assert app.selectbox(key="data.colored_digits.target").value == "binary"
     assert not any("tells its story" in i.value for i in app.info)  # it is the data now
 
 

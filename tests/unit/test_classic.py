@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy.optimize import linprog
 
 from dashboard_lib import metrics
 from dashboard_lib.classic import (fair_assignment, fairlet_clustering, proportional_bounds, repair,
@@ -148,7 +149,8 @@ def test_assignment_kmeans_objective_and_rounding_on_larger_data():
     assert result.lp_cost >= plain - 1e-6  # fairness costs something against the nearest centre
 
 
-def test_column_generation_reaches_the_direct_lp_optimum(monkeypatch):
+@pytest.mark.parametrize("price_sample", [10_000, 100])  # prices over all points, or a sample then all
+def test_column_generation_reaches_the_direct_lp_optimum(monkeypatch, price_sample):
     rng = np.random.default_rng(2)
     groups = rng.choice(3, 400, p=[0.5, 0.3, 0.2])
     x = rng.normal(size=(400, 2)) + 2 * groups[:, None]
@@ -157,6 +159,7 @@ def test_column_generation_reaches_the_direct_lp_optimum(monkeypatch):
     direct = fair_assignment(x, groups, lower, upper, centres=centres)
     monkeypatch.setattr(assignment, "DIRECT_VARIABLES", 100)
     monkeypatch.setattr(_common, "FREE_START", 50)
+    monkeypatch.setattr(_common, "PRICE_SAMPLE", price_sample)
     generated = fair_assignment(x, groups, lower, upper, centres=centres)
     assert generated.lp_cost == pytest.approx(direct.lp_cost, rel=1e-9)
 
@@ -230,7 +233,8 @@ def test_repair_against_brute_force(seed):
         assert result.cost_before == pytest.approx(d[np.arange(8), labels].sum())
 
 
-def test_distance_repair_column_generation_reaches_the_direct_optimum(monkeypatch):
+@pytest.mark.parametrize("price_sample", [10_000, 100])
+def test_distance_repair_column_generation_reaches_the_direct_optimum(monkeypatch, price_sample):
     rng = np.random.default_rng(4)
     groups = rng.choice(3, 400, p=[0.5, 0.3, 0.2])
     x = rng.normal(size=(400, 2)) + 2 * groups[:, None]
@@ -239,6 +243,7 @@ def test_distance_repair_column_generation_reaches_the_direct_optimum(monkeypatc
     direct = repair(labels, groups, lower, upper, features=x, cost="distance")
     monkeypatch.setattr(repair_module, "DIRECT_VARIABLES", 100)
     monkeypatch.setattr(_common, "FREE_START", 50)
+    monkeypatch.setattr(_common, "PRICE_SAMPLE", price_sample)
     generated = repair(labels, groups, lower, upper, features=x, cost="distance")
     assert generated.cost_after == pytest.approx(direct.cost_after, rel=1e-9)
     low_gap, high_gap = _bounds_violation(np.unique(generated.labels, return_inverse=True)[1], groups, lower, upper,
@@ -294,13 +299,66 @@ def test_repair_errors_name_the_group_and_cluster():
         repair(many % 10, many % 2, 0.0, 1.0, features=np.zeros((200_001, 1)), cost="distance")
 
 
-def test_repair_joint_infeasibility():
+def test_repair_joint_infeasibility_names_one_group_and_one_cluster():
     # every cluster and every group passes its own check, the transportation problem as a whole has no solution
-    # (found by a random search over small cases)
+    # (found by a random search over small cases): group 1 has 8 points; cluster 1 has 5 places, of which groups 0
+    # and 2 keep ⌈0.25·5⌉ = 2 each, and group 1's upper bound 0.4 lets clusters 0, 2, 3 (7, 3, 8 points) hold
+    # 2 + 1 + 3 = 6: 1 + 6 = 7 < 8
     labels = np.repeat([0, 1, 2, 3], [7, 5, 3, 8])
     groups = [1, 0, 1, 2, 1, 2, 2, 1, 1, 0, 2, 1, 0, 2, 1, 2, 0, 0, 0, 1, 2, 0, 2]
-    with raises(ERR_JOINT):
+    with raises(ERR_JOINT.format(groups="1", points=8, room=7, inside=1, clusters="1", places=5, others=4,
+                                 outside=6)):
         repair(labels, groups, [0.25, 0.0, 0.25], [0.6, 0.4, 2 / 3])
+
+
+def test_repair_joint_infeasibility_names_two_groups_together():
+    # groups b and c (5 + 3 = 8 points) fit 6 − 2 = 4 into cluster 10 (group a keeps ⌈0.17·6⌉ = 2 there) and
+    # ⌊0.58·5⌋ + ⌊0.38·5⌋ = 2 + 1 = 3 into cluster 20: 7 < 8; b alone fits (3 + 2 = 5), c alone fits (2 + 1 = 3)
+    labels = np.repeat([10, 20], [6, 5])
+    groups = np.array(list("aabcbbbcacb"))
+    with raises(ERR_JOINT.format(groups="b, c", points=8, room=7, inside=4, clusters="10", places=6, others=2,
+                                 outside=3)):
+        repair(labels, groups, [0.17, 0.04, 0.09], [0.74, 0.58, 0.38])
+
+
+@pytest.mark.parametrize("cost", ["moves", "distance"])
+def test_repair_joint_infeasibility_over_too_many_groups_to_name(monkeypatch, cost):
+    monkeypatch.setattr(repair_module, "CERTIFICATE_MAX_GROUPS", 2)  # the case above has three groups
+    with raises(repair_module.ERR_JOINT_UNNAMED.format(m=3, limit=2)):
+        repair(np.repeat([10, 20], [6, 5]), np.array(list("aabcbbbcacb")), [0.17, 0.04, 0.09], [0.74, 0.58, 0.38],
+               features=np.arange(11.0)[:, None], cost=cost)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_joint_violation_against_the_lp_and_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    outcomes = set()
+    for _ in range(80):
+        m, k = int(rng.integers(2, 4)), int(rng.integers(2, 4))
+        total = int(rng.integers(4, 12))
+        group_sizes = np.bincount(rng.integers(0, m, total), minlength=m)
+        cluster_sizes = np.bincount(rng.integers(0, k, total), minlength=k)
+        low = rng.integers(0, 3, (m, k))
+        high = low + rng.integers(0, 4, (m, k))
+        cells = np.arange(m * k)
+        a_eq = np.r_[(cells[None] // k == np.arange(m)[:, None]), (cells[None] % k == np.arange(k)[:, None])]
+        lp = linprog(np.zeros(m * k), A_eq=a_eq.astype(float), b_eq=np.r_[group_sizes, cluster_sizes],
+                     bounds=list(zip(low.ravel(), high.ravel())), method="highs")
+        broken = []  # every (A, B) that breaks the condition
+        for a in itertools.product([False, True], repeat=m):
+            for b in itertools.product([False, True], repeat=k):
+                a, b = np.array(a), np.array(b)
+                if group_sizes[a].sum() > (cluster_sizes[b].sum() - low[np.ix_(~a, b)].sum()
+                                                        + high[np.ix_(a, ~b)].sum()):
+                    broken.append((a.sum(), b.sum(), set(np.flatnonzero(a)), set(np.flatnonzero(b))))
+        found = repair_module.joint_violation(group_sizes, cluster_sizes, low, high)
+        outcomes.add(found is None)
+        assert (found is None) == (lp.status == 0) == (not broken)
+        if found is not None:
+            a, b = found
+            assert (set(a), set(b)) in [(x[2], x[3]) for x in broken]
+            assert (len(a), len(b)) == min(x[:2] for x in broken)  # the fewest groups, then the fewest clusters
+    assert outcomes == {True, False}
 
 
 # ---------- socially fair k-means ----------
@@ -366,10 +424,45 @@ def test_variational_large_lambda_moves_shares_toward_the_population():
         return max(abs((groups[labels == k] == 0).mean() - 0.5) for k in np.unique(labels))
 
     plain = variational_fair_kmeans(x, groups, 2, lam=0.0, init=init)
-    fair = variational_fair_kmeans(x, groups, 2, lam=100.0, init=init)
+    fair = variational_fair_kmeans(x, groups, 2, lam=30.0, init=init)
     assert share_gap(plain.labels) > 0.45
     assert share_gap(fair.labels) < 0.05
     assert fair.fairness < plain.fairness
+    # the bound is an upper bound only while L is at least the fairness gradient's Lipschitz constant, which grows
+    # with λ: at λ = 100 the default L = 2 is too small and the labels oscillate; a larger L restores the fair split
+    assert share_gap(variational_fair_kmeans(x, groups, 2, lam=100.0, lipschitz=10.0, init=init).labels) < 0.05
+
+
+def test_variational_bound_steps_run_to_convergence():
+    """The bound loop runs until its value settles (the authors' code tests from the third step on), not one step:
+    at fixed centres, λ = 10, the first step's fairness gradient pushes a third of group 0 out of its nearer cluster;
+    the later steps, each multiplying in the distances again, sharpen the assignments back towards it."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat([0, 1], 100)
+    blob = np.repeat([[0.0, 0.0], [0.0, 10.0], [3.0, 0.0], [3.0, 10.0]], 50, axis=0)
+    x = rng.normal(size=(200, 2)) * 0.5 + blob
+    a = _common.sq_distances(x, np.array([[0.0, 5.0], [3.0, 5.0]]))  # group 0 (x = 0) nearer cluster 0
+    u = np.array([0.5, 0.5])
+
+    def kept(s):  # group 0's mass in its nearer cluster
+        return s[groups == 0, 0].sum()
+
+    one = variational._bound_update(a, groups, u, 2, 10.0, 2.0, 1)
+    settled = variational._bound_update(a, groups, u, 2, 10.0, 2.0, 200)
+    assert 50 < kept(one) < 80 and kept(settled) > 95
+    np.testing.assert_allclose(settled, variational._bound_update(a, groups, u, 2, 10.0, 2.0, 1000))
+
+
+def test_variational_bound_steps_never_underflow_to_an_empty_row():
+    """With a large λ the two factors of s_j ⊙ exp((−a_j − b_j)/L) underflow in floating point; each row of the
+    assignments still sums to one."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 3)) * 30
+    groups = rng.integers(0, 3, 300)
+    a = _common.sq_distances(x, x[:4])
+    s = variational._bound_update(a, groups, np.bincount(groups) / 300, 3, 1e6, 2.0, 50)
+    assert np.isfinite(s).all()
+    np.testing.assert_allclose(s.sum(1), 1.0)
 
 
 def test_variational_errors():

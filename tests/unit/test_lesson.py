@@ -5,7 +5,7 @@ import pytest
 from dashboard_lib import lesson, metrics
 from dashboard_lib.metrics import balance_per_cluster
 from dashboard_lib.jobs import RunConfig
-from dashboard_lib.plots import NEUTRAL, cluster_balance_bars, probe_bars
+from dashboard_lib.plots import INK, cluster_balance_bars, probe_bars
 from tests.conftest import wait_for_run
 
 
@@ -25,8 +25,8 @@ def test_balance_bars_mark_the_lowest_cluster_and_draw_the_ceiling():
     bars = fig.data[0]
     assert list(bars.x) == ["cluster 0", "cluster 1", "cluster 2"]
     assert bars.marker.color[1] != bars.marker.color[0] == bars.marker.color[2]  # the one that sets Balance stands out
-    (line,) = fig.layout.shapes
-    assert line.y0 == line.y1 == 0.36 and line.line.color == NEUTRAL
+    halo, line = fig.layout.shapes  # the dashed line on a halo (plots._reference_line)
+    assert halo.y0 == line.y0 == line.y1 == 0.36 and line.line.color == INK
     assert any("ceiling 0.360" in (t.name or "") for t in fig.data)
 
 

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from dashboard_lib.plots import (MAX_POINTS_PER_SERIES, accuracy_figure, metrics_figure, probe_figure, signals_figure,
-                                 split_signals)
+from dashboard_lib.plots import (MAX_POINTS_PER_SERIES, REFERENCE_DASH, REFERENCE_WIDTH, accuracy_figure, metrics_figure,
+                                 probe_figure, signals_figure, split_signals)
 
 
 def _long(series: dict[str, list[float]]) -> pd.DataFrame:
@@ -33,7 +33,8 @@ def test_long_series_are_thinned_but_keep_their_last_point():
 def test_accuracy_with_dashed_chance():
     scalars = _long({"disc_acc": [0.9, 0.7, 0.55], "disc_chance": [0.5, 0.5, 0.5]})
     fig = accuracy_figure(scalars, ["disc_acc"], ["disc_chance"])
-    assert [(t.name, t.line.dash) for t in fig.data] == [("disc_acc", None), ("disc_chance", "dash")]
+    assert [(t.name, t.line.dash) for t in fig.data] == [("disc_acc", None), ("disc_chance", REFERENCE_DASH)]
+    assert fig.data[1].line.width == REFERENCE_WIDTH >= 3  # a chance line a projector shows: thick, long dashes
     assert list(fig.layout.yaxis.range) == [0, 1.02]
 
 
@@ -46,7 +47,10 @@ def test_bias_figure_draws_probe_and_link_share_each_beside_its_chance():
     traces = {t.name: t for t in fig.data}
     assert list(traces["same-group link share"].y) == [0.9, 0.6]
     assert list(traces["chance (group-blind links)"].y) == [0.52, 0.52]
-    assert traces["chance (group-blind links)"].line.dash == "dash"
+    for chance, series in (("chance (group-blind links)", "same-group link share"),
+                           ("chance (majority group)", "probe accuracy (held out)")):
+        assert traces[chance].line.dash == REFERENCE_DASH and traces[chance].line.width == REFERENCE_WIDTH >= 3
+        assert traces[chance].line.color == traces[series].line.color  # each chance beside its own series
     assert list(traces["probe accuracy (held out)"].y) == [0.99, 0.97]
     # a run without coefficients (DEC, DFC…) draws the probe alone
     only_probe = probe_figure([{"epoch": 1, "metrics": {"probe_acc": 0.7, "probe_majority": 0.6}}])

@@ -304,3 +304,102 @@ def test_what_a_sweep_reads_of_a_method_comes_from_its_declarations():
     assert {i for i, cls in REGISTRY.items() if cls.signal_series} == {"senet", "inv_senet"}
     assert {i for i, cls in REGISTRY.items() if cls.explainable} == {"erm", "clusterfix"}
     assert {i for i, cls in REGISTRY.items() if cls.debiases_with_clusters} == {"clusterfix"}
+
+
+# --- sweeps that compare methods -----------------------------------------------------------------------------------
+DEEP_AND_CLASSIC = "Deep and classic fair clustering on the built-in digits"
+
+
+def _comparison(**changes) -> SweepSpec:
+    return SweepSpec.from_dict({**SWEEP_PRESETS[DEEP_AND_CLASSIC].spec.to_dict(), **changes})
+
+
+def test_a_comparison_trains_each_method_at_its_own_settings_over_the_seeds_and_round_trips():
+    from dashboard_lib.methods import get_method
+
+    spec = _comparison(seeds=2)
+    trials = spec.trials()
+    methods_ = ["kmeans", "fcmi", "fairlets", "fair_assignment", "variational_fair", "socially_fair_kmeans"]
+    assert [(t.method, t.seed) for t in trials] == [(m, s) for m in methods_ for s in (0, 1)]
+    assert spec.method_ids == methods_ and spec.axes == []
+    fcmi = next(t for t in trials if t.method == "fcmi")
+    assert fcmi.hparams["epochs"] == get_method("fcmi").quick["epochs"]  # its quick demo
+    assert next(t for t in trials if t.method == "variational_fair").hparams["lam"] == \
+        next(p.default for p in get_method("variational_fair").params if p.name == "lam")  # declared settings
+    assert SweepSpec.from_dict(spec.to_dict()) == spec
+    entry = spec.to_dict()["compare"][1]
+    assert entry == {"method": "fcmi", "fixed": {}, "variant": None}
+    fixed = _comparison(compare=[{"method": "variational_fair", "fixed": {"lam": 500.0}}, {"method": "kmeans"}])
+    assert fixed.trials()[0].hparams["lam"] == 500.0 and fixed.method_ids == ["variational_fair", "kmeans"]
+
+
+def test_a_comparison_refuses_axes_a_method_twice_and_mixed_kinds():
+    from dashboard_lib.sweeps import spec as spec_module
+
+    with pytest.raises(ValueError) as info:
+        _comparison(axes=[{"name": "n_init", "values": [1]}]).trials()
+    assert str(info.value) == spec_module.ERR_COMPARE_AXES
+    with pytest.raises(ValueError) as info:
+        _comparison(compare=[{"method": "kmeans"}, {"method": "kmeans", "fixed": {"n_init": 2}}]).trials()
+    assert str(info.value) == spec_module.ERR_COMPARE_TWICE.format(method="kmeans")
+    with pytest.raises(ValueError) as info:
+        _comparison(compare=[{"method": "kmeans"}, {"method": "erm"}]).trials()
+    assert str(info.value) == spec_module.ERR_COMPARE_KINDS.format(kinds="kmeans (clustering), erm (classifier)")
+
+
+def test_a_stored_sweep_from_before_comparisons_still_reads():
+    old = SweepSpec("mnist_optdigits", "kmeans", [Axis("n_init", values=[1, 2])]).to_dict()
+    del old["compare"]
+    spec = SweepSpec.from_dict(old)
+    assert spec.compare == [] and spec.method_ids == ["kmeans"] and len(spec.trials()) == 2
+
+
+def test_the_estimate_of_a_comparison_counts_each_method_at_its_own_pace_and_names_the_unmeasured(tmp_path):
+    store = RunStore(tmp_path)
+    spec = _comparison(seeds=2, compare=[{"method": "kmeans"}, {"method": "fcmi"}, {"method": "fairlets"}])
+    trials = spec.trials()
+    _finished(store, "kmeans", 10, trials[0].hparams)
+    _finished(store, "fcmi", 100, trials[2].hparams)
+    guess = estimate_time(store, trials, slots=2)
+    assert guess.missing == ["fairlets"]  # no finished run: left out, so the figure is a lower bound
+    # The queue hands out kmeans 10, kmeans 10, fcmi 100, fcmi 100 to two slots: 10 | 10, then 110 | 110.
+    assert guess.total_seconds == pytest.approx(110) and guess.seconds_per_trial == pytest.approx(55)
+    assert "kmeans, fcmi" in guess.basis
+    _finished(store, "fairlets", 1, trials[4].hparams)
+    assert estimate_time(store, trials, slots=2).missing == []
+
+
+def test_a_comparisons_results_draw_every_method_on_one_pareto_chart_and_a_bar_per_method(tmp_path):
+    store = RunStore(tmp_path)
+    spec = _comparison(seeds=2, compare=[{"method": "kmeans"}, {"method": "fcmi"}, {"method": "fair_assignment"}])
+    sweep_id = store.create_sweep(spec.to_dict(), 6, None)
+    values = {"fair_assignment": (0.5, 0.9), "kmeans": (0.8, 0.1), "fcmi": (0.7, 0.6)}
+    for method, (acc, balance) in values.items():
+        for seed in (0, 1):
+            _finished(store, method, 3, {}, sweep_id=sweep_id, seed=seed,
+                      metrics={"acc": acc + seed / 100, "balance": balance, "nmi": 0.5})
+    frame = sweep_frame(store, sweep_id)
+    assert list(frame["method"]) == ["kmeans", "kmeans", "fcmi", "fcmi", "fair_assignment", "fair_assignment"]
+    figures = sweep_figures(store.get_sweep(sweep_id), frame, ["acc", "balance"])
+    assert set(figures) == {"methods", "pareto"}
+    traces = {t.name: t for t in figures["pareto"].data}
+    for method, (acc, balance) in values.items():  # one legend entry per method, each of its seeds a point
+        assert list(traces[method].x) == pytest.approx([acc, acc + 0.01]) and list(traces[method].y) == [balance] * 2
+        assert all(c[0].startswith(f"{method} · ") for c in traces[method].customdata)
+    bars = {t.name: list(t.y) for t in figures["methods"].data}
+    assert bars["fcmi"] == pytest.approx([0.705, 0.6])  # the mean over its seeds
+
+
+def test_the_cli_lists_and_dry_runs_the_comparison_preset(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FCLAB_HOME", str(tmp_path))
+    assert cli.main(["sweep", "--preset", DEEP_AND_CLASSIC, "--seeds", "2", "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert "12 trials of kmeans, fcmi, fairlets, fair_assignment, variational_fair, socially_fair_kmeans" in out.err
+    assert out.out.count('"method": "fcmi"') == 2
+    assert cli.main(["sweep", "--preset", DEEP_AND_CLASSIC, "--set", "n_init=2", "--dry-run"]) == 2
+    assert cli.ERR_COMPARE_SETTINGS in capsys.readouterr().err
+    assert cli.main(["sweep", "--preset", DEEP_AND_CLASSIC, "--method", "kmeans", "--axis", "n_init=1,2",
+                     "--dry-run"]) == 0  # a sweep of that one method
+    assert "6 trials of kmeans on" in capsys.readouterr().err  # 2 values × the preset's 3 seeds
+    assert cli.main(["sweep", "--list-presets"]) == 0
+    assert "kmeans, fcmi, fairlets" in capsys.readouterr().out
