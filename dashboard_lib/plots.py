@@ -604,8 +604,9 @@ def cluster_balance_bars(clusters, ratio, ceiling: float, *, title: str = "Balan
     _reference_line(fig, y=ceiling)
     _reference_legend(fig, f"ceiling {ceiling:.3f}: the whole dataset's ratio")
     fig.add_trace(go.Bar(x=[None], y=[None], marker_color=LIMITING_MARK, name="the cluster that sets Balance (the lowest)"))
-    if lowest >= 0:  # an arrow too: the lowest bar is often of no height at all (a cluster that misses a group)
-        fig.add_annotation(x=_h(f"cluster {clusters[lowest]}"), y=float(ratio[lowest]), text="sets Balance",
+    if lowest >= 0:  # an arrow too: the lowest bar is often of no height at all (a cluster that misses a group); no
+        # label, the legend says what it marks (a label would meet the ceiling line or the legend on a short chart)
+        fig.add_annotation(x=_h(f"cluster {clusters[lowest]}"), y=float(ratio[lowest]), text="",
                            showarrow=True, arrowhead=2, arrowwidth=2.5, arrowcolor=INK, ax=0, ay=-38, yshift=16)
     fig.update_layout(**_LAYOUT, title=_h(title), yaxis=dict(title="smallest group / largest group", range=[0, max(ceiling, ratio.max(initial=0)) * 1.25 + 0.02]))
     return fig

@@ -1,12 +1,14 @@
-"""Lesson "See the bias": k-means against a fair method on the built-in digits, in five steps a class can follow."""
+"""Lesson "See the bias": k-means against a fair method on the built-in digits, in five steps a class can follow, and an
+optional sixth: the classic answer, fairlets."""
 import time
 
+import numpy as np
 import streamlit as st
 
 from dashboard_lib import lesson
 from dashboard_lib.metrics import balance_ceiling, balance_per_cluster
 from dashboard_lib.methods import REGISTRY as METHODS
-from dashboard_lib.plots import cluster_balance_bars, embedding_scatter, group_share_bars, probe_bars
+from dashboard_lib.plots import cluster_balance_bars, embedding_scatter, group_share_bars, metric_bars, probe_bars
 from dashboard_lib.projection import label_names, load_epoch_points, projector_for
 from dashboard_lib.state import ensure_navigation, job_registry, run_store
 from dashboard_lib.text import md
@@ -15,10 +17,17 @@ from dashboard_lib.ui import progress_text
 ensure_navigation()
 POLL_SECONDS = 1.0
 RUNS_KEY = "lesson_runs"
+# Figure heights (px) with which every step, its text and its way on fit a 1280 × 630 browser window without scrolling
+# (tests/e2e/test_lesson.py checks it at 1280 × 630 and 1280 × 720).
+SHARES_HEIGHT, FULL_HEIGHT, PAIR_HEIGHT, SCATTER_HEIGHT, PROBE_HEIGHT = 340, 300, 300, 300, 330
+# Less of Streamlit's blank padding above and below the page (6rem and 10rem): the room the figures need, and no
+# scrolling over empty space (a style-only st.html takes no room on the page).
+FIT_THE_SCREEN = "<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem; padding-bottom: 0.5rem}</style>"
 store, registry = run_store(), job_registry()
 registry.reconcile()
 projector = projector_for(store)
-names = {lesson.UNFAIR: "k-means", lesson.FAIR: METHODS[lesson.FAIR_METHOD].name}
+names = {lesson.UNFAIR: "k-means", lesson.FAIR: METHODS[lesson.FAIR_METHOD].name,
+         lesson.CLASSIC: METHODS[lesson.CLASSIC_METHOD].name}
 
 INTRO = ("Ten digit classes, written in two places: 5,000 digits from **MNIST** and 1,797 from **UCI optdigits**, "
          "which look different (thicker, blockier strokes). The source is the *sensitive group*. A clustering is "
@@ -39,9 +48,10 @@ def go_to(number: int) -> None:
 runs = lesson.find_runs(store, registry)
 if step == 0:
     ready = len(runs) == len(lesson.lesson_configs())
-    st.markdown("The lesson trains two runs, or reuses them when this store already has them: **k-means** (seconds) "
-                f"and **{names[lesson.FAIR]}** on its quick demo (about two minutes on a laptop CPU); you can read "
-                "the first two steps while the second trains.")
+    st.markdown(f"About {lesson.LENGTH_MINUTES} minutes from the click to the story's end on a laptop, its runs "
+                f"included: the lesson trains **k-means** (seconds), then **{names[lesson.FAIR]}** on its quick demo "
+                "(you can read the first two steps meanwhile), then, for an optional last step, "
+                f"**{names[lesson.CLASSIC]}** (seconds). It reuses these runs when this store already has them.")
     if st.button("Open the lesson" if ready else "Start the lesson", type="primary", icon=":material/school:"):
         st.session_state[RUNS_KEY] = lesson.start_missing(store, registry)
         go_to(1)
@@ -58,19 +68,21 @@ def lesson_runs() -> dict[str, str]:
             store.get_run(run_id)
     except KeyError:
         runs = None
-    if not runs:
+    if not runs or set(runs) != set(lesson.lesson_configs()):
         runs = st.session_state[RUNS_KEY] = lesson.start_missing(store, registry)
     return runs
 
 
 runs = lesson_runs()
 current = lesson.STEPS[step - 1]
-# One row for where we are and the way on, so each step's figure fits a 1280 × 720 projector without scrolling.
+st.html(FIT_THE_SCREEN)
+# One row for where we are and the way on, so each step's figure fits the screen without scrolling.
 nav = st.columns([5, 1, 1], vertical_alignment="center")
 nav[0].subheader(current.title, help=INTRO)
-nav[0].caption(f"Lesson: see the bias · step {step} of {len(lesson.STEPS)}")
+nav[0].caption("Lesson: see the bias · " + ("optional step, after the story's end" if current.optional
+                                            else f"step {step} of {lesson.STORY_STEPS}"))
 nav[1].button("Back", icon=":material/arrow_back:", on_click=go_to, args=(step - 1,), width="stretch")
-if step < len(lesson.STEPS):
+if step < lesson.STORY_STEPS:
     nav[2].button("Next", icon=":material/arrow_forward:", on_click=go_to, args=(step + 1,), type="primary", width="stretch")
 else:
     nav[2].button("Again", icon=":material/replay:", on_click=go_to, args=(1,), width="stretch")
@@ -101,7 +113,7 @@ for role in current.needs:
     if finished[role] is None:
         run = store.get_run(runs[role])
         if run.status == "running":
-            st.info(f"This step shows {names[role]}'s clusters once it has finished; it trains now and the page "
+            st.info(f"This step shows {lesson.possessive(names[role])} clusters once it has finished; it trains now and the page "
                     "continues by itself.", icon=":material/hourglass_top:")
             wait_for(role)
         else:
@@ -112,100 +124,112 @@ for role in current.needs:
                 st.rerun()
         st.stop()
 
+embedded = (lesson.UNFAIR, lesson.FAIR)  # the runs whose embeddings steps 4 and 5 show
 if all(found is not None for found in finished.values()):  # ask for the UMAP layouts early: step 4 then has them
-    for found in finished.values():  # (not while a run trains: UMAP holds the GIL and would slow it several-fold)
-        projector.request_umap(found[0].id, found[1]["epoch"], prefetch=False)
+    for role in embedded:  # (not while a run trains: UMAP holds the GIL and would slow it several-fold)
+        projector.request_umap(finished[role][0].id, finished[role][1]["epoch"], prefetch=False)
 
 group_names, _ = label_names(finished[lesson.UNFAIR][0])
+metrics = {role: found[1]["metrics"] for role, found in finished.items() if found is not None}
+points = {role: found[2] for role, found in finished.items() if found is not None}
+ceiling = balance_ceiling(points[lesson.UNFAIR].g)
 
 
-def shares(role: str, title: str):
-    _, _, points = finished[role]
-    clusters, counts, _ = balance_per_cluster(points.assignment, points.g, len(group_names))
-    return group_share_bars(counts, clusters, group_names, title=title)
+def per_cluster(role: str):
+    """(cluster ids, cluster × group counts, smallest / largest group count per cluster) of the role's run."""
+    return balance_per_cluster(points[role].assignment, points[role].g, len(group_names))
 
 
-def balance(role: str):
-    run, evaluation, points = finished[role]
-    clusters, counts, ratio = balance_per_cluster(points.assignment, points.g, len(group_names))
-    metrics, ceiling = evaluation["metrics"], balance_ceiling(points.g)
+def shares(role: str, title: str, height: int):
+    clusters, counts, _ = per_cluster(role)
+    return group_share_bars(counts, clusters, group_names, title=title).update_layout(height=height)
+
+
+def balance(role: str, height: int):
+    """The role's per-cluster Balance bars under the ceiling, and the caption naming the cluster that sets Balance."""
+    clusters, counts, ratio = per_cluster(role)
     worst = int(ratio.argmin())
-    fig = cluster_balance_bars(clusters, ratio, ceiling,
-                               title=f"{names[role]}: Balance {metrics['balance']:.3f} (ceiling {ceiling:.3f})")
-    counts_text = ", ".join(f"{int(n):,} {g}" for n, g in zip(counts[worst], group_names))
-    return fig, f"Set by cluster {clusters[worst]}: {counts_text}."
+    title = f"{names[role]}: Balance {metrics[role]['balance']:.3f}, its lowest bar (ceiling {ceiling:.3f})"
+    fig = cluster_balance_bars(clusters, ratio, ceiling, title=title).update_layout(height=height)
+    return fig, lesson.balance_caption(clusters[worst], counts[worst], group_names)
 
 
 if step == 1:
-    _, evaluation, points = finished[lesson.UNFAIR]
-    clusters, counts, ratio = balance_per_cluster(points.assignment, points.g, len(group_names))
-    lopsided = int((counts.max(1) >= 0.9 * counts.sum(1)).sum())
-    pure = int((counts.min(1) == 0).sum())
-    st.markdown("k-means puts digits that look alike together, and the two sources draw digits differently: "
-                f"**{lopsided} of its {len(clusters)} clusters are at least 90 % one source**"
-                + (f" ({pure} entirely)" if pure else "") + ". Each bar is one cluster; the top bar is the whole "
-                "dataset. A fair cluster's colours would break at the dashed line, like the top bar.")
-    st.plotly_chart(shares(lesson.UNFAIR, "k-means: group shares per cluster"), key="lesson.shares.unfair")
+    st.markdown(lesson.one_source_sentence(per_cluster(lesson.UNFAIR)[1]) + " Each bar is one cluster; the top bar is "
+                "the whole dataset. A fair cluster's colours would break at the dashed line, like the top bar.")
+    st.plotly_chart(shares(lesson.UNFAIR, "k-means: group shares per cluster", SHARES_HEIGHT), key="lesson.shares.unfair")
 elif step == 2:
     st.markdown("**Balance** (DFC, FCMI) takes each cluster's *smallest group count ÷ largest group count* and keeps "
-                "the **minimum** over clusters: one single-source cluster makes it 0. It cannot exceed the dataset's "
-                "own ratio (1,797 ÷ 5,000 = 0.36), the *ceiling*, because some cluster always has at most the "
-                "population's share of the smaller group.")
-    fig, caption = balance(lesson.UNFAIR)
+                "the **minimum** over clusters: one single-source cluster makes it 0. "
+                + lesson.ceiling_sentence(per_cluster(lesson.UNFAIR)[2], np.bincount(points[lesson.UNFAIR].g),
+                                          group_names))
+    fig, caption = balance(lesson.UNFAIR, FULL_HEIGHT)
     st.plotly_chart(fig, key="lesson.balance.unfair")
     st.caption(caption)
 elif step == 3:
-    metrics = finished[lesson.FAIR][1]["metrics"]
-    mixed = "Every cluster now holds both sources" if metrics["balance"] > 0 else "Most clusters now hold both sources"
-    st.markdown(f"**{names[lesson.FAIR]}** (Zeng et al., CVPR 2023) learns an embedding whose clusters carry as "
-                "much information as possible about the data and as little as possible about the source. "
-                f"{mixed}: Balance **{metrics['balance']:.3f}** of a possible "
-                f"{balance_ceiling(finished[lesson.FAIR][2].g):.3f}, and MNCE **{metrics['mnce']:.3f}** (1 = every cluster mirrors "
-                f"the 74/26 mix), at ACC {metrics['acc']:.3f} (k-means {finished[lesson.UNFAIR][1]['metrics']['acc']:.3f}).")
+    st.markdown(f"**{names[lesson.FAIR]}** (Zeng et al., CVPR 2023) learns an embedding that keeps as much about the "
+                "digits and as little about the source as it can. "
+                + lesson.mixed_sentence(names[lesson.FAIR], per_cluster(lesson.FAIR)[1], metrics[lesson.FAIR],
+                                        metrics[lesson.UNFAIR], ceiling))
     left, right = st.columns(2)
-    left.plotly_chart(shares(lesson.FAIR, f"{names[lesson.FAIR]}: group shares per cluster"), key="lesson.shares.fair")
-    fig, caption = balance(lesson.FAIR)
+    left.plotly_chart(shares(lesson.FAIR, f"{names[lesson.FAIR]}: group shares per cluster", PAIR_HEIGHT),
+                      key="lesson.shares.fair")
+    fig, caption = balance(lesson.FAIR, PAIR_HEIGHT)
     right.plotly_chart(fig, key="lesson.balance.fair")
     right.caption(caption)
 elif step == 4:
-    st.markdown("Each dot is one digit, placed by UMAP so that similar digits sit together, and coloured by its "
-                "source. k-means clusters the pixels, where the sources form separate islands; the fair method's "
-                "embedding interleaves them, so its clusters cannot follow the source.")
-    columns, pending = st.columns(2), False
-    for column, role in zip(columns, (lesson.UNFAIR, lesson.FAIR)):
-        run, evaluation, points = finished[role]
-        layout = projector.request_umap(run.id, evaluation["epoch"], prefetch=False)
-        if layout is None:
-            layout, pending = projector.pca(run.id, evaluation["epoch"]), True
-        shown = "UMAP" if layout.method == "umap" else "PCA (UMAP still computing)"
-        column.plotly_chart(embedding_scatter(layout.coords, points.g[layout.index], group_names, palette="group",
-                                              legend_title="source", title=f"{names[role]}: {shown} of the {points.source}",
-                                              height=400), key=f"lesson.umap.{role}")
-    if pending:
+    layouts = {}
+    for role in embedded:
+        run, evaluation = finished[role][0], finished[role][1]
+        layouts[role] = (projector.request_umap(run.id, evaluation["epoch"], prefetch=False)
+                         or projector.pca(run.id, evaluation["epoch"]))
+    chance = metrics[lesson.UNFAIR]["probe_majority"]
+    st.markdown(lesson.layout_sentence(layout.method for layout in layouts.values()) + " "
+                + lesson.separation_sentence(names[lesson.FAIR], metrics[lesson.UNFAIR]["probe_acc"],
+                                             metrics[lesson.FAIR]["probe_acc"], chance))
+    for column, role in zip(st.columns(2), embedded):
+        layout = layouts[role]
+        shown = "UMAP" if layout.method == "umap" else "PCA"
+        column.plotly_chart(embedding_scatter(layout.coords, points[role].g[layout.index], group_names, palette="group",
+                                              legend_title="source", title=f"{names[role]}: {shown} of its {points[role].source}",
+                                              height=SCATTER_HEIGHT), key=f"lesson.umap.{role}")
+    if any(layout.method != "umap" for layout in layouts.values()):
         @st.fragment(run_every=POLL_SECONDS)
         def wait_for_umap() -> None:
-            if all(projector.umap_status(finished[r][0].id, finished[r][1]["epoch"]) != "computing"
-                   and projector.umap_status(finished[r][0].id, finished[r][1]["epoch"]) != "queued" for r in finished):
+            if all(projector.umap_status(finished[r][0].id, finished[r][1]["epoch"]) not in ("computing", "queued")
+                   for r in embedded):
                 st.rerun(scope="app")
-            st.caption("The UMAP layouts are computing in the background; the PCA layout is shown meanwhile.")
+            st.caption("UMAP is computing in the background; PCA is shown until it is ready.")
         wait_for_umap()
 elif step == 5:
-    metrics = {role: finished[role][1]["metrics"] for role in finished}
     chance = metrics[lesson.UNFAIR]["probe_majority"]
-    st.markdown("A *bias probe* is a fresh logistic regression trained to read the source from each embedding, and "
-                "scored on digits it did not see. Guessing *MNIST* every time already scores the chance rate. "
-                "The closer a run's probe is to chance, the less of the source its embedding keeps.")
-    st.plotly_chart(probe_bars({names[r]: metrics[r]["probe_acc"] for r in (lesson.UNFAIR, lesson.FAIR)}, chance),
-                    key="lesson.probe")
-    gap = {r: metrics[r]["probe_acc"] - chance for r in metrics}
-    st.caption(f"k-means' features give the source away ({metrics[lesson.UNFAIR]['probe_acc']:.3f}, "
-               f"{gap[lesson.UNFAIR]:+.3f} above chance); {names[lesson.FAIR]}'s keep "
-               f"{'almost none' if gap[lesson.FAIR] < 0.02 else 'little' if gap[lesson.FAIR] < 0.1 else 'less'} of it ({metrics[lesson.FAIR]['probe_acc']:.3f}). "
-               "Fair clusters do not need a blind embedding, but a blind embedding makes them easy.")
-    st.success("That is the story: an unconstrained clustering follows the sensitive attribute when the groups look "
-               "different; a fair method trades a little accuracy for clusters that mix the groups. Next: try DFC or "
-               "another method on Train, or compare all runs on Compare.", icon=":material/task_alt:")
-    links = st.columns(3)
-    links[0].page_link("pages/train.py", label="Train another method", icon=":material/model_training:")
-    links[1].page_link("pages/compare.py", label="Compare the runs", icon=":material/compare_arrows:")
-    links[2].page_link("pages/embeddings.py", label="Explore the embeddings", icon=":material/scatter_plot:")
+    st.markdown("A *bias probe*, a fresh logistic regression, reads the source from each embedding, scored on digits "
+                "it did not see; always guessing *MNIST* scores the chance rate. "
+                + lesson.probe_sentence(names[lesson.FAIR], metrics[lesson.UNFAIR]["probe_acc"],
+                                        metrics[lesson.FAIR]["probe_acc"], chance)
+                + " Fair clusters do not need a blind embedding, but a blind embedding makes them easy.")
+    chart, end = st.columns(2)
+    chart.plotly_chart(probe_bars({names[r]: metrics[r]["probe_acc"] for r in embedded}, chance).update_layout(
+        height=PROBE_HEIGHT), key="lesson.probe")
+    end.success(lesson.conclusion(names[lesson.FAIR], metrics[lesson.FAIR], metrics[lesson.UNFAIR]),
+                icon=":material/task_alt:")
+    end.button("Optional: the classic answer", icon=":material/arrow_forward:", on_click=go_to, args=(step + 1,))
+    links = end.columns(3)
+    links[0].page_link("pages/train.py", label="Train", icon=":material/model_training:")
+    links[1].page_link("pages/compare.py", label="Compare", icon=":material/compare_arrows:")
+    links[2].page_link("pages/embeddings.py", label="Embeddings", icon=":material/scatter_plot:")
+elif step == 6:
+    sizes = np.bincount(points[lesson.CLASSIC].g)
+    t, _ = lesson.fairlet_bound(sizes)
+    st.markdown("Chierichetti et al. (NeurIPS 2017), who defined Balance, cluster *fairlets*: small sets of one "
+                f"{md(group_names[int(sizes.argmin())])} digit and at most {t} of the other source, so every cluster is "
+                "mixed by construction. "
+                + lesson.classic_sentence(names[lesson.FAIR], metrics[lesson.CLASSIC], metrics[lesson.FAIR],
+                                          metrics[lesson.UNFAIR], ceiling, t))
+    left, right = st.columns(2)
+    fig, caption = balance(lesson.CLASSIC, PAIR_HEIGHT)
+    left.plotly_chart(fig, key="lesson.balance.classic")
+    left.caption(caption)
+    right.plotly_chart(metric_bars({names[r]: metrics[r] for r in (lesson.UNFAIR, lesson.FAIR, lesson.CLASSIC)},
+                                   ["acc", "balance"], title="Accuracy and Balance of the three runs").update_layout(
+        height=PAIR_HEIGHT), key="lesson.classic.compare")

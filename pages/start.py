@@ -1,6 +1,7 @@
 """Start: what the lab is for, and three ways in."""
 import streamlit as st
 
+from dashboard_lib import lesson
 from dashboard_lib.state import ensure_navigation
 
 ensure_navigation()
@@ -12,9 +13,11 @@ st.markdown("Clustering algorithms can split people along a sensitive attribute 
 paths = st.columns(3, gap="large")
 with paths[0]:
     st.subheader("See the bias")
-    st.markdown("A five-step lesson for a class: k-means sorts the built-in digits by their source (MNIST or UCI "
-                "optdigits); a fair method mixes every cluster. About three minutes on a laptop, runs included.")
-    st.page_link("pages/lesson.py", label="Start the lesson", icon=":material/school:")
+    st.markdown(f"A {lesson.STORY_STEPS}-step lesson for a class: k-means sorts the built-in digits by their source "
+                "(MNIST or UCI optdigits); a fair method mixes every cluster; optionally, the classic answer. About "
+                f"{lesson.LENGTH_MINUTES} minutes on a laptop, runs included.")
+    if st.button("Start the lesson", type="primary", icon=":material/school:"):  # the way in for a class: a button
+        st.switch_page("pages/lesson.py")
     st.page_link("pages/train.py", label="Or train a method yourself", icon=":material/model_training:")
 with paths[1]:
     st.subheader("Audit a clustering")

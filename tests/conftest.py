@@ -64,3 +64,36 @@ def wait_for_run(registry, run_id, timeout=120):
     """Block until the run ends and return its record (fails the test if it does not end in time)."""
     assert registry.wait(run_id, timeout), "run did not end in time"
     return registry.store.get_run(run_id)
+
+
+@pytest.fixture(scope="session")
+def lesson_store(tmp_path_factory):
+    """A run store holding the lesson's runs (dashboard_lib.lesson), trained once per test session with the lesson's
+    very configurations: the lesson's AppTest and end-to-end test each copy it (lesson_home). FCLAB_LESSON_STORE may
+    name a store (no server using it) whose runs are copied first: the runs of the lesson's configurations found
+    there are reused, the others trained, as the lesson itself does."""
+    import shutil
+
+    from dashboard_lib import lesson
+    from dashboard_lib.jobs import JobRegistry
+    from dashboard_lib.store import RunStore
+
+    path = tmp_path_factory.mktemp("lesson-runs") / "store"
+    if os.environ.get("FCLAB_LESSON_STORE"):
+        shutil.copytree(os.environ["FCLAB_LESSON_STORE"], path)
+    store = RunStore(path)
+    registry = JobRegistry(store)
+    for run_id in lesson.start_missing(store, registry).values():
+        assert registry.wait(run_id, 1800), "a lesson run did not end in 30 minutes"
+        assert store.get_run(run_id).status == "finished", store.get_run(run_id).error
+    return path
+
+
+@pytest.fixture
+def lesson_home(lesson_store, tmp_path):
+    """An app home of this test's own whose store is a copy of lesson_store (nothing trains)."""
+    import shutil
+
+    home = tmp_path / "lesson_home"
+    shutil.copytree(lesson_store, home / "store")
+    return home

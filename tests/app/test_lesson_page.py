@@ -1,4 +1,4 @@
-"""The Start page and the lesson through AppTest, with the lesson's real runs trained once for the module."""
+"""The Start page and the lesson through AppTest, on the lesson's real runs (trained once per test session: lesson_store)."""
 import time
 
 import pytest
@@ -9,32 +9,24 @@ from dashboard_lib.store import RunStore
 from tests.app.helpers import charts, open_app
 
 
-@pytest.fixture(scope="module")
-def lesson_home(tmp_path_factory):
-    """An app home whose store holds the lesson's two runs, trained with the lesson's very configurations."""
-    home = tmp_path_factory.mktemp("lesson") / "fclab_home"
-    store = RunStore(home / "store")
-    registry = JobRegistry(store)
-    for run_id in lesson.start_missing(store, registry).values():
-        assert registry.wait(run_id, 900) and store.get_run(run_id).status == "finished"
-    return home
-
-
 def test_start_page_offers_three_paths(fclab_home):
     at = open_app()
     assert [s.value for s in at.subheader] == ["See the bias", "Audit a clustering", "Reproduce a paper"]
-    assert "Start the lesson" in [link.label for link in at.get("page_link")]
+    start = next(b for b in at.button if b.label == "Start the lesson")  # a button, not a small link
+    start.click().run()
+    assert at.title[0].value == "Lesson: see the bias" and not at.exception
 
 
-def test_the_lesson_walks_through_its_five_steps_on_runs_already_in_the_store(lesson_home, monkeypatch):
+def test_the_lesson_walks_through_its_steps_on_runs_already_in_the_store(lesson_home, monkeypatch):
     monkeypatch.setenv("FCLAB_HOME", str(lesson_home))
+    before = {r.id for r in RunStore(lesson_home / "store").list_runs()}
     at = open_app("pages/lesson.py")
-    at.button[0].click().run()  # "Open the lesson": both runs are there, nothing starts
+    at.button[0].click().run()  # "Open the lesson": its runs are there, nothing starts
     assert at.button[0].label == "Back" and not at.exception
-    assert len(RunStore(lesson_home / "store").list_runs()) == 2
+    assert {r.id for r in RunStore(lesson_home / "store").list_runs()} == before
 
     texts = lambda: " ".join(m.value for m in [*at.markdown, *at.caption])  # noqa: E731
-    assert "clusters are at least 90 % one source" in texts()
+    assert "clusters are at least 90\u00a0% one source" in texts()
     (shares,) = charts(at)
     assert shares["data"][0]["y"][0] == "population"
     next_button = lambda: next(b for b in at.button if b.label == "Next")  # noqa: E731
@@ -42,11 +34,16 @@ def test_the_lesson_walks_through_its_five_steps_on_runs_already_in_the_store(le
     next_button().click().run()  # 2: Balance against its ceiling, with the cluster that sets it named
     (bars,) = charts(at)
     assert bars["layout"]["shapes"][0]["y0"] == pytest.approx(1797 / 5000, abs=1e-3)
-    assert "Set by cluster" in texts() and "k-means: Balance 0.000" in bars["layout"]["title"]["text"]
+    assert "Balance is set by cluster" in texts() and "k-means: Balance 0.000" in bars["layout"]["title"]["text"]
+    assert "bounds the **least** balanced cluster" in texts()
 
     next_button().click().run()  # 3: the fair method's shares and Balance
-    fair = RunStore(lesson_home / "store").list_runs(method=lesson.FAIR_METHOD)[0].metrics
+    store = RunStore(lesson_home / "store")
+    shown = {role: [e for e in store.evaluations(run_id) if e["has_arrays"]][-1]["metrics"]  # the final evaluation's
+             for role, run_id in lesson.find_runs(store, JobRegistry(store)).items()}
+    fair, unfair = shown[lesson.FAIR], shown[lesson.UNFAIR]
     assert len(charts(at)) == 2 and f"MNCE **{fair['mnce']:.3f}**" in texts()
+    assert f"ACC {fair['acc']:.3f} against {unfair['acc']:.3f}" in texts()  # whichever way it goes, it is said
 
     next_button().click().run()  # 4: both embeddings coloured by source (UMAP, or PCA while it computes)
     scatters = charts(at)
@@ -55,16 +52,25 @@ def test_the_lesson_walks_through_its_five_steps_on_runs_already_in_the_store(le
     next_button().click().run()  # 5: the probe against chance, and the end
     (probe,) = charts(at)
     assert probe["layout"]["shapes"][0]["y0"] == pytest.approx(5000 / 6797, abs=0.02)  # the held-out majority rate
-    assert [b.label for b in at.button] == ["Back", "Again"] and at.success
+    assert [b.label for b in at.button] == ["Back", "Again", "Optional: the classic answer"] and at.success
+    assert at.success[0].value == lesson.conclusion("FCMI", fair, unfair)
+
+    at.button[2].click().run()  # 6 (optional): fairlets' Balance per cluster, and the three runs side by side
+    classic = shown[lesson.CLASSIC]
+    balance, compared = charts(at)
+    assert "Fairlets: Balance" in balance["layout"]["title"]["text"]
+    assert [t["name"] for t in compared["data"]] == ["k-means", "FCMI", "Fairlets"]
+    assert f"Fairlets reach Balance **{classic['balance']:.3f}**" in texts()
+    assert [b.label for b in at.button] == ["Back", "Again"] and not at.exception
 
 
-def test_starting_the_lesson_on_an_empty_store_trains_its_two_runs(fclab_home):
+def test_starting_the_lesson_on_an_empty_store_trains_its_runs(fclab_home):
     at = open_app("pages/lesson.py")
     assert at.button[0].label == "Start the lesson"
     at.button[0].click().run()
     store = RunStore(fclab_home / "store")
     runs = {r.method: r for r in store.list_runs()}
-    assert set(runs) == {"kmeans", lesson.FAIR_METHOD}
+    assert set(runs) == {config.method for config in lesson.lesson_configs().values()}
     wanted = lesson.lesson_configs()[lesson.FAIR].resolved().hparams
     assert runs[lesson.FAIR_METHOD].config["hparams"] == wanted
     from dashboard_lib.state import job_registry
