@@ -88,9 +88,9 @@ def runs_frame(runs, finals: dict[str, dict]) -> pd.DataFrame:
     rows = []
     # the method-specific metrics some run reports (Inv-SENnet's same-group link share, ClusterFix's group accuracies…)
     # and the headline metrics of each kind of task among the runs, clustering first
-    kinds = {method_of(run).kind: method_of(run) for run in runs}
-    headline = [*(HEADLINE_METRICS if "clustering" in kinds or not kinds else ()),
-                *(kinds["classifier"].headline_metrics if "classifier" in kinds else ())]
+    by_kind = {method_of(run).kind: method_of(run) for run in runs}
+    headline = [*(HEADLINE_METRICS if "clustering" in by_kind or not by_kind else ()),
+                *(by_kind["classifier"].headline_metrics if "classifier" in by_kind else ())]
     reported = (k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))
     metrics = list(dict.fromkeys([*headline, *reported]))
     for run in runs:
