@@ -32,3 +32,16 @@ def test_a_classifier_shows_its_own_metrics_and_a_clustering_all_of_them():
                          "worst_group_acc": recorded["worst_group_acc"], "probe_acc": 0.9, "probe_majority": 0.5}
         assert set(cls.headline_metrics) <= set(shown)
     assert methods.KMeans.shown_metrics(recorded) == recorded and methods.Method.shown_metrics(recorded) == recorded
+
+
+def test_a_sweep_of_a_classifier_holds_its_own_metrics_as_the_pages_show_them(tmp_path):
+    from dashboard_lib.store import RunStore
+    from dashboard_lib.sweeps import Axis, SweepSpec, sweep_frame
+
+    store = RunStore(tmp_path)
+    sweep_id = store.create_sweep(SweepSpec("colored_digits", "erm", [Axis("lr", values=[1e-3])]).to_dict(), 1, None)
+    run_id = store.create_run(dataset="colored_digits", method="erm", config={"hparams": {"lr": 1e-3}}, seed=0,
+                              device="cpu", environment={}, sweep_id=sweep_id)
+    store.finish(run_id, "finished", metrics={"acc": 0.502, "nmi": 0.0, "avg_acc": 0.498, "worst_group_acc": 0.1})
+    row = sweep_frame(store, sweep_id).iloc[0]
+    assert row["avg_acc"] == 0.498 and row["worst_group_acc"] == 0.1 and "acc" not in row and "nmi" not in row
