@@ -266,7 +266,9 @@ if plotted:
 missing = [run_labels[r.id] for r in selected if r not in plotted]
 if missing:
     st.caption(f"Not plotted (no {METRIC_DEFINITIONS[x_key]['label']} or {METRIC_DEFINITIONS[y_key]['label']}): "
-               + ", ".join(md(m) for m in missing) + ". Data without classes has no ACC or NMI; one group has no fairness metric.")
+               + ", ".join(md(m) for m in missing) + ". Data without classes has no ACC or NMI; one group has no fairness metric"
+               + ("; a classifier's predictions are not clusters (compare classifiers alone for their accuracies)."
+                  if len(kinds) > 1 else "."))
 
 # --- cluster × group counts -----------------------------------------------------------------------------------
 st.subheader("Cluster × group counts")

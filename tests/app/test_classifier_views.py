@@ -53,6 +53,7 @@ def test_compare_of_classifiers_and_clusterings_says_what_the_bars_show(home):
     assert "both classifier and clustering runs" in " ".join(w.value for w in at.warning)
     assert any("classifiers and clusterings" in c.value for c in at.caption)
     assert at.multiselect(key="bar_metrics").value == [*CLASSIFIER_BARS, "acc", "nmi", "balance", "mnce"]
+    assert any("a classifier's predictions are not clusters" in c.value for c in at.caption)  # why ERM is not plotted
     at.multiselect(key="compare_runs").set_value([home["kmeans"]]).run()  # a clustering alone: its metrics
     assert at.multiselect(key="bar_metrics").value == ["acc", "nmi", "balance", "mnce"]
     assert at.selectbox(key="pareto_x").value == "acc"
