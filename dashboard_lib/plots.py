@@ -1,6 +1,8 @@
 """Pure figure functions: data in, plotly Figure out (no streamlit, no store access)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -73,6 +75,10 @@ def signals_figure(scalars: pd.DataFrame, names: list[str], *, log_y: bool = Fal
 
 
 ACCURACY_TITLE = "Classifier accuracy during training"
+# The series a classifier logs per (class y, group) cell (methods/clusterfix.py: "acc (y=1, green)"), and the line styles
+# that tell its classes apart (none of them the chance lines' long dashes).
+GROUP_ACCURACY = re.compile(r"acc \(y=([^,]+), (.+)\)")
+CLASS_DASHES = ("solid", "dot", "dashdot", "longdashdot")
 CHANCE_NOTE = " (dashed: chance)"  # in the title only where a chance line is drawn
 
 
@@ -83,10 +89,18 @@ def accuracy_figure(scalars: pd.DataFrame, accuracies: list[str], chance: list[s
     fig = go.Figure()
     logged = set(scalars["name"]) if not scalars.empty else set()
     drawn_chance = [n for n in chance if n in logged]
-    for name, dash in [(n, None) for n in accuracies if n in logged] + [(n, REFERENCE_DASH) for n in drawn_chance]:
+    drawn = [n for n in accuracies if n in logged]
+    # A (class, group) accuracy is drawn in its group's colour (the one palette), each class in its own line style.
+    cells = {n: m.groups() for n in drawn if (m := GROUP_ACCURACY.fullmatch(n))}
+    colours = dict(zip(sorted({g for _, g in cells.values()}), group_colours(sorted({g for _, g in cells.values()}))))
+    classes = sorted({y for y, _ in cells.values()})
+    for name, dash in [(n, None) for n in drawn] + [(n, REFERENCE_DASH) for n in drawn_chance]:
         frame = _thin(scalars[scalars["name"] == name].sort_values("step"))
-        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name,
-                                 line=dict(dash=dash, width=REFERENCE_WIDTH if dash else 2)))
+        line = dict(dash=dash, width=REFERENCE_WIDTH if dash else 2)
+        if name in cells:
+            y, group = cells[name]
+            line.update(color=colours[group], dash=CLASS_DASHES[classes.index(y) % len(CLASS_DASHES)])
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name, line=line))
     fig.update_layout(title=title + (CHANCE_NOTE if drawn_chance else ""), xaxis_title="step", yaxis_title="accuracy",
                       yaxis_range=[0, 1.02], showlegend=True, **_LAYOUT)
     return fig

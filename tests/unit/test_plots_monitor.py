@@ -43,8 +43,17 @@ def test_accuracy_title_promises_a_chance_line_only_where_one_is_drawn():
     """ERM logs each (class, bias) group's accuracy and no chance series: the title must not promise a dashed line."""
     scalars = _long({"acc (y=0, red)": [0.9, 0.95], "acc (y=0, green)": [0.3, 0.2]})
     fig = accuracy_figure(scalars, ["acc (y=0, green)", "acc (y=0, red)"], [])
-    assert all(t.line.dash is None for t in fig.data) and len(fig.data) == 2
+    assert all(t.line.dash != REFERENCE_DASH for t in fig.data) and len(fig.data) == 2
     assert "chance" not in fig.layout.title.text
+    # each group in its palette colour (green green, red red), each class in its own line style
+    from dashboard_lib.plots import group_colours
+
+    green, red = group_colours(["green", "red"])
+    more = _long({"acc (y=0, red)": [0.9], "acc (y=0, green)": [0.3], "acc (y=1, red)": [0.2], "acc (y=1, green)": [0.8]})
+    traces = {t.name: t.line for t in accuracy_figure(more, sorted(more["name"].unique()), []).data}
+    assert traces["acc (y=1, green)"].color == traces["acc (y=0, green)"].color == green
+    assert traces["acc (y=1, red)"].color == traces["acc (y=0, red)"].color == red != green
+    assert traces["acc (y=0, red)"].dash == "solid" and traces["acc (y=1, red)"].dash == "dot"
     # a chance series named but not logged (yet) draws nothing and promises nothing
     assert "chance" not in accuracy_figure(scalars, ["acc (y=0, red)"], ["disc_chance"]).layout.title.text
 
