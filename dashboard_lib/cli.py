@@ -505,8 +505,8 @@ def _train(args) -> int:
         note = not_final_note(run)
         if note:
             print(f"  metrics {note}")
-        for key, value in run.metrics.items():
-            if isinstance(value, float):
+        for key, value in methods.REGISTRY.get(run.method, methods.Method).shown_metrics(run.metrics).items():
+            if isinstance(value, float):  # as every page shows the run (--json keeps the whole record)
                 print(f"  {key:<16} {value:.4f}")
     if run.status != "finished":
         print(f"run {run.id} {run.status}: {run.error or 'stopped by the user'}", file=sys.stderr)

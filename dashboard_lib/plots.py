@@ -1,6 +1,8 @@
 """Pure figure functions: data in, plotly Figure out (no streamlit, no store access)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -72,15 +74,35 @@ def signals_figure(scalars: pd.DataFrame, names: list[str], *, log_y: bool = Fal
     return fig
 
 
+ACCURACY_TITLE = "Classifier accuracy during training"
+# The series a classifier logs per (class y, group) cell (methods/clusterfix.py: "acc (y=1, green)"), and the line styles
+# that tell its classes apart (none of them the chance lines' long dashes).
+GROUP_ACCURACY = re.compile(r"acc \(y=([^,]+), (.+)\)")
+CLASS_DASHES = ("solid", "dot", "dashdot", "longdashdot")
+CHANCE_NOTE = " (dashed: chance)"  # in the title only where a chance line is drawn
+
+
 def accuracy_figure(scalars: pd.DataFrame, accuracies: list[str], chance: list[str], *,
-                    title: str = "Classifier accuracy during training (dashed: chance)") -> go.Figure:
-    """Accuracy series on a 0–1 axis with the chance rates as dashed lines: the bias classifiers' decay, live."""
+                    title: str = ACCURACY_TITLE) -> go.Figure:
+    """Accuracy series on a 0–1 axis with the chance rates as dashed lines: the bias classifiers' decay, live. The
+    title says "(dashed: chance)" when a chance series is drawn, and only then (ERM logs group accuracies, no chance)."""
     fig = go.Figure()
-    for name, dash in [(n, None) for n in accuracies] + [(n, REFERENCE_DASH) for n in chance]:
+    logged = set(scalars["name"]) if not scalars.empty else set()
+    drawn_chance = [n for n in chance if n in logged]
+    drawn = [n for n in accuracies if n in logged]
+    # A (class, group) accuracy is drawn in its group's colour (the one palette), each class in its own line style.
+    cells = {n: m.groups() for n in drawn if (m := GROUP_ACCURACY.fullmatch(n))}
+    colours = dict(zip(sorted({g for _, g in cells.values()}), group_colours(sorted({g for _, g in cells.values()}))))
+    classes = sorted({y for y, _ in cells.values()})
+    for name, dash in [(n, None) for n in drawn] + [(n, REFERENCE_DASH) for n in drawn_chance]:
         frame = _thin(scalars[scalars["name"] == name].sort_values("step"))
-        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name,
-                                 line=dict(dash=dash, width=REFERENCE_WIDTH if dash else 2)))
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title="accuracy", yaxis_range=[0, 1.02], showlegend=True, **_LAYOUT)
+        line = dict(dash=dash, width=REFERENCE_WIDTH if dash else 2)
+        if name in cells:
+            y, group = cells[name]
+            line.update(color=colours[group], dash=CLASS_DASHES[classes.index(y) % len(CLASS_DASHES)])
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame["value"], mode="lines", name=name, line=line))
+    fig.update_layout(title=title + (CHANCE_NOTE if drawn_chance else ""), xaxis_title="step", yaxis_title="accuracy",
+                      yaxis_range=[0, 1.02], showlegend=True, **_LAYOUT)
     return fig
 
 
@@ -98,10 +120,16 @@ def metrics_figure(evaluations: list[dict], keys: list[str], *, title: str = "Me
     return fig
 
 
+# The probe chart's title by what it draws; short, as the Monitor draws it in half the page (about 600 px at 1280 px).
+PROBE_TITLES = {(): "Bias probe", ("probe_acc",): "Bias probe: the group read from the embedding",
+                ("same_group_share",): "Bias: same-group links against chance",
+                ("probe_acc", "same_group_share"): "Bias: the group in the embedding and the links"}
+
+
 def probe_figure(evaluations: list[dict], unit: str = "epoch") -> go.Figure:
     """The group probe's held-out accuracy over epochs with the majority-group rate (chance) as a dashed line; for
     self-expressive methods also the same-group share of the coefficient links beside its group-blind value."""
-    fig = go.Figure()
+    fig, drawn = go.Figure(), []
     for key, chance_key, name, chance_name, colour in (
             ("probe_acc", "probe_majority", "probe accuracy (held out)", "chance (majority group)", qualitative.Plotly[0]),
             ("same_group_share", "same_group_chance", "same-group link share", "chance (group-blind links)",
@@ -112,7 +140,8 @@ def probe_figure(evaluations: list[dict], unit: str = "epoch") -> go.Figure:
             fig.add_trace(go.Scatter(x=epochs, y=value, mode="lines+markers", name=name, line=dict(color=colour)))
             fig.add_trace(go.Scatter(x=epochs, y=chance, mode="lines", name=chance_name,
                                      line=dict(dash=REFERENCE_DASH, width=REFERENCE_WIDTH, color=colour)))
-    fig.update_layout(title="Bias: can the group be read from the embedding (or the links)?", xaxis_title=unit,
+            drawn.append(key)
+    fig.update_layout(title=PROBE_TITLES[tuple(drawn)], xaxis_title=unit,
                       yaxis_title="share", yaxis_range=[0, 1.02], **_LAYOUT)
     return fig
 

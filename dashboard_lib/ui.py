@@ -48,10 +48,15 @@ def param_input(param: Param, key: str, value=None):
                            value=value, step=float(step), format="%g", key=key, help=help_text)
 
 
-def param_form_values(params, key_prefix: str, overrides: dict | None = None) -> dict:
-    """Inputs for every declared parameter, in declaration order, starting at overrides where given; returns {name: value}."""
-    overrides = overrides or {}
-    return {p.name: param_input(p, f"{key_prefix}.{p.name}", overrides.get(p.name)) for p in params}
+def param_form_values(params, key_prefix: str, overrides: dict | None = None, notes: dict[str, str] | None = None) -> dict:
+    """Inputs for every declared parameter, in declaration order, starting at overrides where given, each with its note
+    (notes: name → a line shown under the field, e.g. what K = 0 means here); returns {name: value}."""
+    overrides, notes, values = overrides or {}, notes or {}, {}
+    for p in params:
+        values[p.name] = param_input(p, f"{key_prefix}.{p.name}", overrides.get(p.name))
+        if notes.get(p.name):
+            st.caption(notes[p.name])
+    return values
 
 
 def status_badge(status: str) -> None:

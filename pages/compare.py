@@ -17,10 +17,11 @@ from dashboard_lib.state import ensure_navigation, job_registry, run_store, sele
 from dashboard_lib.text import md, to_csv
 from dashboard_lib.ui import METHOD_METRICS, metric_help
 
-BAR_DEFAULT = ["acc", "nmi", "ari", "balance", "mnce", "f_beta"]
-QUALITY = ("acc", "nmi")
-HEADLINE_METRICS = methods.Method.headline_metrics  # a clustering's; a classifier's metrics are among METHOD_METRICS
-FAIRNESS = ("balance", "mnce", "entropy")
+BAR_DEFAULT = ["acc", "nmi", "ari", "balance", "mnce", "f_beta"]  # a clustering's bars; a classifier's: its headline
+HEADLINE_METRICS = methods.Method.headline_metrics  # a clustering's; a classifier declares its own
+# The Pareto chart's quality (x) and fairness (y) choices for each kind of task (a sweep's first pair, sweeps.PARETO_AXES).
+PARETO_CHOICES = {"clustering": (("acc", "nmi"), ("balance", "mnce", "entropy")),
+                  "classifier": (("avg_acc", "unbiased_acc"), ("worst_group_acc",))}
 DEFAULT_SELECTION = 5
 HEATMAPS_PER_ROW = 3
 SELECTION_KEY = "compare_runs"
@@ -56,6 +57,17 @@ def _with_metrics(run):
     return dataclasses.replace(run, metrics=evaluations[-1]["metrics"], kept_from_epoch=evaluations[-1]["epoch"])
 
 
+def method_of(run) -> type[methods.Method]:
+    """The run's method class; a clustering made elsewhere (the Audit page's runs) reads as the base clustering one."""
+    return methods.REGISTRY.get(run.method, methods.Method)
+
+
+def bar_defaults(classes) -> list[str]:
+    """The metrics the bars start on: a clustering's BAR_DEFAULT, a classifier's declared headline metrics (a mixed
+    selection: both, in the selection's order)."""
+    return list(dict.fromkeys(k for cls in classes for k in (BAR_DEFAULT if cls.kind == "clustering" else cls.headline_metrics)))
+
+
 def metrics_from(run) -> str:
     """Where a row's metrics come from: the end of training, or an earlier evaluation of a run that did not finish."""
     cls = methods.REGISTRY.get(run.method)  # None: a clustering made elsewhere (the Audit page's runs)
@@ -75,7 +87,12 @@ def runs_frame(runs, finals: dict[str, dict]) -> pd.DataFrame:
     metrics; nothing computed here)."""
     rows = []
     # the method-specific metrics some run reports (Inv-SENnet's same-group link share, ClusterFix's group accuracies…)
-    metrics = [*HEADLINE_METRICS, *(k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))]
+    # and the headline metrics of each kind of task among the runs, clustering first
+    by_kind = {method_of(run).kind: method_of(run) for run in runs}
+    headline = [*(HEADLINE_METRICS if "clustering" in by_kind or not by_kind else ()),
+                *(by_kind["classifier"].headline_metrics if "classifier" in by_kind else ())]
+    reported = (k for k in METHOD_METRICS if any(isinstance(f.get(k), (int, float)) for f in finals.values()))
+    metrics = list(dict.fromkeys([*headline, *reported]))
     for run in runs:
         final = finals[run.id]
         row = {"run": run.id, "method": run.method, "dataset": run.dataset_label, "status": run.status,
@@ -105,7 +122,7 @@ def column_config(frame: pd.DataFrame) -> dict:
                                                     "ended (its epoch or iteration), not a final result."),
         "data options": st.column_config.TextColumn("data options", help="The dataset options the run used (n = subset size)."),
     }
-    for key in (*HEADLINE_METRICS, *METHOD_METRICS):
+    for key in (*HEADLINE_METRICS, *METHOD_METRICS):  # a classifier's headline is among these
         config[key] = st.column_config.NumberColumn(METRIC_DEFINITIONS.get(key, {}).get("label", key), format="%.3f",
                                                     help=metric_help(key))
     for column in frame.columns:
@@ -149,7 +166,7 @@ if not shown:
 
 by_id = {r.id: r for r in shown}
 table_runs = [_with_metrics(r) for r in shown]  # once: a running run's come from its evaluations on disk
-finals = {r.id: r.metrics for r in table_runs}
+finals = {r.id: method_of(r).shown_metrics(r.metrics or {}) for r in table_runs}  # the numbers every page shows
 frame = runs_frame(table_runs, finals)
 shown_ids = list(frame["run"])
 
@@ -165,8 +182,7 @@ st.caption(f"{len(shown)} of {len(runs)} runs. Tick rows (left edge) or use the 
            "Metrics are the final ones (a stopped or failed run shows its last evaluation's).")
 
 def task(run) -> str:
-    cls = methods.REGISTRY.get(run.method)  # None: a clustering made elsewhere (the Audit page's runs)
-    return "classification" if cls and cls.kind == "classifier" else "clustering"
+    return "classification" if method_of(run).kind == "classifier" else "clustering"
 
 
 if SELECTION_KEY not in st.session_state:  # the newest finished run's dataset and kind of task: one comparable chart
@@ -207,7 +223,16 @@ figures = {}
 # --- metrics side by side -------------------------------------------------------------------------------------
 st.subheader("Metrics side by side")
 numeric = [k for k in METRIC_DEFINITIONS if any(isinstance(finals[r].get(k), (int, float)) for r in selected_ids)]
-bar_keys = st.multiselect("Metrics", numeric, default=[k for k in BAR_DEFAULT if k in numeric], key="bar_metrics",
+kinds = tuple(sorted({method_of(r).kind for r in selected}))
+if st.session_state.get("bar_metrics_kinds") != kinds or "bar_metrics" not in st.session_state:
+    # a new kind of selection starts on its kind's metrics: a classifier's accuracies, not ACC/NMI/Balance
+    st.session_state["bar_metrics_kinds"] = kinds
+    st.session_state["bar_metrics"] = [k for k in bar_defaults(method_of(r) for r in selected) if k in numeric]
+st.session_state["bar_metrics"] = [k for k in st.session_state["bar_metrics"] if k in numeric]
+if len(kinds) > 1:
+    st.caption("The selection holds classifiers and clusterings: the bars start on each kind's metrics. A classifier's "
+               "predictions are not clusters (no ACC, NMI or Balance); a clustering has no group accuracies.")
+bar_keys = st.multiselect("Metrics", numeric, key="bar_metrics",
                           format_func=lambda k: METRIC_DEFINITIONS[k]["label"],
                           help="Each metric's definition is in the table's column header. Entropy ranges up to ln K, "
                                "the others up to 1.")
@@ -221,6 +246,10 @@ if bar_keys:
 # --- fairness versus quality ----------------------------------------------------------------------------------
 st.subheader("Fairness versus quality")
 axes = st.columns([1, 1, 2])
+QUALITY, FAIRNESS = PARETO_CHOICES["classifier" if kinds == ("classifier",) else "clustering"]
+for key, choices in (("pareto_x", QUALITY), ("pareto_y", FAIRNESS)):
+    if st.session_state.get(key) not in choices:  # the selection changed kind: start on that kind's first pair
+        st.session_state.pop(key, None)
 x_key = axes[0].selectbox("Quality (x)", QUALITY, format_func=lambda k: METRIC_DEFINITIONS[k]["label"], key="pareto_x",
                           help=" ".join(metric_help(k) for k in QUALITY))
 y_key = axes[1].selectbox("Fairness (y)", FAIRNESS, format_func=lambda k: METRIC_DEFINITIONS[k]["label"], key="pareto_y",
@@ -237,7 +266,9 @@ if plotted:
 missing = [run_labels[r.id] for r in selected if r not in plotted]
 if missing:
     st.caption(f"Not plotted (no {METRIC_DEFINITIONS[x_key]['label']} or {METRIC_DEFINITIONS[y_key]['label']}): "
-               + ", ".join(md(m) for m in missing) + ". Data without classes has no ACC or NMI; one group has no fairness metric.")
+               + ", ".join(md(m) for m in missing) + ". Data without classes has no ACC or NMI; one group has no fairness metric"
+               + ("; a classifier's predictions are not clusters (compare classifiers alone for their accuracies)."
+                  if len(kinds) > 1 else "."))
 
 # --- cluster × group counts -----------------------------------------------------------------------------------
 st.subheader("Cluster × group counts")

@@ -8,6 +8,7 @@ from dashboard_lib.projection import (cluster_group_counts, dataset_for_arrays, 
                                       load_epoch_points, projector_for, umap_is_warm)
 from dashboard_lib.state import ensure_navigation, run_store, selected_run_id
 from dashboard_lib.text import md
+from dashboard_lib.methods import REGISTRY as METHODS, Method
 from dashboard_lib.ui import metric_row, run_picker
 
 POLL_SECONDS = 1.0  # while a UMAP computes (or the run trains), check this often whether there is something new
@@ -128,7 +129,8 @@ st.markdown(f"**Epoch {epoch}** · {n_total:,} samples · {shown} of the {points
             + (f" · aligned to epoch {layout.aligned_to}" if layout.aligned_to is not None else ""))
 if layout.note:
     st.caption(layout.note)
-metric_row(metrics, EPOCH_METRICS)
+method = METHODS.get(run.method, Method)  # a classifier shows its own metrics, as on every page (Method.shown_metrics)
+metric_row(method.shown_metrics(metrics), EPOCH_METRICS if method.kind == "clustering" else method.headline_metrics)
 
 index = layout.index
 a, g = points.assignment[index], points.g[index]

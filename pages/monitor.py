@@ -93,7 +93,7 @@ def live_view(run_id: str, status_when_drawn: str) -> None:
         charts[0].plotly_chart(metrics_figure(evaluations, list(method.curve_metrics), unit=unit), key="metrics_chart")
         if any("probe_acc" in e["metrics"] or "same_group_share" in e["metrics"] for e in evaluations):
             charts[1].plotly_chart(probe_figure(evaluations, unit=unit), key="probe_chart")
-    final = run.metrics if run.status == "finished" else (evaluations[-1]["metrics"] if evaluations else {})
+    final = method.shown_metrics(run.metrics if run.status == "finished" else (evaluations[-1]["metrics"] if evaluations else {}))
     where = f"{unit} {evaluations[-1]['epoch']}" if evaluations else ""
     st.markdown(("**Final metrics**" + (f" ({where})" if len(evaluations) > 1 else "")) if run.status == "finished" else
                 f"**Latest evaluation** ({where}; the run {'is still training' if run.status == 'running' else run.status + ': not final'})"

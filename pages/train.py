@@ -15,6 +15,18 @@ ensure_navigation()
 PRESET_LABELS = {"quick": "Quick demo (minutes on a CPU)", "paper": "Paper schedule"}
 
 
+K_NOTE = "K = 0: the dataset's number of classes"
+
+
+def k_note(dataset_id: str, options: dict) -> str:
+    """What K = 0 means, with the number where this process has the dataset built already (nothing is built here)."""
+    try:
+        built = datasets.built_dataset(dataset_id, options, data_dir())
+    except ValueError:  # options the page refuses elsewhere
+        built = None
+    return K_NOTE + (f" ({built.n_clusters} here)." if built is not None and built.n_clusters else ".")
+
+
 def use_demo_data(dataset_id: str, options: dict) -> None:
     """Point the Data picker and its options at the data a method's quick demo tells its story on."""
     st.session_state["dataset"] = dataset_id
@@ -179,7 +191,8 @@ with right:
     with st.form(f"hparams.{method_id}.{preset}{variant_key}", border=True):
         prefix = (f"hp.{method_id}" if preset == "paper" else f"hp.{method_id}.{preset}" + (".table" if on_table else "")
                   ) + variant_key
-        hparams = param_form_values(method_cls.params, prefix, method_cls.settings(variant, preset, dataset_id))
+        hparams = param_form_values(method_cls.params, prefix, method_cls.settings(variant, preset, dataset_id),
+                                    notes={"n_clusters": k_note(dataset_id, dataset_options)})
         seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed",
                                help="The same seed, data, settings, device and CPU thread count give bit-identical "
                                     "numbers on the CPU (the app and the CLI train with the same thread count, shown in "

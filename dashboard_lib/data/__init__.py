@@ -35,17 +35,26 @@ def resolve_options(dataset_id: str, options: dict | None) -> dict:
     return resolve_params(get_spec(dataset_id).options, options, owner=f"dataset {dataset_id}", what="dataset option")
 
 
-def load_dataset(dataset_id: str, options: dict | None = None, data_dir: str | Path | None = None) -> BiasedDataset:
-    """Build (or reuse from the in-process cache) a dataset with validated options."""
-    spec = get_spec(dataset_id)
+def _resolved(dataset_id: str, options: dict | None, data_dir: str | Path | None) -> tuple[dict, Path | None, tuple]:
+    """Validated options, the data folder, and the cache key they make."""
     options = resolve_options(dataset_id, options)
     data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    key = (dataset_id, tuple(sorted(options.items())), str(data_dir))
+    return options, data_dir, (dataset_id, tuple(sorted(options.items())), str(data_dir))
+
+
+def load_dataset(dataset_id: str, options: dict | None = None, data_dir: str | Path | None = None) -> BiasedDataset:
+    """Build (or reuse from the in-process cache) a dataset with validated options."""
+    options, data_dir, key = _resolved(dataset_id, options, data_dir)
     data = cached(key)
     if data is None:
-        data = spec.load(options, data_dir)
+        data = get_spec(dataset_id).load(options, data_dir)
         remember(key, data)
     return data
+
+
+def built_dataset(dataset_id: str, options: dict | None = None, data_dir: str | Path | None = None) -> BiasedDataset | None:
+    """The dataset as load_dataset gives it if this process has already built it (its cache), else None: builds nothing."""
+    return cached(_resolved(dataset_id, options, data_dir)[2])
 
 
 def dataset_catalog(data_dir: str | Path | None = None) -> list[dict]:

@@ -197,6 +197,17 @@ class Method:
         return f"Lower {first} (now {value:g}), e.g. to {value / 10:g}{others}"
 
     @classmethod
+    def shown_metrics(cls, metrics: dict) -> dict:
+        """A run's recorded metrics as every page, sweep and export shows them. A classifier's evaluation also records
+        the clustering metrics of its predictions (training.evaluation_metrics), other quantities under names a reader
+        takes for the classifier's: ACC maps predictions to classes by the best one-to-one matching, so a binary
+        classifier right on 49.8 % of the samples has ACC 0.502. A classifier shows its own metrics only."""
+        if cls.kind != "classifier":
+            return dict(metrics)
+        clustering = {*Method.headline_metrics, *Method.curve_metrics, "nmi_geometric"} - set(cls.headline_metrics)
+        return {k: v for k, v in metrics.items() if k not in clustering}
+
+    @classmethod
     def describe(cls) -> dict:
         return {"id": cls.id, "name": cls.name, "summary": cls.summary, "paper": cls.paper,
                 "needs_groups": cls.needs_groups, "params": [p.describe() for p in cls.params], "quick": dict(cls.quick),

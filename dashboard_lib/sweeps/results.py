@@ -24,7 +24,8 @@ def sweep_frame(store, sweep_id: str) -> pd.DataFrame:
         row = {"run_id": run.id, "method": run.method, "status": run.status, "seed": run.seed, "seconds": run.seconds}
         row.update({name: run.hparams.get(name) for name in names})
         row["metrics_epoch"] = last_epochs.get(run.id)
-        row.update({k: v for k, v in (run.metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        shown = methods.get_method(run.method).shown_metrics(run.metrics or {})  # as every page shows the run
+        row.update({k: v for k, v in shown.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         row.update(store.last_scalars(run.id, methods.get_method(run.method).signal_series))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["run_id", "method", "status", "seed", "seconds", *names] if not rows else None)

@@ -225,3 +225,19 @@ def test_a_dataset_whose_files_are_missing_cannot_be_started(app, fclab_home, mo
     assert not app.button[0].disabled and not any("cannot be trained here" in w.value for w in app.warning)
     with open(__import__("pathlib").Path(__file__).resolve().parents[2] / "README.md", encoding="utf-8") as f:
         assert HOW_TO_GET_FILES in " ".join(f.read().split())  # the same line as the README's set-up
+
+
+def test_k_says_what_0_means_and_the_number_when_the_data_is_built(app):
+    """K's default 0 means "the dataset's number of classes": said under the field, with the number once this process
+    has built the data (the app's warm-up builds the default dataset; the page builds nothing)."""
+    from dashboard_lib import data as datasets
+
+    app.selectbox(key="method").select("kmeans").run()
+    k = next(n for n in app.number_input if "n_clusters" in n.label)
+    assert k.value == 0  # the stored value keeps its meaning
+    dataset = app.selectbox(key="dataset").value
+    datasets.load_dataset(dataset, {})
+    app.run()
+    assert "K = 0: the dataset's number of classes (10 here)." in [c.value for c in app.caption]
+    app.selectbox(key="method").select("erm").run()  # a classifier has no K: no note
+    assert not any(c.value.startswith("K = 0") for c in app.caption)

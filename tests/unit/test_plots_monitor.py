@@ -36,6 +36,26 @@ def test_accuracy_with_dashed_chance():
     assert [(t.name, t.line.dash) for t in fig.data] == [("disc_acc", None), ("disc_chance", REFERENCE_DASH)]
     assert fig.data[1].line.width == REFERENCE_WIDTH >= 3  # a chance line a projector shows: thick, long dashes
     assert list(fig.layout.yaxis.range) == [0, 1.02]
+    assert fig.layout.title.text == "Classifier accuracy during training (dashed: chance)"
+
+
+def test_accuracy_title_promises_a_chance_line_only_where_one_is_drawn():
+    """ERM logs each (class, bias) group's accuracy and no chance series: the title must not promise a dashed line."""
+    scalars = _long({"acc (y=0, red)": [0.9, 0.95], "acc (y=0, green)": [0.3, 0.2]})
+    fig = accuracy_figure(scalars, ["acc (y=0, green)", "acc (y=0, red)"], [])
+    assert all(t.line.dash != REFERENCE_DASH for t in fig.data) and len(fig.data) == 2
+    assert "chance" not in fig.layout.title.text
+    # each group in its palette colour (green green, red red), each class in its own line style
+    from dashboard_lib.plots import group_colours
+
+    green, red = group_colours(["green", "red"])
+    more = _long({"acc (y=0, red)": [0.9], "acc (y=0, green)": [0.3], "acc (y=1, red)": [0.2], "acc (y=1, green)": [0.8]})
+    traces = {t.name: t.line for t in accuracy_figure(more, sorted(more["name"].unique()), []).data}
+    assert traces["acc (y=1, green)"].color == traces["acc (y=0, green)"].color == green
+    assert traces["acc (y=1, red)"].color == traces["acc (y=0, red)"].color == red != green
+    assert traces["acc (y=0, red)"].dash == "solid" and traces["acc (y=1, red)"].dash == "dot"
+    # a chance series named but not logged (yet) draws nothing and promises nothing
+    assert "chance" not in accuracy_figure(scalars, ["acc (y=0, red)"], ["disc_chance"]).layout.title.text
 
 
 def test_bias_figure_draws_probe_and_link_share_each_beside_its_chance():
@@ -55,6 +75,16 @@ def test_bias_figure_draws_probe_and_link_share_each_beside_its_chance():
     # a run without coefficients (DEC, DFC…) draws the probe alone
     only_probe = probe_figure([{"epoch": 1, "metrics": {"probe_acc": 0.7, "probe_majority": 0.6}}])
     assert [t.name for t in only_probe.data] == ["probe accuracy (held out)", "chance (majority group)"]
+    assert only_probe.layout.title.text == "Bias probe: the group read from the embedding"
+    assert fig.layout.title.text == "Bias: the group in the embedding and the links"
+
+
+def test_probe_titles_fit_half_a_1280_px_page():
+    """The Monitor draws the probe chart in one of two columns (about 600 px wide at 1280 px): at plotly's 17 px title
+    font (about 8.5 px a character on average, 10 px to be safe) a title must stay under 55 characters."""
+    from dashboard_lib.plots import PROBE_TITLES
+
+    assert all(len(title) * 10 <= 550 for title in PROBE_TITLES.values())
 
 
 def test_the_progress_text_gives_the_elapsed_time_and_the_time_left_at_the_pace_so_far():
