@@ -12,14 +12,14 @@ from dashboard_lib.text import md
 
 BLOCKS = {"last convolution (7×7 maps, standard Grad-CAM)": -1, "second-to-last convolution": -2,
           "third-to-last convolution (14×14 maps on 28×28 inputs)": -3}
-STROKE_SAMPLE = 300  # test images averaged for the stroke share
+STROKE_SAMPLE = 300  # test images the flip rate and the stroke share are measured on
 
 ensure_navigation()
 store = run_store()
 st.title("Explain")
-st.caption("Grad-CAM (captum's LayerGradCam: the feature maps of a convolution weighted by the gradient of the true "
-           "class, upsampled to the input and overlaid) for an ERM and a ClusterFix classifier on the same test images. "
-           "A debiased model should look at the digit, not at what carries the bias.")
+st.caption("Does a classifier read the digit, or the colour its training images tied to the label? Two looks at an ERM "
+           "and a ClusterFix classifier on the same test images: repaint each digit in the other colour and count the "
+           "predictions that change (the headline), then Grad-CAM maps of where each model looks.")
 
 
 def _data_key(run) -> str:
@@ -104,11 +104,16 @@ if all(v is not None for v in flips.values()):
 else:
     st.info(f"Flips when recoloured needs red/green (two-colour) digits; {md(top['dataset'])} has no colour to swap. "
             "The Grad-CAM maps below still show where each model looks.")
-st.caption(" · ".join(f"{name}: worst-group accuracy {m['worst_group_acc']:.3f}, unbiased accuracy {m['unbiased_acc']:.3f}"
+accuracies = (" · ".join(f"{name}: worst-group accuracy {m['worst_group_acc']:.3f}, unbiased accuracy {m['unbiased_acc']:.3f}"
                       for name, m in top["models"].items()
                       if isinstance(m["worst_group_acc"], float) and isinstance(m["unbiased_acc"], float)))
+if accuracies:
+    st.caption(accuracies)
 
 st.subheader("Where the models look (Grad-CAM)")
+st.caption("Grad-CAM (captum's LayerGradCam): the feature maps of a convolution weighted by the gradient of the true "
+           "class, upsampled to the input and overlaid. A debiased model should look at the digit, not at what carries "
+           "the bias.")
 controls = st.columns(3)
 per_group = controls[0].slider("Images per group", 1, 12, 8, key="explain_n",
                                help="Test images shown from each group, balanced over the classes.")
