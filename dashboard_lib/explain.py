@@ -214,6 +214,8 @@ def colour_reliance_sentence(flips: dict[str, float], tolerance: float = FLIP_TO
 
 def stroke_share_sentence(name: str, share: float, area: float, tolerance: float = STROKE_TOLERANCE) -> str:
     """Where one model's Grad-CAM mass lies, against a map spread evenly over the image (the strokes' area share)."""
+    if not np.isfinite(share):
+        return f"{name}: every Grad-CAM map is zero, so there is no mass to place on the strokes."
     diff = share - area
     if abs(diff) < tolerance:
         return f"{name}: {format_share(share)} of the map on the strokes, the same as a map spread evenly."

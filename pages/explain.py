@@ -102,7 +102,8 @@ if all(v is not None for v in flips.values()):
         f"Share of {top['n_sample']} test images whose prediction changes when only their colour is swapped.")
     st.markdown(f"**{md(explain.colour_reliance_sentence(flips))}**")
 else:
-    st.info(f"Flips when recoloured needs red/green (two-colour) digits; {md(top['dataset'])} has no colour to swap. "
+    st.info(f"Flips when recoloured needs images in two colours (the coloured datasets); {md(top['dataset'])} has no "
+            "colour to swap. "
             "The Grad-CAM maps below still show where each model looks.")
 accuracies = (" · ".join(f"{name}: worst-group accuracy {m['worst_group_acc']:.3f}, unbiased accuracy {m['unbiased_acc']:.3f}"
                       for name, m in top["models"].items()

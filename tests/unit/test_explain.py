@@ -188,3 +188,4 @@ def test_the_stroke_share_against_a_map_spread_evenly():
         "ClusterFix: 0.30 of the map on the strokes, 0.12 more than a map spread evenly."
     assert explain.stroke_share_sentence("ERM", 0.184, 0.18) == \
         "ERM: 0.18 of the map on the strokes, the same as a map spread evenly."
+    assert "every Grad-CAM map is zero" in explain.stroke_share_sentence("ERM", float("nan"), 0.18)
