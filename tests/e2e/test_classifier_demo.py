@@ -1,17 +1,19 @@
 """The classifiers' quick demo as a teacher runs it on a fresh install: no run store, no data folder. ERM and then
 ClusterFix, each with its quick demo's data ("Use that data": the built-in coloured digits) and its quick schedule, each
-watched to the end on the Monitor; then the Explain page shows its headline, both models' flip rates and the sentence."""
+watched to the end on the Monitor; then the Explain page shows its headline, both models' flip rates and the sentence
+that ERM relies on the colour more."""
 import re
 import time
 
 import pytest
 from playwright.sync_api import expect
 
+from dashboard_lib.explain import FLIP_TOLERANCE
 from tests.e2e.helpers import AppServer, choose, idle
 
 RUN_MINUTES = 6  # one quick demo under load (2 cores shared); it takes 1 to 2 minutes on a quiet 2-core machine
 FLIP = re.compile(r"^(0|1)\.\d\d$")
-SENTENCE = re.compile(r"(ERM|ClusterFix) relies on the colour more than (ERM|ClusterFix)|change about as many predictions")
+STORY = "ERM relies on the colour more than ClusterFix"
 
 
 @pytest.fixture
@@ -63,7 +65,11 @@ def test_quick_demo_from_a_fresh_install_to_the_explain_headline(fresh_server, b
         assert all(FLIP.match(v) for v in values), values
         expect(page.get_by_text("= a colour-blind model").first).to_be_visible()
         expect(page.get_by_text("= a model that reads only the colour").first).to_be_visible()
-        expect(page.get_by_text(SENTENCE).first).to_be_visible()
+        # The story, which holds with a wide margin (ERM 1.00 against ClusterFix 0.41 to 0.64 over training seeds 0 to 2
+        # of the quick demo): the plain classifier reads the colour more.
+        erm, clusterfix = (float(v) for v in values)
+        assert erm - clusterfix > FLIP_TOLERANCE, values
+        expect(page.get_by_text(STORY).first).to_be_visible()
         expect(page.get_by_text("Bias-conflicting", exact=True)).to_be_visible(timeout=120_000)  # the maps drew
         idle(page, timeout=120_000)
         page.screenshot(path=str(tmp_path / "explain_1280x720.png"))
