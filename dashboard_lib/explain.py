@@ -165,6 +165,66 @@ def palette_for(dataset_id: str):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# The headline: numbers formatted for a class, and the sentence they support.
+# --------------------------------------------------------------------------------------------------------------
+FLIP_BLIND = 0.0  # flip rate of a model blind to the colour: its prediction never depends on it
+FLIP_COLOUR_ONLY = 1.0  # flip rate of a model that reads only the colour: swapping it changes every prediction
+# Flip rates closer than this are "about the same": on a few hundred test images one rate's standard error is at
+# most √(0.25 / 300) ≈ 0.03, so a gap under 0.05 is within the noise of the sample.
+FLIP_TOLERANCE = 0.05
+STROKE_TOLERANCE = 0.01  # stroke shares closer than this to the strokes' area (or to each other) are "no difference"
+MINUS = "\u2212"
+
+
+def format_share(value: float | None, digits: int = 2) -> str:
+    """A share in [0, 1] with `digits` decimals; a value that rounds to zero is "0.00", never "−0.00"; "n/a" for
+    None or NaN."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text.replace("-", MINUS)
+
+
+def format_difference(value: float, tolerance: float, digits: int = 2) -> str:
+    """A signed difference ("+0.04", "−0.12"), or "no difference" when |value| < tolerance (so never "−0.00")."""
+    if not np.isfinite(value):
+        return "n/a"
+    if abs(value) < tolerance or float(f"{abs(value):.{digits}f}") == 0:
+        return "no difference"
+    return f"{value:+.{digits}f}".replace("-", MINUS)
+
+
+def colour_reliance_sentence(flips: dict[str, float], tolerance: float = FLIP_TOLERANCE) -> str:
+    """One sentence on which of two models relies on the colour and by how much, from their flip rates (name → share
+    of predictions that change when the colour is swapped). Rates within `tolerance` are called about the same."""
+    (first, a), (second, b) = flips.items()
+    if abs(a - b) < tolerance:
+        return (f"{first} and {second} change about as many predictions when the colour is swapped ({format_share(a)} "
+                f"and {format_share(b)}): this measure does not separate them.")
+    (more, high), (less, low) = sorted(flips.items(), key=lambda kv: -kv[1])
+    high_pct, low_pct = round(100 * high), round(100 * low)  # the gap from the percentages printed, so they add up
+    sentence = (f"{more} relies on the colour more than {less}: swapping the colour changes {high_pct}% of {more}'s "
+                f"predictions and {low_pct}% of {less}'s, {high_pct - low_pct} percentage points more.")
+    if high >= FLIP_COLOUR_ONLY - tolerance:
+        sentence += f" {more} reads almost nothing but the colour."
+    if low <= FLIP_BLIND + tolerance:
+        sentence += f" {less} is almost blind to it."
+    return sentence
+
+
+def stroke_share_sentence(name: str, share: float, area: float, tolerance: float = STROKE_TOLERANCE) -> str:
+    """Where one model's Grad-CAM mass lies, against a map spread evenly over the image (the strokes' area share)."""
+    if not np.isfinite(share):
+        return f"{name}: every Grad-CAM map is zero, so there is no mass to place on the strokes."
+    diff = share - area
+    if abs(diff) < tolerance:
+        return f"{name}: {format_share(share)} of the map on the strokes, the same as a map spread evenly."
+    side = "more" if diff > 0 else "less"
+    return (f"{name}: {format_share(share)} of the map on the strokes, {format_share(abs(diff))} {side} than a map "
+            "spread evenly.")
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Display helpers.
 # --------------------------------------------------------------------------------------------------------------
 # The map in grey levels, never in hues: the data's own colours (Colored MNIST's red and green digits, Fashion's blue
@@ -280,9 +340,15 @@ def explain_model(model: nn.Module, data: BiasedDataset, chosen: np.ndarray, sam
     pred, confidence = predict(model, x) if len(chosen) else (np.zeros(0, int), np.zeros(0))
     xs = data.X[torch.from_numpy(sample)]
     share = mean_stroke_share(model, xs, data.y[sample], layer=layer)
+    return ModelExplanation(cams, pred, confidence, share, colour_flip_rate(model, data, sample))
+
+
+def colour_flip_rate(model: nn.Module, data: BiasedDataset, sample: np.ndarray) -> float | None:
+    """colour_swap_flip_rate on the sample's images (indices into data); None where the data has no two colours."""
     palette = palette_for(data.id)
-    flip = colour_swap_flip_rate(model, xs, data.g[sample], palette) if palette is not None and data.n_groups == 2 else None
-    return ModelExplanation(cams, pred, confidence, share, flip)
+    if palette is None or data.n_groups != 2:
+        return None
+    return colour_swap_flip_rate(model, data.X[torch.from_numpy(sample)], data.g[sample], palette)
 
 
 def stroke_sample(data: BiasedDataset, n: int = 300, seed: int = 0) -> np.ndarray:

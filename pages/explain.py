@@ -12,14 +12,14 @@ from dashboard_lib.text import md
 
 BLOCKS = {"last convolution (7×7 maps, standard Grad-CAM)": -1, "second-to-last convolution": -2,
           "third-to-last convolution (14×14 maps on 28×28 inputs)": -3}
-STROKE_SAMPLE = 300  # test images averaged for the stroke share
+STROKE_SAMPLE = 300  # test images the flip rate and the stroke share are measured on
 
 ensure_navigation()
 store = run_store()
 st.title("Explain")
-st.caption("Grad-CAM (captum's LayerGradCam: the feature maps of a convolution weighted by the gradient of the true "
-           "class, upsampled to the input and overlaid) for an ERM and a ClusterFix classifier on the same test images. "
-           "A debiased model should look at the digit, not at what carries the bias.")
+st.caption("Does a classifier read the digit, or the colour its training images tied to the label? Two looks at an ERM "
+           "and a ClusterFix classifier on the same test images: repaint each digit in the other colour and count the "
+           "predictions that change (the headline), then Grad-CAM maps of where each model looks.")
 
 
 def _data_key(run) -> str:
@@ -38,8 +38,8 @@ if not pairs:
                else "an ERM run and a ClusterFix run on the same data (same dataset and options)")
     erm = next(cls for cls in methods.REGISTRY.values() if cls.explainable and not cls.debiases_with_clusters)
     st.info(f"Nothing to explain yet: this page needs {missing} that finished. On the Train page choose the method "
-            "ERM with its quick demo and press *Use that data* (Colored MNIST, binary label, 95% of the training "
-            f"images coloured as their label), train it (about {erm.quick_minutes:g} min on a laptop CPU), then "
+            "ERM with its quick demo and press *Use that data* (the built-in digits coloured red/green, 95% of "
+            f"the training images coloured as their label), train it (about {erm.quick_minutes:g} min on a laptop CPU), then "
             "ClusterFix the same way: both must use the same data options.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
@@ -50,6 +50,71 @@ cf_ids = [r.id for r in cf_runs if r.id in pairs]
 cf_id = left.selectbox("ClusterFix run", cf_ids, format_func=lambda i: by_id[i].label(), key="explain_cf")
 erm_ids = [r.id for r in erm_runs if _data_key(r) == _data_key(by_id[cf_id])]
 erm_id = right.selectbox("ERM run (same data)", erm_ids, format_func=lambda i: by_id[i].label(), key="explain_erm")
+
+
+def _load(erm_id: str, cf_id: str):
+    """The runs' data and both models, or an error message per failure (data gone, weights missing)."""
+    erm_run, cf_run = store.get_run(erm_id), store.get_run(cf_id)
+    try:
+        data = load_dataset(cf_run.dataset, cf_run.config.get("dataset_options"), cf_run.config.get("data_dir"))
+    except (ValueError, OSError, RuntimeError) as exc:  # the data folder moved or a file is gone since the runs trained
+        return None, {}, f"Could not load the runs' data ({cf_run.dataset}): {exc}"
+    models, errors = {}, []
+    for name, run in (("ERM", erm_run), ("ClusterFix", cf_run)):
+        try:
+            models[name] = (run, explain.load_run_model(store, run))
+        except explain.ExplainError as exc:
+            errors.append(f"{name}: {exc}")
+    return data, models, "\n\n".join(errors)
+
+
+@st.cache_data(show_spinner="Swapping the colours of the test images…", max_entries=8)
+def headline(root: str, erm_id: str, cf_id: str) -> dict:
+    """Per model, the share of predictions that flip when the colour is swapped, on one fixed draw of test images (so
+    the headline does not move while the images below are redrawn), and its accuracies as the run measured them."""
+    data, models, error = _load(erm_id, cf_id)
+    if error:
+        return {"error": error}
+    sample = explain.stroke_sample(data, STROKE_SAMPLE, 0)
+    return {"n_sample": int(len(sample)), "dataset": data.id, "models": {
+        name: {"flip": explain.colour_flip_rate(model, data, sample),
+               "worst_group_acc": run.metrics.get("worst_group_acc"), "unbiased_acc": run.metrics.get("unbiased_acc")}
+        for name, (run, model) in models.items()}}
+
+
+top = headline(str(store.root), erm_id, cf_id)
+if "error" in top:
+    st.error(md(top["error"]))
+    st.stop()
+flips = {name: m["flip"] for name, m in top["models"].items()}
+st.subheader("Does the model read the colour instead of the digit?")
+if all(v is not None for v in flips.values()):
+    # The headline: in coloured digits the colour sits on the strokes, so where a Grad-CAM map lies cannot tell a model
+    # reading the colour from one reading the shape; repainting the digit can.
+    columns = st.columns([1, 1, 1.3])
+    for column, (name, model) in zip(columns, top["models"].items()):
+        column.metric(f"{name}: flips when recoloured", explain.format_share(model["flip"]),
+                      help=f"Each of {top['n_sample']} test images (half bias-aligned, half bias-conflicting) repainted "
+                           "in the other group's colour, digit unchanged: the share whose predicted class changes.")
+    columns[-1].markdown(
+        f"**{explain.format_share(explain.FLIP_BLIND)}** = a colour-blind model (it reads only the digit's shape)  \n"
+        f"**{explain.format_share(explain.FLIP_COLOUR_ONLY)}** = a model that reads only the colour  \n"
+        f"Share of {top['n_sample']} test images whose prediction changes when only their colour is swapped.")
+    st.markdown(f"**{md(explain.colour_reliance_sentence(flips))}**")
+else:
+    st.info(f"Flips when recoloured needs images in two colours (the coloured datasets); {md(top['dataset'])} has no "
+            "colour to swap. "
+            "The Grad-CAM maps below still show where each model looks.")
+accuracies = (" · ".join(f"{name}: worst-group accuracy {m['worst_group_acc']:.3f}, unbiased accuracy {m['unbiased_acc']:.3f}"
+                      for name, m in top["models"].items()
+                      if isinstance(m["worst_group_acc"], float) and isinstance(m["unbiased_acc"], float)))
+if accuracies:
+    st.caption(accuracies)
+
+st.subheader("Where the models look (Grad-CAM)")
+st.caption("Grad-CAM (captum's LayerGradCam): the feature maps of a convolution weighted by the gradient of the true "
+           "class, upsampled to the input and overlaid. A debiased model should look at the digit, not at what carries "
+           "the bias.")
 controls = st.columns(3)
 per_group = controls[0].slider("Images per group", 1, 12, 8, key="explain_n",
                                help="Test images shown from each group, balanced over the classes.")
@@ -61,12 +126,11 @@ block_label = controls[2].selectbox("Feature maps explained", list(BLOCKS), key=
 
 @st.cache_data(show_spinner="Computing Grad-CAM…", max_entries=8)
 def explanations(root: str, erm_id: str, cf_id: str, per_group: int, seed: int, block: int) -> dict:
-    """Everything drawn below, for one pair of runs and one draw (cached: the page redraws without recomputing)."""
-    erm_run, cf_run = store.get_run(erm_id), store.get_run(cf_id)
-    try:
-        data = load_dataset(cf_run.dataset, cf_run.config.get("dataset_options"), cf_run.config.get("data_dir"))
-    except (ValueError, OSError, RuntimeError) as exc:  # the data folder moved or a file is gone since the runs trained
-        return {"error": f"Could not load the runs' data ({cf_run.dataset}): {exc}"}
+    """Everything drawn below the headline, for one pair of runs and one draw (cached: the page redraws without
+    recomputing)."""
+    data, models, error = _load(erm_id, cf_id)
+    if error:
+        return {"error": error}
     groups = explain.pick_images(data, per_group, seed)
     chosen = np.concatenate(list(groups.values()))
     sample = explain.stroke_sample(data, STROKE_SAMPLE, seed)
@@ -74,18 +138,12 @@ def explanations(root: str, erm_id: str, cf_id: str, per_group: int, seed: int, 
                                                                               for i in chosen],
            "y": data.y[chosen].tolist(), "class_names": data.class_names, "n_sample": int(len(sample)),
            "stroke_area": explain.stroke_area_share(data.X[sample]), "models": {}}
-    for name, run in (("ERM", erm_run), ("ClusterFix", cf_run)):
-        try:
-            model = explain.load_run_model(store, run)
-            e = explain.explain_model(model, data, chosen, sample, block=block)
-        except explain.ExplainError as exc:
-            out["models"][name] = {"error": str(exc)}
-            continue
+    for name, (run, model) in models.items():
+        e = explain.explain_model(model, data, chosen, sample, block=block)
         out["models"][name] = {
             "overlays": [explain.overlay(data.X[i], cam) for i, cam in zip(chosen, e.cams)],
             "pred": e.pred.tolist(), "confidence": e.confidence.tolist(), "stroke_share": e.stroke_share,
             "colour_flip_rate": e.colour_flip_rate,
-            "worst_group_acc": run.metrics.get("worst_group_acc"), "unbiased_acc": run.metrics.get("unbiased_acc"),
         }
     return out
 
@@ -94,33 +152,21 @@ result = explanations(str(store.root), erm_id, cf_id, per_group, int(seed), BLOC
 if "error" in result:
     st.error(md(result["error"]))
     st.stop()
-for name, model in result["models"].items():
-    if "error" in model:
-        st.error(f"{md(name)}: {md(model['error'])}")
-if any("error" in m for m in result["models"].values()):
-    st.stop()
 
-st.subheader("Measured over test images")
-columns = st.columns([1] * len(result["models"]) + [1.6])
-for column, (name, model) in zip(columns, result["models"].items()):
-    # The colour swap first: in Colored MNIST the colour sits on the strokes, so where the map lies cannot tell a
-    # model reading the colour from one reading the shape (both put their mass on the strokes).
-    if model["colour_flip_rate"] is not None:
-        column.metric(f"{name}: flips when recoloured", f"{model['colour_flip_rate']:.2f}",
-                      help="Each test image repainted in the other colour: the share whose predicted class changes. "
-                           "0 for a model blind to the colour; near the bias-aligned share for one that reads only "
-                           "the colour.")
-        column.caption("0 = blind to the colour")
-    column.metric(f"{name}: CAM mass on strokes", f"{model['stroke_share']:.2f}",
-                  delta=f"{model['stroke_share'] - result['stroke_area']:+.2f} vs a map spread evenly", delta_color="off",
-                  help=f"Share of each map's mass on the digit's stroke pixels (brightest channel > "
-                       f"{explain.STROKE_THRESHOLD}), averaged over {result['n_sample']} test images, half bias-aligned "
-                       f"and half bias-conflicting. The strokes cover {result['stroke_area']:.2f} of the image: a map "
-                       "spread evenly would get that. It says whether a model looks at the digit, not whether it "
-                       "reads the digit's shape or its colour.")
-    if isinstance(model.get("worst_group_acc"), float):
-        column.caption(f"worst-group accuracy {model['worst_group_acc']:.3f} · unbiased accuracy {model['unbiased_acc']:.3f}")
-columns[-1].plotly_chart(explain_summary_figure(result["models"], result["stroke_area"]), key="explain_summary")
+area = result["stroke_area"]
+lines = [explain.stroke_share_sentence(name, m["stroke_share"], area) for name, m in result["models"].items()]
+left, right = st.columns([1, 1.3])
+left.markdown("**Grad-CAM mass on the digit's strokes** (secondary: it says whether a model looks at the digit, not "
+              "whether it reads the digit's shape or its colour, which sits on the same pixels)")
+left.markdown("\n".join(f"- {md(line)}" for line in lines))
+left.caption(f"Averaged over {result['n_sample']} test images; a pixel is stroke when its brightest channel exceeds "
+             f"{explain.STROKE_THRESHOLD}. The strokes cover {explain.format_share(area)} of the image: a map spread "
+             f"evenly would put that share on them. Between the models: "
+             + explain.format_difference(result["models"]["ClusterFix"]["stroke_share"]
+                                         - result["models"]["ERM"]["stroke_share"], explain.STROKE_TOLERANCE)
+             + " (ClusterFix − ERM).")
+right.plotly_chart(explain_summary_figure(result["models"], area), key="explain_summary")
+
 
 def image_row(images, captions: list[str], slots: int) -> None:
     """One row of images, one column each, so a row never wraps and the rows of one group line up."""

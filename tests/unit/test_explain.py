@@ -149,3 +149,43 @@ def test_real_runs_load_and_explain_quickly(tmp_path):
         assert result.cams.shape == (16, 28, 28) and 0 <= result.stroke_share <= 1
         assert ((0 <= result.confidence) & (result.confidence <= 1)).all() and result.colour_flip_rate is None
     assert time.perf_counter() - start < 10, "Grad-CAM of two models on 16 images (+ the stroke sample) should take seconds"
+
+
+def test_shares_and_differences_never_print_a_signed_zero():
+    assert explain.format_share(-0.0001) == "0.00" and explain.format_share(-0.0) == "0.00"
+    assert explain.format_share(0.372) == "0.37" and explain.format_share(1.0) == "1.00"
+    assert explain.format_share(0.5, digits=1) == "0.5"
+    assert explain.format_share(None) == "n/a" and explain.format_share(float("nan")) == "n/a"
+    assert explain.format_difference(-0.004, tolerance=0.01) == "no difference"
+    assert explain.format_difference(0.004, tolerance=0.001) == "no difference"  # beyond tolerance but rounds to 0.00
+    assert explain.format_difference(-0.12, tolerance=0.01) == "\u22120.12"
+    assert explain.format_difference(0.04, tolerance=0.01) == "+0.04"
+
+
+def test_the_sentence_follows_the_flip_rates():
+    s = explain.colour_reliance_sentence({"ERM": 1.0, "ClusterFix": 0.37})
+    assert s == ("ERM relies on the colour more than ClusterFix: swapping the colour changes 100% of ERM's predictions "
+                 "and 37% of ClusterFix's, 63 percentage points more. ERM reads almost nothing but the colour.")
+    # The numbers changed: the other model is the one that reads the colour, and one is nearly blind to it.
+    s = explain.colour_reliance_sentence({"ERM": 0.02, "ClusterFix": 0.6})
+    assert s.startswith("ClusterFix relies on the colour more than ERM: swapping the colour changes 60% of ClusterFix's "
+                        "predictions and 2% of ERM's, 58 percentage points more.")
+    assert s.endswith("ERM is almost blind to it.") and "nothing but" not in s
+    # Within the tolerance: no winner is named.
+    s = explain.colour_reliance_sentence({"ERM": 0.50, "ClusterFix": 0.53})
+    assert s == ("ERM and ClusterFix change about as many predictions when the colour is swapped (0.50 and 0.53): "
+                 "this measure does not separate them.")
+    assert "relies" in explain.colour_reliance_sentence({"ERM": 0.50, "ClusterFix": 0.53}, tolerance=0.01)
+    # The gap is the difference of the percentages printed, so the sentence adds up.
+    assert "38% of ERM's predictions and 12% of ClusterFix's, 26 percentage points" in \
+        explain.colour_reliance_sentence({"ERM": 0.376, "ClusterFix": 0.124})
+
+
+def test_the_stroke_share_against_a_map_spread_evenly():
+    assert explain.stroke_share_sentence("ERM", 0.16, 0.18) == \
+        "ERM: 0.16 of the map on the strokes, 0.02 less than a map spread evenly."
+    assert explain.stroke_share_sentence("ClusterFix", 0.30, 0.18) == \
+        "ClusterFix: 0.30 of the map on the strokes, 0.12 more than a map spread evenly."
+    assert explain.stroke_share_sentence("ERM", 0.184, 0.18) == \
+        "ERM: 0.18 of the map on the strokes, the same as a map spread evenly."
+    assert "every Grad-CAM map is zero" in explain.stroke_share_sentence("ERM", float("nan"), 0.18)
