@@ -4,12 +4,13 @@ headline numbers of the story its paper tells. The goal: each run at most 3 minu
     python bench/bench_quick_presets.py                          # every story; the data folder for the MNIST ones
     python bench/bench_quick_presets.py --stories fair,invariance  # only these (they need no data folder)
     python bench/bench_quick_presets.py --methods dfc --set dfc:alpha_s=0   # one method, a hyperparameter changed
+    python bench/bench_quick_presets.py --methods dfc --seeds 0,1,2,3,4 --threads 1,2   # robust over seeds and threads
 
 Stories (dataset, baseline → methods, the numbers that tell it):
 - fair:       built-in digits, k-means → AE + k-means, DEC, DFC, FCMI: Balance (and its ceiling) and MNCE, beside ACC, NMI;
 - invariance: built-in digits, SENet → Inv-SENnet: the bias classifiers' last accuracies beside chance;
-- tail:       long-tailed MNIST (ρ = 10), DEC → IDEC, StatDEC: the tail classes' recall, ACC;
-- debias:     Colored MNIST 95% bias-aligned, ERM → ClusterFix: worst-group and unbiased accuracy.
+- tail:       the built-in MNIST sample, long-tailed (ρ = 10), DEC → IDEC, StatDEC: the tail classes' recall, ACC;
+- debias:     the built-in MNIST sample coloured, 95% bias-aligned, ERM → ClusterFix: worst-group and unbiased accuracy.
 Every run takes the method's quick preset; the tail and debias stories use the data the Train page suggests for
 those methods' quick demo (Method.quick_data); the seed is the same for all.
 """
@@ -21,7 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from dashboard_lib.jobs import JobRegistry, RunConfig, training_threads
 from dashboard_lib.methods import get_method
@@ -80,7 +80,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="METHOD:NAME=VALUE",
                         help="override a hyperparameter of one method (repeatable)")
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds: every run once per seed")
+    parser.add_argument("--threads", help="comma-separated torch thread counts: every run once per count (default: the "
+                                          "app's, all cores but one)")
     parser.add_argument("--store", help="run store folder to keep the runs in (default: a temporary one)")
     args = parser.parse_args()
     overrides: dict[str, dict] = {}
@@ -88,9 +90,11 @@ def main() -> None:
         method, _, assignment = item.partition(":")
         overrides.setdefault(method, {}).update(parse_assignments([assignment]))
     store = RunStore(args.store or tempfile.mkdtemp(prefix="bench_quick_"))
-    registry = JobRegistry(store, threads=training_threads())
+    seeds = [int(s) for s in args.seeds.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")] if args.threads else [training_threads()]
+    registries = {t: JobRegistry(store, threads=t) for t in thread_counts}
     only = set(args.methods.split(",")) if args.methods else None
-    print(f"quick presets, seed {args.seed}, torch threads {torch.get_num_threads()}, budget {BUDGET_S:.0f} s per run")
+    print(f"quick presets, seeds {seeds}, torch threads {thread_counts}, budget {BUDGET_S:.0f} s per run")
     slow = []
     for key in args.stories.split(","):
         story = STORIES[key]
@@ -98,17 +102,23 @@ def main() -> None:
         if not methods:
             continue
         print(f"\n{story.name}: {story.dataset} {story.options or ''} (baseline {story.baseline})")
-        print(f"{'method':<11}{'seconds':>8}" + "".join(f"{c:>18}" for c in story.columns), flush=True)
+        print(f"{'method':<11}{'seed':>5}{'threads':>8}{'seconds':>8}" + "".join(f"{c:>18}" for c in story.columns),
+              flush=True)
         for method in methods:
-            row = run_one(registry, store, story, method, overrides.get(method, {}), args.data_dir, args.seed)
-            if row["status"] != "finished":
-                print(f"{method:<11}{row['seconds']:>8.1f}  {row['status']}: {row['error']}", flush=True)
-                continue
-            cells = "".join(f"{row[c]:>18.3f}" if isinstance(row.get(c), float) else f"{'–':>18}" for c in story.columns)
-            extra = f"  (ceiling {row['balance_ceiling']:.3f})" if "balance" in story.columns and "balance_ceiling" in row else ""
-            print(f"{method:<11}{row['seconds']:>8.1f}{cells}{extra}", flush=True)
-            if row["seconds"] > BUDGET_S:
-                slow.append(f"{method} {row['seconds']:.0f} s")
+            for threads, registry in registries.items():
+                for seed in seeds:
+                    row = run_one(registry, store, story, method, overrides.get(method, {}), args.data_dir, seed)
+                    head = f"{method:<11}{seed:>5}{threads:>8}{row['seconds']:>8.1f}"
+                    if row["status"] != "finished":
+                        print(f"{head}  {row['status']}: {row['error']}", flush=True)
+                        continue
+                    cells = "".join(f"{row[c]:>18.3f}" if isinstance(row.get(c), float) else f"{'–':>18}"
+                                    for c in story.columns)
+                    extra = (f"  (ceiling {row['balance_ceiling']:.3f})"
+                             if "balance" in story.columns and "balance_ceiling" in row else "")
+                    print(f"{head}{cells}{extra}", flush=True)
+                    if row["seconds"] > BUDGET_S:
+                        slow.append(f"{method} seed {seed} at {threads} thread(s) {row['seconds']:.0f} s")
     print("\nover budget: " + (", ".join(slow) if slow else "none"))
 
 
