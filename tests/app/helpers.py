@@ -39,3 +39,21 @@ def _decoded(value):
 def charts(at: AppTest) -> list[dict]:
     """Every plotly figure of the page as a plain dict (data, layout), arrays as lists."""
     return [_decoded(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]
+
+
+def finished_sweep(home, spec) -> str:
+    """Run `spec` to its end on a local Ray in the app home `home` (its store under home/store), the Ray connection
+    closed after; the sweep's id, asserted finished."""
+    from dashboard_lib import sweeps
+    from dashboard_lib.jobs import JobRegistry
+    from dashboard_lib.store import RunStore
+
+    registry = JobRegistry(RunStore(home / "store"))
+    runner = sweeps.SweepRunner(registry)
+    try:
+        sweep_id = runner.start(spec)
+        assert runner.wait(sweep_id, 240), "the sweep did not end in time"
+    finally:
+        sweeps.disconnect()
+    assert registry.store.get_sweep(sweep_id).status == "finished"
+    return sweep_id

@@ -2,11 +2,9 @@
 local Ray by the page's runner) drawn as one Pareto chart with a legend entry per method and a bar chart of means."""
 import pytest
 
-from dashboard_lib import sweeps
-from dashboard_lib.jobs import JobRegistry
 from dashboard_lib.store import RunStore
 from dashboard_lib.sweeps import MethodEntry, SweepSpec
-from tests.app.helpers import charts, open_app
+from tests.app.helpers import charts, finished_sweep, open_app
 
 PRESET = "Deep and classic fair clustering on the built-in digits"
 COMPARED = ["kmeans", "fair_assignment", "fairlets"]
@@ -16,17 +14,9 @@ COMPARED = ["kmeans", "fair_assignment", "fairlets"]
 def compared_home(tmp_path_factory):
     """An app home with one finished comparison: k-means, fair assignment and fairlets, 2 seeds, 300 samples."""
     home = tmp_path_factory.mktemp("compare") / "home"
-    registry = JobRegistry(RunStore(home / "store"))
-    runner = sweeps.SweepRunner(registry)
     spec = SweepSpec("mnist_optdigits", COMPARED[0], [], seeds=2, preset="paper", dataset_options={"n": 300},
                      compare=[MethodEntry(m) for m in COMPARED], title="three methods")
-    try:
-        sweep_id = runner.start(spec)
-        assert runner.wait(sweep_id, 240), "the sweep did not end in time"
-    finally:
-        sweeps.disconnect()
-    assert registry.store.get_sweep(sweep_id).status == "finished"
-    return home, sweep_id
+    return home, finished_sweep(home, spec)
 
 
 def _text(at) -> str:

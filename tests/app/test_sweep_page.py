@@ -2,11 +2,9 @@
 (trained on a local Ray by the same runner the page uses) is drawn as curves, a scatter naming its runs, and exports."""
 import pytest
 
-from dashboard_lib import sweeps
-from dashboard_lib.jobs import JobRegistry
 from dashboard_lib.store import RunStore
 from dashboard_lib.sweeps import Axis, SweepSpec
-from tests.app.helpers import charts, open_app
+from tests.app.helpers import charts, finished_sweep, open_app
 
 OWN = "sweep.Build your own"
 
@@ -15,17 +13,9 @@ OWN = "sweep.Build your own"
 def swept_home(tmp_path_factory):
     """An app home with one finished sweep: k-means, K ∈ {4, 6} × 2 seeds on 400 samples, on a local Ray."""
     home = tmp_path_factory.mktemp("sweep") / "home"
-    registry = JobRegistry(RunStore(home / "store"))
-    runner = sweeps.SweepRunner(registry)
     spec = SweepSpec("mnist_optdigits", "kmeans", [Axis("n_clusters", values=[4, 6])], seeds=2, preset="paper",
                      fixed={"n_init": 1}, dataset_options={"n": 400})
-    try:
-        sweep_id = runner.start(spec)
-        assert runner.wait(sweep_id, 240), "the sweep did not end in time"
-    finally:
-        sweeps.disconnect()
-    assert registry.store.get_sweep(sweep_id).status == "finished"
-    return home, sweep_id
+    return home, finished_sweep(home, spec)
 
 
 def _text(at) -> str:
